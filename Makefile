@@ -1,0 +1,28 @@
+# Set-up and the everyday commands. `make run` and `make test` work on a fresh machine.
+VENV   ?= .venv
+PYTHON := $(VENV)/bin/python
+# The CPU build of torch first: a bare `torch` requirement would pull a multi-GB CUDA build.
+TORCH  ?= torch==2.13.0
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install -q "$(TORCH)"
+	$(PYTHON) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+run: install
+	$(VENV)/bin/netembed demo
+
+test: install
+	$(PYTHON) -m pytest -q
+
+bench: install
+	$(PYTHON) experiments/bench_core.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

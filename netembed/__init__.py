@@ -1,0 +1,22 @@
+"""netembed: embedding-based neural architecture search on NAS-Bench-101."""
+
+from netembed.cell import Cell
+from netembed.errors import (
+    DataError,
+    IllegalTransformError,
+    InvalidCellError,
+    NetembedError,
+    OutOfSpaceError,
+    UnknownCellError,
+)
+
+__all__ = [
+    "Cell",
+    "NetembedError",
+    "InvalidCellError",
+    "OutOfSpaceError",
+    "IllegalTransformError",
+    "UnknownCellError",
+    "DataError",
+]
+__version__ = "0.1.0"

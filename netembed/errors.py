@@ -1,0 +1,41 @@
+"""The project's exception types: one base, then one class per kind of mistake.
+
+Every message names the rule that was broken and the value received, e.g.
+``matrix must be square, got shape (6, 7)``.
+"""
+
+__all__ = [
+    "NetembedError",
+    "InvalidCellError",
+    "OutOfSpaceError",
+    "IllegalTransformError",
+    "UnknownCellError",
+    "DataError",
+]
+
+
+class NetembedError(Exception):
+    """Base of every error netembed raises on purpose."""
+
+
+class InvalidCellError(NetembedError, ValueError):
+    """A matrix/ops pair that is not a valid cell (shape, values, ops, acyclicity)."""
+
+
+class OutOfSpaceError(InvalidCellError):
+    """A valid graph that lies outside NAS-Bench-101 (more than 7 vertices or 9 edges after pruning)."""
+
+
+class IllegalTransformError(NetembedError, ValueError):
+    """A transformation that cannot be applied to this cell (e.g. widening a conv3x3)."""
+
+
+class UnknownCellError(NetembedError, KeyError):
+    """A cell or hash the table does not hold."""
+
+    def __str__(self) -> str:  # KeyError would quote the message; keep it readable
+        return str(self.args[0]) if self.args else ""
+
+
+class DataError(NetembedError, ValueError):
+    """A data file that is missing, corrupt, or not in the expected format."""
