@@ -401,6 +401,14 @@ def move_graph(arrays=None, chunk: int = 10_000, progress: bool = False) -> tupl
     return indptr, target.astype(np.int32)
 
 
+def reverse_graph(graph: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The same graph with every edge turned around (CSR)."""
+    indptr, indices = graph
+    source = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+    order = np.lexsort((source, indices))
+    return np.searchsorted(indices[order], np.arange(len(indptr))), source[order].astype(np.int32)
+
+
 def bfs_levels(graph: tuple[np.ndarray, np.ndarray], start: int) -> list[np.ndarray]:
     """Breadth-first levels from ``start``: ``levels[d]`` holds the rows at distance d."""
     indptr, indices = graph

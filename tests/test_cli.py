@@ -1,0 +1,110 @@
+import json
+
+import numpy as np
+import pytest
+
+from netembed import Cell, space, transforms
+from netembed.cli import main, parse_cell
+from netembed.errors import NetembedError
+
+SMALL = '{"matrix": [[0, 1, 1], [0, 0, 1], [0, 0, 0]], "ops": ["input", "maxpool3x3", "output"]}'
+
+
+@pytest.fixture
+def no_table(tmp_path, monkeypatch):
+    monkeypatch.setenv("NETEMBED_DATA", str(tmp_path / "absent"))
+
+
+@pytest.fixture
+def small_table(tmp_path, arrays, monkeypatch):
+    """A synthetic table holding the 3-vertex cell and all its neighbours."""
+    cell = parse_cell(SMALL)
+    rows = np.sort([space.index_of(cell)] + [space.index_of(n.cell) for n in transforms.neighbors(cell)])
+    folder = tmp_path / "table"
+    folder.mkdir()
+    np.savez(folder / "nb101_full.npz", hash=arrays.hashes[rows], adjacency=arrays.adjacency[rows],
+             ops=arrays.ops[rows], num_vertices=arrays.num_vertices[rows],
+             test_acc_108=np.linspace(0.8, 0.9, len(rows), dtype=np.float32),
+             params=np.array([space.count_params(space.cell_at(int(r))) for r in rows]))
+    monkeypatch.setenv("NETEMBED_DATA", str(folder))
+    return folder
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_info_without_and_with_the_table(capsys, no_table, small_table):
+    code, out, _ = run(capsys, "info", "--format", "json", "--data", str(small_table))
+    info = json.loads(out)
+    assert code == 0 and info["space"]["cells"] == 423_624 and info["table"]["rows"] == 12
+    assert info["space"]["by_vertices"]["7"] == 359_082
+
+
+def test_info_says_where_to_put_the_table(capsys, no_table):
+    code, out, _ = run(capsys, "info")
+    assert code == 0 and "423,624 unique cells" in out and "NETEMBED_DATA" in out
+
+
+def test_query_a_cell_as_json_text_file_or_hash(capsys, small_table, tmp_path):
+    code, out, _ = run(capsys, "query", SMALL, "--format", "json")
+    result = json.loads(out)
+    assert code == 0 and result["hash"] == parse_cell(SMALL).hash
+    assert result["params"] == space.count_params(parse_cell(SMALL)) == result["table"]["params"]
+    path = tmp_path / "cell.json"
+    path.write_text(SMALL)
+    assert json.loads(run(capsys, "query", str(path), "--format", "json")[1])["hash"] == result["hash"]
+    code, out, _ = run(capsys, "query", result["hash"])
+    assert code == 0 and "test_acc_108" in out and result["hash"] in out
+
+
+def test_query_without_the_table_still_describes_the_cell(capsys, no_table):
+    code, out, _ = run(capsys, "query", SMALL, "--format", "json")
+    assert code == 0 and "table" not in json.loads(out)
+
+
+def test_neighbors(capsys, small_table):
+    code, out, _ = run(capsys, "neighbors", SMALL, "--format", "json")
+    rows = json.loads(out)
+    assert code == 0 and len(rows) == 11 and all("test_acc_108" in r for r in rows)
+    assert {r["family"] for r in rows} == {"widen", "deepen", "rewire"}
+    for r in rows:
+        Cell(r["matrix"], r["ops"])
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["query", "{not json"], "invalid JSON in argument"),
+        (["query", '{"matrix": [[0]]}'], "exactly the keys 'matrix' and 'ops'"),
+        (["query", "[1, 2]"], "exactly the keys 'matrix' and 'ops', got list"),
+        (["query", '{"matrix": [[0, 1], [0, 0]], "ops": ["input", "conv"]}'], "ops[1] must be one of"),
+        (["query", "0" * 32], "not found"),
+        (["neighbors", '{"matrix": [[0, 1], [0, 1]], "ops": ["input", "output"]}'], "strictly upper-triangular"),
+        (["data", "convert", "/nonexistent.tfrecord", "/tmp/out.npz", "--quiet"], "nonexistent"),
+    ],
+)
+def test_user_mistakes_exit_2_with_one_line_and_no_traceback(capsys, no_table, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert message in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_unknown_hash_with_a_table(capsys, small_table):
+    code, _, err = run(capsys, "query", "f" * 32)
+    assert code == 2 and "no cell with hash ffffffff" in err
+
+
+def test_demo_walks_uphill(capsys, no_table):
+    code, out, _ = run(capsys, "demo", "--seed", "3", "--steps", "4")
+    assert code == 0 and "fewest parameters" in out
+    final = json.loads(out.strip().splitlines()[-1])
+    start = Cell.random(np.random.default_rng(3))
+    assert space.count_params(Cell(final["matrix"], final["ops"])) < space.count_params(start)
+
+
+def test_parse_cell_errors_are_project_errors():
+    with pytest.raises(NetembedError):
+        parse_cell("{")
