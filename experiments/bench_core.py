@@ -105,7 +105,7 @@ def main() -> None:
             print(json.dumps(figures, indent=2))
         return
     arrays = space.space_arrays()
-    graph, seconds = timed(transforms.move_graph, arrays)
+    graph, seconds = timed(transforms.build_move_graph, arrays)
     report("move_graph_seconds", seconds, "s (every move of every cell, vectorised)")
     report("move_graph_edges", int(len(graph[1])))
     reverse = transforms.reverse_graph(graph)

@@ -12,9 +12,13 @@ import numpy as np
 
 from netembed import space, transforms
 from netembed.cell import Cell
+from netembed.encoder import EncoderConfig
 from netembed.errors import NetembedError
+from netembed.pretrain import PretrainConfig
 
 __all__ = ["main"]
+
+ENCODER_DEFAULTS, PRETRAIN_DEFAULTS = EncoderConfig(), PretrainConfig()
 
 
 class UsageError(NetembedError):
@@ -118,10 +122,101 @@ def cmd_neighbors(args: argparse.Namespace) -> None:
 
 
 def cmd_convert(args: argparse.Namespace) -> None:
-    from netembed.bench.tfrecord import convert_tfrecord
+    from netembed.bench.official import convert_tfrecord
 
     count = convert_tfrecord(args.source, args.output, progress=not args.quiet)
     print(f"wrote {count:,} cells to {args.output}")
+
+
+def cmd_pretrain(args: argparse.Namespace) -> None:
+    from netembed.encoder import EncoderConfig
+    from netembed.pretrain import PretrainConfig, write_pretrained
+
+    encoder_config = EncoderConfig(hidden=args.hidden, layers=args.layers, embedding_dim=args.embedding_dim)
+    config = PretrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                            kl_weight=args.kl_weight)
+    work = Path(args.work) if args.work else Path(args.out).with_name(Path(args.out).name + ".checkpoint")
+    command = "netembed " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("netembed") else None
+    path = write_pretrained(args.out, work, encoder_config, config, device=args.device, command=command)
+    print(f"wrote {path}")
+
+
+def cmd_embed(args: argparse.Namespace) -> None:
+    from netembed.encoder import CellEncoder
+
+    if args.eval:
+        from netembed.pretrain import evaluate_pretrained
+
+        quality = evaluate_pretrained(args.model, out_dir=args.out, device=args.device, progress=args.format == "text")
+        _print(args, quality, _quality_text(quality))
+        return
+    if args.cells is None:
+        raise UsageError("embed needs a JSON file of cells, or --eval")
+    try:
+        specs = json.loads(Path(args.cells).read_text()) if Path(args.cells).is_file() else json.loads(args.cells)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"cells must be a JSON list of {{\"matrix\": ..., \"ops\": ...}}, got invalid JSON ({exc.msg})") from exc
+    if not isinstance(specs, list):
+        raise UsageError(f"cells must be a JSON list of {{\"matrix\": ..., \"ops\": ...}}, got {type(specs).__name__}")
+    cells = [parse_cell(json.dumps(spec)) for spec in specs]
+    encoder = CellEncoder.from_pretrained(args.model, device=args.device)
+    embeddings = encoder.embed(cells).tolist()
+    rows = [{"hash": c.hash, "embedding": [round(v, 6) for v in e]} for c, e in zip(cells, embeddings)]
+    _print(args, rows, "\n".join(f"{r['hash']}  " + " ".join(f"{v:+.3f}" for v in r["embedding"]) for r in rows))
+
+
+def _quality_text(quality: dict) -> str:
+    lines = [f"pretrained encoder: {quality['model']}"]
+    rec = quality["reconstruction"]
+    lines.append(f"reconstruction, held-out {rec['cells']:,} cells: ops {rec['ops_accuracy']:.5f}, "
+                 f"exact adjacency {rec['adjacency_accuracy']:.5f}, exact cell {rec['cell_accuracy']:.5f}")
+    for name in ("pretrained", "random_init"):
+        sm = quality["smoothness"][name]
+        lines.append(f"smoothness ({name}): |acc diff| to {sm['k']} nearest {sm['neighbour_gap']:.5f} vs random "
+                     f"{sm['random_gap']:.5f}, ratio {sm['ratio']:.3f}")
+    for name in ("pretrained", "random_init"):
+        ed = quality["edit_distance"][name]
+        lines.append(f"Spearman(embedding distance, move distance) ({name}): {ed['spearman']:.3f} over {ed['pairs']:,} pairs")
+    speed = quality["speed"]
+    lines.append(f"embedding all {speed['cells']:,} cells: {speed['seconds']:.2f} s ({speed['cells_per_second']:,.0f} cells/s)")
+    lines += [f"wrote {path}" for path in quality.get("files", [])]
+    return "\n".join(lines)
+
+
+def cmd_locality(args: argparse.Namespace) -> None:
+    """NAS-Bench-101's Figure 7 (RWA over single moves) and its embedding-space counterpart."""
+    import time
+
+    from netembed import analysis
+
+    start = time.perf_counter()
+    result = analysis.run_locality(walks=args.walks, length=args.length, max_lag=args.max_lag, seed=args.seed,
+                                   out=args.out, data=args.data, permutations=args.permutations,
+                                   bootstrap=args.bootstrap, progress=args.format == "text")
+    payload = {**result.to_dict(), "seconds": round(time.perf_counter() - start, 2), "out": str(args.out)}
+    meta = result.meta
+    lines = [analysis.format_table(result), f"distinct cells visited: {meta['distinct_cells_visited']:,}",
+             f"walk drift after {result.length} moves: mean vertices {meta.get('mean_vertices_first', float('nan')):.2f}"
+             f" -> {meta.get('mean_vertices_last', float('nan')):.2f} (moves that prune lead to smaller cells)",
+             f"wrote {Path(args.out) / 'rwa.csv'} and {Path(args.out) / 'rwa.png'}"]
+    if args.embedding:
+        from netembed.bench import Benchmark
+        from netembed.encoder import CellEncoder
+
+        arrays = space.space_arrays()
+        accuracy = Benchmark.load(args.data).test_acc_108
+        encoder = CellEncoder.from_pretrained(args.embedding)
+        embeddings = encoder.embed_arrays(arrays.adjacency, arrays.ops).numpy()
+        near = analysis.embedding_locality(embeddings, accuracy, np.random.default_rng(args.seed))
+        analysis.write_csv(near.rows(), Path(args.out) / "embedding_locality.csv")
+        analysis.plot_locality(near, Path(args.out) / "embedding_locality.png",
+                               f"Accuracy correlation vs embedding distance ({args.embedding})")
+        payload["embedding"] = near.to_dict()
+        lines += ["accuracy correlation of random cell pairs by embedding-distance bin (nearest first):",
+                  *(f"  bin {r['bin']:>2}  distance {r['mean_distance']:.3f}  correlation {r['correlation']:+.3f}  "
+                    f"|acc diff| {r['mean_abs_difference']:.4f}" for r in near.rows()),
+                  f"wrote {Path(args.out) / 'embedding_locality.csv'} and {Path(args.out) / 'embedding_locality.png'}"]
+    _print(args, payload, "\n".join(lines))
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -168,6 +263,41 @@ def build_parser() -> argparse.ArgumentParser:
     demo = command("demo", cmd_demo, "greedy walk over single moves from a random cell", formats=False)
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--steps", type=int, default=10)
+
+    pre = command("pretrain", cmd_pretrain, "label-free pretraining of the cell encoder on the whole space",
+                  formats=False, data=False)
+    pre.add_argument("--out", default="pretrained/encoder-nb101", help="pretrained directory to write")
+    pre.add_argument("--work", help="checkpoint folder (default: OUT.checkpoint); rerun to resume")
+    pre.add_argument("--epochs", type=int, default=PRETRAIN_DEFAULTS.epochs)
+    pre.add_argument("--batch-size", type=int, default=PRETRAIN_DEFAULTS.batch_size)
+    pre.add_argument("--lr", type=float, default=PRETRAIN_DEFAULTS.lr)
+    pre.add_argument("--seed", type=int, default=PRETRAIN_DEFAULTS.seed)
+    pre.add_argument("--kl-weight", type=float, default=PRETRAIN_DEFAULTS.kl_weight)
+    pre.add_argument("--hidden", type=int, default=ENCODER_DEFAULTS.hidden)
+    pre.add_argument("--layers", type=int, default=ENCODER_DEFAULTS.layers)
+    pre.add_argument("--embedding-dim", type=int, default=ENCODER_DEFAULTS.embedding_dim)
+    pre.add_argument("--device", default="cpu")
+    embed = command("embed", cmd_embed, "embeddings of cells from a pretrained encoder, or its quality (--eval)",
+                    data=False)
+    embed.add_argument("cells", nargs="?", help='JSON list of {"matrix": ..., "ops": ...} (a file or text)')
+    embed.add_argument("--model", default="encoder-nb101", help="pretrained name or directory")
+    embed.add_argument("--eval", action="store_true", help="measure reconstruction, smoothness, edit distance, speed")
+    embed.add_argument("--out", default="results/embedding", help="where --eval writes its PNG and JSON")
+    embed.add_argument("--device", default="cpu")
+
+    analyze = commands.add_parser("analyze", help="analyses of the space").add_subparsers(dest="analysis", required=True)
+    loc = analyze.add_parser("locality", help="random-walk autocorrelation of accuracy over single moves (RWA)")
+    loc.set_defaults(handler=cmd_locality)
+    loc.add_argument("--walks", type=int, default=1000)
+    loc.add_argument("--length", type=int, default=100, help="moves per walk")
+    loc.add_argument("--max-lag", type=int, default=20)
+    loc.add_argument("--seed", type=int, default=0)
+    loc.add_argument("--permutations", type=int, default=200, help="random pairings per lag for the noise band")
+    loc.add_argument("--bootstrap", type=int, default=200, help="walk resamplings for the 95%% interval (0: off)")
+    loc.add_argument("--embedding", metavar="MODEL", help="also: accuracy correlation vs distance in this encoder's space")
+    loc.add_argument("--out", default="results/locality", help="folder for the CSV and PNG files")
+    loc.add_argument("--data", help="table folder or .npz (default: $NETEMBED_DATA, else ../shared/data/nb101)")
+    loc.add_argument("--format", choices=("text", "json"), default="text")
 
     data = commands.add_parser("data", help="data set tools").add_subparsers(dest="data_command", required=True)
     convert = data.add_parser("convert", help="official NAS-Bench-101 .tfrecord -> compact .npz (no TensorFlow)")

@@ -33,6 +33,7 @@ __all__ = [
     "BEST_TEST_ACCURACY",
     "SpaceArrays",
     "space_arrays",
+    "space_checksum",
     "enumerate_cells",
     "cell_at",
     "index_of",
@@ -94,18 +95,17 @@ def cache_dir() -> Path:
 @lru_cache(maxsize=1)
 def space_arrays() -> SpaceArrays:
     """The enumeration, from the on-disk cache when it is intact, else computed and cached."""
-    path = cache_dir() / f"space-v{_CACHE_VERSION}.npz"
-    if path.exists():
-        try:
-            return _load_cache(path)
-        except DataError as exc:
-            _log.warning("rebuilding the space cache: %s", exc)
-    arrays = _enumerate()
-    try:
-        _save_cache(path, arrays)
-    except OSError as exc:  # a read-only home must not break enumeration
-        _log.warning("could not write the space cache to %s: %s", path, exc)
-    return arrays
+    def build() -> dict[str, np.ndarray]:
+        arrays = _enumerate()
+        return {name: getattr(arrays, name) for name in _FIELDS}
+
+    return SpaceArrays(**cached(f"space-v{_CACHE_VERSION}.npz", build, "the enumeration of the space"))
+
+
+def space_checksum() -> str:
+    """sha256 of the enumeration's arrays: identifies the data that label-free models trained on."""
+    arrays = space_arrays()
+    return _checksum({name: getattr(arrays, name) for name in _FIELDS})
 
 
 def enumerate_cells() -> list[Cell]:
@@ -228,40 +228,69 @@ def _official_hashes(adjacency: np.ndarray, ops: np.ndarray, num_vertices: np.nd
         return np.array([h for part in hashed for h in part], dtype="<U32")
 
 
-# -- cache --------------------------------------------------------------------------------------
+# -- cache ----------------------------------------------------------------------------------------
 
 _FIELDS = ("adjacency", "ops", "num_vertices", "hashes", "fingerprints")
 
 
 def _checksum(arrays: dict[str, np.ndarray]) -> str:
     digest = hashlib.sha256()
-    for name in _FIELDS:
+    for name in sorted(arrays):
+        digest.update(name.encode())
         digest.update(np.ascontiguousarray(arrays[name]).tobytes())
     return digest.hexdigest()
 
 
-def _save_cache(path: Path, arrays: SpaceArrays) -> None:
-    fields = {name: getattr(arrays, name) for name in _FIELDS}
+def save_checked(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write arrays to an .npz with their sha256 inside, atomically (derived data for the cache)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, checksum=np.array(_checksum(fields)), **fields)
+            np.savez(handle, checksum=np.array(_checksum(arrays)), **arrays)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def _load_cache(path: Path) -> SpaceArrays:
+def load_checked(path: Path) -> dict[str, np.ndarray]:
+    """Arrays written by :func:`save_checked`; a missing, unreadable or altered file raises DataError."""
     try:
         with np.load(path, allow_pickle=False) as data:
-            fields = {name: data[name] for name in _FIELDS}
+            arrays = {name: data[name] for name in data.files if name != "checksum"}
             stored = str(data["checksum"])
     except Exception as exc:  # zip, header or key errors: any unreadable cache is rebuilt
-        raise DataError(f"space cache {path} is unreadable ({exc})") from exc
-    if _checksum(fields) != stored:
-        raise DataError(f"space cache {path} failed its checksum")
+        raise DataError(f"cache file {path} is unreadable ({exc})") from exc
+    if _checksum(arrays) != stored:
+        raise DataError(f"cache file {path} failed its checksum")
+    return arrays
+
+
+def cached(name: str, build, description: str) -> dict[str, np.ndarray]:
+    """Arrays from the cache file ``name`` when intact, else ``build()`` (then cached)."""
+    path = cache_dir() / name
+    if path.exists():
+        try:
+            return load_checked(path)
+        except DataError as exc:
+            _log.warning("rebuilding %s: %s", description, exc)
+    arrays = build()
+    try:
+        save_checked(path, arrays)
+    except OSError as exc:  # a read-only home must not break the computation
+        _log.warning("could not cache %s in %s: %s", description, path, exc)
+    return arrays
+
+
+def _save_cache(path: Path, arrays: SpaceArrays) -> None:
+    save_checked(path, {name: getattr(arrays, name) for name in _FIELDS})
+
+
+def _load_cache(path: Path) -> SpaceArrays:
+    fields = load_checked(path)
+    if sorted(fields) != sorted(_FIELDS):
+        raise DataError(f"cache file {path} must hold {sorted(_FIELDS)}, got {sorted(fields)}")
     return SpaceArrays(**fields)
 
 

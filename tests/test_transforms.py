@@ -116,7 +116,7 @@ def test_batch_moves_agree_with_neighbors(arrays, rng):
 
 
 def test_the_moves_connect_the_whole_space(arrays):
-    graph = transforms.move_graph(arrays)
+    graph = transforms.build_move_graph(arrays)
     indptr, indices = graph
     assert len(indptr) == len(arrays) + 1
     start = int(np.argmax(arrays.num_vertices == 2))

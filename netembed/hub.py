@@ -1,0 +1,185 @@
+"""Saving and loading trained models: ``config.json`` + ``model.safetensors`` in one directory.
+
+``config.json`` holds a schema version, the model's type, its frozen config dataclass, the
+sha256 of the weights and free-form ``meta`` (training command, data hash, measured quality),
+so a directory rebuilds its own model. Loading never unpickles, checks the hash, and matches
+keys and shapes strictly. Writes are atomic: weights first, then the config that points to them.
+
+Example::
+
+    >>> import tempfile
+    >>> from netembed.encoder import CellEncoder, EncoderConfig
+    >>> config = EncoderConfig(hidden=8, layers=1, embedding_dim=4)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     directory = save_pretrained(CellEncoder(config), config, tmp, {"note": "demo"})
+    ...     print(read_config(directory)["model_type"])
+    ...     model, meta = load_pretrained(CellEncoder, directory, EncoderConfig)
+    CellEncoder
+    >>> model.config == config, meta
+    (True, {'note': 'demo'})
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save
+
+from netembed.errors import DataError
+
+__all__ = [
+    "SCHEMA_VERSION", "PRETRAINED_ROOT", "save_pretrained", "load_pretrained", "read_config", "available", "resolve",
+]
+
+SCHEMA_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+PRETRAINED_ROOT = Path(__file__).resolve().parents[1] / "pretrained"
+# field -> the JSON type it must have
+_FIELDS = {"schema_version": int, "model_type": str, "config": dict, "weights_sha256": str, "meta": dict}
+
+
+def _atomic(path: Path, data: bytes) -> None:
+    """Write through a temp file in the same directory (same file system, so os.replace is atomic)."""
+    # a unique name opened normally, so the file gets the umask's permissions (mkstemp would give 0600)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_pretrained(model: torch.nn.Module, config: Any, directory: str | os.PathLike,
+                    meta: dict | None = None) -> Path:
+    """Write ``model`` (its state dict) and ``config`` (a dataclass instance) to ``directory``.
+
+    Returns the directory, created if needed. ``meta`` must be JSON-serialisable.
+    """
+    if not dataclasses.is_dataclass(config) or isinstance(config, type):
+        raise TypeError(f"config must be a dataclass instance, got {type(config).__name__}")
+    meta = {} if meta is None else meta
+    if not isinstance(meta, dict):
+        raise TypeError(f"meta must be a dict, got {type(meta).__name__}")
+    document = {"schema_version": SCHEMA_VERSION, "model_type": type(model).__name__,
+                "config": dataclasses.asdict(config), "weights_sha256": "", "meta": meta}
+    json.dumps(document)  # fail on values JSON cannot hold before anything is written
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    # safetensors refuses tensors that share memory (tied weights, views): store independent copies
+    tensors = {key: value.detach().cpu().contiguous().clone() for key, value in model.state_dict().items()}
+    weights = save(tensors)  # bytes, not save_file: that one creates the file 0600
+    _atomic(directory / WEIGHTS_FILE, weights)
+    document["weights_sha256"] = hashlib.sha256(weights).hexdigest()
+    _atomic(directory / CONFIG_FILE, (json.dumps(document, indent=2) + "\n").encode())
+    return directory
+
+
+def read_config(directory: str | os.PathLike) -> dict:
+    """The parsed ``config.json`` of a pretrained directory, with its fields and schema checked."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DataError(f"pretrained directory must exist, got {str(directory)!r}")
+    path = directory / CONFIG_FILE
+    if not path.is_file():
+        raise DataError(f"pretrained directory must hold {CONFIG_FILE}, none in {directory}")
+    try:
+        document = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path} must be valid JSON ({exc})") from exc
+    if not isinstance(document, dict):
+        raise DataError(f"{path} must hold a JSON object, got {type(document).__name__}")
+    missing = [name for name in _FIELDS if name not in document]
+    if missing:
+        raise DataError(f"{path} must have the fields {list(_FIELDS)}, missing {missing}")
+    version = document["schema_version"]
+    if type(version) is not int or version != SCHEMA_VERSION:  # type(): True == 1 in Python
+        raise DataError(f"{path}: schema_version must be {SCHEMA_VERSION}, got {version!r}")
+    for name, kind in _FIELDS.items():
+        if not isinstance(document[name], kind):
+            raise DataError(f"{path}: {name} must be a JSON {kind.__name__}, "
+                            f"got {type(document[name]).__name__} {document[name]!r}")
+    return document
+
+
+def load_pretrained(model_cls: type, directory: str | os.PathLike, config_cls: type,
+                    device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+    """Rebuild ``model_cls(config_cls(**config))`` from ``directory`` and load its weights strictly.
+
+    Returns ``(model, meta)``; the model is on ``device`` and in eval mode.
+    """
+    directory = Path(directory)
+    document = read_config(directory)
+    config_path, weights = directory / CONFIG_FILE, directory / WEIGHTS_FILE
+    if document["model_type"] != model_cls.__name__:
+        raise DataError(f"{config_path}: model_type must be {model_cls.__name__!r}, "
+                        f"got {document['model_type']!r}")
+    if not weights.is_file():
+        raise DataError(f"pretrained directory must hold {WEIGHTS_FILE}, none in {directory}")
+    digest = _sha256(weights)
+    if digest != document["weights_sha256"]:
+        raise DataError(f"{weights} must have the sha256 recorded in {CONFIG_FILE} "
+                        f"({document['weights_sha256']}), got {digest}: truncated, modified or replaced")
+    # every field must be present: a default filled in here may not be what the weights were trained with
+    known, given = {field.name for field in dataclasses.fields(config_cls)}, set(document["config"])
+    unknown, missing = sorted(given - known), sorted(known - given)
+    if unknown or missing:
+        raise DataError(f"{config_path}: config must fit {config_cls.__name__}, "
+                        f"got unknown keys {unknown}, missing keys {missing}")
+    try:
+        config = config_cls(**document["config"])
+    except (TypeError, ValueError) as exc:  # the dataclass's own validation (__post_init__)
+        raise DataError(f"{config_path}: config must be a valid {config_cls.__name__} ({exc})") from exc
+    model = model_cls(config)
+    try:
+        state = load_file(str(weights))  # safetensors: no pickle, no code execution
+    except SafetensorError as exc:
+        raise DataError(f"{weights} must be a readable safetensors file ({exc})") from exc
+    expected = model.state_dict()
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise DataError(f"{weights} must hold exactly the tensors of {model_cls.__name__}, "
+                        f"got missing keys {missing}, unexpected keys {unexpected}")
+    for key, value in state.items():
+        if value.shape != expected[key].shape:
+            raise DataError(f"{weights}: {key} must have shape {tuple(expected[key].shape)}, "
+                            f"got {tuple(value.shape)}")
+    model.load_state_dict(state, strict=True)
+    return model.to(device).eval(), document["meta"]
+
+
+def available() -> list[str]:
+    """Names of the pretrained directories (those holding a config.json) under ``pretrained/``."""
+    if not PRETRAINED_ROOT.is_dir():
+        return []
+    return sorted(path.parent.relative_to(PRETRAINED_ROOT).as_posix() for path in PRETRAINED_ROOT.rglob(CONFIG_FILE))
+
+
+def resolve(name_or_dir: str | os.PathLike) -> Path:
+    """An existing directory as given, else a name (``"encoder-nb101"``,
+    ``"surrogate-nb101/accuracy"``) looked up under the repository's ``pretrained/`` folder."""
+    path = Path(name_or_dir)
+    if path.is_dir():
+        return path
+    candidate = PRETRAINED_ROOT / path
+    if candidate.is_dir():
+        return candidate
+    raise DataError(f"pretrained model must be a directory or a name under {PRETRAINED_ROOT}, "
+                    f"got {str(name_or_dir)!r} (available: {', '.join(available()) or 'none'})")

@@ -1,0 +1,351 @@
+"""Label-free pretraining of the cell encoder: a variational graph autoencoder over the whole space.
+
+As arch2vec: the encoder's vertex latents must reconstruct the cell (each vertex's op and
+every edge), with a small KL term that keeps the latent space smooth. No accuracy or time
+label is ever read, so the result may be used inside query-efficiency measurements.
+
+Resumable: a checkpoint (weights, optimiser state, epoch, RNG state) is written atomically
+after every epoch and picked up by the next run with the same output directory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from netembed import space
+from netembed.encoder import CellEncoder, EncoderConfig
+from netembed.errors import DataError
+from netembed.graph import NODE_TYPES, DenseCells, dense_arrays
+
+__all__ = ["PretrainConfig", "Decoder", "CellAutoencoder", "pretrain", "reconstruction", "holdout_split"]
+
+_log = logging.getLogger(__name__)
+CHECKPOINT = "checkpoint.safetensors"
+CHECKPOINT_STATE = "checkpoint.json"
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    epochs: int = 8
+    batch_size: int = 256
+    lr: float = 1e-3
+    kl_weight: float = 0.005
+    holdout: float = 0.1
+    seed: int = 0
+
+
+class Decoder(nn.Module):
+    """Vertex latents -> op logits per vertex and edge logits per ordered vertex pair.
+
+    Shapes:
+        z: (B, V, d) -> ops (B, V, 5), edges (B, V, V) (only i < j is used: cells are
+        stored in topological order).
+    """
+
+    def __init__(self, embedding_dim: int):
+        super().__init__()
+        self.ops = nn.Linear(embedding_dim, len(NODE_TYPES))
+        self.source = nn.Linear(embedding_dim, embedding_dim)
+        self.target = nn.Linear(embedding_dim, embedding_dim)
+
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.ops(z), self.source(z) @ self.target(z).transpose(1, 2)
+
+
+class CellAutoencoder(nn.Module):
+    """The pretrained artifact: the encoder and the decoder that checks what it learned."""
+
+    def __init__(self, config: EncoderConfig = EncoderConfig()):
+        super().__init__()
+        self.config = config
+        self.encoder = CellEncoder(config)
+        self.decoder = Decoder(config.embedding_dim)
+
+
+def holdout_split(num_cells: int, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Rows used for training and the held-out rows (a seeded permutation of the space)."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"holdout fraction must be in (0, 1), got {fraction}")
+    order = np.random.default_rng(seed).permutation(num_cells)
+    cut = int(round(num_cells * fraction))
+    return np.sort(order[cut:]), np.sort(order[:cut])
+
+
+def _targets(cells: DenseCells) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    pair_mask = cells.mask[:, :, None] & cells.mask[:, None, :]
+    pair_mask = torch.triu(pair_mask, diagonal=1)
+    return cells.x[..., : len(NODE_TYPES)].argmax(dim=-1), cells.adjacency, pair_mask
+
+
+def _losses(encoder: CellEncoder, decoder: Decoder, cells: DenseCells, kl_weight: float, sample: bool):
+    mu, logvar = encoder.vertex_latents(cells)
+    z = mu
+    if sample and logvar is not None:
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+    op_logits, edge_logits = decoder(z)
+    ops, adjacency, pair_mask = _targets(cells)
+    op_loss = nn.functional.cross_entropy(op_logits[cells.mask], ops[cells.mask])
+    edge_loss = nn.functional.binary_cross_entropy_with_logits(edge_logits[pair_mask], adjacency[pair_mask])
+    kl = torch.zeros(())
+    if logvar is not None:
+        kl = -0.5 * torch.mean(torch.sum((1 + logvar - mu.pow(2) - logvar.exp()) * cells.mask[..., None], dim=-1))
+    return op_loss + edge_loss + kl_weight * kl, (op_logits, edge_logits)
+
+
+@torch.no_grad()
+def reconstruction(encoder: CellEncoder, decoder: Decoder, rows: np.ndarray, batch_size: int = 8192) -> dict:
+    """Reconstruction quality from the latent means: op accuracy per vertex, exact adjacency per cell."""
+    arrays = space.space_arrays()
+    encoder.eval()
+    ops_right = ops_total = adjacency_exact = cells_exact = 0
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start : start + batch_size]
+        cells = dense_arrays(arrays.adjacency[chunk], arrays.ops[chunk]).to(encoder.device)
+        mu, _ = encoder.vertex_latents(cells)
+        op_logits, edge_logits = decoder(mu)
+        ops, adjacency, pair_mask = _targets(cells)
+        op_ok = (op_logits.argmax(-1) == ops) | ~cells.mask
+        edge_ok = ((edge_logits > 0).float() == adjacency) | ~pair_mask
+        ops_right += int((op_ok & cells.mask).sum())
+        ops_total += int(cells.mask.sum())
+        adjacency_exact += int(edge_ok.all(dim=(1, 2)).sum())
+        cells_exact += int((edge_ok.all(dim=(1, 2)) & op_ok.all(dim=1)).sum())
+    return {
+        "cells": int(len(rows)),
+        "ops_accuracy": ops_right / ops_total,
+        "adjacency_accuracy": adjacency_exact / len(rows),
+        "cell_accuracy": cells_exact / len(rows),
+    }
+
+
+# -- checkpoints ------------------------------------------------------------------------------------
+
+
+def _save_checkpoint(folder: Path, model: CellAutoencoder, optimizer, epoch: int, rng: np.random.Generator,
+                     history: list) -> None:
+    tensors = {f"model.{k}": v.contiguous() for k, v in model.state_dict().items()}
+    state = optimizer.state_dict()
+    for index, values in state["state"].items():
+        for name, value in values.items():
+            tensors[f"optimizer.{index}.{name}"] = torch.as_tensor(value).contiguous()
+    meta = {
+        "epoch": epoch,
+        "param_groups": state["param_groups"],
+        "rng": rng.bit_generator.state,
+        "torch_rng": torch.get_rng_state().tolist(),
+        "history": history,
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    _atomic(folder / CHECKPOINT, lambda path: save_file(tensors, path))
+    _atomic(folder / CHECKPOINT_STATE, lambda path: Path(path).write_text(json.dumps(meta)))
+
+
+def _load_checkpoint(folder: Path, model: CellAutoencoder, optimizer) -> tuple[int, dict, list]:
+    try:
+        tensors = load_file(folder / CHECKPOINT)
+        meta = json.loads((folder / CHECKPOINT_STATE).read_text())
+    except Exception as exc:  # any unreadable checkpoint: say so rather than train from a half state
+        raise DataError(f"checkpoint in {folder} is unreadable ({exc}); delete it to start over") from exc
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
+    state: dict = {"state": {}, "param_groups": meta["param_groups"]}
+    for key, value in tensors.items():
+        if key.startswith("optimizer."):
+            _, index, name = key.split(".", 2)
+            state["state"].setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict(state)
+    torch.set_rng_state(torch.tensor(meta["torch_rng"], dtype=torch.uint8))
+    return meta["epoch"], meta["rng"], meta["history"]
+
+
+def _atomic(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# -- training ---------------------------------------------------------------------------------------
+
+
+def pretrain(
+    out_dir: str | os.PathLike,
+    encoder_config: EncoderConfig = EncoderConfig(),
+    config: PretrainConfig = PretrainConfig(),
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    max_cells: int | None = None,
+) -> tuple[CellAutoencoder, dict]:
+    """Train an autoencoder on every cell of the space (minus a held-out split); returns it and its quality.
+
+    ``out_dir`` receives the per-epoch checkpoint; rerunning with the same directory resumes.
+    ``max_cells`` trains on a subset (for tests and quick looks).
+    """
+    from tqdm.auto import tqdm
+
+    out_dir = Path(out_dir)
+    torch.manual_seed(config.seed)
+    arrays = space.space_arrays()
+    train_rows, held_out = holdout_split(len(arrays), config.holdout, seed=config.seed)
+    if max_cells is not None:
+        train_rows, held_out = train_rows[:max_cells], held_out[: max(1, max_cells // 9)]
+    model = CellAutoencoder(encoder_config).to(device)
+    encoder, decoder = model.encoder, model.decoder
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    rng = np.random.default_rng(config.seed)
+    start_epoch, history = 0, []
+    if (out_dir / CHECKPOINT).exists():
+        start_epoch, rng_state, history = _load_checkpoint(out_dir, model, optimizer)
+        rng.bit_generator.state = rng_state
+        _log.info("resuming pretraining from epoch %d", start_epoch)
+    for epoch in range(start_epoch, config.epochs):
+        encoder.train()
+        order = rng.permutation(train_rows)
+        batches = range(0, len(order), config.batch_size)
+        total = 0.0
+        bar = tqdm(batches, desc=f"pretrain epoch {epoch + 1}/{config.epochs}", disable=not progress, leave=False)
+        for start in bar:
+            rows = order[start : start + config.batch_size]
+            cells = dense_arrays(arrays.adjacency[rows], arrays.ops[rows]).to(device)
+            loss, _ = _losses(encoder, decoder, cells, config.kl_weight, sample=True)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(rows)
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+        quality = reconstruction(encoder, decoder, held_out)
+        history.append({"epoch": epoch + 1, "train_loss": total / len(order), **quality})
+        _log.info("epoch %d: %s", epoch + 1, history[-1])
+        if progress:
+            print(f"epoch {epoch + 1}: loss {total / len(order):.4f}, held-out ops {quality['ops_accuracy']:.5f}, "
+                  f"adjacency {quality['adjacency_accuracy']:.5f}, cells {quality['cell_accuracy']:.5f}", flush=True)
+        _save_checkpoint(out_dir, model, optimizer, epoch + 1, rng, history)
+    model.eval()
+    return model, {"history": history, "held_out": reconstruction(encoder, decoder, held_out),
+                     "train_cells": int(len(train_rows)), "encoder": asdict(encoder_config), "pretrain": asdict(config)}
+
+
+# -- the shipped artifact -----------------------------------------------------------------------------
+
+
+def write_pretrained(out_dir: str | os.PathLike, work_dir: str | os.PathLike, encoder_config: EncoderConfig,
+                     config: PretrainConfig, device: str = "cpu", command: str | None = None) -> Path:
+    """Pretrain (resuming from ``work_dir``), save the autoencoder to ``out_dir``, measure it, write its card."""
+    from netembed import hub
+
+    start = time.perf_counter()
+    model, trained = pretrain(work_dir, encoder_config, config, device=device)
+    seconds = time.perf_counter() - start
+    meta = {
+        "command": command or f"netembed pretrain --out {out_dir} --epochs {config.epochs} --seed {config.seed}",
+        "data": "every cell of the NAS-Bench-101 space, enumerated by netembed; no accuracy or time labels",
+        "space_sha256": space.space_checksum(),
+        "pretrain": asdict(config),
+        "train_cells": trained["train_cells"],
+        "history": trained["history"],
+        "train_seconds_this_run": round(seconds, 1),
+    }
+    out_dir = Path(out_dir)
+    hub.save_pretrained(model.cpu(), encoder_config, out_dir, meta)
+    quality = evaluate_pretrained(out_dir, out_dir=out_dir, device=device)
+    meta["quality"] = {k: v for k, v in quality.items() if k not in ("files", "model")}
+    hub.save_pretrained(model.cpu(), encoder_config, out_dir, meta)
+    _write_card(out_dir, meta)
+    return out_dir
+
+
+def evaluate_pretrained(model: str | os.PathLike, out_dir: str | os.PathLike | None = "results/embedding",
+                        device: str = "cpu", progress: bool = True, seed: int = 0) -> dict:
+    """Everything ``netembed embed --eval`` prints: reconstruction on the held-out split, speed,
+    and (with the table) smoothness and edit-distance agreement against a random-init encoder."""
+    from netembed import hub, quality, transforms
+    from netembed.bench import Benchmark
+
+    directory = hub.resolve(model)
+    autoencoder, meta = hub.load_pretrained(CellAutoencoder, directory, EncoderConfig, device=device)
+    split = meta.get("pretrain", {})
+    _, held_out = holdout_split(space.NUM_CELLS, split.get("holdout", 0.1), seed=split.get("seed", 0))
+    result: dict = {"model": str(directory),
+                    "reconstruction": reconstruction(autoencoder.encoder, autoencoder.decoder, held_out)}
+    arrays = space.space_arrays()
+    start = time.perf_counter()
+    embeddings = autoencoder.encoder.embed_arrays(arrays.adjacency, arrays.ops)
+    seconds = time.perf_counter() - start
+    result["speed"] = {"cells": len(arrays), "seconds": seconds, "cells_per_second": len(arrays) / seconds}
+    torch.manual_seed(seed)
+    baseline = CellEncoder(autoencoder.config).to(device).embed_arrays(arrays.adjacency, arrays.ops)
+    graph = transforms.move_graph(progress=progress)
+    result["edit_distance"] = {
+        name: quality.edit_distance_correlation(e, graph, np.random.default_rng(seed))
+        for name, e in (("pretrained", embeddings), ("random_init", baseline))
+    }
+    try:
+        accuracy = Benchmark.load().test_acc_108
+    except DataError as exc:
+        result["smoothness"] = f"skipped: {exc}"
+        return result
+    result["smoothness"] = {
+        name: quality.smoothness(e, accuracy, np.random.default_rng(seed))
+        for name, e in (("pretrained", embeddings), ("random_init", baseline))
+    }
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        result["files"] = [str(quality.plot_map(embeddings, accuracy, out_dir / "embedding_map.png",
+                                                "Pretrained cell embeddings (PCA), coloured by test accuracy"))]
+    return result
+
+
+def _write_card(out_dir: Path, meta: dict) -> None:
+    q = meta["quality"]
+    rec, speed = q["reconstruction"], q["speed"]
+    lines = [
+        "# encoder-nb101: label-free pretrained cell encoder",
+        "",
+        "A variational graph autoencoder (`CellAutoencoder`: `CellEncoder` + decoder) trained on every",
+        "cell of NAS-Bench-101 without any accuracy or training-time label, so it may be used inside",
+        "query-efficiency measurements.",
+        "",
+        f"- regenerate: `{meta['command']}`",
+        f"- data: {meta['data']} (space sha256 `{meta['space_sha256']}`), {meta['train_cells']:,} training cells,",
+        f"  {rec['cells']:,} held out",
+        f"- settings: {meta['pretrain']}",
+        "- load: `CellEncoder.from_pretrained(\"encoder-nb101\")`",
+        "",
+        "## Measured quality (`netembed embed --eval`)",
+        "",
+        "| figure | pretrained | random init |",
+        "|---|---|---|",
+        f"| held-out ops accuracy | {rec['ops_accuracy']:.5f} | |",
+        f"| held-out exact adjacency accuracy | {rec['adjacency_accuracy']:.5f} | |",
+    ]
+    if isinstance(q.get("smoothness"), dict):
+        sm = q["smoothness"]
+        lines.append(f"| smoothness ratio (10-NN vs random accuracy gap, lower is better) | "
+                     f"{sm['pretrained']['ratio']:.3f} | {sm['random_init']['ratio']:.3f} |")
+    ed = q["edit_distance"]
+    lines += [
+        f"| Spearman(embedding distance, move distance) | {ed['pretrained']['spearman']:.3f} | "
+        f"{ed['random_init']['spearman']:.3f} |",
+        f"| embed all {speed['cells']:,} cells | {speed['seconds']:.1f} s | |",
+        "",
+        "![map](embedding_map.png)",
+        "",
+    ]
+    hub_path = out_dir / "README.md"
+    tmp = hub_path.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines))
+    tmp.replace(hub_path)

@@ -1,0 +1,100 @@
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from netembed import Cell, space
+from netembed.encoder import CellEncoder, EncoderConfig
+from netembed.graph import NODE_FEATURES, NODE_TYPES, cell_to_data, dense_arrays, dense_cells
+
+from .strategies import cells
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    torch.manual_seed(0)
+    return CellEncoder(EncoderConfig()).eval()
+
+
+def test_cell_to_data_marks_ops_and_follows_edges():
+    cell = Cell([[0, 1, 1, 0], [0, 0, 0, 1], [0, 0, 0, 1], [0, 0, 0, 0]],
+                ["input", "conv1x1-bn-relu", "maxpool3x3", "output"])
+    data = cell_to_data(cell)
+    assert data.num_nodes == 4 and data.x.shape == (4, NODE_FEATURES)
+    assert data.x[:, : len(NODE_TYPES)].argmax(1).tolist() == [0, 2, 3, 4]
+    assert data.x[:, len(NODE_TYPES) :].argmax(1).tolist() == [0, 1, 2, 3] and data.x.sum().item() == 8
+    assert sorted(map(tuple, data.edge_index.T.tolist())) == [(0, 1), (0, 2), (1, 3), (2, 3)]
+    dense = dense_cells([cell])
+    assert dense.mask.tolist() == [[True] * 4 + [False] * 3]
+    assert torch.equal(dense.x[0, :4], data.x) and dense.x[0, 4:].sum() == 0
+    assert dense.adjacency[0].sum() == 4
+
+
+def test_dense_and_sparse_paths_agree(encoder):
+    batch = [space.cell_at(i) for i in range(0, 400_000, 1000)]
+    dense = encoder.embed(batch)
+    sparse = encoder.embed(batch, sparse=True)
+    assert dense.shape == (len(batch), 16)
+    assert torch.allclose(dense, sparse, atol=1e-5)
+
+
+def test_batched_and_one_by_one_agree(encoder):
+    batch = [space.cell_at(i) for i in range(5, 400_000, 20_000)]
+    together = encoder.embed(batch)
+    alone = torch.cat([encoder.embed([c]) for c in batch])
+    assert torch.allclose(together, alone, atol=1e-5)
+    assert torch.allclose(encoder.embed(batch, batch_size=3), together, atol=1e-5)
+
+
+def test_embed_arrays_matches_embed(encoder, arrays):
+    rows = np.arange(100, 400)
+    from_arrays = encoder.embed_arrays(arrays.adjacency[rows], arrays.ops[rows], batch_size=64)
+    assert torch.allclose(from_arrays, encoder.embed([space.cell_at(int(r)) for r in rows]), atol=1e-5)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(cells, st.randoms(use_true_random=False))
+def test_isomorphic_cells_embed_identically(encoder, cell, random):
+    n = cell.num_vertices
+    interior = list(range(1, n - 1))
+    random.shuffle(interior)
+    order = [0, *interior, n - 1]
+    matrix = cell.matrix[np.ix_(order, order)]
+    if np.tril(matrix).any():  # not a topological order: not a valid way to write the cell
+        return
+    relabelled = Cell(matrix, [cell.ops[i] for i in order])
+    for sparse in (False, True):
+        assert torch.allclose(encoder.embed([relabelled], sparse=sparse), encoder.embed([cell]), atol=1e-5)
+
+
+def test_different_cells_embed_differently(encoder):
+    batch = [space.cell_at(i) for i in range(300)]
+    embeddings = encoder.embed(batch)
+    assert len(torch.unique(embeddings.round(decimals=5), dim=0)) == len(batch)
+
+
+def test_padding_never_leaks_into_embeddings(encoder, arrays):
+    rows = np.flatnonzero(arrays.num_vertices < 7)[:50]
+    dense = dense_arrays(arrays.adjacency[rows], arrays.ops[rows])
+    mu, _ = encoder.vertex_latents(dense)
+    assert torch.all(mu[~dense.mask] == 0)
+
+
+def test_reset_parameters_changes_weights_and_keeps_shapes():
+    encoder = CellEncoder(EncoderConfig(hidden=8, layers=2, embedding_dim=4))
+    before = {k: v.clone() for k, v in encoder.state_dict().items()}
+    encoder.reset_parameters()
+    after = encoder.state_dict()
+    assert before.keys() == after.keys() and all(before[k].shape == after[k].shape for k in before)
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
+@pytest.mark.parametrize("field, value", [("hidden", 0), ("layers", -1), ("embedding_dim", 2.5)])
+def test_config_validation(field, value):
+    with pytest.raises(ValueError, match=f"EncoderConfig.{field} must be a positive integer, got {value}"):
+        EncoderConfig(**{field: value})
+
+
+def test_empty_input_gives_an_empty_batch(encoder):
+    assert encoder.embed([]).shape == (0, 16)

@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+import torch
+
+from netembed.encoder import EncoderConfig
+from netembed.errors import DataError
+from netembed.pretrain import CHECKPOINT, PretrainConfig, holdout_split, pretrain, reconstruction
+
+SMALL = EncoderConfig(hidden=16, layers=2, embedding_dim=8)
+
+
+def test_holdout_split_is_a_seeded_partition():
+    train, held = holdout_split(1000, 0.1, seed=3)
+    assert len(held) == 100 and len(np.intersect1d(train, held)) == 0
+    assert np.array_equal(np.sort(np.r_[train, held]), np.arange(1000))
+    assert np.array_equal(held, holdout_split(1000, 0.1, seed=3)[1])
+    assert not np.array_equal(held, holdout_split(1000, 0.1, seed=4)[1])
+    with pytest.raises(ValueError, match=r"holdout fraction must be in \(0, 1\), got 1.5"):
+        holdout_split(10, 1.5)
+
+
+def test_pretraining_learns_to_reconstruct(tmp_path, arrays):
+    config = PretrainConfig(epochs=3, batch_size=64, lr=3e-3)
+    model, quality = pretrain(tmp_path, SMALL, config, progress=False, max_cells=3000)
+    history = quality["history"]
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert quality["held_out"]["ops_accuracy"] > 0.9  # chance is 0.2
+    untrained, _ = pretrain(tmp_path / "none", SMALL, PretrainConfig(epochs=0), progress=False, max_cells=3000)
+    _, held = holdout_split(len(arrays), 0.1, seed=0)
+    before = reconstruction(untrained.encoder, untrained.decoder, held[:333])
+    assert quality["held_out"]["adjacency_accuracy"] > before["adjacency_accuracy"]
+
+
+def test_resume_continues_exactly_where_it_stopped(tmp_path):
+    straight, _ = pretrain(tmp_path / "a", SMALL, PretrainConfig(epochs=2, batch_size=128), progress=False, max_cells=1000)
+    pretrain(tmp_path / "b", SMALL, PretrainConfig(epochs=1, batch_size=128), progress=False, max_cells=1000)
+    resumed, quality = pretrain(tmp_path / "b", SMALL, PretrainConfig(epochs=2, batch_size=128), progress=False,
+                                max_cells=1000)
+    assert [h["epoch"] for h in quality["history"]] == [1, 2]
+    for key, value in straight.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[key]), key
+
+
+def test_a_corrupt_checkpoint_is_refused_not_trained_over(tmp_path):
+    pretrain(tmp_path, SMALL, PretrainConfig(epochs=1, batch_size=256), progress=False, max_cells=500)
+    (tmp_path / CHECKPOINT).write_bytes(b"\x00" * 10)
+    with pytest.raises(DataError, match="unreadable .*delete it to start over"):
+        pretrain(tmp_path, SMALL, PretrainConfig(epochs=2, batch_size=256), progress=False, max_cells=500)
