@@ -37,7 +37,7 @@ CHECKPOINT_STATE = "checkpoint.json"
 
 @dataclass(frozen=True)
 class PretrainConfig:
-    epochs: int = 8
+    epochs: int = 3
     batch_size: int = 256
     lr: float = 1e-3
     kl_weight: float = 0.005
@@ -288,9 +288,9 @@ def evaluate_pretrained(model: str | os.PathLike, out_dir: str | os.PathLike | N
     result["speed"] = {"cells": len(arrays), "seconds": seconds, "cells_per_second": len(arrays) / seconds}
     torch.manual_seed(seed)
     baseline = CellEncoder(autoencoder.config).to(device).embed_arrays(arrays.adjacency, arrays.ops)
-    graph = transforms.move_graph(progress=progress)
+    pairs = quality.move_distances(transforms.move_graph(progress=progress), np.random.default_rng(seed))
     result["edit_distance"] = {
-        name: quality.edit_distance_correlation(e, graph, np.random.default_rng(seed))
+        name: quality.edit_distance_correlation(e, pairs)
         for name, e in (("pretrained", embeddings), ("random_init", baseline))
     }
     try:

@@ -20,7 +20,7 @@ from scipy.stats import spearmanr
 
 from netembed import transforms
 
-__all__ = ["smoothness", "edit_distance_correlation", "pca", "plot_map"]
+__all__ = ["smoothness", "move_distances", "edit_distance_correlation", "pca", "plot_map"]
 
 
 def _nearest(embeddings: torch.Tensor, queries: np.ndarray, k: int, chunk: int = 256) -> np.ndarray:
@@ -51,21 +51,31 @@ def smoothness(embeddings: torch.Tensor | np.ndarray, accuracy: np.ndarray, rng:
             "ratio": near_gap / random_gap}
 
 
-def edit_distance_correlation(embeddings: torch.Tensor | np.ndarray, graph, rng: np.random.Generator,
-                              sources: int = 20, targets: int = 5_000) -> dict:
-    """Spearman correlation of embedding distance with move distance (directed BFS from sources)."""
-    embeddings = np.asarray(embeddings, dtype=np.float32)
-    move, embedded = [], []
-    for source in rng.choice(len(embeddings), sources, replace=False):
-        distance = np.empty(len(embeddings), dtype=np.int16)
+def move_distances(graph, rng: np.random.Generator, sources: int = 20, targets: int = 5_000) -> dict:
+    """Move distances (directed BFS) from random source cells to random target cells.
+
+    Returns ``{"source": (P,), "target": (P,), "moves": (P,)}`` row/distance arrays, P = sources * targets.
+    """
+    num_cells = len(graph[0]) - 1
+    pairs = {"source": [], "target": [], "moves": []}
+    for source in rng.choice(num_cells, sources, replace=False):
+        distance = np.empty(num_cells, dtype=np.int16)
         for steps, level in enumerate(transforms.bfs_levels(graph, int(source))):
             distance[level] = steps
-        chosen = rng.choice(len(embeddings), targets, replace=False)
-        move.append(distance[chosen])
-        embedded.append(np.linalg.norm(embeddings[chosen] - embeddings[source], axis=1))
-    move, embedded = np.concatenate(move), np.concatenate(embedded)
-    by_distance = {int(d): float(embedded[move == d].mean()) for d in np.unique(move)}
-    return {"pairs": int(len(move)), "spearman": float(spearmanr(move, embedded).statistic),
+        chosen = rng.choice(num_cells, targets, replace=False)
+        pairs["source"].append(np.full(targets, source))
+        pairs["target"].append(chosen)
+        pairs["moves"].append(distance[chosen])
+    return {name: np.concatenate(values) for name, values in pairs.items()}
+
+
+def edit_distance_correlation(embeddings: torch.Tensor | np.ndarray, pairs: dict) -> dict:
+    """Spearman correlation of embedding distance with move distance over :func:`move_distances` pairs."""
+    embeddings = np.asarray(embeddings, dtype=np.float32)
+    embedded = np.linalg.norm(embeddings[pairs["target"]] - embeddings[pairs["source"]], axis=1)
+    moves = pairs["moves"]
+    by_distance = {int(d): float(embedded[moves == d].mean()) for d in np.unique(moves)}
+    return {"pairs": int(len(moves)), "spearman": float(spearmanr(moves, embedded).statistic),
             "mean_embedding_distance_by_moves": by_distance}
 
 

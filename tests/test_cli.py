@@ -108,3 +108,30 @@ def test_demo_walks_uphill(capsys, no_table):
 def test_parse_cell_errors_are_project_errors():
     with pytest.raises(NetembedError):
         parse_cell("{")
+
+
+def test_embed_prints_the_shipped_encoders_embeddings(capsys, tmp_path):
+    from netembed.encoder import CellEncoder
+
+    path = tmp_path / "cells.json"
+    path.write_text(f"[{SMALL}, {SMALL}]")
+    code, out, _ = run(capsys, "embed", str(path), "--format", "json")
+    rows = json.loads(out)
+    assert code == 0 and len(rows) == 2 and rows[0] == rows[1]
+    expected = CellEncoder.from_pretrained("encoder-nb101").embed([parse_cell(SMALL)])[0]
+    assert rows[0]["hash"] == parse_cell(SMALL).hash
+    assert np.allclose(rows[0]["embedding"], expected.numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["embed"], "needs a JSON file of cells, or --eval"),
+        (["embed", "{}"], "must be a JSON list"),
+        (["embed", "[1"], "invalid JSON"),
+        (["embed", f"[{SMALL}]", "--model", "no-such-model"], "no pretrained model 'no-such-model'"),
+    ],
+)
+def test_embed_mistakes(capsys, argv, message):
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and message in err
