@@ -23,6 +23,7 @@ test: install
 
 bench: install
 	$(PYTHON) experiments/bench_core.py
+	$(PYTHON) experiments/bench_encoder.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

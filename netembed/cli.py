@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from netembed import space, transforms
 from netembed.cell import Cell
 from netembed.encoder import EncoderConfig
 from netembed.errors import NetembedError
+from netembed.predictors import PredictorConfig
 from netembed.pretrain import PretrainConfig
 
 __all__ = ["main"]
@@ -219,6 +221,77 @@ def cmd_locality(args: argparse.Namespace) -> None:
     _print(args, payload, "\n".join(lines))
 
 
+def cmd_train_predictor(args: argparse.Namespace) -> None:
+    """Train an accuracy predictor or a time estimator; report it on held-out table cells."""
+    from scipy.stats import kendalltau, spearmanr
+
+    from netembed.predictors import AccuracyPredictor, PredictorConfig, TimeEstimator
+
+    model_cls = AccuracyPredictor if args.target == "accuracy" else TimeEstimator
+    bench = _load_bench(args.data, required=args.cells is None)
+    rng = np.random.default_rng(args.seed)
+    if args.cells:  # the user's own evaluated cells: [{"matrix", "ops", "value"}]
+        specs = json.loads(Path(args.cells).read_text())
+        if not isinstance(specs, list) or not all(isinstance(s, dict) and "value" in s for s in specs):
+            raise UsageError('--cells must hold a JSON list of {"matrix": ..., "ops": ..., "value": ...}')
+        cells = [parse_cell(json.dumps({"matrix": s["matrix"], "ops": s["ops"]})) for s in specs]
+        labels = np.array([s["value"] for s in specs], dtype=float)
+        train_rows = np.array([bench.row_of(c) for c in cells if c in bench] if bench is not None else [], dtype=int)
+    else:
+        column = bench.test_acc_108 if args.target == "accuracy" else bench.train_time_108
+        if column is None:
+            raise UsageError("--target time needs the training-time file (nb101_train_time_20k.npz)")
+        known = np.flatnonzero(~np.isnan(column))
+        if not 2 <= args.train_size <= len(known) - 1:
+            raise UsageError(f"--train-size must be in [2, {len(known) - 1}], got {args.train_size}")
+        train_rows = rng.choice(known, args.train_size, replace=False)
+        cells, labels = [bench.cell(int(r)) for r in train_rows], column[train_rows]
+    config = PredictorConfig(members=args.members, steps=args.steps, seed=args.seed)
+    model = model_cls(config).fit(cells, labels, init=args.init, progress=args.format == "text")
+    meta = {"command": "netembed " + " ".join(sys.argv[1:]), "target": args.target, "train_cells": len(cells),
+            "init": args.init, "train_rows_sha256": hashlib.sha256(train_rows.tobytes()).hexdigest()}
+    payload = {"out": str(args.out), "train_cells": len(cells)}
+    if bench is not None:  # held-out quality on table cells it never saw
+        column = bench.test_acc_108 if args.target == "accuracy" else bench.train_time_108
+        pool = np.setdiff1d(np.flatnonzero(~np.isnan(column)), train_rows)
+        test = rng.choice(pool, min(args.test_size, len(pool)), replace=False)
+        predicted, _ = model.predict_rows(test)
+        truth = column[test]
+        payload["test"] = {"cells": int(len(test)), "kendall_tau": float(kendalltau(predicted, truth).statistic),
+                           "spearman": float(spearmanr(predicted, truth).statistic),
+                           "mdape_percent": float(np.median(np.abs(predicted / truth - 1)) * 100)}
+        meta["quality"] = payload["test"]
+        payload["plot"] = str(_plot_predictions(predicted, truth, Path(args.out) / "predicted_vs_true.png", args.target))
+    model.save_pretrained(args.out, meta)
+    text = [f"wrote {args.out} ({model_cls.__name__}, {len(cells):,} training cells)"]
+    if "test" in payload:
+        t = payload["test"]
+        text.append(f"held-out {t['cells']:,} cells: Kendall tau {t['kendall_tau']:.3f}, Spearman {t['spearman']:.3f}, "
+                    f"MdAPE {t['mdape_percent']:.2f}%; plot {payload['plot']}")
+    _print(args, payload, "\n".join(text))
+
+
+def _plot_predictions(predicted: np.ndarray, truth: np.ndarray, path: Path, target: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=110)
+    ax.scatter(truth, predicted, s=2, alpha=0.4)
+    low, high = float(min(truth.min(), predicted.min())), float(max(truth.max(), predicted.max()))
+    ax.plot([low, high], [low, high], color="gray", lw=1)
+    if target == "accuracy":
+        ax.set(xlim=(0.8, high), ylim=(0.8, high))
+    ax.set(xlabel=f"true {target}", ylabel=f"predicted {target}", title="held-out cells")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, bbox_inches="tight")
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     """The main job while the search is being built: a greedy walk over single moves."""
     rng = np.random.default_rng(args.seed)
@@ -284,6 +357,17 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--eval", action="store_true", help="measure reconstruction, smoothness, edit distance, speed")
     embed.add_argument("--out", default="results/embedding", help="where --eval writes its PNG and JSON")
     embed.add_argument("--device", default="cpu")
+
+    train = command("train-predictor", cmd_train_predictor, "train a surrogate (accuracy or training time)")
+    train.add_argument("--target", choices=("accuracy", "time"), default="accuracy")
+    train.add_argument("--train-size", type=int, default=424, help="random table cells to train on")
+    train.add_argument("--cells", help='or: a JSON file of your evaluated cells [{"matrix", "ops", "value"}]')
+    train.add_argument("--test-size", type=int, default=50_000, help="held-out table cells to report on")
+    train.add_argument("--init", help="warm-start every member's encoder (e.g. encoder-nb101)")
+    train.add_argument("--members", type=int, default=PredictorConfig().members)
+    train.add_argument("--steps", type=int, default=PredictorConfig().steps)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", default="results/predictor", help="pretrained directory to write")
 
     analyze = commands.add_parser("analyze", help="analyses of the space").add_subparsers(dest="analysis", required=True)
     loc = analyze.add_parser("locality", help="random-walk autocorrelation of accuracy over single moves (RWA)")

@@ -135,3 +135,38 @@ def test_embed_prints_the_shipped_encoders_embeddings(capsys, tmp_path):
 def test_embed_mistakes(capsys, argv, message):
     code, _, err = run(capsys, *argv)
     assert code == 2 and message in err
+
+
+def test_train_predictor_on_table_cells(capsys, small_table, tmp_path):
+    from netembed.predictors import AccuracyPredictor
+
+    out = tmp_path / "predictor"
+    code, text, _ = run(capsys, "train-predictor", "--train-size", "8", "--test-size", "4", "--members", "1",
+                        "--steps", "5", "--out", str(out), "--format", "json")
+    result = json.loads(text)
+    assert code == 0 and result["train_cells"] == 8 and result["test"]["cells"] == 4
+    assert (out / "predicted_vs_true.png").exists()
+    model = AccuracyPredictor.from_pretrained(out)
+    assert model.predict([parse_cell(SMALL)])[0].shape == (1,)
+
+
+def test_train_predictor_on_a_users_own_cells(capsys, no_table, tmp_path):
+    cells = tmp_path / "evaluated.json"
+    spec = json.loads(SMALL)
+    other = {"matrix": [[0, 1], [0, 0]], "ops": ["input", "output"]}
+    cells.write_text(json.dumps([{**spec, "value": 0.9}, {**other, "value": 0.8}]))
+    code, text, _ = run(capsys, "train-predictor", "--cells", str(cells), "--members", "1", "--steps", "3",
+                        "--out", str(tmp_path / "p"), "--format", "json")
+    assert code == 0 and json.loads(text)["train_cells"] == 2 and "test" not in json.loads(text)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--target", "time"], "needs the training-time file"),
+        (["--train-size", "1"], "--train-size must be in [2, 11], got 1"),
+    ],
+)
+def test_train_predictor_mistakes(capsys, small_table, tmp_path, argv, message):
+    code, _, err = run(capsys, "train-predictor", *argv, "--out", str(tmp_path / "p"))
+    assert code == 2 and message in err

@@ -1,0 +1,239 @@
+"""Surrogate predictors: an ensemble of cell encoders with regression heads.
+
+``AccuracyPredictor`` is trained with a mix of squared error and a pairwise ranking loss (a
+search only needs the order of cells to be right); ``TimeEstimator`` predicts training
+seconds from the structure plus the exact parameter count, in log space. Both return the
+ensemble's mean and standard deviation, and save/load like every model (``netembed.hub``).
+
+>>> import numpy as np
+>>> from netembed import space
+>>> cells = [space.cell_at(i) for i in range(40)]
+>>> model = AccuracyPredictor(PredictorConfig(members=2, steps=20)).fit(cells, np.linspace(0.8, 0.9, 40))
+>>> mean, std = model.predict(cells[:3])
+>>> mean.shape, std.shape
+((3,), (3,))
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from netembed import space
+from netembed.cell import Cell
+from netembed.encoder import CellEncoder, EncoderConfig
+from netembed.errors import NetembedError
+from netembed.graph import DenseCells, dense_arrays, dense_cells
+
+__all__ = ["PredictorConfig", "AccuracyPredictor", "TimeEstimator", "LabelError"]
+
+
+class LabelError(NetembedError, ValueError):
+    """Training labels that cannot be learned from (NaN, infinite, negative, mismatched, too few)."""
+
+
+@dataclass(frozen=True)
+class PredictorConfig:
+    """Shape and training of a predictor. The encoder fields must match ``--init`` weights."""
+
+    hidden: int = 32
+    layers: int = 4
+    embedding_dim: int = 16
+    head_hidden: int = 64
+    members: int = 5
+    steps: int = 1500
+    batch_size: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    ranking_weight: float = 1.0
+    seed: int = 0
+
+    @property
+    def encoder(self) -> EncoderConfig:
+        return EncoderConfig(hidden=self.hidden, layers=self.layers, embedding_dim=self.embedding_dim)
+
+    def __post_init__(self) -> None:
+        positive = ("hidden", "layers", "embedding_dim", "head_hidden", "members", "steps", "batch_size", "lr")
+        for name in positive + ("weight_decay", "ranking_weight"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or value < 0 or (name in positive and value == 0):
+                rule = "positive" if name in positive else "non-negative"
+                raise ValueError(f"PredictorConfig.{name} must be {rule}, got {value!r}")
+
+
+class _Member(nn.Module):
+    def __init__(self, config: PredictorConfig, extra: int):
+        super().__init__()
+        self.encoder = CellEncoder(config.encoder)
+        self.head = nn.Sequential(nn.Linear(config.embedding_dim + extra, config.head_hidden), nn.ReLU(),
+                                  nn.Linear(config.head_hidden, 1))
+
+    def forward(self, cells: DenseCells, extra: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.cat([self.encoder(cells), extra], dim=-1)).squeeze(-1)
+
+
+def _ranking_loss(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Logistic loss over all ordered pairs of the batch whose targets differ."""
+    difference = scores[:, None] - scores[None, :]
+    order = (targets[:, None] > targets[None, :]).float()
+    pairs = targets[:, None] != targets[None, :]
+    if not pairs.any():
+        return scores.sum() * 0
+    return nn.functional.binary_cross_entropy_with_logits(difference[pairs], order[pairs])
+
+
+class AccuracyPredictor(nn.Module):
+    """Predicts test accuracy of cells; ``fit(cells, y)`` then ``predict(cells) -> (mean, std)``."""
+
+    extra_features = 0
+
+    def __init__(self, config: PredictorConfig = PredictorConfig()):
+        super().__init__()
+        self.config = config
+        self.members = nn.ModuleList(_Member(config, self.extra_features) for _ in range(config.members))
+        self.register_buffer("target_mean", torch.zeros(()))
+        self.register_buffer("target_std", torch.ones(()))
+
+    # -- what subclasses change --------------------------------------------------------------
+
+    def _extra(self, cells: Sequence[Cell]) -> torch.Tensor:
+        return torch.zeros(len(cells), 0)
+
+    def _to_target(self, y: np.ndarray) -> np.ndarray:
+        return y
+
+    def _from_target(self, t: np.ndarray) -> np.ndarray:
+        return t
+
+    # -- training ----------------------------------------------------------------------------
+
+    def fit(self, cells: Sequence[Cell], y, init: str | None = None, progress: bool = False) -> AccuracyPredictor:
+        """Train every member from scratch (or from the pretrained encoder ``init``) on (cells, y)."""
+        y = self._check(cells, y)
+        target = torch.from_numpy(self._to_target(y)).float()
+        self.target_mean.fill_(target.mean())
+        self.target_std.fill_(target.std().clamp(min=1e-8) if len(target) > 1 else 1.0)
+        target = (target - self.target_mean) / self.target_std
+        batch, extra = dense_cells(cells), self._extra(cells)
+        from tqdm.auto import tqdm
+
+        config = self.config
+        for index, member in enumerate(tqdm(self.members, desc="ensemble", disable=not progress, leave=False)):
+            generator = torch.Generator().manual_seed(config.seed * 1000 + index)
+            torch.manual_seed(config.seed * 1000 + index)
+            for module in member.modules():
+                if module is not member and hasattr(module, "reset_parameters"):
+                    module.reset_parameters()
+            if init is not None:
+                member.encoder.load_state_dict(CellEncoder.from_pretrained(init).state_dict())
+            optimizer = torch.optim.AdamW(member.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+            schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.steps)
+            member.train()
+            for _ in range(config.steps):
+                rows = torch.randperm(len(target), generator=generator)[: config.batch_size]
+                scores = member(batch[rows], extra[rows])
+                loss = nn.functional.mse_loss(scores, target[rows])
+                loss = loss + config.ranking_weight * _ranking_loss(scores, target[rows])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+        return self.eval()
+
+    def _check(self, cells: Sequence[Cell], y) -> np.ndarray:
+        y = np.asarray(y, dtype=np.float64)
+        if y.ndim != 1:
+            raise LabelError(f"labels must be one number per cell, got shape {y.shape}")
+        if len(cells) != len(y):
+            raise LabelError(f"cells and labels must have the same length, got {len(cells)} cells and {len(y)} labels")
+        if len(y) < 2:
+            raise LabelError(f"training needs at least 2 labelled cells, got {len(y)}")
+        bad = np.flatnonzero(~np.isfinite(y) | (y < 0))
+        if len(bad):
+            raise LabelError(f"labels must be finite and non-negative, got {y[bad[0]]} at position {bad[0]}")
+        not_cells = [type(c).__name__ for c in cells if not isinstance(c, Cell)]
+        if not_cells:
+            raise LabelError(f"cells must be Cell objects, got a {not_cells[0]}")
+        return y
+
+    # -- prediction --------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def predict(self, cells: Sequence[Cell], batch_size: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and standard deviation over the ensemble, in the labels' units."""
+        parts = []
+        for start in range(0, len(cells), batch_size):
+            chunk = cells[start : start + batch_size]
+            parts.append(self._predict_dense(dense_cells(chunk), self._extra(chunk)))
+        return self._summarise(np.concatenate(parts, axis=1) if parts else np.zeros((len(self.members), 0)))
+
+    @torch.no_grad()
+    def predict_rows(self, rows: np.ndarray, batch_size: int = 16384) -> tuple[np.ndarray, np.ndarray]:
+        """Predictions for rows of the enumeration (the fast path for scoring the whole space)."""
+        arrays = space.space_arrays()
+        parts = []
+        for start in range(0, len(rows), batch_size):
+            chunk = np.asarray(rows[start : start + batch_size])
+            extra = self._extra_rows(chunk)
+            parts.append(self._predict_dense(dense_arrays(arrays.adjacency[chunk], arrays.ops[chunk]), extra))
+        return self._summarise(np.concatenate(parts, axis=1) if parts else np.zeros((len(self.members), 0)))
+
+    def _extra_rows(self, rows: np.ndarray) -> torch.Tensor:
+        return torch.zeros(len(rows), 0)
+
+    def _predict_dense(self, batch: DenseCells, extra: torch.Tensor) -> np.ndarray:
+        self.eval()
+        scores = torch.stack([member(batch, extra) for member in self.members])
+        return (scores * self.target_std + self.target_mean).numpy()
+
+    def _summarise(self, per_member: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        values = self._from_target(per_member.astype(np.float64))
+        return values.mean(axis=0), values.std(axis=0)
+
+    # -- saving ------------------------------------------------------------------------------
+
+    def save_pretrained(self, directory, meta: dict | None = None):
+        from netembed import hub
+
+        return hub.save_pretrained(self, self.config, directory, meta)
+
+    @classmethod
+    def from_pretrained(cls, name_or_dir, device: str | torch.device = "cpu"):
+        from netembed import hub
+
+        model, _ = hub.load_pretrained(cls, hub.resolve(name_or_dir), PredictorConfig, device=device)
+        return model
+
+
+class TimeEstimator(AccuracyPredictor):
+    """Predicts 108-epoch training seconds from the structure and the exact parameter count.
+
+    Learns log-seconds (times span 284..5,411 s and errors are relative), with log-parameters
+    as an input beside the embedding; ``predict`` returns seconds.
+    """
+
+    extra_features = 1
+
+    def _extra(self, cells: Sequence[Cell]) -> torch.Tensor:
+        return torch.tensor([[math.log(space.count_params(c)) - 15.0] for c in cells], dtype=torch.float32)
+
+    def _extra_rows(self, rows: np.ndarray) -> torch.Tensor:
+        return torch.tensor([[math.log(space.count_params(space.cell_at(int(r)))) - 15.0] for r in rows],
+                            dtype=torch.float32)
+
+    def _check(self, cells, y) -> np.ndarray:
+        y = super()._check(cells, y)
+        if (y <= 0).any():
+            raise LabelError(f"training times must be positive seconds, got {y[y <= 0][0]}")
+        return y
+
+    def _to_target(self, y: np.ndarray) -> np.ndarray:
+        return np.log(y)
+
+    def _from_target(self, t: np.ndarray) -> np.ndarray:
+        return np.exp(t)

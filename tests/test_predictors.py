@@ -1,0 +1,101 @@
+import numpy as np
+import pytest
+from scipy.stats import kendalltau
+
+from netembed import space
+from netembed.errors import DataError
+from netembed.predictors import AccuracyPredictor, LabelError, PredictorConfig, TimeEstimator
+
+FAST = PredictorConfig(hidden=16, layers=2, embedding_dim=8, head_hidden=16, members=2, steps=150, batch_size=64)
+
+
+@pytest.fixture(scope="module")
+def toy():
+    """Cells labelled by a structural quantity the encoder can see: the number of conv3x3 vertices."""
+    rows = np.random.default_rng(0).choice(space.NUM_CELLS, 300, replace=False)
+    cells = [space.cell_at(int(r)) for r in rows]
+    y = np.array([0.8 + 0.02 * c.ops.count("conv3x3-bn-relu") for c in cells])
+    return cells, y
+
+
+def test_fit_learns_a_structural_signal_and_predicts_mean_and_std(toy):
+    cells, y = toy
+    model = AccuracyPredictor(FAST).fit(cells[:200], y[:200])
+    mean, std = model.predict(cells[200:])
+    assert mean.shape == std.shape == (100,) and (std >= 0).all()
+    assert kendalltau(mean, y[200:]).statistic > 0.5
+    rows = np.array([space.index_of(c) for c in cells[200:]])
+    fast_mean, fast_std = model.predict_rows(rows)
+    assert np.allclose(fast_mean, mean, atol=1e-5) and np.allclose(fast_std, std, atol=1e-5)
+
+
+def test_fit_is_seeded(toy):
+    cells, y = toy
+    a = AccuracyPredictor(FAST).fit(cells[:50], y[:50]).predict(cells[50:60])[0]
+    b = AccuracyPredictor(FAST).fit(cells[:50], y[:50]).predict(cells[50:60])[0]
+    assert np.array_equal(a, b)
+
+
+def test_warm_start_from_the_pretrained_encoder(toy):
+    cells, y = toy
+    config = PredictorConfig(members=1, steps=1)
+    model = AccuracyPredictor(config).fit(cells[:20], y[:20], init="encoder-nb101")
+    from netembed.encoder import CellEncoder
+
+    pretrained = CellEncoder.from_pretrained("encoder-nb101").state_dict()
+    start = model.members[0].encoder.state_dict()
+    # one small step away from the pretrained weights, far from a fresh initialisation
+    assert all(np.allclose(start[k], pretrained[k], atol=0.05) for k in pretrained)
+    with pytest.raises(DataError, match="no-such"):
+        AccuracyPredictor(config).fit(cells[:20], y[:20], init="no-such")
+
+
+def test_time_estimator_predicts_positive_seconds_from_structure_and_params(toy):
+    cells, _ = toy
+    seconds = np.array([space.count_params(c) / 1e4 for c in cells])  # a time that follows size
+    model = TimeEstimator(FAST).fit(cells[:200], seconds[:200])
+    mean, std = model.predict(cells[200:])
+    assert (mean > 0).all() and kendalltau(mean, seconds[200:]).statistic > 0.8
+    with pytest.raises(LabelError, match="positive seconds, got 0.0"):
+        TimeEstimator(FAST).fit(cells[:3], [1.0, 0.0, 2.0])
+
+
+def test_save_and_load_round_trip(toy, tmp_path):
+    cells, y = toy
+    model = AccuracyPredictor(FAST).fit(cells[:40], y[:40])
+    model.save_pretrained(tmp_path / "acc", meta={"train_size": 40})
+    loaded = AccuracyPredictor.from_pretrained(tmp_path / "acc")
+    assert np.array_equal(loaded.predict(cells[40:50])[0], model.predict(cells[40:50])[0])
+    with pytest.raises(DataError, match="TimeEstimator"):
+        TimeEstimator.from_pretrained(tmp_path / "acc")
+
+
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        ([0.9, float("nan"), 0.8], "finite and non-negative, got nan at position 1"),
+        ([0.9, float("inf"), 0.8], "got inf at position 1"),
+        ([0.9, -0.1, 0.8], "got -0.1 at position 1"),
+        ([0.9, 0.8], "same length, got 3 cells and 2 labels"),
+        ([[0.9], [0.8], [0.7]], r"one number per cell, got shape \(3, 1\)"),
+    ],
+)
+def test_bad_labels_are_refused(toy, labels, message):
+    cells, _ = toy
+    with pytest.raises(LabelError, match=message):
+        AccuracyPredictor(FAST).fit(cells[:3], labels)
+
+
+def test_too_few_or_wrong_inputs(toy):
+    cells, _ = toy
+    with pytest.raises(LabelError, match="at least 2 labelled cells, got 1"):
+        AccuracyPredictor(FAST).fit(cells[:1], [0.9])
+    with pytest.raises(LabelError, match="must be Cell objects, got a dict"):
+        AccuracyPredictor(FAST).fit([cells[0], {"matrix": []}], [0.9, 0.8])
+
+
+@pytest.mark.parametrize("field, value, rule", [("members", 0, "positive"), ("lr", -1.0, "positive"),
+                                                 ("ranking_weight", -0.5, "non-negative")])
+def test_config_validation(field, value, rule):
+    with pytest.raises(ValueError, match=f"PredictorConfig.{field} must be {rule}, got {value}"):
+        PredictorConfig(**{field: value})
