@@ -31,14 +31,14 @@ import csv
 import dataclasses
 import io
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
 
+from netembed._io import atomic_write
 from netembed.errors import DataError, NetembedError
 
 __all__ = [
@@ -454,21 +454,6 @@ def format_table(result: Autocorrelation) -> str:
     return "\n".join(lines)
 
 
-def _atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_csv(rows: Iterable[Mapping[str, object]], path: str | os.PathLike) -> Path:
     """Write dicts as CSV (header from the first row's keys), atomically: temp file + os.replace.
 
@@ -488,7 +473,7 @@ def write_csv(rows: Iterable[Mapping[str, object]], path: str | os.PathLike) -> 
     writer.writeheader()
     writer.writerows(rows)
     text = buffer.getvalue()
-    return _atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def plot_locality(result: Autocorrelation | EmbeddingLocality, path: str | os.PathLike, title: str = "") -> Path:
@@ -533,7 +518,7 @@ def plot_locality(result: Autocorrelation | EmbeddingLocality, path: str | os.Pa
         raise AnalysisError(f"result must be an Autocorrelation or EmbeddingLocality, got {type(result).__name__}")
     axes.set_title(title, fontsize=10)
     axes.legend(loc="upper right", fontsize=8)
-    return _atomic_write(path, lambda tmp: figure.savefig(tmp, format="png"))
+    return atomic_write(path, lambda tmp: figure.savefig(tmp, format="png"))
 
 
 # -- the experiment -----------------------------------------------------------------------------

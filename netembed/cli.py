@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from netembed import space, transforms
+from netembed._io import save_figure
 from netembed.cell import Cell
 from netembed.encoder import EncoderConfig
 from netembed.errors import NetembedError
@@ -284,12 +285,7 @@ def _plot_predictions(predicted: np.ndarray, truth: np.ndarray, path: Path, targ
     if target == "accuracy":
         ax.set(xlim=(0.8, high), ylim=(0.8, high))
     ax.set(xlabel=f"true {target}", ylabel=f"predicted {target}", title="held-out cells")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:

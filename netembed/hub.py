@@ -25,7 +25,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
+from netembed._io import atomic_write
 from netembed.errors import DataError
 
 __all__ = [
@@ -45,18 +45,6 @@ WEIGHTS_FILE = "model.safetensors"
 PRETRAINED_ROOT = Path(__file__).resolve().parents[1] / "pretrained"
 # field -> the JSON type it must have
 _FIELDS = {"schema_version": int, "model_type": str, "config": dict, "weights_sha256": str, "meta": dict}
-
-
-def _atomic(path: Path, data: bytes) -> None:
-    """Write through a temp file in the same directory (same file system, so os.replace is atomic)."""
-    # a unique name opened normally, so the file gets the umask's permissions (mkstemp would give 0600)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _sha256(path: Path) -> str:
@@ -86,9 +74,9 @@ def save_pretrained(model: torch.nn.Module, config: Any, directory: str | os.Pat
     # safetensors refuses tensors that share memory (tied weights, views): store independent copies
     tensors = {key: value.detach().cpu().contiguous().clone() for key, value in model.state_dict().items()}
     weights = save(tensors)  # bytes, not save_file: that one creates the file 0600
-    _atomic(directory / WEIGHTS_FILE, weights)
+    atomic_write(directory / WEIGHTS_FILE, lambda tmp: Path(tmp).write_bytes(weights))
     document["weights_sha256"] = hashlib.sha256(weights).hexdigest()
-    _atomic(directory / CONFIG_FILE, (json.dumps(document, indent=2) + "\n").encode())
+    atomic_write(directory / CONFIG_FILE, lambda tmp: Path(tmp).write_text(json.dumps(document, indent=2) + "\n"))
     return directory
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from netembed import space
+from netembed._io import atomic_write
 from netembed.encoder import CellEncoder, EncoderConfig
 from netembed.errors import DataError
 from netembed.graph import NODE_TYPES, DenseCells, dense_arrays
@@ -147,8 +147,8 @@ def _save_checkpoint(folder: Path, model: CellAutoencoder, optimizer, epoch: int
         "history": history,
     }
     folder.mkdir(parents=True, exist_ok=True)
-    _atomic(folder / CHECKPOINT, lambda path: save_file(tensors, path))
-    _atomic(folder / CHECKPOINT_STATE, lambda path: Path(path).write_text(json.dumps(meta)))
+    atomic_write(folder / CHECKPOINT, lambda path: save_file(tensors, path))
+    atomic_write(folder / CHECKPOINT_STATE, lambda path: Path(path).write_text(json.dumps(meta)))
 
 
 def _load_checkpoint(folder: Path, model: CellAutoencoder, optimizer) -> tuple[int, dict, list]:
@@ -166,17 +166,6 @@ def _load_checkpoint(folder: Path, model: CellAutoencoder, optimizer) -> tuple[i
     optimizer.load_state_dict(state)
     torch.set_rng_state(torch.tensor(meta["torch_rng"], dtype=torch.uint8))
     return meta["epoch"], meta["rng"], meta["history"]
-
-
-def _atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # -- training ---------------------------------------------------------------------------------------
@@ -345,7 +334,4 @@ def _write_card(out_dir: Path, meta: dict) -> None:
         "![map](embedding_map.png)",
         "",
     ]
-    hub_path = out_dir / "README.md"
-    tmp = hub_path.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines))
-    tmp.replace(hub_path)
+    atomic_write(out_dir / "README.md", lambda tmp: Path(tmp).write_text("\n".join(lines)))

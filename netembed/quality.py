@@ -19,6 +19,7 @@ import torch
 from scipy.stats import spearmanr
 
 from netembed import transforms
+from netembed._io import save_figure
 
 __all__ = ["smoothness", "move_distances", "edit_distance_correlation", "pca", "plot_map"]
 
@@ -100,10 +101,4 @@ def plot_map(embeddings, accuracy: np.ndarray, path: str | Path, title: str) -> 
                        cmap="viridis", rasterized=True)
     fig.colorbar(shown, ax=ax, label="test accuracy (clipped at 0.80)")
     ax.set(xlabel="PC 1", ylabel="PC 2", title=title)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path)

@@ -16,7 +16,6 @@ import hashlib
 import itertools
 import logging
 import os
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from netembed._fingerprint import fingerprint
+from netembed._io import atomic_write
 from netembed.cell import MAX_EDGES, MAX_VERTICES, OPS, PADDING, Cell, nasbench_hash
 from netembed.errors import DataError, UnknownCellError
 
@@ -243,15 +243,11 @@ def _checksum(arrays: dict[str, np.ndarray]) -> str:
 
 def save_checked(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write arrays to an .npz with their sha256 inside, atomically (derived data for the cache)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as handle:  # a handle, so numpy keeps the name (no ".npz" appended)
             np.savez(handle, checksum=np.array(_checksum(arrays)), **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(path, write)
 
 
 def load_checked(path: Path) -> dict[str, np.ndarray]:

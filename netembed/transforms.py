@@ -27,7 +27,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from netembed.cell import INPUT, MAX_EDGES, MAX_VERTICES, OPS, OUTPUT, PADDING, Cell
+from netembed.cell import MAX_EDGES, MAX_VERTICES, OPS, PADDING, Cell
 from netembed.errors import IllegalTransformError, InvalidCellError
 
 __all__ = [

@@ -17,12 +17,12 @@ import binascii
 import json
 import os
 import struct
-import tempfile
 from pathlib import Path
 from typing import BinaryIO, Iterable, Iterator
 
 import numpy as np
 
+from netembed._io import atomic_write
 from netembed.cell import MAX_VERTICES, OP_CODES, PADDING
 from netembed.errors import DataError
 
@@ -109,11 +109,12 @@ def _write_framed(handle: BinaryIO, data: bytes) -> None:
 
 def write_tfrecord(path: str | os.PathLike, records: Iterable[bytes]) -> None:
     """Write records in TFRecord framing, atomically (used to build test fixtures in the real format)."""
-    path = Path(path)
-    with _atomic(path) as tmp:
+    def write(tmp: str) -> None:
         with open(tmp, "wb") as handle:
             for data in records:
                 _write_framed(handle, data)
+
+    atomic_write(path, write)
 
 
 # -- protobuf ------------------------------------------------------------------------------------
@@ -280,25 +281,8 @@ def _write_compact(dst: Path, cells: dict[str, dict]) -> None:
                     for metric in METRICS:
                         columns[f"{point}_{metric}"][row, epochs.index(e), repeat] = evaluation.get(metric, np.nan)
     columns["test_acc_108"] = columns["final_test_accuracy"][:, epochs.index(108), 0].copy()
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    with _atomic(dst) as tmp:
-        with open(tmp, "wb") as handle:
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as handle:  # a handle, so numpy keeps the name (no ".npz" appended)
             np.savez(handle, **columns)
 
-
-class _atomic:
-    """Context manager giving a temp path beside ``path``; on success it replaces ``path``."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def __enter__(self) -> str:
-        fd, self.tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-        os.close(fd)
-        return self.tmp
-
-    def __exit__(self, kind, value, traceback) -> None:
-        if kind is None:
-            os.replace(self.tmp, self.path)
-        else:
-            Path(self.tmp).unlink(missing_ok=True)
+    atomic_write(dst, write)
