@@ -80,28 +80,17 @@ class Benchmark:
         """Load a data directory (``nb101_full.npz`` plus, when present, the training-time
         file) or one compact ``.npz`` written by ``netembed data convert``."""
         path = Path(path) if path is not None else default_data_dir()
-        if path.is_dir():
-            full = path / FULL_FILE
-            if not full.exists():
-                raise DataError(
-                    f"NAS-Bench-101 table not found: {full} does not exist "
-                    "(set NETEMBED_DATA to the folder holding nb101_full.npz)"
-                )
-            columns = _read_npz(full)
-            _check_table(columns, full)
-            if (path / TIME_FILE).exists():
-                _join_time_file(columns, _read_npz(path / TIME_FILE), path / TIME_FILE)
-            return cls(columns, full)
-        if not path.exists():
-            raise DataError(
-                f"NAS-Bench-101 table not found: {path} does not exist "
-                "(set NETEMBED_DATA to the folder holding nb101_full.npz)"
-            )
-        columns = _read_npz(path)
-        _check_table(columns, path)
-        if "final_validation_accuracy" in columns:
+        table = path / FULL_FILE if path.is_dir() else path
+        if not table.exists():
+            raise DataError(f"NAS-Bench-101 table not found: {table} does not exist "
+                            "(set NETEMBED_DATA to the folder holding nb101_full.npz)")
+        columns = _read_npz(table)
+        _check_table(columns, table)
+        if path.is_dir() and (path / TIME_FILE).exists():
+            _join_time_file(columns, _read_npz(path / TIME_FILE), path / TIME_FILE)
+        if "final_validation_accuracy" in columns:  # converted from the official release
             _from_repeats(columns)
-        return cls(columns, path)
+        return cls(columns, table)
 
     # -- queries ------------------------------------------------------------------------------
 
