@@ -288,6 +288,44 @@ def _plot_predictions(predicted: np.ndarray, truth: np.ndarray, path: Path, targ
     return save_figure(fig, path)
 
 
+def cmd_bench_predictors(args: argparse.Namespace) -> None:
+    """Every predictor on the same splits and seeds; table, CSV, PNG, or JSON rows."""
+    from netembed import predictor_bench
+    from netembed.analysis import write_csv
+
+    bench = _load_bench(args.data, required=True)
+    seeds = range(args.seed_offset, args.seed_offset + args.seeds)
+    results = predictor_bench.run_predictor_bench(bench.test_acc_108, args.train_sizes, seeds, args.methods,
+                                                  test_size=args.test_size, progress=args.format == "text")
+    rows = predictor_bench.summarise(results)
+    out = Path(args.out)
+    write_csv([r.__dict__ for r in results], out / "predictors_runs.csv")
+    write_csv(rows, out / "predictors.csv")
+    plot = _plot_predictor_bench(rows, out / "predictors.png")
+    lines = [f"{'method':<22}{'train':>7}{'seeds':>6}{'Kendall tau':>18}{'Spearman':>10}{'RMSE':>9}{'fit s':>8}{'predict s':>10}"]
+    lines += [f"{r['method']:<22}{r['train_size']:>7}{r['seeds']:>6}{r['kendall_tau']:>11.3f} +- {r['kendall_tau_std']:.3f}"
+              f"{r['spearman']:>10.3f}{r['rmse']:>9.4f}{r['fit_seconds']:>8.1f}{r['predict_seconds']:>10.1f}" for r in rows]
+    lines.append(f"wrote {out / 'predictors.csv'}, {out / 'predictors_runs.csv'} and {plot}")
+    _print(args, rows, "\n".join(lines))
+
+
+def _plot_predictor_bench(rows: list[dict], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+    for method in dict.fromkeys(r["method"] for r in rows):
+        mine = [r for r in rows if r["method"] == method]
+        ax.errorbar([r["train_size"] for r in mine], [r["kendall_tau"] for r in mine],
+                    yerr=[r["kendall_tau_std"] for r in mine], marker="o", capsize=3, label=method)
+    ax.set(xscale="log", xlabel="training cells", ylabel="Kendall tau on held-out cells",
+           title="Accuracy predictors, same splits and seeds")
+    ax.legend(fontsize=8)
+    return save_figure(fig, path)
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     """The main job while the search is being built: a greedy walk over single moves."""
     rng = np.random.default_rng(args.seed)
@@ -364,6 +402,18 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--steps", type=int, default=PredictorConfig().steps)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", default="results/predictor", help="pretrained directory to write")
+
+    bench_cmds = commands.add_parser("bench", help="side-by-side benchmarks").add_subparsers(dest="bench", required=True)
+    preds = bench_cmds.add_parser("predictors", help="accuracy predictors against baselines, same splits and seeds")
+    preds.set_defaults(handler=cmd_bench_predictors)
+    preds.add_argument("--train-sizes", type=int, nargs="+", default=[100, 172, 424, 4236])
+    preds.add_argument("--seeds", type=int, default=5, help="number of seeds")
+    preds.add_argument("--seed-offset", type=int, default=0, help="first seed")
+    preds.add_argument("--methods", nargs="+", default=["netembed", "netembed+pretrained", "mlp", "gbt"])
+    preds.add_argument("--test-size", type=int, default=50_000)
+    preds.add_argument("--out", default="results/predictors")
+    preds.add_argument("--data", help="table folder or .npz (default: $NETEMBED_DATA, else ../shared/data/nb101)")
+    preds.add_argument("--format", choices=("text", "json"), default="text")
 
     analyze = commands.add_parser("analyze", help="analyses of the space").add_subparsers(dest="analysis", required=True)
     loc = analyze.add_parser("locality", help="random-walk autocorrelation of accuracy over single moves (RWA)")

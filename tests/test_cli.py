@@ -170,3 +170,19 @@ def test_train_predictor_on_a_users_own_cells(capsys, no_table, tmp_path):
 def test_train_predictor_mistakes(capsys, small_table, tmp_path, argv, message):
     code, _, err = run(capsys, "train-predictor", *argv, "--out", str(tmp_path / "p"))
     assert code == 2 and message in err
+
+
+def test_bench_predictors_writes_rows_csv_and_plot(capsys, tmp_path):
+    arrays = space.space_arrays()
+    folder = tmp_path / "full"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    np.savez(folder / "nb101_full.npz", hash=arrays.hashes, adjacency=arrays.adjacency, ops=arrays.ops,
+             num_vertices=arrays.num_vertices, params=np.zeros(len(arrays), dtype=np.int64),
+             test_acc_108=(0.8 + 0.02 * (arrays.ops == 0).sum(axis=1) + rng.normal(0, 0.002, len(arrays))))
+    code, out, _ = run(capsys, "bench", "predictors", "--data", str(folder), "--train-sizes", "40", "--seeds", "2",
+                       "--methods", "mlp", "gbt", "--test-size", "200", "--out", str(tmp_path / "r"), "--format", "json")
+    rows = json.loads(out)
+    assert code == 0 and [r["method"] for r in rows] == ["mlp", "gbt"]
+    assert {"method", "train_size", "kendall_tau", "spearman", "rmse", "fit_seconds", "kendall_tau_std"} <= set(rows[0])
+    assert (tmp_path / "r" / "predictors.png").exists() and (tmp_path / "r" / "predictors_runs.csv").exists()

@@ -1,0 +1,164 @@
+"""Side-by-side benchmark of accuracy predictors: the project's own and published-style baselines.
+
+Every method sees the same training cells and is scored on the same held-out cells, per
+(train size, seed): Kendall tau, Spearman, RMSE, fit and predict seconds. Baselines:
+
+- ``mlp``: a multilayer perceptron on the flat encoding (21 edge bits + one-hot ops);
+- ``gbt``: gradient-boosted trees on BANANAS' path encoding (which op sequences run from
+  input to output; 364 indicators).
+
+The project's rows are ``netembed`` (fresh encoder) and ``netembed+pretrained`` (warm start
+from the label-free ``encoder-nb101``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from scipy.stats import kendalltau, spearmanr
+
+from netembed import space
+from netembed.cell import OPS, Cell
+from netembed.predictors import AccuracyPredictor, PredictorConfig
+
+__all__ = ["METHODS", "path_encoding", "flat_features", "run_predictor_bench", "summarise"]
+
+_PATH_OFFSETS = np.cumsum([0] + [len(OPS) ** k for k in range(6)])  # paths of 0..5 interior ops
+
+
+def path_encoding(cell: Cell) -> np.ndarray:
+    """Indicators of the op sequences along every input->output path (BANANAS), shape (364,)."""
+    out = np.zeros(_PATH_OFFSETS[-1], dtype=np.float32)
+    matrix, n = cell.matrix, cell.num_vertices
+    codes = [OPS.index(op) if op in OPS else -1 for op in cell.ops]
+
+    def walk(vertex: int, index: int, length: int) -> None:
+        if vertex == n - 1:
+            out[_PATH_OFFSETS[length] + index] = 1
+            return
+        for successor in np.flatnonzero(matrix[vertex]):
+            if successor == n - 1:
+                walk(successor, index, length)
+            else:
+                walk(successor, index * len(OPS) + codes[successor], length + 1)
+
+    walk(0, 0, 0)
+    return out
+
+
+def flat_features(cell: Cell) -> np.ndarray:
+    """21 canonical edge bits and a one-hot of each of the 5 interior op choices, shape (36,)."""
+    flat = cell.to_flat()
+    return np.concatenate([flat[:21], np.eye(len(OPS))[flat[21:]].ravel()]).astype(np.float32)
+
+
+def _fit_mlp(cells: Sequence[Cell], y: np.ndarray, seed: int) -> Callable[[Sequence[Cell]], np.ndarray]:
+    torch.manual_seed(seed)
+    x = torch.from_numpy(np.stack([flat_features(c) for c in cells]))
+    mean, std = float(y.mean()), float(y.std()) or 1.0
+    target = torch.from_numpy((y - mean) / std).float()
+    model = torch.nn.Sequential(torch.nn.Linear(x.shape[1], 128), torch.nn.ReLU(), torch.nn.Linear(128, 128),
+                                torch.nn.ReLU(), torch.nn.Linear(128, 1))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(1500):
+        rows = torch.randperm(len(target), generator=generator)[:128]
+        loss = torch.nn.functional.mse_loss(model(x[rows]).squeeze(-1), target[rows])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    @torch.no_grad()
+    def predict(test: Sequence[Cell]) -> np.ndarray:
+        features = torch.from_numpy(np.stack([flat_features(c) for c in test]))
+        return model(features).squeeze(-1).numpy() * std + mean
+
+    return predict
+
+
+def _fit_gbt(cells: Sequence[Cell], y: np.ndarray, seed: int) -> Callable[[Sequence[Cell]], np.ndarray]:
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    # small leaves: with 100 training cells the default (20 per leaf) leaves the sparse paths unsplit
+    model = HistGradientBoostingRegressor(max_iter=500, learning_rate=0.05, min_samples_leaf=5, random_state=seed)
+    model.fit(np.stack([path_encoding(c) for c in cells]), y)
+    return lambda test: model.predict(np.stack([path_encoding(c) for c in test]))
+
+
+def _fit_netembed(init: str | None):
+    def fit(cells: Sequence[Cell], y: np.ndarray, seed: int) -> Callable[[Sequence[Cell]], np.ndarray]:
+        model = AccuracyPredictor(PredictorConfig(seed=seed)).fit(cells, y, init=init)
+        return lambda test: model.predict(test)[0]
+
+    return fit
+
+
+METHODS: dict[str, Callable] = {
+    "netembed": _fit_netembed(None),
+    "netembed+pretrained": _fit_netembed("encoder-nb101"),
+    "mlp": _fit_mlp,
+    "gbt": _fit_gbt,
+}
+
+
+@dataclass(frozen=True)
+class Measurement:
+    method: str
+    train_size: int
+    seed: int
+    kendall_tau: float
+    spearman: float
+    rmse: float
+    fit_seconds: float
+    predict_seconds: float
+
+
+def run_predictor_bench(accuracy: np.ndarray, train_sizes: Sequence[int], seeds: Sequence[int],
+                        methods: Sequence[str], test_size: int = 50_000, progress: bool = True,
+                        split_seed: int = 0) -> list[Measurement]:
+    """Train every method on the same random cells per (size, seed); score on one fixed test set."""
+    from tqdm.auto import tqdm
+
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"methods must be among {list(METHODS)}, got {unknown}")
+    order = np.random.default_rng(split_seed).permutation(len(accuracy))
+    test_rows, pool = np.sort(order[:test_size]), order[test_size:]
+    if max(train_sizes) > len(pool):
+        raise ValueError(f"train sizes must be at most {len(pool)} (cells outside the test set), got {max(train_sizes)}")
+    test_cells = [space.cell_at(int(r)) for r in test_rows]
+    truth = accuracy[test_rows]
+    results = []
+    grid = [(n, s, m) for n in train_sizes for s in seeds for m in methods]
+    for size, seed, method in tqdm(grid, desc="predictors", disable=not progress):
+        train_rows = np.random.default_rng(1000 + seed).choice(pool, size, replace=False)
+        cells = [space.cell_at(int(r)) for r in train_rows]
+        start = time.perf_counter()
+        predict = METHODS[method](cells, accuracy[train_rows], seed)
+        fitted = time.perf_counter()
+        predicted = np.asarray(predict(test_cells), dtype=np.float64)
+        done = time.perf_counter()
+        results.append(Measurement(method, size, seed, float(kendalltau(predicted, truth).statistic),
+                                   float(spearmanr(predicted, truth).statistic),
+                                   float(np.sqrt(np.mean((predicted - truth) ** 2))), fitted - start, done - fitted))
+    return results
+
+
+def summarise(results: Sequence[Measurement]) -> list[dict]:
+    """One row per (method, train size): means over seeds, and the spread of Kendall tau."""
+    rows = []
+    for method in dict.fromkeys(r.method for r in results):
+        for size in sorted({r.train_size for r in results if r.method == method}):
+            group = [r for r in results if r.method == method and r.train_size == size]
+            taus = np.array([r.kendall_tau for r in group])
+            rows.append({"method": method, "train_size": size, "seeds": len(group),
+                         "kendall_tau": float(taus.mean()), "kendall_tau_std": float(taus.std()),
+                         "spearman": float(np.mean([r.spearman for r in group])),
+                         "rmse": float(np.mean([r.rmse for r in group])),
+                         "fit_seconds": float(np.mean([r.fit_seconds for r in group])),
+                         "predict_seconds": float(np.mean([r.predict_seconds for r in group]))})
+    return rows
