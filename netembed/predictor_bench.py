@@ -23,9 +23,16 @@ from scipy.stats import kendalltau, spearmanr
 
 from netembed import space
 from netembed.cell import OPS, Cell
+from netembed.errors import NetembedError
 from netembed.predictors import AccuracyPredictor, PredictorConfig
 
-__all__ = ["METHODS", "path_encoding", "flat_features", "run_predictor_bench", "summarise"]
+__all__ = ["BenchError", "METHODS", "path_encoding", "flat_features", "run_predictor_bench", "summarise"]
+
+
+
+class BenchError(NetembedError, ValueError):
+    """Benchmark settings that cannot run (unknown method, too many training cells)."""
+
 
 _PATH_OFFSETS = np.cumsum([0] + [len(OPS) ** k for k in range(6)])  # paths of 0..5 interior ops
 
@@ -125,11 +132,11 @@ def run_predictor_bench(accuracy: np.ndarray, train_sizes: Sequence[int], seeds:
 
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
-        raise ValueError(f"methods must be among {list(METHODS)}, got {unknown}")
+        raise BenchError(f"methods must be among {list(METHODS)}, got {unknown}")
     order = np.random.default_rng(split_seed).permutation(len(accuracy))
     test_rows, pool = np.sort(order[:test_size]), order[test_size:]
     if max(train_sizes) > len(pool):
-        raise ValueError(f"train sizes must be at most {len(pool)} (cells outside the test set), got {max(train_sizes)}")
+        raise BenchError(f"train sizes must be at most {len(pool)} (cells outside the test set), got {max(train_sizes)}")
     test_cells = [space.cell_at(int(r)) for r in test_rows]
     truth = accuracy[test_rows]
     results = []

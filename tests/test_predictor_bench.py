@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from netembed import Cell, space
-from netembed.predictor_bench import flat_features, path_encoding, run_predictor_bench, summarise
+from netembed.predictor_bench import BenchError, flat_features, path_encoding, run_predictor_bench, summarise
 
 
 def test_path_encoding_by_hand():
@@ -33,5 +33,7 @@ def test_harness_runs_every_method_on_the_same_splits():
     rows = summarise(results)
     assert [r["method"] for r in rows] == ["mlp", "gbt"] and all(r["seeds"] == 2 for r in rows)
     assert all(r["kendall_tau"] > 0.2 for r in rows)  # both learn something from 60 cells
-    with pytest.raises(ValueError, match="methods must be among"):
+    with pytest.raises(BenchError, match="methods must be among"):
         run_predictor_bench(accuracy, [10], [0], ["xgboost"], test_size=10)
+    with pytest.raises(BenchError, match=f"at most {len(arrays) - 10}"):
+        run_predictor_bench(accuracy, [len(arrays)], [0], ["mlp"], test_size=10)
