@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Callable, Sequence
 
 import numpy as np
@@ -63,7 +64,23 @@ def flat_features(cell: Cell) -> np.ndarray:
     return np.concatenate([flat[:21], np.eye(len(OPS))[flat[21:]].ravel()]).astype(np.float32)
 
 
-def _fit_mlp(cells: Sequence[Cell], y: np.ndarray, seed: int) -> Callable[[Sequence[Cell]], np.ndarray]:
+class TestSet:
+    """The held-out cells (rows of the enumeration), with each encoding computed once per run."""
+
+    def __init__(self, rows: np.ndarray):
+        self.rows = rows
+        self.cells = [space.cell_at(int(r)) for r in rows]
+
+    @cached_property
+    def flat(self) -> np.ndarray:
+        return np.stack([flat_features(c) for c in self.cells])
+
+    @cached_property
+    def paths(self) -> np.ndarray:
+        return np.stack([path_encoding(c) for c in self.cells])
+
+
+def _fit_mlp(cells: Sequence[Cell], y: np.ndarray, seed: int) -> Callable[[TestSet], np.ndarray]:
     torch.manual_seed(seed)
     x = torch.from_numpy(np.stack([flat_features(c) for c in cells]))
     mean, std = float(y.mean()), float(y.std()) or 1.0
@@ -80,26 +97,25 @@ def _fit_mlp(cells: Sequence[Cell], y: np.ndarray, seed: int) -> Callable[[Seque
         optimizer.step()
 
     @torch.no_grad()
-    def predict(test: Sequence[Cell]) -> np.ndarray:
-        features = torch.from_numpy(np.stack([flat_features(c) for c in test]))
-        return model(features).squeeze(-1).numpy() * std + mean
+    def predict(test: TestSet) -> np.ndarray:
+        return model(torch.from_numpy(test.flat)).squeeze(-1).numpy() * std + mean
 
     return predict
 
 
-def _fit_gbt(cells: Sequence[Cell], y: np.ndarray, seed: int) -> Callable[[Sequence[Cell]], np.ndarray]:
+def _fit_gbt(cells: Sequence[Cell], y: np.ndarray, seed: int) -> Callable[[TestSet], np.ndarray]:
     from sklearn.ensemble import HistGradientBoostingRegressor
 
     # small leaves: with 100 training cells the default (20 per leaf) leaves the sparse paths unsplit
     model = HistGradientBoostingRegressor(max_iter=500, learning_rate=0.05, min_samples_leaf=5, random_state=seed)
     model.fit(np.stack([path_encoding(c) for c in cells]), y)
-    return lambda test: model.predict(np.stack([path_encoding(c) for c in test]))
+    return lambda test: model.predict(test.paths)
 
 
 def _fit_netembed(init: str | None):
-    def fit(cells: Sequence[Cell], y: np.ndarray, seed: int) -> Callable[[Sequence[Cell]], np.ndarray]:
+    def fit(cells: Sequence[Cell], y: np.ndarray, seed: int) -> Callable[[TestSet], np.ndarray]:
         model = AccuracyPredictor(PredictorConfig(seed=seed)).fit(cells, y, init=init)
-        return lambda test: model.predict(test)[0]
+        return lambda test: model.predict_rows(test.rows)[0]
 
     return fit
 
@@ -137,7 +153,7 @@ def run_predictor_bench(accuracy: np.ndarray, train_sizes: Sequence[int], seeds:
     test_rows, pool = np.sort(order[:test_size]), order[test_size:]
     if max(train_sizes) > len(pool):
         raise BenchError(f"train sizes must be at most {len(pool)} (cells outside the test set), got {max(train_sizes)}")
-    test_cells = [space.cell_at(int(r)) for r in test_rows]
+    test = TestSet(test_rows)
     truth = accuracy[test_rows]
     results = []
     grid = [(n, s, m) for n in train_sizes for s in seeds for m in methods]
@@ -147,7 +163,7 @@ def run_predictor_bench(accuracy: np.ndarray, train_sizes: Sequence[int], seeds:
         start = time.perf_counter()
         predict = METHODS[method](cells, accuracy[train_rows], seed)
         fitted = time.perf_counter()
-        predicted = np.asarray(predict(test_cells), dtype=np.float64)
+        predicted = np.asarray(predict(test), dtype=np.float64)
         done = time.perf_counter()
         results.append(Measurement(method, size, seed, float(kendalltau(predicted, truth).statistic),
                                    float(spearmanr(predicted, truth).statistic),

@@ -223,8 +223,7 @@ class TimeEstimator(AccuracyPredictor):
         return torch.tensor([[math.log(space.count_params(c)) - 15.0] for c in cells], dtype=torch.float32)
 
     def _extra_rows(self, rows: np.ndarray) -> torch.Tensor:
-        return torch.tensor([[math.log(space.count_params(space.cell_at(int(r)))) - 15.0] for r in rows],
-                            dtype=torch.float32)
+        return self._extra([space.cell_at(int(r)) for r in rows])
 
     def _check(self, cells, y) -> np.ndarray:
         y = super()._check(cells, y)

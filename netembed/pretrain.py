@@ -249,10 +249,10 @@ def write_pretrained(out_dir: str | os.PathLike, work_dir: str | os.PathLike, en
         "train_seconds_this_run": round(seconds, 1),
     }
     out_dir = Path(out_dir)
-    hub.save_pretrained(model.cpu(), encoder_config, out_dir, meta)
+    hub.save_pretrained(model.cpu(), encoder_config, out_dir, meta)  # evaluated as users load it: from disk
     quality = evaluate_pretrained(out_dir, out_dir=out_dir, device=device)
     meta["quality"] = {k: v for k, v in quality.items() if k not in ("files", "model")}
-    hub.save_pretrained(model.cpu(), encoder_config, out_dir, meta)
+    hub.save_pretrained(model.cpu(), encoder_config, out_dir, meta)  # same weights, now with their quality
     _write_card(out_dir, meta)
     return out_dir
 
