@@ -247,7 +247,8 @@ def cmd_train_predictor(args: argparse.Namespace) -> None:
             raise UsageError(f"--train-size must be in [2, {len(known) - 1}], got {args.train_size}")
         train_rows = rng.choice(known, args.train_size, replace=False)
         cells, labels = [bench.cell(int(r)) for r in train_rows], column[train_rows]
-    config = PredictorConfig(members=args.members, steps=args.steps, seed=args.seed)
+    config = PredictorConfig(members=args.members, steps=args.steps, batch_size=args.batch_size,
+                             ranking_weight=args.ranking_weight, seed=args.seed)
     model = model_cls(config).fit(cells, labels, init=args.init, progress=args.format == "text")
     meta = {"command": "netembed " + " ".join(sys.argv[1:]), "target": args.target, "train_cells": len(cells),
             "init": args.init, "train_rows_sha256": hashlib.sha256(train_rows.tobytes()).hexdigest()}
@@ -400,6 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--init", help="warm-start every member's encoder (e.g. encoder-nb101)")
     train.add_argument("--members", type=int, default=PredictorConfig().members)
     train.add_argument("--steps", type=int, default=PredictorConfig().steps)
+    train.add_argument("--batch-size", type=int, default=PredictorConfig().batch_size)
+    train.add_argument("--ranking-weight", type=float, default=PredictorConfig().ranking_weight)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", default="results/predictor", help="pretrained directory to write")
 

@@ -1,0 +1,368 @@
+"""Baseline search methods: random search, regularized evolution, local search and TPE.
+
+Each is a :class:`~netembed.search.Method` built as ``Cls(rng, **settings)`` and registered in
+``BASELINES`` by its ``name``. All randomness comes from the method's ``rng`` (TPE seeds
+Optuna from it), so the same seed and the same rewards give the same cells.
+
+Random search and regularized evolution sample specs as NAS-Bench-101's own code does: a
+7x7 matrix with every upper-triangular bit a coin flip and uniform interior ops, rejected
+until it is a cell of the space (:func:`random_spec`). This favours small cells: pruning is
+what brings most samples under 9 edges. ``Cell.random`` is the uniform alternative.
+
+A *raw spec* below is the unpruned spec in the flat layout of :meth:`Cell.to_flat`: the 21
+upper-triangular edge bits of the 7x7 matrix (row by row), then the 5 interior op codes.
+
+>>> import numpy as np
+>>> method = BASELINES["regularized_evolution"](np.random.default_rng(0), population_size=5, tournament_size=2)
+>>> for query in range(1, 11):
+...     cell = method.ask()
+...     reward = cell.ops.count("conv3x3-bn-relu") / cell.num_vertices
+...     method.tell(Evaluation(cell, accuracy=reward, seconds=None, params=0, reward=reward, query=query))
+>>> len(method.population)
+5
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import NamedTuple
+
+import numpy as np
+
+from netembed.cell import MAX_VERTICES, OPS, Cell
+from netembed.errors import InvalidCellError
+from netembed.search import Evaluation, Method, SearchError
+from netembed.transforms import neighbors
+
+__all__ = [
+    "BASELINES",
+    "random_spec",
+    "Individual",
+    "RandomSearch",
+    "RegularizedEvolution",
+    "LocalSearch",
+    "TPESearch",
+]
+
+NUM_EDGE_BITS = MAX_VERTICES * (MAX_VERTICES - 1) // 2  # 21
+NUM_OP_SPOTS = MAX_VERTICES - 2  # 5
+
+
+# -- sampling specs as NAS-Bench-101 does ---------------------------------------------------------
+
+
+def _cell_or_none(spec: np.ndarray) -> Cell | None:
+    """The cell of a raw spec, or None when NAS-Bench-101 would reject it (``is_valid`` false)."""
+    try:
+        return Cell.from_flat(spec)
+    except InvalidCellError:  # OutOfSpaceError is a subclass
+        return None
+
+
+def _random_raw_spec(rng: np.random.Generator) -> tuple[np.ndarray, Cell]:
+    """A raw spec from NAS-Bench-101's ``random_spec`` (rejection sampling), with its cell."""
+    while True:  # about 73% of samples are accepted, so this ends quickly
+        spec = np.concatenate(
+            [rng.integers(0, 2, size=NUM_EDGE_BITS), rng.integers(0, len(OPS), size=NUM_OP_SPOTS)]
+        ).astype(np.int8)
+        cell = _cell_or_none(spec)
+        if cell is not None:
+            return spec, cell
+
+
+def random_spec(rng: np.random.Generator) -> Cell:
+    """A cell from NAS-Bench-101's random sampling: coin-flip edges, uniform ops, resampled until valid.
+
+    Not uniform over the unique cells (that is :meth:`Cell.random`): the 7x7 specs are
+    uniform, and many specs prune to the same small cell.
+
+    >>> random_spec(np.random.default_rng(0)).num_vertices <= 7
+    True
+    """
+    return _random_raw_spec(rng)[1]
+
+
+# -- the common ask/tell bookkeeping --------------------------------------------------------------
+
+
+class _Baseline(Method):
+    """Checks that ``ask`` and ``tell`` alternate and that each tell is about the cell asked."""
+
+    def __init__(self, rng: np.random.Generator):
+        super().__init__(rng)
+        self._asked: Cell | None = None
+
+    def ask(self) -> Cell:
+        if self._asked is not None:
+            raise SearchError(
+                f"{self.name}: ask and tell must alternate, got a second ask before the tell of {self._asked.hash}"
+            )
+        self._asked = self._propose()
+        return self._asked
+
+    def tell(self, evaluation: Evaluation) -> None:
+        if self._asked is None:
+            raise SearchError(f"{self.name}: tell must follow an ask, got a tell for {evaluation.cell.hash} with none asked")
+        if evaluation.cell != self._asked:
+            raise SearchError(
+                f"{self.name}: tell must be about the cell of the last ask ({self._asked.hash}), "
+                f"got {evaluation.cell.hash}"
+            )
+        self._asked = None
+        self._observe(evaluation)
+
+    def _propose(self) -> Cell:
+        raise NotImplementedError
+
+    def _observe(self, evaluation: Evaluation) -> None:
+        raise NotImplementedError
+
+
+def _check_int(method: str, setting: str, value: object, low: int, high: float = math.inf) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+        bound = f">= {low}" if high == math.inf else f"in [{low}, {high}]"
+        raise SearchError(f"{method}: {setting} must be an integer {bound}, got {value!r}")
+    return int(value)
+
+
+# -- random search --------------------------------------------------------------------------------
+
+
+class RandomSearch(_Baseline):
+    """Random search as in NAS-Bench-101: every ask is a fresh :func:`random_spec` cell."""
+
+    name = "random"
+
+    def _propose(self) -> Cell:
+        return random_spec(self.rng)
+
+    def _observe(self, evaluation: Evaluation) -> None:
+        pass  # memoryless
+
+
+# -- regularized evolution ------------------------------------------------------------------------
+
+
+class Individual(NamedTuple):
+    cell: Cell
+    reward: float
+    spec: np.ndarray  # the raw (unpruned) spec that produced the cell; mutations act on it
+
+
+class RegularizedEvolution(_Baseline):
+    """Regularized (aging) evolution (Real et al. 2019) as in NAS-Bench-101's example code.
+
+    The first ``population_size`` asks are :func:`random_spec` cells. After that each ask
+    samples ``tournament_size`` distinct members of the population, takes the one with the
+    highest reward as parent and mutates its raw spec: each of the 21 edge bits flips with
+    probability ``mutation_rate / 7`` (the official ``mutation_rate / NUM_VERTICES``: about
+    three flips, many of them pruned away) and each of the 5 interior ops changes to another
+    op with probability ``mutation_rate / 5``, resampling until the child is a valid cell.
+    Every told cell, repeats included, joins the population and the oldest member leaves.
+    ``edge_mutation_prob`` overrides the edge probability (``1 / 21`` gives the
+    one-expected-flip mutation of BANANAS and naszilla).
+    """
+
+    name = "regularized_evolution"
+
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        *,
+        population_size: int = 100,
+        tournament_size: int = 10,
+        mutation_rate: float = 1.0,
+        edge_mutation_prob: float | None = None,
+    ):
+        super().__init__(rng)
+        self.population_size = _check_int(self.name, "population_size", population_size, 1)
+        self.tournament_size = _check_int(self.name, "tournament_size", tournament_size, 1, self.population_size)
+        if not isinstance(mutation_rate, (int, float)) or not 0 < mutation_rate <= NUM_OP_SPOTS:
+            # above 5 the op probability mutation_rate / 5 would exceed 1
+            raise SearchError(f"{self.name}: mutation_rate must be in (0, {NUM_OP_SPOTS}], got {mutation_rate!r}")
+        if edge_mutation_prob is None:
+            edge_mutation_prob = mutation_rate / MAX_VERTICES
+        elif not isinstance(edge_mutation_prob, (int, float)) or not 0 <= edge_mutation_prob <= 1:
+            raise SearchError(f"{self.name}: edge_mutation_prob must be in [0, 1], got {edge_mutation_prob!r}")
+        self.edge_mutation_prob = float(edge_mutation_prob)
+        self.op_mutation_prob = mutation_rate / NUM_OP_SPOTS
+        self._population: deque[Individual] = deque(maxlen=self.population_size)  # maxlen drops the oldest
+        self._asks = 0
+        self._pending_spec: np.ndarray | None = None
+        #: (parent, child) of the last ask when it was a mutation; None during the random phase
+        self.last_mutation: tuple[Individual, Cell] | None = None
+
+    @property
+    def population(self) -> tuple[Individual, ...]:
+        """The current population, oldest first."""
+        return tuple(self._population)
+
+    def _propose(self) -> Cell:
+        self._asks += 1
+        if self._asks <= self.population_size or not self._population:
+            self._pending_spec, cell = _random_raw_spec(self.rng)
+            self.last_mutation = None
+            return cell
+        size = min(self.tournament_size, len(self._population))
+        contestants = self.rng.choice(len(self._population), size=size, replace=False)
+        parent = max((self._population[i] for i in contestants), key=lambda member: member.reward)
+        self._pending_spec, cell = self._mutate(parent.spec)
+        self.last_mutation = (parent, cell)
+        return cell
+
+    def _mutate(self, spec: np.ndarray) -> tuple[np.ndarray, Cell]:
+        # Ends: a draw that changes nothing gives back the parent, a valid cell (p ~ 0.01 at the defaults).
+        while True:
+            child = spec.copy()
+            flips = self.rng.random(NUM_EDGE_BITS) < self.edge_mutation_prob
+            child[:NUM_EDGE_BITS] ^= flips.astype(np.int8)
+            changed = self.rng.random(NUM_OP_SPOTS) < self.op_mutation_prob
+            shift = self.rng.integers(1, len(OPS), size=NUM_OP_SPOTS)  # 1 or 2: always a different op
+            child[NUM_EDGE_BITS:] = np.where(changed, (child[NUM_EDGE_BITS:] + shift) % len(OPS), child[NUM_EDGE_BITS:])
+            cell = _cell_or_none(child)
+            if cell is not None:
+                return child, cell
+
+    def _observe(self, evaluation: Evaluation) -> None:
+        spec, self._pending_spec = self._pending_spec, None
+        self._population.append(Individual(evaluation.cell, float(evaluation.reward), spec))
+
+
+# -- local search ---------------------------------------------------------------------------------
+
+
+class LocalSearch(_Baseline):
+    """Local search (White et al. 2020, "Local search is state of the art for NAS benchmarks").
+
+    Starts from a :func:`random_spec` cell, evaluates all of its ``transforms.neighbors`` in a
+    random order, then moves to the best neighbor if it beats the current cell; at a local
+    optimum it restarts from a fresh :func:`random_spec` cell. Neighbors evaluated before are
+    asked again: the harness answers them from its history at no cost.
+    """
+
+    name = "local_search"
+
+    def __init__(self, rng: np.random.Generator):
+        super().__init__(rng)
+        #: the cell being improved and its reward; None while a (re)start is being asked
+        self.current: tuple[Cell, float] | None = None
+        self.restarts = 0  # random starts after the first
+        self._queue: list[Cell] = []  # neighbors of the current cell still to ask
+        self._scores: list[tuple[Cell, float]] = []  # neighbors told so far, in ask order
+        self._starting = True
+
+    def _propose(self) -> Cell:
+        if self._starting:
+            return random_spec(self.rng)
+        return self._queue.pop()
+
+    def _observe(self, evaluation: Evaluation) -> None:
+        reward = float(evaluation.reward)
+        if self._starting:
+            self._move_to(evaluation.cell, reward)
+            return
+        self._scores.append((evaluation.cell, reward))
+        if self._queue:
+            return
+        best_cell, best_reward = max(self._scores, key=lambda scored: scored[1])  # first of ties, in ask order
+        if best_reward > self.current[1]:
+            self._move_to(best_cell, best_reward)
+        else:
+            self._restart()
+
+    def _move_to(self, cell: Cell, reward: float) -> None:
+        self.current = (cell, reward)
+        found = [neighbor.cell for neighbor in neighbors(cell)]
+        order = self.rng.permutation(len(found))
+        self._queue = [found[i] for i in order[::-1]]  # reversed: pop() asks them in `order`
+        self._scores = []
+        self._starting = False
+        if not self._queue:  # no neighbor at all: nothing to climb
+            self._restart()
+
+    def _restart(self) -> None:
+        self._starting = True
+        self.current = None
+        self.restarts += 1
+
+
+# -- TPE --------------------------------------------------------------------------------------------
+
+
+class TPESearch(_Baseline):
+    """Optuna's TPE over the flat encoding: 21 edge bits ``e0..e20`` and 5 ops ``op0..op4``.
+
+    Multivariate TPE (``multivariate=True``, ``group=False``: the search space never changes, so
+    there is nothing for ``group`` to decompose), seeded from ``rng``. The parameters fill the
+    7x7 matrix in :meth:`Cell.to_flat` order and are pruned like NAS-Bench-101's specs.
+
+    Samples that are not cells of the space (about 27% of uniform draws) are resampled inside
+    ``ask`` without reaching the harness, and are told to Optuna with the worst possible value
+    (``-inf``) rather than as failed: failed trials are invisible to TPE, while a worst value
+    puts them in its "bad" density and teaches it to stay out of the invalid region. They
+    count as trials, hence 20 startup trials rather than Optuna's 10: about 15 of them are
+    real cells. After ``max_invalid`` invalid samples in a row the ask falls back to
+    :func:`random_spec` (enqueued, so Optuna still learns from it).
+    """
+
+    name = "tpe"
+
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        *,
+        n_startup_trials: int = 20,
+        n_ei_candidates: int = 24,
+        max_invalid: int = 10_000,
+    ):
+        super().__init__(rng)
+        import optuna  # heavy; only this baseline needs it
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.n_startup_trials = _check_int(self.name, "n_startup_trials", n_startup_trials, 0)
+        self.n_ei_candidates = _check_int(self.name, "n_ei_candidates", n_ei_candidates, 1)
+        self.max_invalid = _check_int(self.name, "max_invalid", max_invalid, 1)
+        sampler = optuna.samplers.TPESampler(
+            seed=int(rng.integers(2**31)),
+            n_startup_trials=self.n_startup_trials,
+            n_ei_candidates=self.n_ei_candidates,
+            multivariate=True,
+            group=False,
+        )
+        self.study = optuna.create_study(direction="maximize", sampler=sampler)
+        self.invalid_samples = 0  # in all, for reports
+        self.fallbacks = 0
+        self._trial = None
+
+    def _sample(self, trial) -> np.ndarray:
+        edges = [trial.suggest_categorical(f"e{k}", [0, 1]) for k in range(NUM_EDGE_BITS)]
+        ops = [OPS.index(trial.suggest_categorical(f"op{k}", list(OPS))) for k in range(NUM_OP_SPOTS)]
+        return np.array(edges + ops, dtype=np.int8)
+
+    def _propose(self) -> Cell:
+        for _ in range(self.max_invalid):
+            trial = self.study.ask()
+            cell = _cell_or_none(self._sample(trial))
+            if cell is not None:
+                self._trial = trial
+                return cell
+            self.invalid_samples += 1
+            self.study.tell(trial, -math.inf)
+        self.fallbacks += 1
+        spec, cell = _random_raw_spec(self.rng)
+        params = {f"e{k}": int(spec[k]) for k in range(NUM_EDGE_BITS)}
+        params.update({f"op{k}": OPS[spec[NUM_EDGE_BITS + k]] for k in range(NUM_OP_SPOTS)})
+        self.study.enqueue_trial(params)
+        self._trial = self.study.ask()
+        self._sample(self._trial)  # an enqueued trial suggests exactly its enqueued params
+        return cell
+
+    def _observe(self, evaluation: Evaluation) -> None:
+        trial, self._trial = self._trial, None
+        self.study.tell(trial, float(evaluation.reward))
+
+
+BASELINES: dict[str, type[Method]] = {
+    method.name: method for method in (RandomSearch, RegularizedEvolution, LocalSearch, TPESearch)
+}

@@ -1,0 +1,237 @@
+"""The netembed search method: a policy over transformations, conditioned on cell embeddings.
+
+Each round the controller takes the best cells queried so far as parents, lists every
+transformation of them (``transforms.neighbors``: widen / deepen / rewire) plus a few
+uniformly random cells (a "jump" action, so it can leave a basin), and scores each candidate
+with a small policy network. Its inputs per candidate: the child's embedding and the change
+from the parent's (a frozen cell encoder: ``encoder-nb101`` with ``init``, else a seeded
+random one), the kind of move, the parent's reward, and the mean and spread of an online
+surrogate: an ``AccuracyPredictor`` ensemble trained only on this run's queries and refreshed
+every round. The policy starts as an upper-confidence rule on the surrogate (its two prior
+weights) and learns the rest by REINFORCE over each round's sampled batch (Plackett-Luce
+log-likelihood of the batch drawn without replacement, a moving-average baseline and an
+entropy bonus, as EAS does).
+
+Mode: co-trained during the search from a label-free start; nothing in it has seen a label
+that the run did not pay for, so its query counts are honest (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from netembed.cell import Cell
+from netembed.encoder import CellEncoder, EncoderConfig
+from netembed.predictors import AccuracyPredictor, PredictorConfig
+from netembed.search import Evaluation, Method, SearchError
+from netembed.transforms import FAMILIES, neighbors
+
+__all__ = ["ControllerConfig", "Policy", "NetembedSearch"]
+
+#: Candidate kinds: every move kind, plus "jump" (a uniformly random cell).
+KINDS = (*FAMILIES, "jump")
+
+
+@dataclass(frozen=True)
+class ControllerConfig:
+    """Settings of the netembed search (defaults measured on the table, see the README)."""
+
+    initial: int = 10  # uniformly random cells before the policy takes over
+    batch: int = 10  # cells proposed per round (the surrogate is refreshed between rounds)
+    parents: int = 5  # best cells whose neighbours are candidates
+    jumps: int = 100  # uniformly random candidates per round
+    members: int = 3  # surrogate ensemble size
+    fit_steps: int = 300  # surrogate training steps at the first round...
+    refresh_steps: int = 100  # ...and per later round (continuing from the last weights)
+    hidden: int = 32  # policy MLP width
+    lr: float = 0.01  # policy learning rate
+    entropy: float = 0.01  # entropy bonus
+    baseline_decay: float = 0.8  # moving-average reward baseline
+    mean_weight: float = 4.0  # prior: logit weight of the surrogate's standardised mean...
+    std_weight: float = 2.0  # ...and of its standardised spread (optimism)
+
+    def __post_init__(self) -> None:
+        for name in ("initial", "batch", "parents", "members", "fit_steps", "hidden"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise SearchError(f"ControllerConfig.{name} must be a positive integer, got {value!r}")
+        for name in ("jumps", "refresh_steps"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < 0:
+                raise SearchError(f"ControllerConfig.{name} must be a non-negative integer, got {value!r}")
+        for name in ("lr", "entropy", "baseline_decay", "mean_weight", "std_weight"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and np.isfinite(value) and value >= 0):
+                raise SearchError(f"ControllerConfig.{name} must be a non-negative number, got {value!r}")
+        if self.baseline_decay >= 1:
+            raise SearchError(f"ControllerConfig.baseline_decay must be below 1, got {self.baseline_decay!r}")
+
+
+class Policy(nn.Module):
+    """Logits of candidate transformations.
+
+    ``logit = prior . (mean_z, std_z) + mlp(features)``; the MLP's last layer starts at zero,
+    so an untrained policy is the surrogate's upper-confidence rule.
+
+    Shapes: ``surrogate`` (N, 2), ``features`` (N, F) -> (N,).
+    """
+
+    def __init__(self, features: int, config: ControllerConfig):
+        super().__init__()
+        self.prior = nn.Parameter(torch.tensor([config.mean_weight, config.std_weight], dtype=torch.float32))
+        self.mlp = nn.Sequential(nn.Linear(features, config.hidden), nn.Tanh(), nn.Linear(config.hidden, 1))
+        nn.init.zeros_(self.mlp[-1].weight)
+        nn.init.zeros_(self.mlp[-1].bias)
+
+    def forward(self, surrogate: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        return surrogate @ self.prior + self.mlp(features).squeeze(-1)
+
+
+def plackett_luce_log_prob(logits: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    """Log-probability of drawing ``order`` one by one without replacement from softmax(logits).
+
+    Returns one term per draw (shape (len(order),)); their sum is the whole batch's log-probability.
+    """
+    terms, taken = [], []
+    for index in order.tolist():
+        remaining = torch.ones_like(logits, dtype=torch.bool)
+        remaining[taken] = False
+        terms.append(logits[index] - torch.logsumexp(logits[remaining], dim=0))
+        taken.append(index)
+    return torch.stack(terms)
+
+
+class NetembedSearch(Method):
+    """The project's own search method (see the module docstring). ``init`` names a label-free
+    pretrained encoder (e.g. ``"encoder-nb101"``) for the policy's features and the surrogate."""
+
+    def __init__(self, rng: np.random.Generator, config: ControllerConfig = ControllerConfig(),
+                 init: str | None = None):
+        super().__init__(rng)
+        self.config, self.init = config, init
+        self.name = "netembed+pretrained" if init else "netembed"
+        torch_seed = int(rng.integers(2**31))
+        torch.manual_seed(torch_seed)
+        self.encoder = CellEncoder.from_pretrained(init) if init else CellEncoder(EncoderConfig())
+        self.encoder.eval()
+        encoder = self.encoder.config
+        self.predictor = AccuracyPredictor(PredictorConfig(
+            hidden=encoder.hidden, layers=encoder.layers, embedding_dim=encoder.embedding_dim,
+            members=config.members, seed=torch_seed % 100_000))
+        self.policy = Policy(2 * encoder.embedding_dim + len(KINDS) + 1, config)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
+        self.told: dict[str, Evaluation] = {}
+        self.queue: list[Cell] = []
+        self.round: dict | None = None  # the last round's candidates, sampled order and rewards
+        self.baseline: float | None = None
+        self.fitted = False
+        self._embeddings: dict[str, torch.Tensor] = {}
+
+    # -- ask / tell --------------------------------------------------------------------------
+
+    def ask(self) -> Cell:
+        if not self.queue:
+            self.queue = self._plan()
+        return self.queue.pop(0)
+
+    def tell(self, evaluation: Evaluation) -> None:
+        self.told.setdefault(evaluation.cell.hash, evaluation)
+        if self.round is not None and evaluation.cell.hash in self.round["pending"]:
+            self.round["pending"].remove(evaluation.cell.hash)
+            self.round["rewards"][evaluation.cell.hash] = evaluation.reward
+            if not self.round["pending"]:
+                self._learn()
+
+    # -- a round -----------------------------------------------------------------------------
+
+    def _plan(self) -> list[Cell]:
+        config = self.config
+        if len(self.told) < config.initial:
+            return [Cell.random(self.rng) for _ in range(config.initial - len(self.told))]
+        self._refresh_surrogate()
+        candidates, parents, kinds = self._candidates()
+        surrogate, features = self._features(candidates, parents, kinds)
+        with torch.no_grad():
+            logits = self.policy(surrogate, features)
+        # Gumbel-top-k draws a batch without replacement from softmax(logits), from our own rng.
+        gumbel = torch.from_numpy(self.rng.gumbel(size=len(candidates))).float()
+        order = torch.argsort(logits + gumbel, descending=True)[: config.batch]
+        chosen = [candidates[i] for i in order.tolist()]
+        self.round = {"surrogate": surrogate, "features": features, "order": order,
+                      "hashes": [c.hash for c in chosen], "pending": {c.hash for c in chosen}, "rewards": {}}
+        return chosen
+
+    def _refresh_surrogate(self) -> None:
+        cells = [e.cell for e in self.told.values()]
+        rewards = np.array([e.reward for e in self.told.values()])
+        if not self.fitted:
+            self.predictor.fit(cells, rewards, init=self.init, steps=self.config.fit_steps)
+            self.fitted = True
+        elif self.config.refresh_steps:
+            self.predictor.fit(cells, rewards, steps=self.config.refresh_steps, warm=True)
+        self.reward_mean, self.reward_std = float(rewards.mean()), float(max(rewards.std(), 1e-6))
+
+    def _candidates(self) -> tuple[list[Cell], list[Evaluation | None], list[str]]:
+        ranked = sorted(self.told.values(), key=lambda e: (-e.reward, e.query))
+        seen, candidates, parents, kinds = set(self.told), [], [], []
+
+        def add(cell: Cell, parent: Evaluation | None, kind: str) -> None:
+            if cell.hash not in seen:
+                seen.add(cell.hash)
+                candidates.append(cell)
+                parents.append(parent)
+                kinds.append(kind)
+
+        for parent in ranked[: self.config.parents]:
+            for action, child in neighbors(parent.cell):
+                add(child, parent, action.kind)
+        for _ in range(self.config.jumps):
+            add(Cell.random(self.rng), None, "jump")
+        if len(candidates) < self.config.batch:  # a tiny, exhausted neighbourhood: jump until full
+            for _ in range(100 * self.config.batch):
+                add(Cell.random(self.rng), None, "jump")
+                if len(candidates) >= self.config.batch:
+                    break
+        return candidates, parents, kinds
+
+    def _features(self, candidates, parents, kinds) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, std = self.predictor.predict(candidates)
+        surrogate = torch.tensor(np.stack([(mean - self.reward_mean) / self.reward_std, std / self.reward_std], 1),
+                                 dtype=torch.float32)
+        child = self._embed(candidates)
+        parent_cells = [p.cell if p is not None else c for p, c in zip(parents, candidates)]
+        parent = self._embed(parent_cells)
+        kind = torch.nn.functional.one_hot(torch.tensor([KINDS.index(k) for k in kinds]), len(KINDS)).float()
+        parent_reward = torch.tensor([[0.0 if p is None else (p.reward - self.reward_mean) / self.reward_std]
+                                      for p in parents], dtype=torch.float32)
+        return surrogate, torch.cat([child, child - parent, kind, parent_reward], dim=1)
+
+    def _embed(self, cells: list[Cell]) -> torch.Tensor:
+        missing = [c for c in dict.fromkeys(c for c in cells if c.hash not in self._embeddings)]
+        if missing:
+            with torch.no_grad():
+                for cell, vector in zip(missing, self.encoder.embed(missing)):
+                    self._embeddings[cell.hash] = vector
+        return torch.stack([self._embeddings[c.hash] for c in cells])
+
+    def _learn(self) -> None:
+        """REINFORCE on the round's batch: advantage-weighted Plackett-Luce terms plus entropy."""
+        round_, config = self.round, self.config
+        rewards = np.array([round_["rewards"][h] for h in round_["hashes"]])
+        if self.baseline is None:
+            self.baseline = self.reward_mean
+        advantage = torch.tensor((rewards - self.baseline) / self.reward_std, dtype=torch.float32)
+        logits = self.policy(round_["surrogate"], round_["features"])
+        log_prob = plackett_luce_log_prob(logits, round_["order"])
+        probabilities = torch.softmax(logits, dim=0)
+        entropy = -(probabilities * torch.log_softmax(logits, dim=0)).sum()
+        loss = -(advantage * log_prob).sum() - config.entropy * entropy
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        self.baseline = config.baseline_decay * self.baseline + (1 - config.baseline_decay) * float(rewards.mean())
+        self.round = None
