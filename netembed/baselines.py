@@ -151,17 +151,16 @@ class Individual(NamedTuple):
 
 
 class RegularizedEvolution(_Baseline):
-    """Regularized (aging) evolution (Real et al. 2019) as in NAS-Bench-101's example code.
+    """Regularized (aging) evolution (Real et al. 2019) with NAS-Bench-101's settings.
 
     The first ``population_size`` asks are :func:`random_spec` cells. After that each ask
     samples ``tournament_size`` distinct members of the population, takes the one with the
     highest reward as parent and mutates its raw spec: each of the 21 edge bits flips with
-    probability ``mutation_rate / 7`` (the official ``mutation_rate / NUM_VERTICES``: about
-    three flips, many of them pruned away) and each of the 5 interior ops changes to another
-    op with probability ``mutation_rate / 5``, resampling until the child is a valid cell.
-    Every told cell, repeats included, joins the population and the oldest member leaves.
-    ``edge_mutation_prob`` overrides the edge probability (``1 / 21`` gives the
-    one-expected-flip mutation of BANANAS and naszilla).
+    probability ``edge_mutation_prob`` (default 1/21: one expected flip) and each of the 5
+    interior ops changes to another op with probability ``mutation_rate / 5``, resampling
+    until the child is a valid cell. Every told cell, repeats included, joins the population
+    and the oldest member leaves. (NAS-Bench-101's example code flips edges with
+    ``mutation_rate / 7``, about three flips: pass ``edge_mutation_prob=1/7`` for that.)
     """
 
     name = "regularized_evolution"
@@ -173,7 +172,7 @@ class RegularizedEvolution(_Baseline):
         population_size: int = 100,
         tournament_size: int = 10,
         mutation_rate: float = 1.0,
-        edge_mutation_prob: float | None = None,
+        edge_mutation_prob: float = 1 / 21,
     ):
         super().__init__(rng)
         self.population_size = _check_int(self.name, "population_size", population_size, 1)
@@ -181,9 +180,7 @@ class RegularizedEvolution(_Baseline):
         if not isinstance(mutation_rate, (int, float)) or not 0 < mutation_rate <= NUM_OP_SPOTS:
             # above 5 the op probability mutation_rate / 5 would exceed 1
             raise SearchError(f"{self.name}: mutation_rate must be in (0, {NUM_OP_SPOTS}], got {mutation_rate!r}")
-        if edge_mutation_prob is None:
-            edge_mutation_prob = mutation_rate / MAX_VERTICES
-        elif not isinstance(edge_mutation_prob, (int, float)) or not 0 <= edge_mutation_prob <= 1:
+        if not isinstance(edge_mutation_prob, (int, float)) or not 0 <= edge_mutation_prob <= 1:
             raise SearchError(f"{self.name}: edge_mutation_prob must be in [0, 1], got {edge_mutation_prob!r}")
         self.edge_mutation_prob = float(edge_mutation_prob)
         self.op_mutation_prob = mutation_rate / NUM_OP_SPOTS

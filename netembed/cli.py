@@ -12,12 +12,13 @@ from typing import Sequence
 import numpy as np
 
 from netembed import space, transforms
-from netembed._io import save_figure
+from netembed._io import atomic_write, save_figure
 from netembed.cell import Cell
 from netembed.encoder import EncoderConfig
 from netembed.errors import NetembedError
 from netembed.predictors import PredictorConfig
 from netembed.pretrain import PretrainConfig
+from netembed.runs import METHODS
 
 __all__ = ["main"]
 
@@ -327,6 +328,139 @@ def _plot_predictor_bench(rows: list[dict], path: Path) -> Path:
     return save_figure(fig, path)
 
 
+def _reward(args: argparse.Namespace):
+    from netembed.reward import Reward
+
+    return Reward(mode=args.reward, cost=args.cost, target=args.target)
+
+
+def _load_surrogates(args: argparse.Namespace, need_accuracy: bool):
+    """The pretrained accuracy predictor and time estimator (either may be missing unless required)."""
+    from netembed.predictors import AccuracyPredictor, TimeEstimator
+
+    models = []
+    for cls, name, required in ((AccuracyPredictor, args.accuracy_model, need_accuracy),
+                                (TimeEstimator, args.time_model, False)):
+        try:
+            models.append(cls.from_pretrained(name))
+        except NetembedError:
+            if required:
+                raise
+            models.append(None)
+    return models
+
+
+def cmd_search(args: argparse.Namespace) -> None:
+    """A search with any method; logs every query so that --resume continues a killed run."""
+    from netembed.reward import pareto_front
+    from netembed.runs import QueryLog, best_rows, build_method
+    from netembed.search import Budget, SurrogateEvaluator, TableEvaluator, run_search
+
+    bench = _load_bench(args.data, required=args.evaluator == "table")
+    reward = _reward(args)
+    budget = Budget(queries=args.budget, seconds=args.seconds)
+    predictor, timer = _load_surrogates(args, need_accuracy=args.evaluator == "surrogate")
+    if reward.mode != "accuracy" and reward.cost == "seconds" and timer is None:
+        if args.evaluator == "surrogate" or bench.train_time_108 is None:
+            raise UsageError(f"a {reward.mode} reward on seconds needs a time estimator, none found at {args.time_model}")
+    if args.evaluator == "table":
+        evaluator = TableEvaluator(bench, time_estimator=timer)
+    else:
+        evaluator = SurrogateEvaluator(predictor, timer)
+    settings = {"method": args.method, "seed": args.seed, "evaluator": args.evaluator,
+                "reward": reward.describe(), "cost": reward.cost,
+                "accuracy_model": args.accuracy_model if args.evaluator == "surrogate" else None,
+                "time_model": args.time_model if timer is not None else None,
+                "budget": {"queries": args.budget, "seconds": args.seconds}}
+    out = Path(args.out)
+    log_path = out / "queries.jsonl"
+    log = QueryLog.resume(log_path, settings) if args.resume else QueryLog.start(log_path, settings)
+    method = build_method(args.method, args.seed)
+    text = args.format == "text"
+    if text:
+        where = f"{len(log.evaluations)} logged queries replayed, " if log.evaluations else ""
+        print(f"{method.name} search, seed {args.seed}, {evaluator.name} evaluator, reward {reward.describe()}; "
+              f"{where}log {log_path}", flush=True)
+    try:
+        result = run_search(method, evaluator, reward, budget, seed=args.seed, replay=log.evaluations,
+                            on_query=log.append, progress=text)
+    except KeyboardInterrupt:
+        raise UsageError(f"interrupted after {len(log.evaluations)} queries, all logged in {log_path}; "
+                         f"continue with the same command and --resume") from None
+    rows = best_rows(result.evaluations, args.top, bench=bench, predictor=predictor)
+    payload = {"settings": settings, "queries": len(result.evaluations),
+               "search_seconds_per_query": result.search_seconds / max(1, len(result.evaluations)),
+               "evaluator_seconds": result.evaluator_seconds, "best": rows}
+    if reward.mode != "accuracy":  # multi-objective: keep the front of what was queried
+        cost = np.array([getattr(e, reward.cost) or np.nan for e in result.evaluations], dtype=float)
+        known = np.flatnonzero(np.isfinite(cost))
+        front = known[pareto_front(np.array([result.evaluations[i].accuracy for i in known]), cost[known])]
+        payload["pareto_front"] = [_cell_json(result.evaluations[i].cell) | {
+            "accuracy": result.evaluations[i].accuracy, reward.cost: float(cost[i])} for i in front]
+    payload["plot"] = str(_plot_search(result, rows, bench, out / "best_so_far.png"))
+    atomic_write(out / "result.json", lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=2)))
+    lines = [f"\n{len(result.evaluations)} queries, search overhead {payload['search_seconds_per_query']:.3f} s/query "
+             f"(evaluator {result.evaluator_seconds:.1f} s in all). Best cells by reward:"]
+    lines.append(f"{'#':>2} {'hash':<34}{'reward':>8}{'predicted':>10}{'true acc':>9}{'rank':>8}{'seconds':>9}"
+                 f"{'params':>11}  ops")
+    for i, r in enumerate(rows, 1):
+        true = f"{r['true_accuracy']:.4f}" if "true_accuracy" in r else "-"
+        rank = f"{r['true_rank']:,}" if "true_rank" in r else "-"
+        seconds = r.get("true_seconds") or r["seconds"]
+        guess = "-" if r["predicted_accuracy"] is None else f"{r['predicted_accuracy']:.4f}"
+        lines.append(f"{i:>2} {r['hash']:<34}{r['reward']:>8.4f}{guess:>10}{true:>9}{rank:>8}"
+                     f"{'-' if seconds is None else f'{seconds:.0f}':>9}{r['params']:>11,}  "
+                     + " ".join(o.replace("-bn-relu", "") for o in r["ops"][1:-1]))
+    best = rows[0] if rows else None
+    if best is not None:
+        lines.append(f"best cell: {json.dumps({'matrix': best['matrix'], 'ops': best['ops']})}")
+    if "pareto_front" in payload:
+        lines.append(f"Pareto front (accuracy vs {reward.cost}) of the queried cells: {len(payload['pareto_front'])} cells")
+    if bench is None:
+        lines.append("(no table found: true accuracies not shown; set NETEMBED_DATA to see them)")
+    lines.append(f"wrote {out / 'result.json'} and {payload['plot']}")
+    _print(args, payload, "\n".join(lines))
+
+
+def _plot_search(result, rows: list[dict], bench, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+    queries = np.arange(1, len(result.evaluations) + 1)
+    ax.plot(queries, result.best_so_far("reward"), label="best reward so far")
+    ax.plot(queries, result.best_so_far("accuracy"), label="best evaluator accuracy so far", ls="--")
+    if bench is not None:  # true accuracy of the best-reward cell so far (the table is not used by the search)
+        best, truth = None, []
+        for e in result.evaluations:
+            if best is None or e.reward > best.reward:
+                best = e
+            truth.append(bench.query(best.cell).test_acc_108 if best.cell in bench else np.nan)
+        ax.plot(queries, truth, label="true test accuracy of that cell", ls=":")
+    ax.set(xlabel="queries", ylabel="value", title=f"{result.method} (seed {result.seed})")
+    ax.legend(fontsize=8)
+    return save_figure(fig, path)
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    """Every method, same seeds and budget, on the table; CSV, PNG, table or JSON rows."""
+    from netembed import compare
+
+    bench = _load_bench(args.data, required=True)
+    seeds = list(range(args.seed_offset, args.seed_offset + args.seeds))
+    runs = compare.run_compare(args.methods, seeds, args.budget, args.out, data=args.data, jobs=args.jobs,
+                               progress=args.format == "text")
+    rows = compare.summarise(runs, bench)
+    out = Path(args.out)
+    csv = compare.write_runs_csv(runs, out / "search_runs.csv")
+    plot = compare.plot_runs(runs, out / "search.png", float(bench.test_acc_108.max()))
+    atomic_write(out / "search.json", lambda tmp: Path(tmp).write_text(json.dumps(rows, indent=2)))
+    text = compare.format_summary(rows) + f"\nwrote {csv}, {out / 'search.json'} and {plot}"
+    _print(args, rows, text)
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     """The main job while the search is being built: a greedy walk over single moves."""
     rng = np.random.default_rng(args.seed)
@@ -405,6 +539,31 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--ranking-weight", type=float, default=PredictorConfig().ranking_weight)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", default="results/predictor", help="pretrained directory to write")
+
+    search = command("search", cmd_search, "search for good cells (progress bar, best cells, plot; --resume)")
+    search.add_argument("--method", default="netembed", help="netembed, netembed+pretrained, random, "
+                        "regularized_evolution, local_search or tpe")
+    search.add_argument("--evaluator", choices=("surrogate", "table"), default="surrogate",
+                        help="surrogate: pretrained predictors, no table needed; table: NAS-Bench-101 labels")
+    search.add_argument("--budget", type=int, default=100, help="queries (new cells labelled)")
+    search.add_argument("--seconds", type=float, help="and/or a wall-time budget")
+    search.add_argument("--seed", type=int, default=0)
+    search.add_argument("--reward", choices=("accuracy", "soft", "hard"), default="accuracy",
+                        help="accuracy, or MnasNet's accuracy * (cost / target)^w, soft or hard")
+    search.add_argument("--cost", choices=("seconds", "params"), default="seconds")
+    search.add_argument("--target", type=float, help="T0 of the soft/hard reward, in units of --cost")
+    search.add_argument("--top", type=int, default=5, help="best cells to print")
+    search.add_argument("--accuracy-model", default="surrogate-nb101/accuracy")
+    search.add_argument("--time-model", default="surrogate-nb101/time")
+    search.add_argument("--out", default="results/search", help="folder for the query log, result and plot")
+    search.add_argument("--resume", action="store_true", help="continue the run logged in --out")
+    comp = command("compare", cmd_compare, "every search method, same seeds and budget, on the table")
+    comp.add_argument("--methods", nargs="+", default=list(METHODS))
+    comp.add_argument("--seeds", type=int, default=30, help="number of seeds")
+    comp.add_argument("--seed-offset", type=int, default=0, help="first seed")
+    comp.add_argument("--budget", type=int, default=300, help="queries per run")
+    comp.add_argument("--jobs", type=int, default=1, help="parallel processes")
+    comp.add_argument("--out", default="results/compare", help="folder for runs/, CSV, JSON and PNG; rerun to resume")
 
     bench_cmds = commands.add_parser("bench", help="side-by-side benchmarks").add_subparsers(dest="bench", required=True)
     preds = bench_cmds.add_parser("predictors", help="accuracy predictors against baselines, same splits and seeds")

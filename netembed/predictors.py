@@ -87,6 +87,18 @@ def _ranking_loss(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return nn.functional.binary_cross_entropy_with_logits(difference[pairs], order[pairs])
 
 
+@torch.no_grad()
+def _least_squares(member: _Member, batch: DenseCells, extra: torch.Tensor, target: torch.Tensor,
+                   generator: torch.Generator, rows: int = 8192) -> torch.Tensor:
+    """(scale, shift) minimising the squared error of ``scale * score + shift`` on training rows."""
+    member.eval()
+    sample = torch.randperm(len(target), generator=generator)[:rows]
+    scores = member(batch[sample], extra[sample]).double()
+    design = torch.stack([scores, torch.ones_like(scores)], dim=1)
+    solution = torch.linalg.lstsq(design, target[sample].double().unsqueeze(1)).solution.squeeze(1)
+    return solution.float()
+
+
 class AccuracyPredictor(nn.Module):
     """Predicts test accuracy of cells; ``fit(cells, y)`` then ``predict(cells) -> (mean, std)``."""
 
@@ -98,6 +110,9 @@ class AccuracyPredictor(nn.Module):
         self.members = nn.ModuleList(_Member(config, self.extra_features) for _ in range(config.members))
         self.register_buffer("target_mean", torch.zeros(()))
         self.register_buffer("target_std", torch.ones(()))
+        # Per member (scale, shift) of its scores: the ranking loss orders well but stretches the
+        # scale, so each member is mapped back onto the labels by least squares after training.
+        self.register_buffer("calibration", torch.tensor([[1.0, 0.0]] * config.members))
 
     # -- what subclasses change --------------------------------------------------------------
 
@@ -150,6 +165,7 @@ class AccuracyPredictor(nn.Module):
                 loss.backward()
                 optimizer.step()
                 schedule.step()
+            self.calibration[index] = _least_squares(member, batch, extra, target, generator)
         return self.eval()
 
     def _check(self, cells: Sequence[Cell], y) -> np.ndarray:
@@ -196,6 +212,7 @@ class AccuracyPredictor(nn.Module):
     def _predict_dense(self, batch: DenseCells, extra: torch.Tensor) -> np.ndarray:
         self.eval()
         scores = torch.stack([member(batch, extra) for member in self.members])
+        scores = scores * self.calibration[:, :1] + self.calibration[:, 1:]
         return (scores * self.target_std + self.target_mean).numpy()
 
     def _summarise(self, per_member: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

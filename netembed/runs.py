@@ -1,0 +1,145 @@
+"""One search run end to end: the method by name, the query log that makes it resumable, the report.
+
+The log is JSON lines: a header with the run's settings, then one line per query, each
+flushed to disk as soon as the evaluator answers. A killed run loses at most the query in
+flight; ``resume`` replays the logged queries into a fresh method (same name, seed and
+settings), which re-asks the same cells and is told the logged answers without calling the
+evaluator, and then continues. A torn last line (a crash mid-write) is dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from netembed.cell import Cell
+from netembed.search import Evaluation, Method, SearchError
+
+__all__ = ["METHODS", "build_method", "QueryLog", "best_rows"]
+
+#: Every method the harness can run, baselines first; "netembed+pretrained" warm-starts from encoder-nb101.
+METHODS = ("random", "regularized_evolution", "local_search", "tpe", "netembed", "netembed+pretrained")
+
+PRETRAINED_ENCODER = "encoder-nb101"
+LOG_VERSION = 1
+
+
+def build_method(name: str, seed: int) -> Method:
+    """A fresh method seeded with ``seed`` (its settings are the defaults the README measures)."""
+    from netembed.baselines import BASELINES
+    from netembed.controller import NetembedSearch
+
+    rng = np.random.default_rng(seed)
+    if name == "netembed":
+        return NetembedSearch(rng)
+    if name == "netembed+pretrained":
+        return NetembedSearch(rng, init=PRETRAINED_ENCODER)
+    if name in BASELINES:
+        return BASELINES[name](rng)
+    raise SearchError(f"method must be one of {', '.join(METHODS)}, got {name!r}")
+
+
+def _evaluation_json(e: Evaluation) -> dict:
+    return {"query": e.query, "hash": e.cell.hash, "matrix": e.cell.matrix.tolist(), "ops": list(e.cell.ops),
+            "accuracy": e.accuracy, "seconds": e.seconds, "params": e.params, "reward": e.reward}
+
+
+def _evaluation_from_json(row: dict) -> Evaluation:
+    cell = Cell(row["matrix"], row["ops"])
+    if cell.hash != row["hash"]:
+        raise SearchError(f"query {row['query']} of the log: its cell hashes to {cell.hash}, the log says {row['hash']}")
+    return Evaluation(cell, float(row["accuracy"]), None if row["seconds"] is None else float(row["seconds"]),
+                      int(row["params"]), float(row["reward"]), int(row["query"]))
+
+
+@dataclass
+class QueryLog:
+    """``queries.jsonl`` of one run: ``start`` (new) or ``resume`` (existing), then ``append`` per query."""
+
+    path: Path
+    settings: dict
+    evaluations: list[Evaluation]
+
+    @classmethod
+    def start(cls, path: str | os.PathLike, settings: dict) -> QueryLog:
+        path = Path(path)
+        if path.exists():
+            raise SearchError(f"{path} already exists: pass --resume to continue that run, or another --out")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        log = cls(path, settings, [])
+        log._write_line({"netembed_log": LOG_VERSION, **settings}, mode="x")
+        return log
+
+    @classmethod
+    def resume(cls, path: str | os.PathLike, settings: dict) -> QueryLog:
+        """The logged queries, after checking the log was written with the same ``settings``
+        (the budget may differ: a run can be resumed with a larger one)."""
+        path = Path(path)
+        if not path.is_file():
+            raise SearchError(f"cannot resume: no query log at {path}")
+        lines = path.read_text().split("\n")
+        try:
+            header = json.loads(lines[0])
+        except json.JSONDecodeError as exc:
+            raise SearchError(f"cannot resume: {path} does not start with a netembed log header ({exc.msg})") from None
+        if header.get("netembed_log") != LOG_VERSION:
+            raise SearchError(f"cannot resume: {path} has log version {header.get('netembed_log')!r}, "
+                              f"this netembed writes {LOG_VERSION}")
+        logged = {k: v for k, v in header.items() if k not in ("netembed_log", "budget")}
+        wanted = {k: v for k, v in settings.items() if k != "budget"}
+        if logged != wanted:
+            diff = sorted(k for k in set(logged) | set(wanted) if logged.get(k) != wanted.get(k))
+            raise SearchError(f"cannot resume: the log at {path} was written with other settings ({', '.join(diff)}: "
+                              f"{[logged.get(k) for k in diff]} in the log, {[wanted.get(k) for k in diff]} now)")
+        evaluations, body = [], lines[1:]
+        for number, line in enumerate(body):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                if number >= len(body) - 2:  # torn last line: the query in flight when the run died
+                    break
+                raise SearchError(f"cannot resume: line {number + 2} of {path} is not JSON") from None
+            evaluations.append(_evaluation_from_json(row))
+        log = cls(path, settings, evaluations)
+        if body and body[-1].strip():  # rewrite without the torn line so appends start on a fresh line
+            log._rewrite(header)
+        return log
+
+    def append(self, evaluation: Evaluation) -> None:
+        self.evaluations.append(evaluation)
+        self._write_line(_evaluation_json(evaluation))
+
+    def _write_line(self, row: dict, mode: str = "a") -> None:
+        with open(self.path, mode) as handle:
+            handle.write(json.dumps(row) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def _rewrite(self, header: dict) -> None:
+        from netembed._io import atomic_write
+
+        text = "".join(json.dumps(r) + "\n" for r in [header, *map(_evaluation_json, self.evaluations)])
+        atomic_write(self.path, lambda tmp: Path(tmp).write_text(text))
+
+
+def best_rows(evaluations: list[Evaluation], k: int, bench=None, predictor=None) -> list[dict]:
+    """The ``k`` best cells by reward, with predicted accuracy (``predictor``) and true table values (``bench``)."""
+    best = sorted(evaluations, key=lambda e: (-e.reward, e.query))[:k]
+    predicted = predictor.predict([e.cell for e in best])[0] if predictor is not None and best else [None] * len(best)
+    rows = []
+    for e, guess in zip(best, predicted):
+        row = {"query": e.query, "hash": e.cell.hash, "matrix": e.cell.matrix.tolist(), "ops": list(e.cell.ops),
+               "reward": e.reward, "accuracy": e.accuracy, "seconds": e.seconds, "params": e.params,
+               "predicted_accuracy": None if guess is None else float(guess)}
+        if bench is not None and e.cell in bench:
+            record = bench.query(e.cell)
+            row.update(true_accuracy=float(record.test_acc_108), true_rank=bench.rank(record.test_acc_108),
+                       true_seconds=record.train_time_108)
+        rows.append(row)
+    return rows

@@ -1,0 +1,220 @@
+"""The search harness: query accounting, budgets, seeding, replay (resume) and the query log."""
+
+import json
+
+import numpy as np
+import pytest
+
+from netembed import Cell, space
+from netembed.baselines import RandomSearch
+from netembed.runs import METHODS, QueryLog, best_rows, build_method
+from netembed.search import (Budget, Evaluation, Measurement, Method, SearchError, SurrogateEvaluator,
+                             TableEvaluator, run_search)
+
+
+def toy_accuracy(cell: Cell) -> float:
+    """A deterministic stand-in for a label: more conv3x3 vertices score higher."""
+    return 0.5 + 0.05 * sum(op == "conv3x3-bn-relu" for op in cell.ops) + (int(cell.hash[:4], 16) % 100) * 1e-4
+
+
+class CountingEvaluator:
+    name = "toy"
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, cell: Cell) -> Measurement:
+        self.calls.append(cell.hash)
+        return Measurement(toy_accuracy(cell), 100.0, 1000)
+
+
+def accuracy_reward(accuracy, seconds=None, params=None):
+    return accuracy
+
+
+class Scripted(Method):
+    """Asks cells from a fixed list (cycling), remembering what it was told."""
+
+    name = "scripted"
+
+    def __init__(self, cells):
+        super().__init__(np.random.default_rng(0))
+        self.cells, self.asked, self.told = cells, 0, []
+
+    def ask(self) -> Cell:
+        cell = self.cells[self.asked % len(self.cells)]
+        self.asked += 1
+        return cell
+
+    def tell(self, evaluation: Evaluation) -> None:
+        self.told.append(evaluation)
+
+
+@pytest.fixture
+def cells():
+    rng = np.random.default_rng(0)
+    return [Cell.random(rng) for _ in range(5)]
+
+
+def test_repeats_are_answered_from_history_and_cost_no_query(cells):
+    evaluator = CountingEvaluator()
+    method = Scripted([cells[0], cells[1], cells[0], cells[0], cells[2], cells[1], cells[3]])
+    result = run_search(method, evaluator, accuracy_reward, Budget(queries=4))
+    assert [e.cell for e in result.evaluations] == [cells[0], cells[1], cells[2], cells[3]]
+    assert evaluator.calls == [c.hash for c in cells[:4]]  # each cell labelled once
+    assert [e.query for e in result.evaluations] == [1, 2, 3, 4]
+    assert len(method.told) == 7 and method.told[2] is result.evaluations[0]  # a repeat is told its first answer
+
+
+def test_a_method_stuck_on_one_cell_is_stopped(cells, monkeypatch):
+    import netembed.search as search
+
+    monkeypatch.setattr(search, "MAX_REPEATS", 20)
+    with pytest.raises(SearchError, match="proposed 20 already-evaluated cells in a row"):
+        run_search(Scripted([cells[0]]), CountingEvaluator(), accuracy_reward, Budget(queries=2))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({}, "needs queries or seconds"),
+        ({"queries": 0}, "queries must be a positive integer, got 0"),
+        ({"queries": 2.5}, "queries must be a positive integer, got 2.5"),
+        ({"seconds": -1.0}, "seconds must be positive, got -1.0"),
+        ({"seconds": float("nan")}, "seconds must be positive, got nan"),
+    ],
+)
+def test_budget_rules(kwargs, message):
+    with pytest.raises(SearchError, match=message.replace("(", r"\(")):
+        Budget(**kwargs)
+
+
+def test_a_spent_time_budget_stops_the_run(cells):
+    result = run_search(Scripted(cells), CountingEvaluator(), accuracy_reward, Budget(seconds=1e-12))
+    assert len(result.evaluations) <= 1
+
+
+def test_same_seed_same_run_other_seed_other_run():
+    def hashes(seed):
+        result = run_search(RandomSearch(np.random.default_rng(seed)), CountingEvaluator(), accuracy_reward,
+                            Budget(queries=15), seed=seed)
+        return [e.cell.hash for e in result.evaluations]
+
+    assert hashes(3) == hashes(3) and hashes(3) != hashes(4)
+
+
+def test_replay_resumes_to_the_uninterrupted_run():
+    full = run_search(build_method("regularized_evolution", 1), CountingEvaluator(), accuracy_reward, Budget(queries=30))
+    evaluator = CountingEvaluator()
+    resumed = run_search(build_method("regularized_evolution", 1), evaluator, accuracy_reward, Budget(queries=30),
+                         replay=full.evaluations[:12])
+    assert [e.cell for e in resumed.evaluations] == [e.cell for e in full.evaluations]
+    assert len(evaluator.calls) == 18  # the replayed 12 were not labelled again
+
+
+def test_replay_from_other_settings_is_refused():
+    logged = run_search(build_method("random", 1), CountingEvaluator(), accuracy_reward, Budget(queries=3)).evaluations
+    with pytest.raises(SearchError, match="cannot resume: query 1 of the log was"):
+        run_search(build_method("random", 2), CountingEvaluator(), accuracy_reward, Budget(queries=3), replay=logged)
+
+
+def test_on_query_sees_each_new_query_once(cells):
+    seen = []
+    run_search(Scripted([cells[0], cells[0], cells[1]]), CountingEvaluator(), accuracy_reward, Budget(queries=2),
+               on_query=seen.append)
+    assert [e.cell for e in seen] == [cells[0], cells[1]]
+
+
+def test_reward_is_applied_and_best_is_by_reward(cells):
+    result = run_search(Scripted(cells), CountingEvaluator(), lambda accuracy, **_: -accuracy, Budget(queries=5))
+    assert result.best()[0].accuracy == min(e.accuracy for e in result.evaluations)
+    assert np.all(np.diff(result.best_so_far("reward")) >= 0)
+
+
+class FakeTable:
+    def __init__(self, cells, times):
+        self.rows = {c.hash: i for i, c in enumerate(cells)}
+        self.test_acc_108 = np.linspace(0.9, 0.94, len(cells))
+        self.params = np.arange(len(cells)) + 10
+        self.train_time_108 = np.array(times, dtype=float)
+
+    def row_of(self, cell):
+        return self.rows[cell.hash]
+
+
+class FixedModel:
+    def __init__(self, value):
+        self.value = value
+
+    def predict(self, cells):
+        return np.full(len(cells), self.value), np.zeros(len(cells))
+
+
+def test_table_evaluator_uses_table_times_else_the_estimator(cells):
+    table = FakeTable(cells[:2], [500.0, np.nan])
+    evaluator = TableEvaluator(table, time_estimator=FixedModel(777.0))
+    assert evaluator(cells[0]) == Measurement(0.9, 500.0, 10)
+    assert evaluator(cells[1]).seconds == 777.0
+    assert TableEvaluator(table)(cells[1]).seconds is None
+
+
+def test_surrogate_evaluator_clips_accuracy_and_counts_params(cells):
+    measured = SurrogateEvaluator(FixedModel(1.3), FixedModel(123.0))(cells[0])
+    assert measured == Measurement(1.0, 123.0, space.count_params(cells[0]))
+
+
+# -- building methods and the query log -------------------------------------------------------
+
+
+def test_every_method_builds_and_unknown_names_are_refused():
+    for name in METHODS:
+        assert build_method(name, 0).name == name
+    with pytest.raises(SearchError, match="method must be one of .* got 'bayes'"):
+        build_method("bayes", 0)
+
+
+def test_query_log_round_trip_and_torn_last_line(tmp_path, cells):
+    settings = {"method": "random", "seed": 0, "budget": {"queries": 5}}
+    path = tmp_path / "run" / "queries.jsonl"
+    log = QueryLog.start(path, settings)
+    result = run_search(Scripted(cells), CountingEvaluator(), accuracy_reward, Budget(queries=4), on_query=log.append)
+    with open(path, "a") as handle:  # a crash in the middle of writing a fifth line
+        handle.write('{"query": 5, "hash": "ab')
+    resumed = QueryLog.resume(path, {**settings, "budget": {"queries": 50}})  # a larger budget is fine
+    assert resumed.evaluations == result.evaluations
+    assert path.read_text().endswith("\n") and len(path.read_text().splitlines()) == 5  # torn line gone
+
+
+def test_query_log_errors(tmp_path):
+    path = tmp_path / "queries.jsonl"
+    with pytest.raises(SearchError, match="no query log at"):
+        QueryLog.resume(path, {})
+    QueryLog.start(path, {"method": "random", "seed": 0})
+    with pytest.raises(SearchError, match="already exists: pass --resume"):
+        QueryLog.start(path, {"method": "random", "seed": 0})
+    with pytest.raises(SearchError, match=r"other settings \(seed: \[0\] in the log, \[1\] now\)"):
+        QueryLog.resume(path, {"method": "random", "seed": 1})
+    path.write_text('{"netembed_log": 99}\n')
+    with pytest.raises(SearchError, match="log version 99"):
+        QueryLog.resume(path, {})
+    path.write_text("not json\n")
+    with pytest.raises(SearchError, match="does not start with a netembed log header"):
+        QueryLog.resume(path, {})
+
+
+def test_query_log_refuses_a_row_whose_cell_does_not_match_its_hash(tmp_path, cells):
+    path = tmp_path / "queries.jsonl"
+    QueryLog.start(path, {"seed": 0})
+    row = {"query": 1, "hash": "0" * 32, "matrix": cells[0].matrix.tolist(), "ops": list(cells[0].ops),
+           "accuracy": 0.9, "seconds": None, "params": 1, "reward": 0.9}
+    with open(path, "a") as handle:
+        handle.write(json.dumps(row) + "\n")
+    with pytest.raises(SearchError, match="its cell hashes to"):
+        QueryLog.resume(path, {"seed": 0})
+
+
+def test_best_rows_add_predictions_and_table_truth(cells):
+    result = run_search(Scripted(cells), CountingEvaluator(), accuracy_reward, Budget(queries=5))
+    rows = best_rows(result.evaluations, 3, predictor=FixedModel(0.91))
+    assert [r["hash"] for r in rows] == [e.cell.hash for e in result.best(3)]
+    assert all(r["predicted_accuracy"] == 0.91 and "true_accuracy" not in r for r in rows)
