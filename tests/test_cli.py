@@ -186,3 +186,95 @@ def test_bench_predictors_writes_rows_csv_and_plot(capsys, tmp_path):
     assert code == 0 and [r["method"] for r in rows] == ["mlp", "gbt"]
     assert {"method", "train_size", "kendall_tau", "spearman", "rmse", "fit_seconds", "kendall_tau_std"} <= set(rows[0])
     assert (tmp_path / "r" / "predictors.png").exists() and (tmp_path / "r" / "predictors_runs.csv").exists()
+
+
+@pytest.fixture(scope="module")
+def tiny_surrogate(tmp_path_factory):
+    """An accuracy predictor trained by the project's own command on a few synthetic labels."""
+    folder = tmp_path_factory.mktemp("surrogate")
+    rng = np.random.default_rng(0)
+    cells = [Cell.random(rng) for _ in range(20)]
+    labels = [{"matrix": c.matrix.tolist(), "ops": list(c.ops), "value": 0.8 + 0.01 * c.ops.count("conv3x3-bn-relu")}
+              for c in cells]
+    (folder / "cells.json").write_text(json.dumps(labels))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NETEMBED_DATA", str(folder / "absent"))
+        assert main(["train-predictor", "--cells", str(folder / "cells.json"), "--members", "2", "--steps", "20",
+                     "--out", str(folder / "model")]) == 0
+    return folder / "model"
+
+
+def search(capsys, tiny_surrogate, out, *argv):
+    return run(capsys, "search", "--accuracy-model", str(tiny_surrogate), "--time-model", str(out / "no-time-model"),
+               "--out", str(out), "--format", "json", *argv)
+
+
+def test_search_on_the_surrogate_prints_best_cells_and_writes_log_and_plot(capsys, no_table, tiny_surrogate, tmp_path):
+    code, text, _ = search(capsys, tiny_surrogate, tmp_path / "s", "--method", "random", "--budget", "12")
+    result = json.loads(text)
+    assert code == 0 and result["queries"] == 12 and len(result["best"]) == 5
+    rewards = [row["reward"] for row in result["best"]]
+    assert rewards == sorted(rewards, reverse=True) and "true_accuracy" not in result["best"][0]
+    assert len((tmp_path / "s" / "queries.jsonl").read_text().splitlines()) == 13  # header + 12 queries
+    assert (tmp_path / "s" / "best_so_far.png").exists()
+    assert json.loads((tmp_path / "s" / "result.json").read_text())["best"] == result["best"]
+
+
+def test_a_resumed_search_ends_where_an_uninterrupted_one_does(capsys, no_table, tiny_surrogate, tmp_path):
+    argv = ("--method", "regularized_evolution", "--seed", "3")
+    _, whole, _ = search(capsys, tiny_surrogate, tmp_path / "whole", *argv, "--budget", "15")
+    search(capsys, tiny_surrogate, tmp_path / "part", *argv, "--budget", "7")
+    code, resumed, _ = search(capsys, tiny_surrogate, tmp_path / "part", *argv, "--budget", "15", "--resume")
+    assert code == 0 and json.loads(resumed)["best"] == json.loads(whole)["best"]
+    code, _, err = search(capsys, tiny_surrogate, tmp_path / "part", *argv, "--budget", "15")
+    assert code == 2 and "already exists: pass --resume" in err
+    code, _, err = search(capsys, tiny_surrogate, tmp_path / "part", "--method", "random", "--resume")
+    assert code == 2 and "other settings (method" in err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--reward", "soft"], "`Reward.target` is required in soft mode"),
+        (["--reward", "soft", "--target", "1500"], "needs a time estimator"),
+        (["--evaluator", "table"], "NAS-Bench-101"),
+        (["--method", "bayes"], "method must be one of"),
+        (["--budget", "0"], "budget queries must be a positive integer, got 0"),
+    ],
+)
+def test_search_mistakes(capsys, no_table, tiny_surrogate, tmp_path, argv, message):
+    code, _, err = search(capsys, tiny_surrogate, tmp_path / "s", *argv)
+    assert code == 2 and message in err
+
+
+def test_search_with_a_cost_keeps_the_pareto_front(capsys, no_table, tiny_surrogate, tmp_path):
+    code, text, _ = search(capsys, tiny_surrogate, tmp_path / "s", "--method", "random", "--budget", "10",
+                           "--reward", "soft", "--cost", "params", "--target", "1e6")
+    front = json.loads(text)["pareto_front"]
+    assert code == 0 and front
+    params = [f["params"] for f in front]
+    accuracy = [f["accuracy"] for f in front]
+    assert params == sorted(params) and accuracy == sorted(accuracy)  # cheaper points are less accurate
+
+
+def test_compare_runs_every_method_and_reuses_finished_runs(capsys, tmp_path, arrays, monkeypatch):
+    from netembed import compare
+
+    folder = tmp_path / "full"
+    folder.mkdir()
+    accuracy = 0.85 + 0.02 * (arrays.ops == 0).sum(axis=1) / 5 + np.linspace(0, 0.001, len(arrays))
+    np.savez(folder / "nb101_full.npz", hash=arrays.hashes, adjacency=arrays.adjacency, ops=arrays.ops,
+             num_vertices=arrays.num_vertices, params=np.arange(len(arrays)) + 1000, test_acc_108=accuracy)
+    argv = ("compare", "--data", str(folder), "--methods", "random", "local_search", "--seeds", "2",
+            "--budget", "30", "--out", str(tmp_path / "c"), "--format", "json")
+    code, text, _ = run(capsys, *argv)
+    rows = json.loads(text)
+    assert code == 0 and [r["method"] for r in rows] == ["random", "local_search"]
+    assert {"method", "seeds", "budget", "median_queries_to_top", "by_budget"} <= set(rows[0])
+    assert rows[0]["seeds"] == 2 and rows[0]["budget"] == 30 and list(rows[0]["by_budget"]) == ["30"]
+    assert set(rows[0]["by_budget"]["30"]) == {"median_accuracy", "median_regret", "median_rank"}
+    for name in ("search.png", "search.json", "search_runs.csv", "runs/random-seed1.json"):
+        assert (tmp_path / "c" / name).exists()
+    monkeypatch.setattr(compare, "_one_run", lambda task: pytest.fail(f"reran {task}"))
+    code, again, _ = run(capsys, *argv)
+    assert code == 0 and json.loads(again) == rows
