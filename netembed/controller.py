@@ -41,7 +41,7 @@ class ControllerConfig:
     """Settings of the netembed search (defaults measured on the table, see the README)."""
 
     initial: int = 10  # uniformly random cells before the policy takes over
-    batch: int = 10  # cells proposed per round (the surrogate is refreshed between rounds)
+    batch: int = 5  # cells proposed per round (the surrogate is refreshed between rounds)
     parents: int = 5  # best cells whose neighbours are candidates
     jumps: int = 100  # uniformly random candidates per round
     members: int = 3  # surrogate ensemble size
@@ -169,10 +169,10 @@ class NetembedSearch(Method):
         cells = [e.cell for e in self.told.values()]
         rewards = np.array([e.reward for e in self.told.values()])
         if not self.fitted:
-            self.predictor.fit(cells, rewards, init=self.init, steps=self.config.fit_steps)
+            self.predictor.fit(cells, rewards, init=self.init, steps=self.config.fit_steps, calibrate=False)
             self.fitted = True
         elif self.config.refresh_steps:
-            self.predictor.fit(cells, rewards, steps=self.config.refresh_steps, warm=True)
+            self.predictor.fit(cells, rewards, steps=self.config.refresh_steps, warm=True, calibrate=False)
         self.reward_mean, self.reward_std = float(rewards.mean()), float(max(rewards.std(), 1e-6))
 
     def _candidates(self) -> tuple[list[Cell], list[Evaluation | None], list[str]]:

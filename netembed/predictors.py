@@ -128,11 +128,12 @@ class AccuracyPredictor(nn.Module):
     # -- training ----------------------------------------------------------------------------
 
     def fit(self, cells: Sequence[Cell], y, init: str | None = None, progress: bool = False,
-            steps: int | None = None, warm: bool = False) -> AccuracyPredictor:
+            steps: int | None = None, warm: bool = False, calibrate: bool = True) -> AccuracyPredictor:
         """Train every member from scratch (or from the pretrained encoder ``init``) on (cells, y).
 
         ``warm=True`` continues from the current weights instead (a search refreshing its
         predictor as labels arrive); ``steps`` overrides the configured number of steps.
+        ``calibrate=False`` keeps the raw scores (only their order and spread matter to a search).
         """
         y = self._check(cells, y)
         target = torch.from_numpy(self._to_target(y)).float()
@@ -165,7 +166,8 @@ class AccuracyPredictor(nn.Module):
                 loss.backward()
                 optimizer.step()
                 schedule.step()
-            self.calibration[index] = _least_squares(member, batch, extra, target, generator)
+            if calibrate:
+                self.calibration[index] = _least_squares(member, batch, extra, target, generator)
         return self.eval()
 
     def _check(self, cells: Sequence[Cell], y) -> np.ndarray:
