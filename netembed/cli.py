@@ -227,6 +227,7 @@ def cmd_train_predictor(args: argparse.Namespace) -> None:
     """Train an accuracy predictor or a time estimator; report it on held-out table cells."""
     from scipy.stats import kendalltau, spearmanr
 
+    from netembed.bench.table import TIME_FILE
     from netembed.predictors import AccuracyPredictor, PredictorConfig, TimeEstimator
 
     model_cls = AccuracyPredictor if args.target == "accuracy" else TimeEstimator
@@ -254,6 +255,9 @@ def cmd_train_predictor(args: argparse.Namespace) -> None:
     meta = {"command": "netembed " + " ".join(sys.argv[1:]), "target": args.target, "train_cells": len(cells),
             "init": args.init, "train_rows_sha256": hashlib.sha256(train_rows.tobytes()).hexdigest()}
     payload = {"out": str(args.out), "train_cells": len(cells)}
+    if bench is not None:  # which table the labels and the held-out cells came from
+        files = [bench.source] + ([bench.source.parent / TIME_FILE] if args.target == "time" else [])
+        meta["data_sha256"] = {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files if f.is_file()}
     if bench is not None:  # held-out quality on table cells it never saw
         column = bench.test_acc_108 if args.target == "accuracy" else bench.train_time_108
         pool = np.setdiff1d(np.flatnonzero(~np.isnan(column)), train_rows)
@@ -451,7 +455,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
     bench = _load_bench(args.data, required=True)
     seeds = list(range(args.seed_offset, args.seed_offset + args.seeds))
     runs = compare.run_compare(args.methods, seeds, args.budget, args.out, data=args.data, jobs=args.jobs,
-                               progress=args.format == "text")
+                               progress=args.format == "text", objective=args.objective)
     rows = compare.summarise(runs, bench)
     out = Path(args.out)
     csv = compare.write_runs_csv(runs, out / "search_runs.csv")
@@ -563,6 +567,8 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--seed-offset", type=int, default=0, help="first seed")
     comp.add_argument("--budget", type=int, default=300, help="queries per run")
     comp.add_argument("--jobs", type=int, default=1, help="parallel processes")
+    comp.add_argument("--objective", choices=("reward", "pareto"), default="reward",
+                      help="reward: best test accuracy; pareto: front of accuracy vs parameters (random, netembed)")
     comp.add_argument("--out", default="results/compare", help="folder for runs/, CSV, JSON and PNG; rerun to resume")
 
     bench_cmds = commands.add_parser("bench", help="side-by-side benchmarks").add_subparsers(dest="bench", required=True)

@@ -44,8 +44,13 @@ class Run:
         return np.maximum.accumulate(np.asarray(self.accuracy))
 
 
-def _run_path(out: Path, method: str, seed: int) -> Path:
-    return out / "runs" / f"{method}-seed{seed}.json"
+def _run_path(out: Path, label: str, seed: int) -> Path:
+    return out / "runs" / f"{label}-seed{seed}.json"
+
+
+def run_label(method: str, objective: str) -> str:
+    """The name a run is reported under: netembed searching for a front is ``netembed...+pareto``."""
+    return f"{method}+pareto" if objective == "pareto" and method.startswith("netembed") else method
 
 
 _BENCH = None  # each worker process loads the table once
@@ -61,16 +66,17 @@ def _worker_init(data: str | None, threads: int) -> None:
     _BENCH = Benchmark.load(data)
 
 
-def _one_run(task: tuple[str, int, int, str]) -> Run:
+def _one_run(task: tuple[str, str, int, int, str]) -> Run:
     from netembed.runs import build_method
     from netembed.search import Budget, TableEvaluator, run_search
 
-    method_name, seed, budget, out = task
-    result = run_search(build_method(method_name, seed), TableEvaluator(_BENCH), lambda accuracy, **_: accuracy,
-                        Budget(queries=budget), seed=seed)
-    run = Run(method_name, seed, budget, [e.accuracy for e in result.evaluations],
+    method_name, objective, seed, budget, out = task
+    result = run_search(build_method(method_name, seed, objective), TableEvaluator(_BENCH),
+                        lambda accuracy, **_: accuracy, Budget(queries=budget), seed=seed)
+    label = run_label(method_name, objective)
+    run = Run(label, seed, budget, [e.accuracy for e in result.evaluations],
               [e.params for e in result.evaluations], result.search_seconds, result.evaluator_seconds)
-    path = _run_path(Path(out), method_name, seed)
+    path = _run_path(Path(out), label, seed)
     atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(asdict(run))))
     return run
 
@@ -84,13 +90,17 @@ def _load_run(path: Path, budget: int) -> Run | None:
 
 
 def run_compare(methods: list[str], seeds: list[int], budget: int, out: str | os.PathLike, data: str | None = None,
-                jobs: int = 1, progress: bool = True) -> list[Run]:
-    """Every (method, seed) run, reusing finished runs found under ``out/runs``."""
+                jobs: int = 1, progress: bool = True, objective: str = "reward") -> list[Run]:
+    """Every (method, seed) run, reusing finished runs found under ``out/runs``.
+
+    ``objective="pareto"``: the methods search for the (accuracy, parameters) front (netembed
+    and random only); the figure that matters is then the hypervolume ratio.
+    """
     from multiprocessing import get_context
 
     from tqdm.auto import tqdm
 
-    from netembed.runs import METHODS
+    from netembed.runs import METHODS, build_method
 
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
@@ -99,9 +109,12 @@ def run_compare(methods: list[str], seeds: list[int], budget: int, out: str | os
         raise SearchError(f"budget must be a positive number of queries, got {budget!r}")
     if not isinstance(jobs, int) or jobs < 1:
         raise SearchError(f"jobs must be a positive integer, got {jobs!r}")
+    if objective == "pareto":
+        for m in methods:
+            build_method(m, 0, objective)  # refuses, before any work, a method without that objective
     out = Path(out)
-    done = {(m, s): _load_run(_run_path(out, m, s), budget) for m in methods for s in seeds}
-    todo = [(m, s, budget, str(out)) for (m, s), run in done.items() if run is None]
+    done = {(m, s): _load_run(_run_path(out, run_label(m, objective), s), budget) for m in methods for s in seeds}
+    todo = [(m, objective, s, budget, str(out)) for (m, s), run in done.items() if run is None]
     bar = tqdm(total=len(done), initial=len(done) - len(todo), desc="compare", unit="run", disable=not progress)
     if todo:
         threads = max(1, (os.cpu_count() or 1) // jobs)
@@ -111,8 +124,9 @@ def run_compare(methods: list[str], seeds: list[int], budget: int, out: str | os
         else:  # spawn: a fresh interpreter per worker, no forked torch state
             pool = get_context("spawn").Pool(jobs, initializer=_worker_init, initargs=(data, threads))
             results = pool.imap_unordered(_one_run, todo)
+        method_of = {run_label(m, objective): m for m in methods}
         for run in results:
-            done[run.method, run.seed] = run
+            done[method_of[run.method], run.seed] = run
             bar.set_postfix(last=f"{run.method} seed {run.seed}", refresh=False)
             bar.update()
         if jobs > 1:

@@ -24,16 +24,23 @@ import numpy as np
 import torch
 from torch import nn
 
+from netembed import space
 from netembed.cell import Cell
 from netembed.encoder import CellEncoder, EncoderConfig
 from netembed.predictors import AccuracyPredictor, PredictorConfig
+from netembed.reward import hypervolume, pareto_front
 from netembed.search import Evaluation, Method, SearchError
 from netembed.transforms import FAMILIES, neighbors
 
-__all__ = ["ControllerConfig", "Policy", "NetembedSearch"]
+__all__ = ["ControllerConfig", "Policy", "NetembedSearch", "OBJECTIVES"]
 
 #: Candidate kinds: every move kind, plus "jump" (a uniformly random cell).
 KINDS = (*FAMILIES, "jump")
+#: "reward": maximise the run's reward. "pareto": grow the front of (accuracy, parameters), the
+#: parameter count being exact and free (no query); candidates are scored by the hypervolume
+#: they would add (reference point ``HV_REFERENCE``) and the policy is rewarded with it.
+OBJECTIVES = ("reward", "pareto")
+HV_REFERENCE = (0.80, 49_979_274.0)  # accuracy 0.80 and the largest cell of the space
 
 
 @dataclass(frozen=True)
@@ -110,10 +117,13 @@ class NetembedSearch(Method):
     pretrained encoder (e.g. ``"encoder-nb101"``) for the policy's features and the surrogate."""
 
     def __init__(self, rng: np.random.Generator, config: ControllerConfig = ControllerConfig(),
-                 init: str | None = None):
+                 init: str | None = None, objective: str = "reward"):
         super().__init__(rng)
-        self.config, self.init = config, init
-        self.name = "netembed+pretrained" if init else "netembed"
+        if objective not in OBJECTIVES:
+            raise SearchError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
+        self.config, self.init, self.objective = config, init, objective
+        self.name = "netembed" + ("+pretrained" if init else "") + ("+pareto" if objective == "pareto" else "")
+        self._params: dict[str, int] = {}
         torch_seed = int(rng.integers(2**31))
         torch.manual_seed(torch_seed)
         self.encoder = CellEncoder.from_pretrained(init) if init else CellEncoder(EncoderConfig())
@@ -142,7 +152,10 @@ class NetembedSearch(Method):
         self.told.setdefault(evaluation.cell.hash, evaluation)
         if self.round is not None and evaluation.cell.hash in self.round["pending"]:
             self.round["pending"].remove(evaluation.cell.hash)
-            self.round["rewards"][evaluation.cell.hash] = evaluation.reward
+            self.round["rewards"][evaluation.cell.hash] = (
+                evaluation.reward if self.objective == "reward" else
+                float(self._gain(self.round["front"], np.array([evaluation.accuracy]),
+                                 np.array([float(evaluation.params)]))[0]) / self.round["gain_scale"])
             if not self.round["pending"]:
                 self._learn()
 
@@ -161,13 +174,13 @@ class NetembedSearch(Method):
         gumbel = torch.from_numpy(self.rng.gumbel(size=len(candidates))).float()
         order = torch.argsort(logits + gumbel, descending=True)[: config.batch]
         chosen = [candidates[i] for i in order.tolist()]
-        self.round = {"surrogate": surrogate, "features": features, "order": order,
+        self.round = {"surrogate": surrogate, "features": features, "order": order, **self._round_front,
                       "hashes": [c.hash for c in chosen], "pending": {c.hash for c in chosen}, "rewards": {}}
         return chosen
 
     def _refresh_surrogate(self) -> None:
         cells = [e.cell for e in self.told.values()]
-        rewards = np.array([e.reward for e in self.told.values()])
+        rewards = np.array([self._score(e) for e in self.told.values()])
         if not self.fitted:
             self.predictor.fit(cells, rewards, init=self.init, steps=self.config.fit_steps, calibrate=False)
             self.fitted = True
@@ -176,7 +189,6 @@ class NetembedSearch(Method):
         self.reward_mean, self.reward_std = float(rewards.mean()), float(max(rewards.std(), 1e-6))
 
     def _candidates(self) -> tuple[list[Cell], list[Evaluation | None], list[str]]:
-        ranked = sorted(self.told.values(), key=lambda e: (-e.reward, e.query))
         seen, candidates, parents, kinds = set(self.told), [], [], []
 
         def add(cell: Cell, parent: Evaluation | None, kind: str) -> None:
@@ -186,7 +198,7 @@ class NetembedSearch(Method):
                 parents.append(parent)
                 kinds.append(kind)
 
-        for parent in ranked[: self.config.parents]:
+        for parent in self._parents():
             for action, child in neighbors(parent.cell):
                 add(child, parent, action.kind)
         for _ in range(self.config.jumps):
@@ -200,15 +212,53 @@ class NetembedSearch(Method):
 
     def _features(self, candidates, parents, kinds) -> tuple[torch.Tensor, torch.Tensor]:
         mean, std = self.predictor.predict(candidates)
-        surrogate = torch.tensor(np.stack([(mean - self.reward_mean) / self.reward_std, std / self.reward_std], 1),
-                                 dtype=torch.float32)
+        if self.objective == "reward":
+            surrogate = np.stack([(mean - self.reward_mean) / self.reward_std, std / self.reward_std], 1)
+            self._round_front = {}
+        else:  # hypervolume each candidate would add if it scored its mean, and its optimistic mean + std
+            front = self._front()
+            params = np.array([self._param_count(c) for c in candidates], dtype=float)
+            at_mean, optimistic = self._gain(front, mean, params), self._gain(front, mean + std, params)
+            scale = max(float(optimistic.std()), 1e-12)
+            surrogate = np.stack([at_mean / scale, (optimistic - at_mean) / scale], 1)
+            self._round_front = {"front": front, "gain_scale": scale}
+        surrogate = torch.tensor(surrogate, dtype=torch.float32)
         child = self._embed(candidates)
         parent_cells = [p.cell if p is not None else c for p, c in zip(parents, candidates)]
         parent = self._embed(parent_cells)
         kind = torch.nn.functional.one_hot(torch.tensor([KINDS.index(k) for k in kinds]), len(KINDS)).float()
-        parent_reward = torch.tensor([[0.0 if p is None else (p.reward - self.reward_mean) / self.reward_std]
+        parent_reward = torch.tensor([[0.0 if p is None else (self._score(p) - self.reward_mean) / self.reward_std]
                                       for p in parents], dtype=torch.float32)
         return surrogate, torch.cat([child, child - parent, kind, parent_reward], dim=1)
+
+    # -- the objective ------------------------------------------------------------------------
+
+    def _score(self, evaluation: Evaluation) -> float:
+        """What the surrogate learns and parents are ranked by: the reward, or accuracy for a front."""
+        return evaluation.reward if self.objective == "reward" else evaluation.accuracy
+
+    def _parents(self) -> list[Evaluation]:
+        told = list(self.told.values())
+        if self.objective == "reward":
+            return sorted(told, key=lambda e: (-e.reward, e.query))[: self.config.parents]
+        front = pareto_front(np.array([e.accuracy for e in told]), np.array([float(e.params) for e in told]))
+        return [told[i] for i in front]
+
+    def _front(self) -> tuple[np.ndarray, np.ndarray]:
+        parents = self._parents()
+        return np.array([e.accuracy for e in parents]), np.array([float(e.params) for e in parents])
+
+    @staticmethod
+    def _gain(front: tuple[np.ndarray, np.ndarray], accuracy: np.ndarray, params: np.ndarray) -> np.ndarray:
+        """Hypervolume each point would add to ``front`` on its own."""
+        base = hypervolume(*front, *HV_REFERENCE)
+        return np.array([hypervolume(np.append(front[0], a), np.append(front[1], c), *HV_REFERENCE) - base
+                         for a, c in zip(np.clip(accuracy, 0.0, 1.0), params)])
+
+    def _param_count(self, cell: Cell) -> int:
+        if cell.hash not in self._params:
+            self._params[cell.hash] = space.count_params(cell)
+        return self._params[cell.hash]
 
     def _embed(self, cells: list[Cell]) -> torch.Tensor:
         missing = [c for c in dict.fromkeys(c for c in cells if c.hash not in self._embeddings)]
@@ -222,9 +272,10 @@ class NetembedSearch(Method):
         """REINFORCE on the round's batch: advantage-weighted Plackett-Luce terms plus entropy."""
         round_, config = self.round, self.config
         rewards = np.array([round_["rewards"][h] for h in round_["hashes"]])
+        scale = self.reward_std if self.objective == "reward" else 1.0  # pareto gains are already scaled
         if self.baseline is None:
-            self.baseline = self.reward_mean
-        advantage = torch.tensor((rewards - self.baseline) / self.reward_std, dtype=torch.float32)
+            self.baseline = self.reward_mean if self.objective == "reward" else 0.0
+        advantage = torch.tensor((rewards - self.baseline) / scale, dtype=torch.float32)
         logits = self.policy(round_["surrogate"], round_["features"])
         log_prob = plackett_luce_log_prob(logits, round_["order"])
         probabilities = torch.softmax(logits, dim=0)

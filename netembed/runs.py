@@ -28,17 +28,24 @@ PRETRAINED_ENCODER = "encoder-nb101"
 LOG_VERSION = 1
 
 
-def build_method(name: str, seed: int) -> Method:
-    """A fresh method seeded with ``seed`` (its settings are the defaults the README measures)."""
-    from netembed.baselines import BASELINES
-    from netembed.controller import NetembedSearch
+def build_method(name: str, seed: int, objective: str = "reward") -> Method:
+    """A fresh method seeded with ``seed`` (its settings are the defaults the README measures).
 
+    ``objective="pareto"`` (netembed and random only) searches for the front of accuracy
+    against parameters instead of the best reward; random search is the same either way.
+    """
+    from netembed.baselines import BASELINES
+    from netembed.controller import OBJECTIVES, NetembedSearch
+
+    if objective not in OBJECTIVES:
+        raise SearchError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
     rng = np.random.default_rng(seed)
-    if name == "netembed":
-        return NetembedSearch(rng)
-    if name == "netembed+pretrained":
-        return NetembedSearch(rng, init=PRETRAINED_ENCODER)
+    if name in ("netembed", "netembed+pretrained"):
+        return NetembedSearch(rng, init=PRETRAINED_ENCODER if name == "netembed+pretrained" else None,
+                              objective=objective)
     if name in BASELINES:
+        if objective != "reward" and name != "random":
+            raise SearchError(f"{name} has no {objective} objective; use random, netembed or netembed+pretrained")
         return BASELINES[name](rng)
     raise SearchError(f"method must be one of {', '.join(METHODS)}, got {name!r}")
 

@@ -278,3 +278,9 @@ def test_compare_runs_every_method_and_reuses_finished_runs(capsys, tmp_path, ar
     monkeypatch.setattr(compare, "_one_run", lambda task: pytest.fail(f"reran {task}"))
     code, again, _ = run(capsys, *argv)
     assert code == 0 and json.loads(again) == rows
+
+
+def test_compare_refuses_a_front_search_for_scalar_methods(capsys, tmp_path):
+    code, _, err = run(capsys, "compare", "--objective", "pareto", "--methods", "random", "tpe",
+                       "--out", str(tmp_path / "c"))
+    assert code == 2 and "tpe has no pareto objective" in err

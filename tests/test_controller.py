@@ -105,3 +105,24 @@ def test_candidates_are_new_neighbours_of_the_best_cells_plus_jumps():
     assert set(kinds) <= set(KINDS) and kinds.count("jump") <= SMALL.jumps
     best = {e.cell.hash for e in sorted(method.told.values(), key=lambda e: -e.reward)[: SMALL.parents]}
     assert all(p.cell.hash in best for p, k in zip(parents, kinds) if k != "jump")
+
+
+def test_pareto_objective_grows_the_front_from_its_members():
+    from netembed.reward import pareto_front
+
+    def sized(cell: Cell) -> Measurement:  # accuracy rises with size, parameters too: a real trade-off
+        params = 1_000_000 * cell.num_vertices + 1_000 * sum(op == "conv3x3-bn-relu" for op in cell.ops)
+        return Measurement(min(0.99, 0.8 + 0.02 * cell.num_vertices + 0.01 * cell.ops.count("conv3x3-bn-relu")),
+                           None, params)
+
+    method = NetembedSearch(np.random.default_rng(0), SMALL, objective="pareto")
+    assert method.name == "netembed+pareto"
+    result = run_search(method, sized, reward, Budget(queries=18))
+    told = list(method.told.values())
+    front = pareto_front(np.array([e.accuracy for e in told]), np.array([float(e.params) for e in told]))
+    assert [e.cell.hash for e in method._parents()] == [told[i].cell.hash for i in front]
+    assert len({e.cell.hash for e in result.evaluations}) == 18
+    gains = method._gain(method._front(), np.array([0.0, 1.0]), np.array([1.0, 1.0]))
+    assert gains[0] == 0 and gains[1] > 0  # below the reference adds nothing; a perfect tiny cell adds area
+    with pytest.raises(SearchError, match="objective must be one of reward, pareto, got 'front'"):
+        NetembedSearch(np.random.default_rng(0), SMALL, objective="front")

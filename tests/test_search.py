@@ -218,3 +218,10 @@ def test_best_rows_add_predictions_and_table_truth(cells):
     rows = best_rows(result.evaluations, 3, predictor=FixedModel(0.91))
     assert [r["hash"] for r in rows] == [e.cell.hash for e in result.best(3)]
     assert all(r["predicted_accuracy"] == 0.91 and "true_accuracy" not in r for r in rows)
+
+
+def test_only_netembed_and_random_search_for_a_front():
+    assert build_method("netembed", 0, "pareto").name == "netembed+pareto"
+    assert build_method("random", 0, "pareto").name == "random"
+    with pytest.raises(SearchError, match="tpe has no pareto objective"):
+        build_method("tpe", 0, "pareto")
