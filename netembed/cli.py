@@ -249,8 +249,11 @@ def cmd_train_predictor(args: argparse.Namespace) -> None:
             raise UsageError(f"--train-size must be in [2, {len(known) - 1}], got {args.train_size}")
         train_rows = rng.choice(known, args.train_size, replace=False)
         cells, labels = [bench.cell(int(r)) for r in train_rows], column[train_rows]
+    ranking_weight = args.ranking_weight
+    if ranking_weight is None:
+        ranking_weight = PredictorConfig().ranking_weight if args.target == "accuracy" else 0.0
     config = PredictorConfig(members=args.members, steps=args.steps, batch_size=args.batch_size,
-                             ranking_weight=args.ranking_weight, seed=args.seed)
+                             ranking_weight=ranking_weight, seed=args.seed)
     model = model_cls(config).fit(cells, labels, init=args.init, progress=args.format == "text")
     meta = {"command": "netembed " + " ".join(sys.argv[1:]), "target": args.target, "train_cells": len(cells),
             "init": args.init, "train_rows_sha256": hashlib.sha256(train_rows.tobytes()).hexdigest()}
@@ -404,16 +407,19 @@ def cmd_search(args: argparse.Namespace) -> None:
     payload["plot"] = str(_plot_search(result, rows, bench, out / "best_so_far.png"))
     atomic_write(out / "result.json", lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=2)))
     lines = [f"\n{len(result.evaluations)} queries, search overhead {payload['search_seconds_per_query']:.3f} s/query "
-             f"(evaluator {result.evaluator_seconds:.1f} s in all). Best cells by reward:"]
-    lines.append(f"{'#':>2} {'hash':<34}{'reward':>8}{'predicted':>10}{'true acc':>9}{'rank':>8}{'seconds':>9}"
-                 f"{'params':>11}  ops")
+             f"(evaluator {result.evaluator_seconds:.1f} s in all). Best cells by reward "
+             + ("(pred: the pretrained surrogates the search used; true: the table, unseen by the search):"
+                if args.evaluator == "surrogate" else "(pred acc: the pretrained surrogate; true: the table):")]
+    lines.append(f"{'#':>2} {'hash':<33}{'reward':>7}{'pred acc':>9}{'true acc':>9}{'rank':>8}{'seconds':>8}"
+                 f"{'true s':>7}{'params':>11}  ops")
+
+    def show(value, spec: str) -> str:
+        return "-" if value is None else format(value, spec)
+
     for i, r in enumerate(rows, 1):
-        true = f"{r['true_accuracy']:.4f}" if "true_accuracy" in r else "-"
-        rank = f"{r['true_rank']:,}" if "true_rank" in r else "-"
-        seconds = r.get("true_seconds") or r["seconds"]
-        guess = "-" if r["predicted_accuracy"] is None else f"{r['predicted_accuracy']:.4f}"
-        lines.append(f"{i:>2} {r['hash']:<34}{r['reward']:>8.4f}{guess:>10}{true:>9}{rank:>8}"
-                     f"{'-' if seconds is None else f'{seconds:.0f}':>9}{r['params']:>11,}  "
+        lines.append(f"{i:>2} {r['hash']:<33}{r['reward']:>7.4f}{show(r['predicted_accuracy'], '.4f'):>9}"
+                     f"{show(r.get('true_accuracy'), '.4f'):>9}{show(r.get('true_rank'), ','):>8}"
+                     f"{show(r['seconds'], '.0f'):>8}{show(r.get('true_seconds'), '.0f'):>7}{r['params']:>11,}  "
                      + " ".join(o.replace("-bn-relu", "") for o in r["ops"][1:-1]))
     best = rows[0] if rows else None
     if best is not None:
@@ -452,6 +458,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
     """Every method, same seeds and budget, on the table; CSV, PNG, table or JSON rows."""
     from netembed import compare
 
+    compare.check_methods(args.methods, args.objective)
     bench = _load_bench(args.data, required=True)
     seeds = list(range(args.seed_offset, args.seed_offset + args.seeds))
     runs = compare.run_compare(args.methods, seeds, args.budget, args.out, data=args.data, jobs=args.jobs,
@@ -540,7 +547,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--members", type=int, default=PredictorConfig().members)
     train.add_argument("--steps", type=int, default=PredictorConfig().steps)
     train.add_argument("--batch-size", type=int, default=PredictorConfig().batch_size)
-    train.add_argument("--ranking-weight", type=float, default=PredictorConfig().ranking_weight)
+    train.add_argument("--ranking-weight", type=float,
+                       help=f"pairwise ranking loss weight (default: {PredictorConfig().ranking_weight:g} for accuracy, "
+                            "0 for time: plain squared error on log-seconds measured best)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", default="results/predictor", help="pretrained directory to write")
 

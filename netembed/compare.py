@@ -89,6 +89,17 @@ def _load_run(path: Path, budget: int) -> Run | None:
     return run if run.budget == budget and len(run.accuracy) == budget else None
 
 
+def check_methods(methods: list[str], objective: str) -> None:
+    """Refuse, before any work, an unknown method or one without ``objective``."""
+    from netembed.runs import METHODS, build_method
+
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise SearchError(f"methods must be among {', '.join(METHODS)}, got {unknown}")
+    for method in methods:
+        build_method(method, 0, objective)
+
+
 def run_compare(methods: list[str], seeds: list[int], budget: int, out: str | os.PathLike, data: str | None = None,
                 jobs: int = 1, progress: bool = True, objective: str = "reward") -> list[Run]:
     """Every (method, seed) run, reusing finished runs found under ``out/runs``.
@@ -100,18 +111,12 @@ def run_compare(methods: list[str], seeds: list[int], budget: int, out: str | os
 
     from tqdm.auto import tqdm
 
-    from netembed.runs import METHODS, build_method
 
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise SearchError(f"methods must be among {', '.join(METHODS)}, got {unknown}")
+    check_methods(methods, objective)
     if not isinstance(budget, int) or budget < 1:
         raise SearchError(f"budget must be a positive number of queries, got {budget!r}")
     if not isinstance(jobs, int) or jobs < 1:
         raise SearchError(f"jobs must be a positive integer, got {jobs!r}")
-    if objective == "pareto":
-        for m in methods:
-            build_method(m, 0, objective)  # refuses, before any work, a method without that objective
     out = Path(out)
     done = {(m, s): _load_run(_run_path(out, run_label(m, objective), s), budget) for m in methods for s in seeds}
     todo = [(m, objective, s, budget, str(out)) for (m, s), run in done.items() if run is None]

@@ -280,7 +280,7 @@ def test_compare_runs_every_method_and_reuses_finished_runs(capsys, tmp_path, ar
     assert code == 0 and json.loads(again) == rows
 
 
-def test_compare_refuses_a_front_search_for_scalar_methods(capsys, tmp_path):
+def test_compare_refuses_a_front_search_for_scalar_methods(capsys, no_table, tmp_path):
     code, _, err = run(capsys, "compare", "--objective", "pareto", "--methods", "random", "tpe",
                        "--out", str(tmp_path / "c"))
     assert code == 2 and "tpe has no pareto objective" in err
