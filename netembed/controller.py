@@ -12,6 +12,10 @@ weights) and learns the rest by REINFORCE over each round's sampled batch (Plack
 log-likelihood of the batch drawn without replacement, a moving-average baseline and an
 entropy bonus, as EAS does).
 
+With ``objective="pareto"`` the parents are the run's front of (accuracy, parameters), the
+surrogate learns accuracy, and the policy's prior scores each candidate by the hypervolume it
+would add to that front (parameter counts are exact and cost no query).
+
 Mode: co-trained during the search from a label-free start; nothing in it has seen a label
 that the run did not pay for, so its query counts are honest (DESIGN.md).
 """
@@ -123,7 +127,8 @@ class NetembedSearch(Method):
             raise SearchError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
         self.config, self.init, self.objective = config, init, objective
         self.name = "netembed" + ("+pretrained" if init else "") + ("+pareto" if objective == "pareto" else "")
-        self._params: dict[str, int] = {}
+        self._params: dict[str, int] = {}  # parameter counts of candidates (pareto objective)
+        self._round_front: dict = {}  # the front a pareto round was planned against
         torch_seed = int(rng.integers(2**31))
         torch.manual_seed(torch_seed)
         self.encoder = CellEncoder.from_pretrained(init) if init else CellEncoder(EncoderConfig())

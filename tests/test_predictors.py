@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy.stats import kendalltau
 
-from netembed import space
+from netembed import Cell, space
 from netembed.errors import DataError
 from netembed.predictors import AccuracyPredictor, LabelError, PredictorConfig, TimeEstimator
 
@@ -99,3 +99,13 @@ def test_too_few_or_wrong_inputs(toy):
 def test_config_validation(field, value, rule):
     with pytest.raises(ValueError, match=f"PredictorConfig.{field} must be {rule}, got {value}"):
         PredictorConfig(**{field: value})
+
+
+def test_the_shipped_surrogates_load_and_predict_in_range():
+    from netembed.predictors import AccuracyPredictor, TimeEstimator
+
+    cells = [Cell.random(np.random.default_rng(seed)) for seed in range(20)]
+    accuracy, spread = AccuracyPredictor.from_pretrained("surrogate-nb101/accuracy").predict(cells)
+    seconds, _ = TimeEstimator.from_pretrained("surrogate-nb101/time").predict(cells)
+    assert np.all((accuracy > 0.5) & (accuracy < 1.0)) and np.all(spread >= 0)
+    assert np.all((seconds > 200) & (seconds < 6000))  # the table's times span 284..5,411 s
