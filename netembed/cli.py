@@ -367,22 +367,21 @@ def cmd_search(args: argparse.Namespace) -> None:
     reward = _reward(args)
     budget = Budget(queries=args.budget, seconds=args.seconds)
     predictor, timer = _load_surrogates(args, need_accuracy=args.evaluator == "surrogate")
-    if reward.mode != "accuracy" and reward.cost == "seconds" and timer is None:
-        if args.evaluator == "surrogate" or bench.train_time_108 is None:
-            raise UsageError(f"a {reward.mode} reward on seconds needs a time estimator, none found at {args.time_model}")
+    if reward.mode != "accuracy" and reward.cost == "seconds" and timer is None:  # table times cover 20k cells only
+        raise UsageError(f"a {reward.mode} reward on seconds needs a time estimator, none found at {args.time_model}")
     if args.evaluator == "table":
         evaluator = TableEvaluator(bench, time_estimator=timer)
     else:
         evaluator = SurrogateEvaluator(predictor, timer)
-    settings = {"method": args.method, "seed": args.seed, "evaluator": args.evaluator,
+    settings = {"method": args.method, "objective": args.objective, "seed": args.seed, "evaluator": args.evaluator,
                 "reward": reward.describe(), "cost": reward.cost,
                 "accuracy_model": args.accuracy_model if args.evaluator == "surrogate" else None,
                 "time_model": args.time_model if timer is not None else None,
                 "budget": {"queries": args.budget, "seconds": args.seconds}}
+    method = build_method(args.method, args.seed, args.objective)  # before the log: a bad name writes nothing
     out = Path(args.out)
     log_path = out / "queries.jsonl"
     log = QueryLog.resume(log_path, settings) if args.resume else QueryLog.start(log_path, settings)
-    method = build_method(args.method, args.seed)
     text = args.format == "text"
     if text:
         where = f"{len(log.evaluations)} logged queries replayed, " if log.evaluations else ""
@@ -398,12 +397,13 @@ def cmd_search(args: argparse.Namespace) -> None:
     payload = {"settings": settings, "queries": len(result.evaluations),
                "search_seconds_per_query": result.search_seconds / max(1, len(result.evaluations)),
                "evaluator_seconds": result.evaluator_seconds, "best": rows}
-    if reward.mode != "accuracy":  # multi-objective: keep the front of what was queried
-        cost = np.array([getattr(e, reward.cost) or np.nan for e in result.evaluations], dtype=float)
+    cost_name = "params" if args.objective == "pareto" else reward.cost
+    if reward.mode != "accuracy" or args.objective == "pareto":  # multi-objective: keep the front of what was queried
+        cost = np.array([getattr(e, cost_name) or np.nan for e in result.evaluations], dtype=float)
         known = np.flatnonzero(np.isfinite(cost))
         front = known[pareto_front(np.array([result.evaluations[i].accuracy for i in known]), cost[known])]
         payload["pareto_front"] = [_cell_json(result.evaluations[i].cell) | {
-            "accuracy": result.evaluations[i].accuracy, reward.cost: float(cost[i])} for i in front]
+            "accuracy": result.evaluations[i].accuracy, cost_name: float(cost[i])} for i in front]
     payload["plot"] = str(_plot_search(result, rows, bench, out / "best_so_far.png"))
     atomic_write(out / "result.json", lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=2)))
     lines = [f"\n{len(result.evaluations)} queries, search overhead {payload['search_seconds_per_query']:.3f} s/query "
@@ -425,7 +425,8 @@ def cmd_search(args: argparse.Namespace) -> None:
     if best is not None:
         lines.append(f"best cell: {json.dumps({'matrix': best['matrix'], 'ops': best['ops']})}")
     if "pareto_front" in payload:
-        lines.append(f"Pareto front (accuracy vs {reward.cost}) of the queried cells: {len(payload['pareto_front'])} cells")
+        lines.append(f"Pareto front (accuracy vs {cost_name}) of the queried cells: {len(payload['pareto_front'])} cells "
+                     f"(in {out / 'result.json'})")
     if bench is None:
         lines.append("(no table found: true accuracies not shown; set NETEMBED_DATA to see them)")
     lines.append(f"wrote {out / 'result.json'} and {payload['plot']}")
@@ -565,6 +566,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="accuracy, or MnasNet's accuracy * (cost / target)^w, soft or hard")
     search.add_argument("--cost", choices=("seconds", "params"), default="seconds")
     search.add_argument("--target", type=float, help="T0 of the soft/hard reward, in units of --cost")
+    search.add_argument("--objective", choices=("reward", "pareto"), default="reward",
+                        help="pareto: grow the front of accuracy vs parameters (netembed and random)")
     search.add_argument("--top", type=int, default=5, help="best cells to print")
     search.add_argument("--accuracy-model", default="surrogate-nb101/accuracy")
     search.add_argument("--time-model", default="surrogate-nb101/time")

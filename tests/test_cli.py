@@ -239,12 +239,14 @@ def test_a_resumed_search_ends_where_an_uninterrupted_one_does(capsys, no_table,
         (["--reward", "soft", "--target", "1500"], "needs a time estimator"),
         (["--evaluator", "table"], "NAS-Bench-101"),
         (["--method", "bayes"], "method must be one of"),
+        (["--method", "tpe", "--objective", "pareto"], "tpe has no pareto objective"),
         (["--budget", "0"], "budget queries must be a positive integer, got 0"),
     ],
 )
 def test_search_mistakes(capsys, no_table, tiny_surrogate, tmp_path, argv, message):
     code, _, err = search(capsys, tiny_surrogate, tmp_path / "s", *argv)
     assert code == 2 and message in err
+    assert not (tmp_path / "s" / "queries.jsonl").exists()  # nothing half-started to trip a rerun
 
 
 def test_search_with_a_cost_keeps_the_pareto_front(capsys, no_table, tiny_surrogate, tmp_path):
