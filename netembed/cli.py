@@ -19,10 +19,11 @@ from netembed.errors import NetembedError
 from netembed.predictors import PredictorConfig
 from netembed.pretrain import PretrainConfig
 from netembed.runs import METHODS
+from netembed.train.trainer import SMALL_DATA, SMALL_NETWORK, TrainConfig
 
 __all__ = ["main"]
 
-ENCODER_DEFAULTS, PRETRAIN_DEFAULTS = EncoderConfig(), PretrainConfig()
+ENCODER_DEFAULTS, PRETRAIN_DEFAULTS, TRAIN_DEFAULTS = EncoderConfig(), PretrainConfig(), TrainConfig()
 
 
 class UsageError(NetembedError):
@@ -473,6 +474,63 @@ def cmd_compare(args: argparse.Namespace) -> None:
     _print(args, rows, text)
 
 
+def _image_data(args: argparse.Namespace):
+    from netembed.train import digits, load_npz
+
+    if args.images == "digits":
+        return digits(args.train_size, args.label_noise, seed=args.split_seed)
+    return load_npz(args.images)
+
+
+def _device(name: str | None) -> str:
+    import torch
+
+    if name is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"--device must be a device this machine has, got {name!r} (no CUDA here)")
+    return name
+
+
+def cmd_train_cell(args: argparse.Namespace) -> None:
+    """Train one cell's network on real images; rerun the same command to resume."""
+    from netembed.train import NetworkConfig, train_cell
+
+    cell = parse_cell(args.cell)
+    data = _image_data(args)
+    try:
+        network = NetworkConfig(stem_channels=args.stem_channels, num_stacks=args.stacks,
+                                cells_per_stack=args.cells_per_stack, num_classes=max(10, data.num_classes),
+                                in_channels=data.in_channels, image_size=data.image_size)
+        config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    device = _device(args.device)
+    out = Path(args.out)
+    if args.format == "text":
+        print(f"training {cell.hash} on {data.name} ({len(data.train_images):,} train / {len(data.test_images):,} "
+              f"test images, {data.image_size}x{data.image_size}) for {config.epochs} epochs on {device}; "
+              f"checkpoints in {out}", flush=True)
+    try:
+        result = train_cell(cell, data, network, config, device, checkpoint_dir=out, progress=args.format == "text")
+    except KeyboardInterrupt:
+        raise UsageError(f"interrupted; finished epochs are checkpointed in {out}: rerun the same command to resume") from None
+    payload = _cell_json(cell) | result.to_dict() | {"data": data.name, "network": network.to_dict(),
+                                                     "device": device, "checkpoint": str(out)}
+    bench = _load_bench(args.data, required=False)
+    if bench is not None and cell in bench:
+        payload["table_test_accuracy"] = float(bench.query(cell).test_acc_108)
+    atomic_write(out / "result.json", lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=2)))
+    table = (f"; table (CIFAR-10, full network): {payload['table_test_accuracy']:.4f}"
+             if "table_test_accuracy" in payload else "")
+    text = (f"test accuracy {result.test_accuracy:.4f} after {result.epochs} epochs, {result.train_seconds:.1f} s of "
+            f"training, {result.params:,} parameters{table}\n"
+            + "\n".join(f"  epoch {h['epoch']:>3}  loss {h['loss']:.4f}  test accuracy {h['test_accuracy']:.4f}  "
+                        f"{h['seconds']:.2f} s" for h in result.history)
+            + f"\nwrote {out / 'result.json'}")
+    _print(args, payload, text)
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     """The main job while the search is being built: a greedy walk over single moves."""
     rng = np.random.default_rng(args.seed)
@@ -582,6 +640,25 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--objective", choices=("reward", "pareto"), default="reward",
                       help="reward: best test accuracy; pareto: front of accuracy vs parameters (random, netembed)")
     comp.add_argument("--out", default="results/compare", help="folder for runs/, CSV, JSON and PNG; rerun to resume")
+
+    tcell = command("train-cell", cmd_train_cell, "train one cell's network on real images (resumable)")
+    tcell.add_argument("cell", help='JSON {"matrix": ..., "ops": ...} or a file holding it')
+    tcell.add_argument("--images", default="digits",
+                       help="digits (scikit-learn's, offline) or an .npz with train_images, train_labels, "
+                            "test_images, test_labels")
+    tcell.add_argument("--train-size", type=int, default=SMALL_DATA["train_size"], help="digits images to train on")
+    tcell.add_argument("--label-noise", type=float, default=SMALL_DATA["label_noise"])
+    tcell.add_argument("--split-seed", type=int, default=0, help="digits train/test split")
+    tcell.add_argument("--epochs", type=int, default=TRAIN_DEFAULTS.epochs)
+    tcell.add_argument("--batch-size", type=int, default=TRAIN_DEFAULTS.batch_size)
+    tcell.add_argument("--lr", type=float, default=TRAIN_DEFAULTS.learning_rate)
+    tcell.add_argument("--seed", type=int, default=0, help="initial weights and shuffles")
+    tcell.add_argument("--stem-channels", type=int, default=SMALL_NETWORK.stem_channels,
+                       help="128 with --stacks 3 --cells-per-stack 3 is NAS-Bench-101's full network")
+    tcell.add_argument("--stacks", type=int, default=SMALL_NETWORK.num_stacks)
+    tcell.add_argument("--cells-per-stack", type=int, default=SMALL_NETWORK.cells_per_stack)
+    tcell.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    tcell.add_argument("--out", default="results/train-cell", help="checkpoint folder and result.json")
 
     bench_cmds = commands.add_parser("bench", help="side-by-side benchmarks").add_subparsers(dest="bench", required=True)
     preds = bench_cmds.add_parser("predictors", help="accuracy predictors against baselines, same splits and seeds")

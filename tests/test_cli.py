@@ -286,3 +286,31 @@ def test_compare_refuses_a_front_search_for_scalar_methods(capsys, no_table, tmp
     code, _, err = run(capsys, "compare", "--objective", "pareto", "--methods", "random", "tpe",
                        "--out", str(tmp_path / "c"))
     assert code == 2 and "tpe has no pareto objective" in err
+
+
+def test_train_cell_trains_and_resumes(capsys, small_table, tmp_path):
+    args = ["train-cell", SMALL, "--train-size", "100", "--epochs", "1", "--stem-channels", "4", "--stacks", "2",
+            "--device", "cpu", "--out", str(tmp_path / "run"), "--format", "json"]
+    code, out, _ = run(capsys, *args)
+    first = json.loads(out)
+    assert code == 0 and first["epochs"] == 1 and 0 <= first["test_accuracy"] <= 1
+    assert first["hash"] == parse_cell(SMALL).hash and first["train_seconds"] > 0
+    from netembed.bench import Benchmark
+
+    assert first["table_test_accuracy"] == pytest.approx(Benchmark.load(small_table).query(parse_cell(SMALL)).test_acc_108)
+    assert json.loads((tmp_path / "run" / "result.json").read_text()) == first
+    code, out, _ = run(capsys, *args)  # everything already done: read back from the checkpoint
+    assert code == 0 and json.loads(out)["history"] == first["history"]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--epochs", "0"], "TrainConfig.epochs must be a positive integer, got 0"),
+    (["--stem-channels", "-2"], "NetworkConfig.stem_channels must be a positive integer, got -2"),
+    (["--train-size", "3"], "train_size must be an integer in [10, 1697], got 3"),
+    (["--images", "/no/such.npz"], "image data file must exist"),
+    (["--stacks", "5"], "image_size must be at least 2**(num_stacks - 1) = 16"),
+])
+def test_train_cell_mistakes(capsys, tmp_path, extra, message):
+    code, _, err = run(capsys, "train-cell", SMALL, "--out", str(tmp_path / "run"), *extra)
+    assert code == 2 and message in err
+    assert not (tmp_path / "run").exists()

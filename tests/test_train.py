@@ -6,7 +6,9 @@ import torch
 
 from netembed import Cell, space
 from netembed.cell import OPS
-from netembed.train import NetworkConfig, build_network, count_trainable
+from netembed.errors import DataError
+from netembed.train import (SMALL_NETWORK, NetworkConfig, TrainConfig, build_network, count_trainable, digits,
+                            load_checkpoint, load_npz, train_cell)
 
 C3, C1, MP = OPS
 SMALL = NetworkConfig(stem_channels=8, num_stacks=2, cells_per_stack=1, in_channels=1, image_size=8)
@@ -81,3 +83,155 @@ def test_config_mistakes(changes, message):
 def test_build_network_needs_a_cell():
     with pytest.raises(TypeError, match="needs a Cell, got dict"):
         build_network({"matrix": [[0, 1], [0, 0]]})
+
+
+# -- training -------------------------------------------------------------------------------------
+
+TINY_CELL = Cell([[0, 1, 1, 0], [0, 0, 0, 1], [0, 0, 0, 1], [0, 0, 0, 0]], ["input", C3, MP, "output"])
+TINY_NET = NetworkConfig(stem_channels=4, num_stacks=2, cells_per_stack=1, in_channels=1, image_size=8)
+TINY_TRAIN = TrainConfig(epochs=2, batch_size=32)
+
+
+@pytest.fixture(scope="module")
+def tiny_data():
+    return digits(train_size=120, seed=0)
+
+
+def _weights(network) -> dict:
+    return {key: value.clone() for key, value in network.state_dict().items()}
+
+
+def test_training_is_seeded_and_deterministic(tiny_data, tmp_path):
+    first = train_cell(TINY_CELL, tiny_data, TINY_NET, TINY_TRAIN, checkpoint_dir=tmp_path / "a")
+    second = train_cell(TINY_CELL, tiny_data, TINY_NET, TINY_TRAIN, checkpoint_dir=tmp_path / "b")
+    other = train_cell(TINY_CELL, tiny_data, TINY_NET, TrainConfig(epochs=2, batch_size=32, seed=1))
+    assert first.epochs == 2 and len(first.history) == 2 and first.params == count_trainable(build_network(TINY_CELL, TINY_NET))
+    assert [h["loss"] for h in first.history] == [h["loss"] for h in second.history]
+    a, b = _weights(load_checkpoint(tmp_path / "a")[0]), _weights(load_checkpoint(tmp_path / "b")[0])
+    assert all(torch.equal(a[key], b[key]) for key in a)
+    assert [h["loss"] for h in other.history] != [h["loss"] for h in first.history]
+
+
+def test_the_small_task_learns():
+    """Well above chance (10%) after a few epochs: the trainer and the recalibrated batch norm work."""
+    result = train_cell(TINY_CELL, digits(train_size=500), SMALL_NETWORK, TrainConfig(epochs=2))
+    assert result.test_accuracy > 0.5
+    assert result.train_seconds > 0 and all(h["seconds"] > 0 for h in result.history)
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(tiny_data, tmp_path, monkeypatch):
+    train_cell(TINY_CELL, tiny_data, TINY_NET, TINY_TRAIN, checkpoint_dir=tmp_path / "whole")
+    import netembed.train.trainer as trainer
+
+    real_evaluate, calls = trainer.evaluate, []
+
+    def crash_in_second_epoch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "evaluate", crash_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train_cell(TINY_CELL, tiny_data, TINY_NET, TINY_TRAIN, checkpoint_dir=tmp_path / "resumed")
+    monkeypatch.setattr(trainer, "evaluate", real_evaluate)
+    assert len(load_checkpoint(tmp_path / "resumed")[1]["history"]) == 1
+    resumed = train_cell(TINY_CELL, tiny_data, TINY_NET, TINY_TRAIN, checkpoint_dir=tmp_path / "resumed")
+    assert resumed.epochs == 2
+    a, b = _weights(load_checkpoint(tmp_path / "whole")[0]), _weights(load_checkpoint(tmp_path / "resumed")[0])
+    assert all(torch.equal(a[key], b[key]) for key in a)
+
+
+def test_resuming_refuses_a_different_run(tiny_data, tmp_path):
+    train_cell(TINY_CELL, tiny_data, TINY_NET, TrainConfig(epochs=1), checkpoint_dir=tmp_path)
+    with pytest.raises(DataError, match=r"must be of the same run to resume, got different train"):
+        train_cell(TINY_CELL, tiny_data, TINY_NET, TrainConfig(epochs=1, seed=5), checkpoint_dir=tmp_path)
+    other = Cell([[0, 1, 0], [0, 0, 1], [0, 0, 0]], ["input", C1, "output"])
+    with pytest.raises(DataError, match=r"got different cell"):
+        train_cell(other, tiny_data, TINY_NET, TrainConfig(epochs=1), checkpoint_dir=tmp_path)
+
+
+def _checkpoint(tmp_path, tiny_data):
+    train_cell(TINY_CELL, tiny_data, TINY_NET, TrainConfig(epochs=1), checkpoint_dir=tmp_path)
+    return tmp_path / "checkpoint.json", tmp_path / "state.safetensors"
+
+
+def test_checkpoint_errors(tiny_data, tmp_path):
+    document, state = _checkpoint(tmp_path, tiny_data)
+    raw = state.read_bytes()
+    state.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(DataError, match="must have the sha256 recorded in checkpoint.json .* truncated"):
+        load_checkpoint(tmp_path)
+    state.write_bytes(np.random.default_rng(0).bytes(len(raw)))
+    with pytest.raises(DataError, match="truncated, modified or replaced"):
+        load_checkpoint(tmp_path)
+    state.write_bytes(raw)
+    text = document.read_text()
+    document.write_text(text.replace('"schema_version": 1', '"schema_version": 99'))
+    with pytest.raises(DataError, match="schema_version must be 1, got 99"):
+        load_checkpoint(tmp_path)
+    document.write_text("{not json")
+    with pytest.raises(DataError, match="must be valid JSON"):
+        load_checkpoint(tmp_path)
+    document.unlink()
+    with pytest.raises(DataError, match="must hold checkpoint.json"):
+        load_checkpoint(tmp_path)
+
+
+def test_checkpoint_with_wrong_shapes_is_refused(tiny_data, tmp_path):
+    import json
+
+    document, _ = _checkpoint(tmp_path, tiny_data)
+    spec = json.loads(document.read_text())
+    spec["network"]["stem_channels"] = 8  # the weights were trained with 4
+    document.write_text(json.dumps(spec))
+    with pytest.raises(DataError, match=r"state.safetensors: \S+ must have shape \(\d+.*\), got \(\d+"):
+        load_checkpoint(tmp_path)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: digits(train_size=5), "train_size must be an integer in [10, 1697], got 5"),
+    (lambda: digits(label_noise=1.0), "label_noise must be in [0, 1), got 1.0"),
+    (lambda: load_npz("/no/such/file.npz"), "image data file must exist"),
+])
+def test_data_mistakes(call, message):
+    with pytest.raises(DataError) as info:
+        call()
+    assert message in str(info.value)
+
+
+def test_npz_images_and_their_mistakes(tmp_path):
+    rng = np.random.default_rng(0)
+    arrays = {"train_images": rng.random((40, 8, 8)), "train_labels": rng.integers(0, 3, 40),
+              "test_images": rng.random((20, 8, 8)), "test_labels": rng.integers(0, 3, 20)}
+    np.savez(tmp_path / "ok.npz", **arrays)
+    data = load_npz(tmp_path / "ok.npz")
+    assert (data.in_channels, data.image_size, data.num_classes) == (1, 8, 3)
+    assert abs(float(data.train_images.mean())) < 1e-5  # normalised by the training split
+    np.savez(tmp_path / "partial.npz", train_images=arrays["train_images"])
+    with pytest.raises(DataError, match=r"must hold the arrays .* missing \['train_labels'"):
+        load_npz(tmp_path / "partial.npz")
+    np.savez(tmp_path / "bad.npz", **(arrays | {"test_labels": arrays["test_labels"][:5]}))
+    with pytest.raises(DataError, match=r"test labels must have shape \(20,\), got \(5,\)"):
+        load_npz(tmp_path / "bad.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip file")
+    with pytest.raises(DataError, match="must be a readable .npz file"):
+        load_npz(tmp_path / "junk.npz")
+
+
+def test_network_must_fit_the_data(tiny_data):
+    with pytest.raises(DataError, match="network in_channels must match the data's 1 channels, got 3"):
+        train_cell(TINY_CELL, tiny_data, NetworkConfig(stem_channels=4, num_stacks=2, cells_per_stack=1, image_size=8),
+                   TINY_TRAIN)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"epochs": 0}, "TrainConfig.epochs must be a positive integer, got 0"),
+    ({"learning_rate": float("nan")}, "TrainConfig.learning_rate must be in [0, 10), got nan"),
+    ({"learning_rate": 0}, "learning_rate must be positive, got 0"),
+    ({"seed": -1}, "seed must be a non-negative integer, got -1"),
+])
+def test_train_config_mistakes(changes, message):
+    with pytest.raises(ValueError) as info:
+        TrainConfig(**changes)
+    assert message in str(info.value)
