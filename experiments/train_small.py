@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=TrainConfig().epochs)
     parser.add_argument("--stem-channels", type=int, default=SMALL_NETWORK.stem_channels)
     parser.add_argument("--cells-per-stack", type=int, default=SMALL_NETWORK.cells_per_stack)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (the README figure used 1)")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

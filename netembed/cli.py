@@ -234,7 +234,15 @@ def cmd_train_predictor(args: argparse.Namespace) -> None:
     model_cls = AccuracyPredictor if args.target == "accuracy" else TimeEstimator
     bench = _load_bench(args.data, required=args.cells is None)
     rng = np.random.default_rng(args.seed)
-    if args.cells:  # the user's own evaluated cells: [{"matrix", "ops", "value"}]
+    if args.cells and args.cells.endswith(".jsonl"):  # a search's query log, e.g. times measured by real training
+        from netembed.runs import read_log
+
+        _, evaluations, _ = read_log(args.cells)
+        labelled = [e for e in evaluations if (e.accuracy if args.target == "accuracy" else e.seconds) is not None]
+        cells = [e.cell for e in labelled]
+        labels = np.array([e.accuracy if args.target == "accuracy" else e.seconds for e in labelled], dtype=float)
+        train_rows = np.array([bench.row_of(c) for c in cells if c in bench] if bench is not None else [], dtype=int)
+    elif args.cells:  # the user's own evaluated cells: [{"matrix", "ops", "value"}]
         specs = json.loads(Path(args.cells).read_text())
         if not isinstance(specs, list) or not all(isinstance(s, dict) and "value" in s for s in specs):
             raise UsageError('--cells must hold a JSON list of {"matrix": ..., "ops": ..., "value": ...}')
@@ -370,8 +378,14 @@ def cmd_search(args: argparse.Namespace) -> None:
     predictor, timer = _load_surrogates(args, need_accuracy=args.evaluator == "surrogate")
     if reward.mode != "accuracy" and reward.cost == "seconds" and timer is None:  # table times cover 20k cells only
         raise UsageError(f"a {reward.mode} reward on seconds needs a time estimator, none found at {args.time_model}")
+    out = Path(args.out)
     if args.evaluator == "table":
         evaluator = TableEvaluator(bench, time_estimator=timer)
+    elif args.evaluator == "train":
+        from netembed.train.evaluator import RealTrainingEvaluator
+
+        data, network, config, device = _training_setup(args)
+        evaluator = RealTrainingEvaluator(data, network, config, device, checkpoint_root=out / "networks")
     else:
         evaluator = SurrogateEvaluator(predictor, timer)
     settings = {"method": args.method, "objective": args.objective, "seed": args.seed, "evaluator": args.evaluator,
@@ -379,8 +393,9 @@ def cmd_search(args: argparse.Namespace) -> None:
                 "accuracy_model": args.accuracy_model if args.evaluator == "surrogate" else None,
                 "time_model": args.time_model if timer is not None else None,
                 "budget": {"queries": args.budget, "seconds": args.seconds}}
+    if args.evaluator == "train":
+        settings["training"] = evaluator.describe()
     method = build_method(args.method, args.seed, args.objective)  # before the log: a bad name writes nothing
-    out = Path(args.out)
     log_path = out / "queries.jsonl"
     log = QueryLog.resume(log_path, settings) if args.resume else QueryLog.start(log_path, settings)
     text = args.format == "text"
@@ -409,8 +424,10 @@ def cmd_search(args: argparse.Namespace) -> None:
     atomic_write(out / "result.json", lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=2)))
     lines = [f"\n{len(result.evaluations)} queries, search overhead {payload['search_seconds_per_query']:.3f} s/query "
              f"(evaluator {result.evaluator_seconds:.1f} s in all). Best cells by reward "
-             + ("(pred: the pretrained surrogates the search used; true: the table, unseen by the search):"
-                if args.evaluator == "surrogate" else "(pred acc: the pretrained surrogate; true: the table):")]
+             + {"surrogate": "(pred: the pretrained surrogates the search used; true: the table, unseen by the search):",
+                "table": "(pred acc: the pretrained surrogate; true: the table):",
+                "train": f"(reward and seconds: measured by training on {settings.get('training', {}).get('data')}; "
+                         "pred acc: the pretrained surrogate; true: the table's CIFAR-10 figures):"}[args.evaluator]]
     lines.append(f"{'#':>2} {'hash':<33}{'reward':>7}{'pred acc':>9}{'true acc':>9}{'rank':>8}{'seconds':>8}"
                  f"{'true s':>7}{'params':>11}  ops")
 
@@ -420,7 +437,7 @@ def cmd_search(args: argparse.Namespace) -> None:
     for i, r in enumerate(rows, 1):
         lines.append(f"{i:>2} {r['hash']:<33}{r['reward']:>7.4f}{show(r['predicted_accuracy'], '.4f'):>9}"
                      f"{show(r.get('true_accuracy'), '.4f'):>9}{show(r.get('true_rank'), ','):>8}"
-                     f"{show(r['seconds'], '.0f'):>8}{show(r.get('true_seconds'), '.0f'):>7}{r['params']:>11,}  "
+                     f"{show(r['seconds'], '.0f' if (r['seconds'] or 0) >= 100 else '.2f'):>8}{show(r.get('true_seconds'), '.0f'):>7}{r['params']:>11,}  "
                      + " ".join(o.replace("-bn-relu", "") for o in r["ops"][1:-1]))
     best = rows[0] if rows else None
     if best is not None:
@@ -492,11 +509,10 @@ def _device(name: str | None) -> str:
     return name
 
 
-def cmd_train_cell(args: argparse.Namespace) -> None:
-    """Train one cell's network on real images; rerun the same command to resume."""
-    from netembed.train import NetworkConfig, train_cell
+def _training_setup(args: argparse.Namespace):
+    """Image data, network scale, training settings and device from the real-training options."""
+    from netembed.train import NetworkConfig
 
-    cell = parse_cell(args.cell)
     data = _image_data(args)
     try:
         network = NetworkConfig(stem_channels=args.stem_channels, num_stacks=args.stacks,
@@ -505,7 +521,15 @@ def cmd_train_cell(args: argparse.Namespace) -> None:
         config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    device = _device(args.device)
+    return data, network, config, _device(args.device)
+
+
+def cmd_train_cell(args: argparse.Namespace) -> None:
+    """Train one cell's network on real images; rerun the same command to resume."""
+    from netembed.train import train_cell
+
+    cell = parse_cell(args.cell)
+    data, network, config, device = _training_setup(args)
     out = Path(args.out)
     if args.format == "text":
         print(f"training {cell.hash} on {data.name} ({len(data.train_images):,} train / {len(data.test_images):,} "
@@ -554,6 +578,25 @@ def cmd_demo(args: argparse.Namespace) -> None:
 # -- entry point --------------------------------------------------------------------------------
 
 
+def _add_training_args(sub: argparse.ArgumentParser) -> None:
+    """Options of real training, shared by train-cell and search --evaluator train."""
+    group = sub.add_argument_group("real training")
+    group.add_argument("--images", default="digits",
+                       help="digits (scikit-learn's, offline) or an .npz with train_images, train_labels, "
+                            "test_images, test_labels")
+    group.add_argument("--train-size", type=int, default=SMALL_DATA["train_size"], help="digits images to train on")
+    group.add_argument("--label-noise", type=float, default=SMALL_DATA["label_noise"])
+    group.add_argument("--split-seed", type=int, default=0, help="digits train/test split")
+    group.add_argument("--epochs", type=int, default=TRAIN_DEFAULTS.epochs)
+    group.add_argument("--batch-size", type=int, default=TRAIN_DEFAULTS.batch_size)
+    group.add_argument("--lr", type=float, default=TRAIN_DEFAULTS.learning_rate)
+    group.add_argument("--stem-channels", type=int, default=SMALL_NETWORK.stem_channels,
+                       help="128 with --stacks 3 --cells-per-stack 3 is NAS-Bench-101's full network")
+    group.add_argument("--stacks", type=int, default=SMALL_NETWORK.num_stacks)
+    group.add_argument("--cells-per-stack", type=int, default=SMALL_NETWORK.cells_per_stack)
+    group.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="netembed", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -600,7 +643,8 @@ def build_parser() -> argparse.ArgumentParser:
     train = command("train-predictor", cmd_train_predictor, "train a surrogate (accuracy or training time)")
     train.add_argument("--target", choices=("accuracy", "time"), default="accuracy")
     train.add_argument("--train-size", type=int, default=424, help="random table cells to train on")
-    train.add_argument("--cells", help='or: a JSON file of your evaluated cells [{"matrix", "ops", "value"}]')
+    train.add_argument("--cells", help='or: a JSON file of your evaluated cells [{"matrix", "ops", "value"}], '
+                       "or a search's queries.jsonl (its accuracies, or its seconds with --target time)")
     train.add_argument("--test-size", type=int, default=50_000, help="held-out table cells to report on")
     train.add_argument("--init", help="warm-start every member's encoder (e.g. encoder-nb101)")
     train.add_argument("--members", type=int, default=PredictorConfig().members)
@@ -615,8 +659,9 @@ def build_parser() -> argparse.ArgumentParser:
     search = command("search", cmd_search, "search for good cells (progress bar, best cells, plot; --resume)")
     search.add_argument("--method", default="netembed", help="netembed, netembed+pretrained, random, "
                         "regularized_evolution, local_search or tpe")
-    search.add_argument("--evaluator", choices=("surrogate", "table"), default="surrogate",
-                        help="surrogate: pretrained predictors, no table needed; table: NAS-Bench-101 labels")
+    search.add_argument("--evaluator", choices=("surrogate", "table", "train"), default="surrogate",
+                        help="surrogate: pretrained predictors, no table needed; table: NAS-Bench-101 labels; "
+                             "train: train each cell's network (see the real training options)")
     search.add_argument("--budget", type=int, default=100, help="queries (new cells labelled)")
     search.add_argument("--seconds", type=float, help="and/or a wall-time budget")
     search.add_argument("--seed", type=int, default=0)
@@ -631,6 +676,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--time-model", default="surrogate-nb101/time")
     search.add_argument("--out", default="results/search", help="folder for the query log, result and plot")
     search.add_argument("--resume", action="store_true", help="continue the run logged in --out")
+    _add_training_args(search)
     comp = command("compare", cmd_compare, "every search method, same seeds and budget, on the table")
     comp.add_argument("--methods", nargs="+", default=list(METHODS))
     comp.add_argument("--seeds", type=int, default=30, help="number of seeds")
@@ -643,21 +689,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     tcell = command("train-cell", cmd_train_cell, "train one cell's network on real images (resumable)")
     tcell.add_argument("cell", help='JSON {"matrix": ..., "ops": ...} or a file holding it')
-    tcell.add_argument("--images", default="digits",
-                       help="digits (scikit-learn's, offline) or an .npz with train_images, train_labels, "
-                            "test_images, test_labels")
-    tcell.add_argument("--train-size", type=int, default=SMALL_DATA["train_size"], help="digits images to train on")
-    tcell.add_argument("--label-noise", type=float, default=SMALL_DATA["label_noise"])
-    tcell.add_argument("--split-seed", type=int, default=0, help="digits train/test split")
-    tcell.add_argument("--epochs", type=int, default=TRAIN_DEFAULTS.epochs)
-    tcell.add_argument("--batch-size", type=int, default=TRAIN_DEFAULTS.batch_size)
-    tcell.add_argument("--lr", type=float, default=TRAIN_DEFAULTS.learning_rate)
     tcell.add_argument("--seed", type=int, default=0, help="initial weights and shuffles")
-    tcell.add_argument("--stem-channels", type=int, default=SMALL_NETWORK.stem_channels,
-                       help="128 with --stacks 3 --cells-per-stack 3 is NAS-Bench-101's full network")
-    tcell.add_argument("--stacks", type=int, default=SMALL_NETWORK.num_stacks)
-    tcell.add_argument("--cells-per-stack", type=int, default=SMALL_NETWORK.cells_per_stack)
-    tcell.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    _add_training_args(tcell)
     tcell.add_argument("--out", default="results/train-cell", help="checkpoint folder and result.json")
 
     bench_cmds = commands.add_parser("bench", help="side-by-side benchmarks").add_subparsers(dest="bench", required=True)

@@ -63,6 +63,34 @@ def _evaluation_from_json(row: dict) -> Evaluation:
                       int(row["params"]), float(row["reward"]), int(row["query"]))
 
 
+def read_log(path: str | os.PathLike) -> tuple[dict, list[Evaluation], bool]:
+    """A query log's header, its evaluations, and whether its last line was torn (a run that
+    died while writing it; that line is dropped)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SearchError(f"no query log at {path}")
+    lines = path.read_text().split("\n")
+    try:
+        header = json.loads(lines[0])
+    except json.JSONDecodeError as exc:
+        raise SearchError(f"{path} does not start with a netembed log header ({exc.msg})") from None
+    if not isinstance(header, dict) or header.get("netembed_log") != LOG_VERSION:
+        got = header.get("netembed_log") if isinstance(header, dict) else header
+        raise SearchError(f"{path} has log version {got!r}, this netembed writes {LOG_VERSION}")
+    evaluations, body = [], lines[1:]
+    for number, line in enumerate(body):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            if number >= len(body) - 2:  # torn last line: the query in flight when the run died
+                break
+            raise SearchError(f"line {number + 2} of {path} is not JSON") from None
+        evaluations.append(_evaluation_from_json(row))
+    return header, evaluations, bool(body and body[-1].strip())
+
+
 @dataclass
 class QueryLog:
     """``queries.jsonl`` of one run: ``start`` (new) or ``resume`` (existing), then ``append`` per query."""
@@ -86,35 +114,18 @@ class QueryLog:
         """The logged queries, after checking the log was written with the same ``settings``
         (the budget may differ: a run can be resumed with a larger one)."""
         path = Path(path)
-        if not path.is_file():
-            raise SearchError(f"cannot resume: no query log at {path}")
-        lines = path.read_text().split("\n")
         try:
-            header = json.loads(lines[0])
-        except json.JSONDecodeError as exc:
-            raise SearchError(f"cannot resume: {path} does not start with a netembed log header ({exc.msg})") from None
-        if header.get("netembed_log") != LOG_VERSION:
-            raise SearchError(f"cannot resume: {path} has log version {header.get('netembed_log')!r}, "
-                              f"this netembed writes {LOG_VERSION}")
+            header, evaluations, torn = read_log(path)
+        except SearchError as exc:
+            raise SearchError(f"cannot resume: {exc}") from None
         logged = {k: v for k, v in header.items() if k not in ("netembed_log", "budget")}
         wanted = {k: v for k, v in settings.items() if k != "budget"}
         if logged != wanted:
             diff = sorted(k for k in set(logged) | set(wanted) if logged.get(k) != wanted.get(k))
             raise SearchError(f"cannot resume: the log at {path} was written with other settings ({', '.join(diff)}: "
                               f"{[logged.get(k) for k in diff]} in the log, {[wanted.get(k) for k in diff]} now)")
-        evaluations, body = [], lines[1:]
-        for number, line in enumerate(body):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                if number >= len(body) - 2:  # torn last line: the query in flight when the run died
-                    break
-                raise SearchError(f"cannot resume: line {number + 2} of {path} is not JSON") from None
-            evaluations.append(_evaluation_from_json(row))
         log = cls(path, settings, evaluations)
-        if body and body[-1].strip():  # rewrite without the torn line so appends start on a fresh line
+        if torn:  # rewrite without the torn line so appends start on a fresh line
             log._rewrite(header)
         return log
 

@@ -314,3 +314,24 @@ def test_train_cell_mistakes(capsys, tmp_path, extra, message):
     code, _, err = run(capsys, "train-cell", SMALL, "--out", str(tmp_path / "run"), *extra)
     assert code == 2 and message in err
     assert not (tmp_path / "run").exists()
+
+
+def test_search_with_real_training(capsys, no_table, tmp_path):
+    args = ["search", "--evaluator", "train", "--method", "random", "--train-size", "60", "--epochs", "1",
+            "--stem-channels", "4", "--stacks", "2", "--device", "cpu", "--out", str(tmp_path / "run"),
+            "--format", "json"]
+    code, out, _ = run(capsys, *args, "--budget", "2")
+    first = json.loads(out)
+    assert code == 0 and first["queries"] == 2 and first["settings"]["training"]["data"] == "digits60"
+    assert all(0 <= r["accuracy"] <= 1 and r["seconds"] > 0 for r in first["best"])
+    trained = sorted(p.name for p in (tmp_path / "run" / "networks").iterdir())
+    assert trained == sorted(r["hash"] for r in first["best"])  # one checkpoint per trained cell
+    code, out, _ = run(capsys, *args, "--budget", "3", "--resume")
+    resumed = json.loads(out)
+    assert code == 0 and resumed["queries"] == 3 and len(list((tmp_path / "run" / "networks").iterdir())) == 3
+    code, _, err = run(capsys, *[a if a != "60" else "80" for a in args], "--budget", "3", "--resume")
+    assert code == 2 and "other settings (training" in err
+    # the measured seconds train a time estimator for this machine
+    code, out, _ = run(capsys, "train-predictor", "--target", "time", "--cells", str(tmp_path / "run" / "queries.jsonl"),
+                       "--members", "1", "--steps", "5", "--out", str(tmp_path / "timer"), "--format", "json")
+    assert code == 0 and json.loads(out)["train_cells"] == 3

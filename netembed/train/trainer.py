@@ -39,7 +39,7 @@ __all__ = ["TrainConfig", "TrainResult", "train_cell", "train_network", "evaluat
 CHECKPOINT_SCHEMA_VERSION = 1
 # The offline default task (README, "Training real networks"): small enough that random cells'
 # accuracies spread out instead of all saturating near 100%.
-SMALL_DATA = {"train_size": 500, "label_noise": 0.0}
+SMALL_DATA = {"train_size": 1000, "label_noise": 0.0}
 SMALL_NETWORK = NetworkConfig(stem_channels=16, num_stacks=3, cells_per_stack=1, in_channels=1, image_size=8)
 STATE_FILE = "state.safetensors"
 CHECKPOINT_FILE = "checkpoint.json"
@@ -49,7 +49,7 @@ CHECKPOINT_FILE = "checkpoint.json"
 class TrainConfig:
     """Optimisation settings: SGD with Nesterov momentum, cosine learning rate, weight decay."""
 
-    epochs: int = 4
+    epochs: int = 3
     batch_size: int = 64
     learning_rate: float = 0.05
     momentum: float = 0.9
