@@ -28,6 +28,7 @@ test: install
 bench: install
 	$(PYTHON) experiments/bench_core.py
 	$(PYTHON) experiments/bench_encoder.py
+	$(PYTHON) experiments/bench_train.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -246,7 +246,15 @@ def _validate(matrix, ops) -> tuple[np.ndarray, tuple[str, ...]]:
 
 def _prune(matrix: np.ndarray, ops: tuple[str, ...]) -> tuple[np.ndarray, tuple[str, ...]]:
     """Remove vertices not on an input->output path, exactly as NAS-Bench-101's ModelSpec."""
-    n = len(ops)
+    keep = kept_vertices(matrix)
+    if len(keep) == len(ops):
+        return matrix.copy(), ops
+    return matrix[np.ix_(keep, keep)].copy(), tuple(ops[k] for k in keep)
+
+
+def kept_vertices(matrix: np.ndarray) -> np.ndarray:
+    """The vertices pruning keeps (those on an input->output path), in order."""
+    n = len(matrix)
     from_input = np.zeros(n, dtype=bool)
     from_input[0] = True
     for v in range(1, n):
@@ -257,10 +265,7 @@ def _prune(matrix: np.ndarray, ops: tuple[str, ...]) -> tuple[np.ndarray, tuple[
         to_output[v] = bool((to_output[v + 1 :] & (matrix[v, v + 1 :] == 1)).any())
     if not from_input[n - 1]:
         raise InvalidCellError(f"input must be connected to output, got no path from vertex 0 to vertex {n - 1}")
-    keep = np.flatnonzero(from_input & to_output)
-    if len(keep) == n:
-        return matrix.copy(), ops
-    return matrix[np.ix_(keep, keep)].copy(), tuple(ops[k] for k in keep)
+    return np.flatnonzero(from_input & to_output)
 
 
 # -- the official hash and a canonical form ---------------------------------------------------
@@ -301,7 +306,13 @@ def _interior_orders(n: int) -> np.ndarray:
 
 
 def _canonical_form(matrix: np.ndarray, labels: tuple[int, ...]) -> tuple[np.ndarray, tuple[int, ...]]:
-    """The vertex order NAS-Bench-101 itself stored (and trained) for this cell.
+    order = canonical_order(matrix, labels)
+    return matrix[np.ix_(order, order)].astype(np.int8), tuple(int(labels[v]) for v in order)
+
+
+def canonical_order(matrix: np.ndarray, labels: Sequence[int]) -> np.ndarray:
+    """The vertex order NAS-Bench-101 itself stored (and trained) for this cell: vertex ``i``
+    of the canonical cell is vertex ``order[i]`` of ``matrix``.
 
     ``generate_graphs.py`` walks edge codes upwards (edge (x, y) is bit y(y-1)/2 + x), then
     labellings in product order, keeping the first member of each class: so the official
@@ -317,5 +328,4 @@ def _canonical_form(matrix: np.ndarray, labels: tuple[int, ...]) -> tuple[np.nda
     key = edge_code
     for column in np.asarray(labels)[orders][:, 1:-1].T:
         key = key * 3 + column
-    best = int(np.argmin(key))
-    return permuted[best].astype(np.int8), tuple(int(v) for v in np.asarray(labels)[orders[best]])
+    return orders[int(np.argmin(key))]

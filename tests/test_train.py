@@ -6,9 +6,11 @@ import torch
 
 from netembed import Cell, space
 from netembed.cell import OPS
-from netembed.errors import DataError
+from netembed.errors import DataError, IllegalTransformError
+from netembed.transforms import Action, neighbors
 from netembed.train import (SMALL_NETWORK, NetworkConfig, TrainConfig, build_network, count_trainable, digits,
                             load_checkpoint, load_npz, train_cell)
+from netembed.train.net2net import inherit
 
 C3, C1, MP = OPS
 SMALL = NetworkConfig(stem_channels=8, num_stacks=2, cells_per_stack=1, in_channels=1, image_size=8)
@@ -235,3 +237,65 @@ def test_train_config_mistakes(changes, message):
     with pytest.raises(ValueError) as info:
         TrainConfig(**changes)
     assert message in str(info.value)
+
+
+# -- Net2Net --------------------------------------------------------------------------------------
+
+
+def _trained_looking(cell: Cell, seed: int):
+    """A network whose batch norms hold non-trivial statistics and affine weights, in eval mode."""
+    torch.manual_seed(seed)
+    network = build_network(cell, NetworkConfig(stem_channels=8, num_stacks=2, cells_per_stack=1, in_channels=1,
+                                                image_size=8))
+    with torch.no_grad():
+        for module in network.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.2, 0.2)
+    return network.eval()
+
+
+def test_function_preserving_moves_keep_the_outputs(rng):
+    """Every move flagged function-preserving gives the parent's outputs before any training,
+    for every neighbour of 12 random cells; each of the three kinds occurs."""
+    images = torch.randn(6, 1, 8, 8)
+    preserved, other = set(), set()
+    for row in rng.choice(space.NUM_CELLS, 12, replace=False):
+        parent = _trained_looking(space.cell_at(int(row)), int(row))
+        expected = parent(images)
+        for neighbor in neighbors(parent.cell):
+            child = inherit(parent, neighbor.action)
+            assert child.network.cell == neighbor.cell
+            if child.function_preserving:
+                preserved.add(neighbor.action.kind)
+                assert torch.allclose(child.network(images), expected, atol=1e-5), neighbor.action
+            else:
+                other.add(neighbor.action.kind)
+                assert child.reason and child.reason != "function-preserving"
+    assert preserved == {"widen", "deepen", "add_edge"}
+    assert {"narrow", "remove_vertex", "remove_edge", "move_edge"} <= other
+
+
+def test_inherited_weights_are_the_parents():
+    cell = Cell([[0, 1, 0], [0, 0, 1], [0, 0, 0]], ["input", C1, "output"])
+    parent = _trained_looking(cell, 0)
+    child = inherit(parent, Action("widen", vertex=1))
+    assert child.function_preserving and child.network.cell.ops[1] == C3
+    old = parent.cells[0].ops["1"][0].weight
+    new = child.network.cells[0].ops["1"][0].weight
+    assert torch.equal(new[:, :, 1, 1], old[:, :, 0, 0]) and new[:, :, 0, 0].abs().sum() == 0
+    assert torch.equal(child.network.stem[0].weight, parent.stem[0].weight)
+    assert torch.equal(child.network.classifier.weight, parent.classifier.weight)
+
+
+def test_moves_that_cannot_preserve_say_why():
+    cell = Cell([[0, 1, 0], [0, 0, 1], [0, 0, 0]], ["input", MP, "output"])
+    parent = _trained_looking(cell, 0)
+    widened = inherit(parent, Action("widen", vertex=1))
+    assert not widened.function_preserving and "cannot compute a max-pool" in widened.reason
+    deepened = inherit(parent, Action("deepen", edge=(1, 2), op=MP))
+    assert not deepened.function_preserving and "not an identity" in deepened.reason
+    with pytest.raises(IllegalTransformError, match="narrow: vertex 1 is already maxpool3x3"):
+        inherit(parent, Action("narrow", vertex=1))
