@@ -385,7 +385,8 @@ def cmd_search(args: argparse.Namespace) -> None:
         from netembed.train.evaluator import RealTrainingEvaluator
 
         data, network, config, device = _training_setup(args)
-        evaluator = RealTrainingEvaluator(data, network, config, device, checkpoint_root=out / "networks")
+        evaluator = RealTrainingEvaluator(data, network, config, device, checkpoint_root=out / "networks",
+                                          inherit=args.inherit)
     else:
         evaluator = SurrogateEvaluator(predictor, timer)
     settings = {"method": args.method, "objective": args.objective, "seed": args.seed, "evaluator": args.evaluator,
@@ -420,6 +421,8 @@ def cmd_search(args: argparse.Namespace) -> None:
         front = known[pareto_front(np.array([result.evaluations[i].accuracy for i in known]), cost[known])]
         payload["pareto_front"] = [_cell_json(result.evaluations[i].cell) | {
             "accuracy": result.evaluations[i].accuracy, cost_name: float(cost[i])} for i in front]
+    if getattr(evaluator, "inherit", False):  # which cells started from a parent's weights (this session's)
+        payload["inherited_from"] = evaluator.parents
     payload["plot"] = str(_plot_search(result, rows, bench, out / "best_so_far.png"))
     atomic_write(out / "result.json", lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=2)))
     lines = [f"\n{len(result.evaluations)} queries, search overhead {payload['search_seconds_per_query']:.3f} s/query "
@@ -677,6 +680,9 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--out", default="results/search", help="folder for the query log, result and plot")
     search.add_argument("--resume", action="store_true", help="continue the run logged in --out")
     _add_training_args(search)
+    search.add_argument("--inherit", action="store_true",
+                        help="with --evaluator train: start each cell from the weights of a trained cell one move "
+                             "away (Net2Net), when there is one")
     comp = command("compare", cmd_compare, "every search method, same seeds and budget, on the table")
     comp.add_argument("--methods", nargs="+", default=list(METHODS))
     comp.add_argument("--seeds", type=int, default=30, help="number of seeds")

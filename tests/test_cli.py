@@ -335,3 +335,19 @@ def test_search_with_real_training(capsys, no_table, tmp_path):
     code, out, _ = run(capsys, "train-predictor", "--target", "time", "--cells", str(tmp_path / "run" / "queries.jsonl"),
                        "--members", "1", "--steps", "5", "--out", str(tmp_path / "timer"), "--format", "json")
     assert code == 0 and json.loads(out)["train_cells"] == 3
+
+
+def test_search_with_real_training_inherits_weights(capsys, no_table, tmp_path):
+    code, out, _ = run(capsys, "search", "--evaluator", "train", "--inherit", "--method", "local_search",
+                       "--budget", "6", "--train-size", "60", "--epochs", "1", "--stem-channels", "4", "--stacks", "2",
+                       "--device", "cpu", "--out", str(tmp_path / "run"), "--format", "json")
+    payload = json.loads(out)
+    assert code == 0 and payload["settings"]["training"]["inherit"] is True
+    inherited = payload["inherited_from"]
+    assert inherited  # local search proposes neighbours of cells it already trained
+    def trained_cell(digest: str) -> Cell:
+        spec = json.loads((tmp_path / "run" / "networks" / digest / "checkpoint.json").read_text())["cell"]
+        return Cell(spec["matrix"], spec["ops"])
+
+    for child, parent in inherited.items():  # each parent is one move from its child
+        assert trained_cell(child) in [n.cell for n in transforms.neighbors(trained_cell(parent))]
