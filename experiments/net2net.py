@@ -18,8 +18,16 @@ import numpy as np
 import torch
 
 from netembed import space
-from netembed.train import (SMALL_DATA, SMALL_NETWORK, TrainConfig, build_network, digits, evaluate, train_cell,
-                            train_network)
+from netembed.train import (
+    SMALL_DATA,
+    SMALL_NETWORK,
+    TrainConfig,
+    build_network,
+    digits,
+    evaluate,
+    train_cell,
+    train_network,
+)
 from netembed.train.net2net import inherit
 from netembed.transforms import neighbors
 
@@ -104,7 +112,8 @@ def main() -> None:
         s = report[key]
         print(f"{key.replace('_', ' ')}: {s['pairs']} pairs, epochs to the parent's accuracy (not reached = "
               f"{args.child_epochs + 1}): warm {s['warm_mean_epochs']:.2f}, scratch {s['scratch_mean_epochs']:.2f} "
-              f"(ratio {s['ratio_scratch_over_warm'] or float('inf'):.1f}x); reached warm {s['warm_reached']}, scratch "
+              + (f"({s['ratio_scratch_over_warm']:.1f}x fewer warm)" if s["ratio_scratch_over_warm"] else "(warm: none needed)")
+              + f"; reached warm {s['warm_reached']}, scratch "
               f"{s['scratch_reached']}; warm faster in {s['warm_faster']}, ties {s['ties']}; accuracy after 1 epoch "
               f"warm {s['mean_accuracy_after_1_epoch']['warm']:.3f}, scratch {s['mean_accuracy_after_1_epoch']['scratch']:.3f}")
 

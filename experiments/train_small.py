@@ -58,7 +58,7 @@ def main() -> None:
         "data": data.name, "network": network.to_dict(), "train": config.__dict__, "cells": len(rows),
         "accuracy_min": float(small.min()), "accuracy_max": float(small.max()),
         "accuracy_std": float(small.std()), "accuracy_iqr": float(np.subtract(*np.percentile(small, [75, 25]))),
-        "distinct_accuracies": int(len(np.unique(small))),
+        "distinct_accuracies": len(np.unique(small)),
         "kendall_tau_vs_table": float(kendalltau(small, truth)[0]),
         "spearman_vs_table": float(spearmanr(small, truth)[0]),
         "mean_train_seconds": float(np.mean([r["train_seconds"] for r in rows])), "rows": rows,

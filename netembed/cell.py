@@ -7,21 +7,21 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from functools import lru_cache
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from functools import cache
 
 import numpy as np
 
 from netembed.errors import InvalidCellError, OutOfSpaceError
 
 __all__ = [
-    "Cell",
     "INPUT",
-    "OUTPUT",
+    "MAX_EDGES",
+    "MAX_VERTICES",
     "OPS",
     "OP_CODES",
-    "MAX_VERTICES",
-    "MAX_EDGES",
+    "OUTPUT",
+    "Cell",
     "nasbench_hash",
 ]
 
@@ -66,7 +66,7 @@ class Cell:
     netembed.errors.InvalidCellError: ops[-1] must be 'output', got 'conv3x3-bn-relu'
     """
 
-    __slots__ = ("matrix", "ops", "_hash")
+    __slots__ = ("_hash", "matrix", "ops")
 
     def __init__(self, matrix: Sequence[Sequence[int]] | np.ndarray, ops: Sequence[str]):
         matrix, ops = _validate(matrix, ops)
@@ -299,7 +299,7 @@ def nasbench_hash(matrix: np.ndarray, labels: Sequence[int]) -> str:
     return md5(str(sorted(hashes)).encode()).hexdigest()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _interior_orders(n: int) -> np.ndarray:
     """Every vertex order that keeps input first and output last, shape (orders, n)."""
     return np.array([(0, *p, n - 1) for p in itertools.permutations(range(1, n - 1))], dtype=np.intp)

@@ -6,8 +6,8 @@ import argparse
 import hashlib
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -276,7 +276,7 @@ def cmd_train_predictor(args: argparse.Namespace) -> None:
         test = rng.choice(pool, min(args.test_size, len(pool)), replace=False)
         predicted, _ = model.predict_rows(test)
         truth = column[test]
-        payload["test"] = {"cells": int(len(test)), "kendall_tau": float(kendalltau(predicted, truth).statistic),
+        payload["test"] = {"cells": len(test), "kendall_tau": float(kendalltau(predicted, truth).statistic),
                            "spearman": float(spearmanr(predicted, truth).statistic),
                            "mdape_percent": float(np.median(np.abs(predicted / truth - 1)) * 100)}
         meta["quality"] = payload["test"]

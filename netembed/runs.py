@@ -19,7 +19,7 @@ import numpy as np
 from netembed.cell import Cell
 from netembed.search import Evaluation, Method, SearchError
 
-__all__ = ["METHODS", "build_method", "QueryLog", "best_rows"]
+__all__ = ["METHODS", "QueryLog", "best_rows", "build_method"]
 
 #: Every method the harness can run, baselines first; "netembed+pretrained" warm-starts from encoder-nb101.
 METHODS = ("random", "regularized_evolution", "local_search", "tpe", "netembed", "netembed+pretrained")

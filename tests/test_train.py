@@ -7,10 +7,19 @@ import torch
 from netembed import Cell, space
 from netembed.cell import OPS
 from netembed.errors import DataError, IllegalTransformError
-from netembed.transforms import Action, neighbors
-from netembed.train import (SMALL_NETWORK, NetworkConfig, TrainConfig, build_network, count_trainable, digits,
-                            load_checkpoint, load_npz, train_cell)
+from netembed.train import (
+    SMALL_NETWORK,
+    NetworkConfig,
+    TrainConfig,
+    build_network,
+    count_trainable,
+    digits,
+    load_checkpoint,
+    load_npz,
+    train_cell,
+)
 from netembed.train.net2net import inherit
+from netembed.transforms import Action, neighbors
 
 C3, C1, MP = OPS
 SMALL = NetworkConfig(stem_channels=8, num_stacks=2, cells_per_stack=1, in_channels=1, image_size=8)
@@ -123,7 +132,7 @@ def test_the_small_task_learns():
 
 def test_an_interrupted_run_resumes_to_the_same_weights(tiny_data, tmp_path, monkeypatch):
     train_cell(TINY_CELL, tiny_data, TINY_NET, TINY_TRAIN, checkpoint_dir=tmp_path / "whole")
-    import netembed.train.trainer as trainer
+    from netembed.train import trainer
 
     real_evaluate, calls = trainer.evaluate, []
 

@@ -17,7 +17,7 @@ import torch
 
 from netembed.errors import DataError
 
-__all__ = ["ImageData", "digits", "from_datasets", "load_npz", "NPZ_KEYS"]
+__all__ = ["NPZ_KEYS", "ImageData", "digits", "from_datasets", "load_npz"]
 
 NPZ_KEYS = ("train_images", "train_labels", "test_images", "test_labels")
 

@@ -28,8 +28,8 @@ import numpy as np
 import torch
 
 from netembed.cell import OPS, Cell, canonical_order, kept_vertices
-from netembed.transforms import Action
 from netembed.train.network import CellModule, ConvBnRelu, Network, build_network
+from netembed.transforms import Action
 
 __all__ = ["Inheritance", "inherit"]
 
@@ -78,7 +78,8 @@ def _child_layout(parent: Cell, action: Action) -> tuple[Cell, list[int | None]]
     matrix, ops, origin = matrix[np.ix_(keep, keep)], [ops[k] for k in keep], [origin[k] for k in keep]
     order = canonical_order(matrix, Cell(matrix, ops).labels)
     canonical = child.canonical()
-    if not np.array_equal(matrix[np.ix_(order, order)], canonical.matrix):  # a bug, not a user error
+    if not (np.array_equal(matrix[np.ix_(order, order)], canonical.matrix)
+            and [ops[i] for i in order] == list(canonical.ops)):  # a bug, not a user error
         raise AssertionError(f"net2net: vertex mapping of {action!r} disagrees with the child's canonical form")
     return canonical, [origin[i] for i in order]
 

@@ -19,7 +19,7 @@ from torch import nn
 from netembed.cell import Cell
 from netembed.space import vertex_channels
 
-__all__ = ["NetworkConfig", "ConvBnRelu", "CellModule", "Network", "build_network", "count_trainable"]
+__all__ = ["CellModule", "ConvBnRelu", "Network", "NetworkConfig", "build_network", "count_trainable"]
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,18 @@ from netembed.errors import DataError
 from netembed.train.data import ImageData
 from netembed.train.network import Network, NetworkConfig, build_network, count_trainable
 
-__all__ = ["TrainConfig", "TrainResult", "train_cell", "train_network", "evaluate", "recalibrate_batch_norm", "load_checkpoint",
-           "CHECKPOINT_SCHEMA_VERSION", "SMALL_DATA", "SMALL_NETWORK"]
+__all__ = [
+    "CHECKPOINT_SCHEMA_VERSION",
+    "SMALL_DATA",
+    "SMALL_NETWORK",
+    "TrainConfig",
+    "TrainResult",
+    "evaluate",
+    "load_checkpoint",
+    "recalibrate_batch_norm",
+    "train_cell",
+    "train_network",
+]
 
 CHECKPOINT_SCHEMA_VERSION = 1
 # The offline default task (README, "Training real networks"): small enough that random cells'
