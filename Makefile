@@ -28,6 +28,8 @@ test: install
 bench: install
 	$(PYTHON) experiments/bench_core.py
 	$(PYTHON) experiments/bench_encoder.py
+	$(PYTHON) experiments/bench_predictors.py
+	$(PYTHON) experiments/bench_search.py
 	$(PYTHON) experiments/bench_train.py
 
 clean:

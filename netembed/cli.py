@@ -327,7 +327,32 @@ def cmd_bench_predictors(args: argparse.Namespace) -> None:
     _print(args, rows, "\n".join(lines))
 
 
-def _plot_predictor_bench(rows: list[dict], path: Path) -> Path:
+def cmd_bench_time(args: argparse.Namespace) -> None:
+    """Training-time estimators on the timed rows, same splits and seeds; table, CSV, PNG, or JSON rows."""
+    from netembed import predictor_bench
+    from netembed.analysis import write_csv
+
+    bench = _load_bench(args.data, required=True)
+    if bench.train_time_108 is None:
+        raise UsageError("bench time needs the training-time file (nb101_train_time_20k.npz) beside the table")
+    seeds = range(args.seed_offset, args.seed_offset + args.seeds)
+    results = predictor_bench.run_time_bench(bench.train_time_108, bench.params, bench.flops, args.train_sizes, seeds,
+                                             args.methods, pool_size=args.pool_size, progress=args.format == "text")
+    rows = predictor_bench.summarise(results)
+    out = Path(args.out)
+    write_csv([r.__dict__ for r in results], out / "time_runs.csv")
+    write_csv(rows, out / "time.csv")
+    plot = _plot_predictor_bench(rows, out / "time.png", "Training-time estimators, same splits and seeds")
+    lines = [f"{'method':<12}{'train':>7}{'seeds':>6}{'Kendall tau':>18}{'MdAPE %':>9}{'fit s':>8}{'predict s':>10}"]
+    lines += [f"{r['method']:<12}{r['train_size']:>7}{r['seeds']:>6}{r['kendall_tau']:>11.3f} +- {r['kendall_tau_std']:.3f}"
+              f"{r['mdape_percent']:>9.2f}{r['fit_seconds']:>8.1f}{r['predict_seconds']:>10.1f}" for r in rows]
+    lines.append(f"test: the {int(np.isfinite(bench.train_time_108).sum()) - args.pool_size:,} timed rows outside the "
+                 f"{args.pool_size:,}-row training pool; wrote {out / 'time.csv'}, {out / 'time_runs.csv'} and {plot}")
+    _print(args, rows, "\n".join(lines))
+
+
+def _plot_predictor_bench(rows: list[dict], path: Path,
+                          title: str = "Accuracy predictors, same splits and seeds") -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -339,7 +364,7 @@ def _plot_predictor_bench(rows: list[dict], path: Path) -> Path:
         ax.errorbar([r["train_size"] for r in mine], [r["kendall_tau"] for r in mine],
                     yerr=[r["kendall_tau_std"] for r in mine], marker="o", capsize=3, label=method)
     ax.set(xscale="log", xlabel="training cells", ylabel="Kendall tau on held-out cells",
-           title="Accuracy predictors, same splits and seeds")
+           title=title)
     ax.legend(fontsize=8)
     return save_figure(fig, path)
 
@@ -710,6 +735,18 @@ def build_parser() -> argparse.ArgumentParser:
     preds.add_argument("--out", default="results/predictors")
     preds.add_argument("--data", help="table folder or .npz (default: $NETEMBED_DATA, else ../shared/data/nb101)")
     preds.add_argument("--format", choices=("text", "json"), default="text")
+
+    timing = bench_cmds.add_parser("time", help="training-time estimators against baselines, same splits and seeds")
+    timing.set_defaults(handler=cmd_bench_time)
+    timing.add_argument("--train-sizes", type=int, nargs="+", default=[100, 424, 15_000])
+    timing.add_argument("--seeds", type=int, default=3, help="number of seeds")
+    timing.add_argument("--seed-offset", type=int, default=0, help="first seed")
+    timing.add_argument("--methods", nargs="+", default=["netembed", "params", "gbt"])
+    timing.add_argument("--pool-size", type=int, default=15_000, help="timed rows training sets are drawn from; "
+                        "the rest are the test set")
+    timing.add_argument("--out", default="results/time")
+    timing.add_argument("--data", help="table folder or .npz (default: $NETEMBED_DATA, else ../shared/data/nb101)")
+    timing.add_argument("--format", choices=("text", "json"), default="text")
 
     analyze = commands.add_parser("analyze", help="analyses of the space").add_subparsers(dest="analysis", required=True)
     loc = analyze.add_parser("locality", help="random-walk autocorrelation of accuracy over single moves (RWA)")

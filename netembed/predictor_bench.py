@@ -9,6 +9,11 @@ Every method sees the same training cells and is scored on the same held-out cel
 
 The project's rows are ``netembed`` (fresh encoder) and ``netembed+pretrained`` (warm start
 from the label-free ``encoder-nb101``).
+
+``run_time_bench`` does the same for training-time estimators on the timed rows: the project's
+``TimeEstimator`` against ``params`` (log-seconds linear in log-parameters) and ``gbt`` (trees on
+the flat encoding, log parameters and log FLOPs), scored by Kendall tau and the median absolute
+percentage error (MdAPE).
 """
 
 from __future__ import annotations
@@ -25,10 +30,10 @@ from scipy.stats import kendalltau, spearmanr
 from netembed import space
 from netembed.cell import OPS, Cell
 from netembed.errors import NetembedError
-from netembed.predictors import AccuracyPredictor, PredictorConfig
+from netembed.predictors import AccuracyPredictor, PredictorConfig, TimeEstimator
 
-__all__ = ["BenchError", "METHODS", "path_encoding", "flat_features", "run_predictor_bench", "summarise"]
-
+__all__ = ["BenchError", "METHODS", "TIME_METHODS", "path_encoding", "flat_features", "run_predictor_bench",
+           "run_time_bench", "summarise"]
 
 
 class BenchError(NetembedError, ValueError):
@@ -65,11 +70,15 @@ def flat_features(cell: Cell) -> np.ndarray:
 
 
 class TestSet:
-    """The held-out cells (rows of the enumeration), with each encoding computed once per run."""
+    """Cells given by rows of the enumeration, with each encoding computed once per run.
 
-    def __init__(self, rows: np.ndarray):
+    ``params`` and ``flops`` (the table's columns at these rows) are only needed by time estimators.
+    """
+
+    def __init__(self, rows: np.ndarray, params: np.ndarray | None = None, flops: np.ndarray | None = None):
         self.rows = rows
         self.cells = [space.cell_at(int(r)) for r in rows]
+        self.params, self.flops = params, flops
 
     @cached_property
     def flat(self) -> np.ndarray:
@@ -128,6 +137,35 @@ METHODS: dict[str, Callable] = {
 }
 
 
+# -- training-time estimators: fit(train TestSet, log-seconds, seed) -> predict(TestSet) -> log-seconds
+
+def _fit_time_netembed(train: TestSet, log_seconds: np.ndarray, seed: int) -> Callable[[TestSet], np.ndarray]:
+    # squared error only, as the shipped surrogate-nb101/time (the ranking loss cost it MdAPE)
+    config = PredictorConfig(ranking_weight=0.0, seed=seed)
+    model = TimeEstimator(config).fit(train.cells, np.exp(log_seconds))
+    return lambda test: np.log(model.predict_rows(test.rows)[0])
+
+
+def _fit_time_params(train: TestSet, log_seconds: np.ndarray, seed: int) -> Callable[[TestSet], np.ndarray]:
+    slope, intercept = np.polyfit(np.log(train.params), log_seconds, 1)
+    return lambda test: slope * np.log(test.params) + intercept
+
+
+def _time_features(cells: TestSet) -> np.ndarray:
+    return np.column_stack([cells.flat, np.log(cells.params), np.log(cells.flops)])
+
+
+def _fit_time_gbt(train: TestSet, log_seconds: np.ndarray, seed: int) -> Callable[[TestSet], np.ndarray]:
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    model = HistGradientBoostingRegressor(max_iter=500, learning_rate=0.05, min_samples_leaf=5, random_state=seed)
+    model.fit(_time_features(train), log_seconds)
+    return lambda test: model.predict(_time_features(test))
+
+
+TIME_METHODS: dict[str, Callable] = {"netembed": _fit_time_netembed, "params": _fit_time_params, "gbt": _fit_time_gbt}
+
+
 @dataclass(frozen=True)
 class Measurement:
     method: str
@@ -138,6 +176,7 @@ class Measurement:
     rmse: float
     fit_seconds: float
     predict_seconds: float
+    mdape_percent: float | None = None  # time estimators only
 
 
 def run_predictor_bench(accuracy: np.ndarray, train_sizes: Sequence[int], seeds: Sequence[int],
@@ -171,6 +210,46 @@ def run_predictor_bench(accuracy: np.ndarray, train_sizes: Sequence[int], seeds:
     return results
 
 
+def run_time_bench(seconds: np.ndarray, params: np.ndarray, flops: np.ndarray, train_sizes: Sequence[int],
+                   seeds: Sequence[int], methods: Sequence[str], pool_size: int = 15_000, progress: bool = True,
+                   split_seed: int = 0) -> list[Measurement]:
+    """Time estimators on the timed rows (``seconds`` NaN elsewhere): train on N of a fixed pool of
+    ``pool_size`` rows per (size, seed), score on every other timed row."""
+    from tqdm.auto import tqdm
+
+    unknown = [m for m in methods if m not in TIME_METHODS]
+    if unknown:
+        raise BenchError(f"methods must be among {list(TIME_METHODS)}, got {unknown}")
+    if flops is None:
+        raise BenchError("the time benchmark needs the table's flops column (for the gbt baseline), got a table without it")
+    timed = np.flatnonzero(np.isfinite(seconds))
+    if not 0 < pool_size < len(timed):
+        raise BenchError(f"pool size must be in [1, {len(timed) - 1}] (timed rows minus a test set), got {pool_size}")
+    order = np.random.default_rng(split_seed).permutation(timed)
+    pool, test_rows = order[:pool_size], np.sort(order[pool_size:])
+    if max(train_sizes) > len(pool):
+        raise BenchError(f"train sizes must be at most the pool of {len(pool)} timed rows, got {max(train_sizes)}")
+
+    def cell_set(rows: np.ndarray) -> TestSet:
+        return TestSet(rows, params[rows].astype(np.float64), flops[rows].astype(np.float64))
+
+    test, truth = cell_set(test_rows), seconds[test_rows]
+    results = []
+    grid = [(n, s, m) for n in train_sizes for s in seeds for m in methods]
+    for size, seed, method in tqdm(grid, desc="time estimators", disable=not progress):
+        train = cell_set(np.sort(np.random.default_rng(1000 + seed).choice(pool, size, replace=False)))
+        start = time.perf_counter()
+        predict = TIME_METHODS[method](train, np.log(seconds[train.rows]), seed)
+        fitted = time.perf_counter()
+        predicted = np.exp(np.asarray(predict(test), dtype=np.float64))
+        done = time.perf_counter()
+        results.append(Measurement(method, size, seed, float(kendalltau(predicted, truth).statistic),
+                                   float(spearmanr(predicted, truth).statistic),
+                                   float(np.sqrt(np.mean((predicted - truth) ** 2))), fitted - start, done - fitted,
+                                   float(np.median(np.abs(predicted / truth - 1)) * 100)))
+    return results
+
+
 def summarise(results: Sequence[Measurement]) -> list[dict]:
     """One row per (method, train size): means over seeds, and the spread of Kendall tau."""
     rows = []
@@ -184,4 +263,6 @@ def summarise(results: Sequence[Measurement]) -> list[dict]:
                          "rmse": float(np.mean([r.rmse for r in group])),
                          "fit_seconds": float(np.mean([r.fit_seconds for r in group])),
                          "predict_seconds": float(np.mean([r.predict_seconds for r in group]))})
+            if group[0].mdape_percent is not None:
+                rows[-1]["mdape_percent"] = float(np.mean([r.mdape_percent for r in group]))
     return rows

@@ -188,6 +188,29 @@ def test_bench_predictors_writes_rows_csv_and_plot(capsys, tmp_path):
     assert (tmp_path / "r" / "predictors.png").exists() and (tmp_path / "r" / "predictors_runs.csv").exists()
 
 
+def test_bench_time_writes_rows_csv_and_plot(capsys, tmp_path):
+    from tests.test_predictor_bench import synthetic_times
+
+    arrays = space.space_arrays()
+    seconds, params, flops = synthetic_times(len(arrays), 400)
+    folder = tmp_path / "full"
+    folder.mkdir()
+    np.savez(folder / "nb101_full.npz", hash=arrays.hashes, adjacency=arrays.adjacency, ops=arrays.ops,
+             num_vertices=arrays.num_vertices, params=params, flops=flops.astype(np.int64),
+             test_acc_108=np.full(len(arrays), 0.9))
+    args = ("bench", "time", "--data", str(folder), "--train-sizes", "50", "--seeds", "1", "--methods", "params", "gbt",
+            "--pool-size", "300", "--out", str(tmp_path / "r"), "--format", "json")
+    code, _, err = run(capsys, *args)
+    assert code == 2 and "needs the training-time file" in err
+    np.savez(folder / "nb101_train_time_20k.npz", index=np.arange(400), hash=arrays.hashes[:400],
+             train_time_108=seconds[:400])
+    code, out, _ = run(capsys, *args)
+    rows = json.loads(out)
+    assert code == 0 and [r["method"] for r in rows] == ["params", "gbt"]
+    assert {"method", "train_size", "kendall_tau", "kendall_tau_std", "mdape_percent", "fit_seconds"} <= set(rows[0])
+    assert (tmp_path / "r" / "time.png").exists() and (tmp_path / "r" / "time_runs.csv").exists()
+
+
 @pytest.fixture(scope="module")
 def tiny_surrogate(tmp_path_factory):
     """An accuracy predictor trained by the project's own command on a few synthetic labels."""

@@ -1,8 +1,10 @@
+import re
+
 import numpy as np
 import pytest
 
 from netembed import Cell, space
-from netembed.predictor_bench import BenchError, flat_features, path_encoding, run_predictor_bench, summarise
+from netembed.predictor_bench import BenchError, flat_features, path_encoding, run_predictor_bench, run_time_bench, summarise
 
 
 def test_path_encoding_by_hand():
@@ -37,3 +39,38 @@ def test_harness_runs_every_method_on_the_same_splits():
         run_predictor_bench(accuracy, [10], [0], ["xgboost"], test_size=10)
     with pytest.raises(BenchError, match=f"at most {len(arrays) - 10}"):
         run_predictor_bench(accuracy, [len(arrays)], [0], ["mlp"], test_size=10)
+
+
+def synthetic_times(rows: int, timed: int, seed: int = 0):
+    """Seconds that grow with parameters and FLOPs (times noise) on the first ``timed`` rows, NaN elsewhere."""
+    rng = np.random.default_rng(seed)
+    params = rng.integers(200_000, 40_000_000, rows)
+    flops = params * rng.uniform(50, 150, rows)
+    seconds = np.full(rows, np.nan)
+    seconds[:timed] = 1e-4 * params[:timed] ** 0.5 * (flops[:timed] / params[:timed]) * rng.lognormal(0, 0.01, timed)
+    return seconds, params, flops
+
+
+def test_time_bench_scores_every_method_on_the_same_timed_rows():
+    seconds, params, flops = synthetic_times(len(space.space_arrays()), 400)
+    results = run_time_bench(seconds, params, flops, [50], seeds=[0, 1], methods=["params", "gbt"], pool_size=300,
+                             progress=False)
+    assert [(r.method, r.seed) for r in results] == [("params", 0), ("gbt", 0), ("params", 1), ("gbt", 1)]
+    rows = summarise(results)
+    assert all(0 <= r["mdape_percent"] < 100 for r in rows)
+    params_row, gbt_row = rows
+    # time depends on FLOPs too: trees that see them beat the log-parameter line
+    assert gbt_row["kendall_tau"] > params_row["kendall_tau"] and gbt_row["mdape_percent"] < params_row["mdape_percent"]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"methods": ["xgboost"]}, "methods must be among"),
+    ({"pool_size": 400}, "pool size must be in [1, 399]"),
+    ({"train_sizes": [301]}, "at most the pool of 300 timed rows, got 301"),
+    ({"flops": None}, "needs the table's flops column"),
+])
+def test_time_bench_mistakes(kwargs, message):
+    seconds, params, flops = synthetic_times(1000, 400)
+    settings = {"train_sizes": [50], "seeds": [0], "methods": ["params"], "pool_size": 300, "flops": flops} | kwargs
+    with pytest.raises(BenchError, match=re.escape(message)):
+        run_time_bench(seconds, params, progress=False, **settings)
