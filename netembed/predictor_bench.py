@@ -19,9 +19,9 @@ percentage error (MdAPE).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -32,8 +32,16 @@ from netembed.cell import OPS, Cell
 from netembed.errors import NetembedError
 from netembed.predictors import AccuracyPredictor, PredictorConfig, TimeEstimator
 
-__all__ = ["BenchError", "METHODS", "TIME_METHODS", "path_encoding", "flat_features", "run_predictor_bench",
-           "run_time_bench", "summarise"]
+__all__ = [
+    "METHODS",
+    "TIME_METHODS",
+    "BenchError",
+    "flat_features",
+    "path_encoding",
+    "run_predictor_bench",
+    "run_time_bench",
+    "summarise",
+]
 
 
 class BenchError(NetembedError, ValueError):

@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 
 from netembed import Cell, space
-from netembed.predictor_bench import BenchError, flat_features, path_encoding, run_predictor_bench, run_time_bench, summarise
+from netembed.predictor_bench import (
+    BenchError,
+    flat_features,
+    path_encoding,
+    run_predictor_bench,
+    run_time_bench,
+    summarise,
+)
 
 
 def test_path_encoding_by_hand():
