@@ -337,7 +337,8 @@ def cmd_bench_time(args: argparse.Namespace) -> None:
         raise UsageError("bench time needs the training-time file (nb101_train_time_20k.npz) beside the table")
     seeds = range(args.seed_offset, args.seed_offset + args.seeds)
     results = predictor_bench.run_time_bench(bench.train_time_108, bench.params, bench.flops, args.train_sizes, seeds,
-                                             args.methods, pool_size=args.pool_size, progress=args.format == "text")
+                                             args.methods, pool_size=args.pool_size, progress=args.format == "text",
+                                             steps=args.steps, batch_size=args.batch_size)
     rows = predictor_bench.summarise(results)
     out = Path(args.out)
     write_csv([r.__dict__ for r in results], out / "time_runs.csv")
@@ -744,6 +745,8 @@ def build_parser() -> argparse.ArgumentParser:
     timing.add_argument("--methods", nargs="+", default=["netembed", "params", "gbt"])
     timing.add_argument("--pool-size", type=int, default=15_000, help="timed rows training sets are drawn from; "
                         "the rest are the test set")
+    timing.add_argument("--steps", type=int, help=f"netembed's training steps (default {PredictorConfig().steps})")
+    timing.add_argument("--batch-size", type=int, help=f"netembed's batch (default {PredictorConfig().batch_size})")
     timing.add_argument("--out", default="results/time")
     timing.add_argument("--data", help="table folder or .npz (default: $NETEMBED_DATA, else ../shared/data/nb101)")
     timing.add_argument("--format", choices=("text", "json"), default="text")

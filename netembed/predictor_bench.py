@@ -147,9 +147,12 @@ METHODS: dict[str, Callable] = {
 
 # -- training-time estimators: fit(train TestSet, log-seconds, seed) -> predict(TestSet) -> log-seconds
 
-def _fit_time_netembed(train: TestSet, log_seconds: np.ndarray, seed: int) -> Callable[[TestSet], np.ndarray]:
+def _fit_time_netembed(train: TestSet, log_seconds: np.ndarray, seed: int,
+                       steps: int | None = None, batch_size: int | None = None) -> Callable[[TestSet], np.ndarray]:
     # squared error only, as the shipped surrogate-nb101/time (the ranking loss cost it MdAPE)
-    config = PredictorConfig(ranking_weight=0.0, seed=seed)
+    default = PredictorConfig()
+    config = PredictorConfig(steps=steps or default.steps, batch_size=batch_size or default.batch_size,
+                             ranking_weight=0.0, seed=seed)
     model = TimeEstimator(config).fit(train.cells, np.exp(log_seconds))
     return lambda test: np.log(model.predict_rows(test.rows)[0])
 
@@ -220,9 +223,10 @@ def run_predictor_bench(accuracy: np.ndarray, train_sizes: Sequence[int], seeds:
 
 def run_time_bench(seconds: np.ndarray, params: np.ndarray, flops: np.ndarray, train_sizes: Sequence[int],
                    seeds: Sequence[int], methods: Sequence[str], pool_size: int = 15_000, progress: bool = True,
-                   split_seed: int = 0) -> list[Measurement]:
+                   split_seed: int = 0, steps: int | None = None, batch_size: int | None = None) -> list[Measurement]:
     """Time estimators on the timed rows (``seconds`` NaN elsewhere): train on N of a fixed pool of
-    ``pool_size`` rows per (size, seed), score on every other timed row."""
+    ``pool_size`` rows per (size, seed), score on every other timed row. ``steps`` and
+    ``batch_size`` override the ``netembed`` estimator's training (default: ``PredictorConfig``'s)."""
     from tqdm.auto import tqdm
 
     unknown = [m for m in methods if m not in TIME_METHODS]
@@ -247,7 +251,8 @@ def run_time_bench(seconds: np.ndarray, params: np.ndarray, flops: np.ndarray, t
     for size, seed, method in tqdm(grid, desc="time estimators", disable=not progress):
         train = cell_set(np.sort(np.random.default_rng(1000 + seed).choice(pool, size, replace=False)))
         start = time.perf_counter()
-        predict = TIME_METHODS[method](train, np.log(seconds[train.rows]), seed)
+        options = {"steps": steps, "batch_size": batch_size} if method == "netembed" else {}
+        predict = TIME_METHODS[method](train, np.log(seconds[train.rows]), seed, **options)
         fitted = time.perf_counter()
         predicted = np.exp(np.asarray(predict(test), dtype=np.float64))
         done = time.perf_counter()
