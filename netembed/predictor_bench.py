@@ -77,7 +77,7 @@ def flat_features(cell: Cell) -> np.ndarray:
     return np.concatenate([flat[:21], np.eye(len(OPS))[flat[21:]].ravel()]).astype(np.float32)
 
 
-class TestSet:
+class CellRows:
     """Cells given by rows of the enumeration, with each encoding computed once per run.
 
     ``params`` and ``flops`` (the table's columns at these rows) are only needed by time estimators.
@@ -97,7 +97,7 @@ class TestSet:
         return np.stack([path_encoding(c) for c in self.cells])
 
 
-def _fit_mlp(cells: Sequence[Cell], y: np.ndarray, seed: int) -> Callable[[TestSet], np.ndarray]:
+def _fit_mlp(cells: Sequence[Cell], y: np.ndarray, seed: int) -> Callable[[CellRows], np.ndarray]:
     torch.manual_seed(seed)
     x = torch.from_numpy(np.stack([flat_features(c) for c in cells]))
     mean, std = float(y.mean()), float(y.std()) or 1.0
@@ -114,13 +114,13 @@ def _fit_mlp(cells: Sequence[Cell], y: np.ndarray, seed: int) -> Callable[[TestS
         optimizer.step()
 
     @torch.no_grad()
-    def predict(test: TestSet) -> np.ndarray:
+    def predict(test: CellRows) -> np.ndarray:
         return model(torch.from_numpy(test.flat)).squeeze(-1).numpy() * std + mean
 
     return predict
 
 
-def _fit_gbt(cells: Sequence[Cell], y: np.ndarray, seed: int) -> Callable[[TestSet], np.ndarray]:
+def _fit_gbt(cells: Sequence[Cell], y: np.ndarray, seed: int) -> Callable[[CellRows], np.ndarray]:
     from sklearn.ensemble import HistGradientBoostingRegressor
 
     # small leaves: with 100 training cells the default (20 per leaf) leaves the sparse paths unsplit
@@ -130,7 +130,7 @@ def _fit_gbt(cells: Sequence[Cell], y: np.ndarray, seed: int) -> Callable[[TestS
 
 
 def _fit_netembed(init: str | None):
-    def fit(cells: Sequence[Cell], y: np.ndarray, seed: int) -> Callable[[TestSet], np.ndarray]:
+    def fit(cells: Sequence[Cell], y: np.ndarray, seed: int) -> Callable[[CellRows], np.ndarray]:
         model = AccuracyPredictor(PredictorConfig(seed=seed)).fit(cells, y, init=init)
         return lambda test: model.predict_rows(test.rows)[0]
 
@@ -145,10 +145,10 @@ METHODS: dict[str, Callable] = {
 }
 
 
-# -- training-time estimators: fit(train TestSet, log-seconds, seed) -> predict(TestSet) -> log-seconds
+# -- training-time estimators: fit(train CellRows, log-seconds, seed) -> predict(CellRows) -> log-seconds
 
-def _fit_time_netembed(train: TestSet, log_seconds: np.ndarray, seed: int,
-                       steps: int | None = None, batch_size: int | None = None) -> Callable[[TestSet], np.ndarray]:
+def _fit_time_netembed(train: CellRows, log_seconds: np.ndarray, seed: int,
+                       steps: int | None = None, batch_size: int | None = None) -> Callable[[CellRows], np.ndarray]:
     # squared error only, as the shipped surrogate-nb101/time (the ranking loss cost it MdAPE)
     default = PredictorConfig()
     config = PredictorConfig(steps=steps or default.steps, batch_size=batch_size or default.batch_size,
@@ -157,16 +157,16 @@ def _fit_time_netembed(train: TestSet, log_seconds: np.ndarray, seed: int,
     return lambda test: np.log(model.predict_rows(test.rows)[0])
 
 
-def _fit_time_params(train: TestSet, log_seconds: np.ndarray, seed: int) -> Callable[[TestSet], np.ndarray]:
+def _fit_time_params(train: CellRows, log_seconds: np.ndarray, seed: int) -> Callable[[CellRows], np.ndarray]:
     slope, intercept = np.polyfit(np.log(train.params), log_seconds, 1)
     return lambda test: slope * np.log(test.params) + intercept
 
 
-def _time_features(cells: TestSet) -> np.ndarray:
+def _time_features(cells: CellRows) -> np.ndarray:
     return np.column_stack([cells.flat, np.log(cells.params), np.log(cells.flops)])
 
 
-def _fit_time_gbt(train: TestSet, log_seconds: np.ndarray, seed: int) -> Callable[[TestSet], np.ndarray]:
+def _fit_time_gbt(train: CellRows, log_seconds: np.ndarray, seed: int) -> Callable[[CellRows], np.ndarray]:
     from sklearn.ensemble import HistGradientBoostingRegressor
 
     model = HistGradientBoostingRegressor(max_iter=500, learning_rate=0.05, min_samples_leaf=5, random_state=seed)
@@ -203,7 +203,7 @@ def run_predictor_bench(accuracy: np.ndarray, train_sizes: Sequence[int], seeds:
     test_rows, pool = np.sort(order[:test_size]), order[test_size:]
     if max(train_sizes) > len(pool):
         raise BenchError(f"train sizes must be at most {len(pool)} (cells outside the test set), got {max(train_sizes)}")
-    test = TestSet(test_rows)
+    test = CellRows(test_rows)
     truth = accuracy[test_rows]
     results = []
     grid = [(n, s, m) for n in train_sizes for s in seeds for m in methods]
@@ -242,8 +242,8 @@ def run_time_bench(seconds: np.ndarray, params: np.ndarray, flops: np.ndarray, t
     if max(train_sizes) > len(pool):
         raise BenchError(f"train sizes must be at most the pool of {len(pool)} timed rows, got {max(train_sizes)}")
 
-    def cell_set(rows: np.ndarray) -> TestSet:
-        return TestSet(rows, params[rows].astype(np.float64), flops[rows].astype(np.float64))
+    def cell_set(rows: np.ndarray) -> CellRows:
+        return CellRows(rows, params[rows].astype(np.float64), flops[rows].astype(np.float64))
 
     test, truth = cell_set(test_rows), seconds[test_rows]
     results = []
