@@ -229,6 +229,7 @@ def cmd_train_predictor(args: argparse.Namespace) -> None:
     from scipy.stats import kendalltau, spearmanr
 
     from netembed.bench.table import TIME_FILE
+    from netembed.predictor_bench import mdape_percent
     from netembed.predictors import AccuracyPredictor, PredictorConfig, TimeEstimator
 
     model_cls = AccuracyPredictor if args.target == "accuracy" else TimeEstimator
@@ -278,7 +279,7 @@ def cmd_train_predictor(args: argparse.Namespace) -> None:
         truth = column[test]
         payload["test"] = {"cells": len(test), "kendall_tau": float(kendalltau(predicted, truth).statistic),
                            "spearman": float(spearmanr(predicted, truth).statistic),
-                           "mdape_percent": float(np.median(np.abs(predicted / truth - 1)) * 100)}
+                           "mdape_percent": mdape_percent(predicted, truth)}
         meta["quality"] = payload["test"]
         payload["plot"] = str(_plot_predictions(predicted, truth, Path(args.out) / "predicted_vs_true.png", args.target))
     model.save_pretrained(args.out, meta)
@@ -309,7 +310,6 @@ def _plot_predictions(predicted: np.ndarray, truth: np.ndarray, path: Path, targ
 def cmd_bench_predictors(args: argparse.Namespace) -> None:
     """Every predictor on the same splits and seeds; table, CSV, PNG, or JSON rows."""
     from netembed import predictor_bench
-    from netembed.analysis import write_csv
 
     bench = _load_bench(args.data, required=True)
     seeds = range(args.seed_offset, args.seed_offset + args.seeds)
@@ -317,9 +317,7 @@ def cmd_bench_predictors(args: argparse.Namespace) -> None:
                                                   test_size=args.test_size, progress=args.format == "text")
     rows = predictor_bench.summarise(results)
     out = Path(args.out)
-    write_csv([r.__dict__ for r in results], out / "predictors_runs.csv")
-    write_csv(rows, out / "predictors.csv")
-    plot = _plot_predictor_bench(rows, out / "predictors.png")
+    plot = _write_bench(results, rows, out, "predictors", "Accuracy predictors, same splits and seeds")
     lines = [f"{'method':<22}{'train':>7}{'seeds':>6}{'Kendall tau':>18}{'Spearman':>10}{'RMSE':>9}{'fit s':>8}{'predict s':>10}"]
     lines += [f"{r['method']:<22}{r['train_size']:>7}{r['seeds']:>6}{r['kendall_tau']:>11.3f} +- {r['kendall_tau_std']:.3f}"
               f"{r['spearman']:>10.3f}{r['rmse']:>9.4f}{r['fit_seconds']:>8.1f}{r['predict_seconds']:>10.1f}" for r in rows]
@@ -330,7 +328,6 @@ def cmd_bench_predictors(args: argparse.Namespace) -> None:
 def cmd_bench_time(args: argparse.Namespace) -> None:
     """Training-time estimators on the timed rows, same splits and seeds; table, CSV, PNG, or JSON rows."""
     from netembed import predictor_bench
-    from netembed.analysis import write_csv
 
     bench = _load_bench(args.data, required=True)
     if bench.train_time_108 is None:
@@ -341,9 +338,7 @@ def cmd_bench_time(args: argparse.Namespace) -> None:
                                              steps=args.steps, batch_size=args.batch_size)
     rows = predictor_bench.summarise(results)
     out = Path(args.out)
-    write_csv([r.__dict__ for r in results], out / "time_runs.csv")
-    write_csv(rows, out / "time.csv")
-    plot = _plot_predictor_bench(rows, out / "time.png", "Training-time estimators, same splits and seeds")
+    plot = _write_bench(results, rows, out, "time", "Training-time estimators, same splits and seeds")
     lines = [f"{'method':<12}{'train':>7}{'seeds':>6}{'Kendall tau':>18}{'MdAPE %':>9}{'fit s':>8}{'predict s':>10}"]
     lines += [f"{r['method']:<12}{r['train_size']:>7}{r['seeds']:>6}{r['kendall_tau']:>11.3f} +- {r['kendall_tau_std']:.3f}"
               f"{r['mdape_percent']:>9.2f}{r['fit_seconds']:>8.1f}{r['predict_seconds']:>10.1f}" for r in rows]
@@ -352,8 +347,16 @@ def cmd_bench_time(args: argparse.Namespace) -> None:
     _print(args, rows, "\n".join(lines))
 
 
-def _plot_predictor_bench(rows: list[dict], path: Path,
-                          title: str = "Accuracy predictors, same splits and seeds") -> Path:
+def _write_bench(results: list, rows: list[dict], out: Path, name: str, title: str) -> Path:
+    """``out/NAME_runs.csv`` (one row per run), ``out/NAME.csv`` (means over seeds) and the plot."""
+    from netembed.analysis import write_csv
+
+    write_csv([r.__dict__ for r in results], out / f"{name}_runs.csv")
+    write_csv(rows, out / f"{name}.csv")
+    return _plot_predictor_bench(rows, out / f"{name}.png", title)
+
+
+def _plot_predictor_bench(rows: list[dict], path: Path, title: str) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
