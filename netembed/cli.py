@@ -314,7 +314,8 @@ def cmd_bench_predictors(args: argparse.Namespace) -> None:
     bench = _load_bench(args.data, required=True)
     seeds = range(args.seed_offset, args.seed_offset + args.seeds)
     results = predictor_bench.run_predictor_bench(bench.test_acc_108, args.train_sizes, seeds, args.methods,
-                                                  test_size=args.test_size, progress=args.format == "text")
+                                                  test_size=args.test_size, progress=args.format == "text",
+                                                  runs_dir=Path(args.out) / "runs")
     rows = predictor_bench.summarise(results)
     out = Path(args.out)
     plot = _write_bench(results, rows, out, "predictors", "Accuracy predictors, same splits and seeds")
@@ -335,7 +336,8 @@ def cmd_bench_time(args: argparse.Namespace) -> None:
     seeds = range(args.seed_offset, args.seed_offset + args.seeds)
     results = predictor_bench.run_time_bench(bench.train_time_108, bench.params, bench.flops, args.train_sizes, seeds,
                                              args.methods, pool_size=args.pool_size, progress=args.format == "text",
-                                             steps=args.steps, batch_size=args.batch_size)
+                                             steps=args.steps, batch_size=args.batch_size,
+                                             runs_dir=Path(args.out) / "runs")
     rows = predictor_bench.summarise(results)
     out = Path(args.out)
     plot = _write_bench(results, rows, out, "time", "Training-time estimators, same splits and seeds")

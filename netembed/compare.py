@@ -152,6 +152,12 @@ def summarise(runs: list[Run], bench, checkpoints=CHECKPOINTS) -> list[dict]:
     best = float(bench.test_acc_108.max())
     true_front = pareto_front(bench.test_acc_108, bench.params.astype(float))
     true_acc, true_params = bench.test_acc_108[true_front], bench.params[true_front].astype(float)
+
+    def median_ratio(runs: list[Run], queries: int) -> float:
+        """Median over runs of the hypervolume of their first ``queries`` cells, over the true front's."""
+        return float(np.median([hypervolume_ratio(np.asarray(r.accuracy[:queries]), np.asarray(r.params[:queries], float),
+                                                  true_acc, true_params, *HV_REFERENCE) for r in runs]))
+
     rows = []
     for method in dict.fromkeys(r.method for r in runs):
         mine = [r for r in runs if r.method == method]
@@ -163,20 +169,20 @@ def summarise(runs: list[Run], bench, checkpoints=CHECKPOINTS) -> list[dict]:
             found = curves[:, point - 1]
             by_budget[str(point)] = {"median_accuracy": float(np.median(found)),
                                      "median_regret": float(np.median(best - found)),
-                                     "median_rank": float(np.median([bench.rank(a) for a in found]))}
-        ratios = [hypervolume_ratio(np.asarray(r.accuracy[:budget]), np.asarray(r.params[:budget], dtype=float),
-                                    true_acc, true_params, *HV_REFERENCE) for r in mine]
+                                     "median_rank": float(np.median([bench.rank(a) for a in found])),
+                                     "median_hypervolume_ratio": median_ratio(mine, point)}
         rows.append({"method": method, "seeds": len(mine), "budget": budget,
                      "median_queries_to_top": _median_or_none(first),
                      "reached_top": int(np.sum(np.isfinite(first))),
                      "by_budget": by_budget,
                      "search_seconds_per_query": float(np.mean([r.search_seconds / len(r.accuracy) for r in mine])),
-                     "median_hypervolume_ratio": float(np.median(ratios))})
+                     "median_hypervolume_ratio": median_ratio(mine, budget)})
     return rows
 
 
 def format_summary(rows: list[dict]) -> str:
-    """The comparison as two plain-text tables (checkpoints, then queries to the top)."""
+    """The comparison as three plain-text tables: checkpoints, queries to the top, and the
+    hypervolume ratio of the (accuracy, parameters) front queried by each checkpoint."""
     points = list(dict.fromkeys(p for r in rows for p in r["by_budget"]))
     lines = [f"{'method':<22}" + "".join(f"{'@' + p + ' acc / regret pp / rank':>34}" for p in points)]
     for r in rows:
@@ -195,6 +201,11 @@ def format_summary(rows: list[dict]) -> str:
         lines.append(f"{r['method']:<22}{r['seeds']:>6}{'not reached' if q is None else f'{q:.1f}':>22}"
                      f"{r['reached_top']:>6}/{r['seeds']:<2}{ratio:>8}{r['search_seconds_per_query']:>16.3f}"
                      f"{r['median_hypervolume_ratio']:>10.3f}")
+    lines += ["", f"{'method':<22}" + "".join(f"{'HV ratio @' + p:>16}" for p in points)]
+    for r in rows:
+        cells = [r["by_budget"].get(p) for p in points]
+        lines.append(f"{r['method']:<22}" + "".join(
+            f"{'-':>16}" if c is None else f"{c['median_hypervolume_ratio']:>16.3f}" for c in cells))
     return "\n".join(lines)
 
 

@@ -14,20 +14,28 @@ from the label-free ``encoder-nb101``).
 ``TimeEstimator`` against ``params`` (log-seconds linear in log-parameters) and ``gbt`` (trees on
 the flat encoding, log parameters and log FLOPs), scored by Kendall tau and the median absolute
 percentage error (MdAPE).
+
+With ``runs_dir`` each finished (method, train size, seed) measurement is saved there as it
+completes and reused by a later call with the same settings, so a killed grid resumes and a
+grid can grow (more seeds, sizes or methods) without redoing what it has.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cached_property, partial
+from pathlib import Path
 
 import numpy as np
 import torch
 from scipy.stats import kendalltau, spearmanr
 
 from netembed import space
+from netembed._io import atomic_write
 from netembed.cell import OPS, Cell
 from netembed.errors import NetembedError
 from netembed.predictors import AccuracyPredictor, PredictorConfig, TimeEstimator
@@ -193,8 +201,9 @@ class Measurement:
 
 def run_predictor_bench(accuracy: np.ndarray, train_sizes: Sequence[int], seeds: Sequence[int],
                         methods: Sequence[str], test_size: int = 50_000, progress: bool = True,
-                        split_seed: int = 0) -> list[Measurement]:
-    """Train every method on the same random cells per (size, seed); score on one fixed test set."""
+                        split_seed: int = 0, runs_dir: str | Path | None = None) -> list[Measurement]:
+    """Train every method on the same random cells per (size, seed); score on one fixed test set.
+    ``runs_dir``: save and reuse each measurement (see the module docstring)."""
     from tqdm.auto import tqdm
 
     unknown = [m for m in methods if m not in METHODS]
@@ -206,19 +215,22 @@ def run_predictor_bench(accuracy: np.ndarray, train_sizes: Sequence[int], seeds:
         raise BenchError(f"train sizes must be at most {len(pool)} (cells outside the test set), got {max(train_sizes)}")
     test = CellRows(test_rows)
     truth = accuracy[test_rows]
-    results = []
+    results, labels = [], _fingerprint(accuracy)
     grid = [(n, s, m) for n in train_sizes for s in seeds for m in methods]
     for size, seed, method in tqdm(grid, desc="predictors", disable=not progress):
         train_rows = np.random.default_rng(1000 + seed).choice(pool, size, replace=False)
         cells = [space.cell_at(int(r)) for r in train_rows]
         fit = partial(METHODS[method], cells, accuracy[train_rows], seed)
-        results.append(_measure(method, size, seed, fit, test, truth))
+        settings = {"benchmark": "accuracy", "labels": labels, "test_size": test_size, "split_seed": split_seed}
+        results.append(_saved(runs_dir, method, size, seed, settings,
+                              partial(_measure, method, size, seed, fit, test, truth)))
     return results
 
 
 def run_time_bench(seconds: np.ndarray, params: np.ndarray, flops: np.ndarray, train_sizes: Sequence[int],
                    seeds: Sequence[int], methods: Sequence[str], pool_size: int = 15_000, progress: bool = True,
-                   split_seed: int = 0, steps: int | None = None, batch_size: int | None = None) -> list[Measurement]:
+                   split_seed: int = 0, steps: int | None = None, batch_size: int | None = None,
+                   runs_dir: str | Path | None = None) -> list[Measurement]:
     """Time estimators on the timed rows (``seconds`` NaN elsewhere): train on N of a fixed pool of
     ``pool_size`` rows per (size, seed), score on every other timed row. ``steps`` and
     ``batch_size`` override the ``netembed`` estimator's training (default: ``PredictorConfig``'s)."""
@@ -241,13 +253,16 @@ def run_time_bench(seconds: np.ndarray, params: np.ndarray, flops: np.ndarray, t
         return CellRows(rows, params[rows].astype(np.float64), flops[rows].astype(np.float64))
 
     test, truth = cell_set(test_rows), seconds[test_rows]
-    results = []
+    results, labels = [], _fingerprint(seconds)
     grid = [(n, s, m) for n in train_sizes for s in seeds for m in methods]
     for size, seed, method in tqdm(grid, desc="time estimators", disable=not progress):
         train = cell_set(np.sort(np.random.default_rng(1000 + seed).choice(pool, size, replace=False)))
         options = {"steps": steps, "batch_size": batch_size} if method == "netembed" else {}
         fit = partial(TIME_METHODS[method], train, np.log(seconds[train.rows]), seed, **options)
-        results.append(_measure(method, size, seed, fit, test, truth, from_prediction=np.exp))
+        settings = {"benchmark": "time", "labels": labels, "pool_size": pool_size, "split_seed": split_seed,
+                    **options}
+        results.append(_saved(runs_dir, method, size, seed, settings,
+                              partial(_measure, method, size, seed, fit, test, truth, from_prediction=np.exp)))
     return results
 
 
@@ -271,6 +286,29 @@ def _measure(method: str, size: int, seed: int, fit: Callable[[], Callable[[Cell
                        float(spearmanr(predicted, truth).statistic), float(np.sqrt(np.mean((predicted - truth) ** 2))),
                        fitted - start, done - fitted,
                        None if from_prediction is None else mdape_percent(predicted, truth))
+
+
+def _fingerprint(labels: np.ndarray) -> str:
+    """Identifies the labels a saved run was measured on (another table must not reuse it)."""
+    return hashlib.sha256(np.ascontiguousarray(labels, dtype=np.float64).tobytes()).hexdigest()[:16]
+
+
+def _saved(runs_dir: str | Path | None, method: str, size: int, seed: int, settings: dict,
+           measure: Callable[[], Measurement]) -> Measurement:
+    """The measurement saved under ``runs_dir`` for these settings, else ``measure()``, saved atomically."""
+    if runs_dir is None:
+        return measure()
+    path = Path(runs_dir) / f"{settings['benchmark']}-{method}-{size}-{seed}.json"
+    try:
+        saved = json.loads(path.read_text())
+        if saved["settings"] == settings:
+            return Measurement(**saved["measurement"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # absent, unreadable or from other settings: measure again
+    measurement = measure()
+    text = json.dumps({"settings": settings, "measurement": asdict(measurement)})
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+    return measurement
 
 
 def summarise(results: Sequence[Measurement]) -> list[dict]:

@@ -297,7 +297,9 @@ def test_compare_runs_every_method_and_reuses_finished_runs(capsys, tmp_path, ar
     assert code == 0 and [r["method"] for r in rows] == ["random", "local_search"]
     assert {"method", "seeds", "budget", "median_queries_to_top", "by_budget"} <= set(rows[0])
     assert rows[0]["seeds"] == 2 and rows[0]["budget"] == 30 and list(rows[0]["by_budget"]) == ["30"]
-    assert set(rows[0]["by_budget"]["30"]) == {"median_accuracy", "median_regret", "median_rank"}
+    assert set(rows[0]["by_budget"]["30"]) == {"median_accuracy", "median_regret", "median_rank",
+                                                 "median_hypervolume_ratio"}
+    assert rows[0]["by_budget"]["30"]["median_hypervolume_ratio"] == rows[0]["median_hypervolume_ratio"]
     for name in ("search.png", "search.json", "search_runs.csv", "runs/random-seed1.json"):
         assert (tmp_path / "c" / name).exists()
     monkeypatch.setattr(compare, "_one_run", lambda task: pytest.fail(f"reran {task}"))

@@ -1,0 +1,45 @@
+"""How much of the true front's hypervolume a search can reach, given how good its best cell is.
+
+    python experiments/front_ceiling.py
+
+The hypervolume of (accuracy, parameters) with ``netembed compare``'s reference point is
+mostly decided by the most accurate cells: this prints the true front, then the ratio reached
+by the best possible front built only from cells no better than the table's k-th best (a
+search whose best cell is the k-th best can do no better), and the ratio of the true front
+with every accuracy lowered by a few hundredths of a point.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from netembed.bench import Benchmark
+from netembed.compare import HV_REFERENCE
+from netembed.errors import DataError
+from netembed.reward import hypervolume, pareto_front
+
+
+def main() -> None:
+    try:
+        bench = Benchmark.load()
+    except DataError as error:  # a fresh clone without the table: nothing to measure
+        print(f"front_ceiling skipped: {error}")
+        return
+    accuracy, params = bench.test_acc_108, bench.params.astype(float)
+    true = hypervolume(accuracy, params, *HV_REFERENCE)
+    front = pareto_front(accuracy, params)
+    print(f"true front: {len(front)} cells, from {accuracy[front[0]]:.4f} at {params[front[0]] / 1e6:.2f}M "
+          f"parameters to {accuracy[front[-1]]:.4f} at {params[front[-1]] / 1e6:.1f}M")
+    print(f"{'best cell found':>16}{'its accuracy':>14}{'hypervolume ratio at most':>27}")
+    best_first = np.sort(accuracy)[::-1]
+    for k in (1, 2, 3, 4, 5, 10, 20, 50, 100):
+        allowed = accuracy <= best_first[k - 1]
+        ratio = hypervolume(accuracy[allowed], params[allowed], *HV_REFERENCE) / true
+        print(f"{'k = ' + str(k):>16}{best_first[k - 1]:>14.4f}{ratio:>27.4f}")
+    for drop in (0.0005, 0.001, 0.002):
+        ratio = hypervolume(accuracy[front] - drop, params[front], *HV_REFERENCE) / true
+        print(f"every front cell {100 * drop:.2f} pp less accurate: ratio {ratio:.4f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""Variants of netembed's front search that were tried and not shipped, against the shipped rule.
+
+    python experiments/pareto_variants.py [--variants shipped more_parents alternate wide accuracy]
+                                          [--seeds 8] [--budget 300] [--out results/pareto-variants]
+
+Each variant runs on seeds 0..N-1 of the table (the same accounting as ``netembed compare
+--objective pareto``) and the median hypervolume ratio of the queried cells is printed at
+50, 100, 150 and 300 queries. Finished runs are kept under ``--out`` and reused.
+
+- ``shipped``: ``NetembedSearch(objective="pareto")`` as shipped;
+- ``more_parents``: parents are the front plus the 5 most accurate cells;
+- ``alternate``: every other round maximises accuracy alone (the reward rule), with its own baseline;
+- ``wide``: 1,000 random candidates per round instead of 100;
+- ``accuracy``: the accuracy-only search (``objective="reward"``, the reward being accuracy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from netembed._io import atomic_write
+from netembed.bench import Benchmark
+from netembed.compare import HV_REFERENCE
+from netembed.controller import ControllerConfig, NetembedSearch
+from netembed.errors import DataError
+from netembed.reward import hypervolume_ratio, pareto_front
+from netembed.search import Budget, TableEvaluator, run_search
+
+
+class MoreParents(NetembedSearch):
+    def _parents(self):
+        told = list(self.told.values())
+        front = pareto_front(np.array([e.accuracy for e in told]), np.array([float(e.params) for e in told]))
+        parents = {told[i].cell.hash: told[i] for i in front}
+        for e in sorted(told, key=lambda e: (-e.accuracy, e.query))[:5]:
+            parents.setdefault(e.cell.hash, e)
+        return list(parents.values())
+
+
+class Alternate(NetembedSearch):
+    def _plan(self):
+        if len(self.told) >= self.config.initial:
+            self._rounds = getattr(self, "_rounds", 0) + 1
+            baselines = self.__dict__.setdefault("_baselines", {})
+            baselines[self.objective] = self.baseline
+            self.objective = "reward" if self._rounds % 2 == 0 else "pareto"
+            self.baseline = baselines.get(self.objective)
+        return super()._plan()
+
+
+VARIANTS = {
+    "shipped": lambda rng: NetembedSearch(rng, objective="pareto"),
+    "more_parents": lambda rng: MoreParents(rng, objective="pareto"),
+    "alternate": lambda rng: Alternate(rng, objective="pareto"),
+    "wide": lambda rng: NetembedSearch(rng, ControllerConfig(jumps=1000), objective="pareto"),
+    "accuracy": lambda rng: NetembedSearch(rng, objective="reward"),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    parser.add_argument("--seeds", type=int, default=8)
+    parser.add_argument("--budget", type=int, default=300)
+    parser.add_argument("--out", default="results/pareto-variants")
+    args = parser.parse_args()
+    try:
+        bench = Benchmark.load()
+    except DataError as error:  # a fresh clone without the table: nothing to measure against
+        print(f"pareto_variants skipped: {error}")
+        return
+    torch.set_num_threads(1)
+    front = pareto_front(bench.test_acc_108, bench.params.astype(float))
+    true_acc, true_params = bench.test_acc_108[front], bench.params[front].astype(float)
+    checkpoints = [c for c in (50, 100, 150, 300) if c <= args.budget]
+    print(f"{'variant':<14}" + "".join(f"{'HV ratio @' + str(c):>16}" for c in checkpoints))
+    for name in args.variants:
+        ratios = []
+        for seed in range(args.seeds):
+            path = Path(args.out) / f"{name}-seed{seed}-budget{args.budget}.json"
+            if not path.exists():
+                result = run_search(VARIANTS[name](np.random.default_rng(seed)), TableEvaluator(bench),
+                                    lambda accuracy, **_: accuracy, Budget(queries=args.budget), seed=seed)
+                text = json.dumps({"accuracy": [e.accuracy for e in result.evaluations],
+                                   "params": [e.params for e in result.evaluations]})
+                atomic_write(path, lambda tmp, text=text: Path(tmp).write_text(text))
+            run = json.loads(path.read_text())
+            accuracy, params = np.array(run["accuracy"]), np.array(run["params"], dtype=float)
+            ratios.append([hypervolume_ratio(accuracy[:c], params[:c], true_acc, true_params, *HV_REFERENCE)
+                           for c in checkpoints])
+        print(f"{name:<14}" + "".join(f"{r:>16.4f}" for r in np.median(ratios, axis=0)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
