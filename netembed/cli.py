@@ -315,6 +315,7 @@ def cmd_bench_predictors(args: argparse.Namespace) -> None:
     seeds = range(args.seed_offset, args.seed_offset + args.seeds)
     results = predictor_bench.run_predictor_bench(bench.test_acc_108, args.train_sizes, seeds, args.methods,
                                                   test_size=args.test_size, progress=args.format == "text",
+                                                  steps=args.steps, batch_size=args.batch_size,
                                                   runs_dir=Path(args.out) / "runs")
     rows = predictor_bench.summarise(results)
     out = Path(args.out)
@@ -738,6 +739,8 @@ def build_parser() -> argparse.ArgumentParser:
     preds.add_argument("--seed-offset", type=int, default=0, help="first seed")
     preds.add_argument("--methods", nargs="+", default=["netembed", "netembed+pretrained", "mlp", "gbt"])
     preds.add_argument("--test-size", type=int, default=50_000)
+    preds.add_argument("--steps", type=int, help=f"netembed's training steps (default {PredictorConfig().steps})")
+    preds.add_argument("--batch-size", type=int, help=f"netembed's batch (default {PredictorConfig().batch_size})")
     preds.add_argument("--out", default="results/predictors")
     preds.add_argument("--data", help="table folder or .npz (default: $NETEMBED_DATA, else ../shared/data/nb101)")
     preds.add_argument("--format", choices=("text", "json"), default="text")

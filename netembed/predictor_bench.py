@@ -138,9 +138,22 @@ def _fit_gbt(cells: Sequence[Cell], y: np.ndarray, seed: int) -> Callable[[CellR
     return lambda test: model.predict(test.paths)
 
 
+def _training(steps: int | None, batch_size: int | None, **fields) -> PredictorConfig:
+    """``PredictorConfig`` with the benchmark's ``--steps`` / ``--batch-size`` where given."""
+    default = PredictorConfig()
+    return PredictorConfig(steps=steps or default.steps, batch_size=batch_size or default.batch_size, **fields)
+
+
+def _overrides(method: str, steps: int | None, batch_size: int | None) -> dict:
+    """The training overrides given for a ``netembed`` row (also part of its saved settings)."""
+    given = {"steps": steps, "batch_size": batch_size}
+    return {k: v for k, v in given.items() if v is not None} if method.startswith("netembed") else {}
+
+
 def _fit_netembed(init: str | None):
-    def fit(cells: Sequence[Cell], y: np.ndarray, seed: int) -> Callable[[CellRows], np.ndarray]:
-        model = AccuracyPredictor(PredictorConfig(seed=seed)).fit(cells, y, init=init)
+    def fit(cells: Sequence[Cell], y: np.ndarray, seed: int, steps: int | None = None,
+            batch_size: int | None = None) -> Callable[[CellRows], np.ndarray]:
+        model = AccuracyPredictor(_training(steps, batch_size, seed=seed)).fit(cells, y, init=init)
         return lambda test: model.predict_rows(test.rows)[0]
 
     return fit
@@ -159,10 +172,8 @@ METHODS: dict[str, Callable] = {
 def _fit_time_netembed(train: CellRows, log_seconds: np.ndarray, seed: int,
                        steps: int | None = None, batch_size: int | None = None) -> Callable[[CellRows], np.ndarray]:
     # squared error only, as the shipped surrogate-nb101/time (the ranking loss cost it MdAPE)
-    default = PredictorConfig()
-    config = PredictorConfig(steps=steps or default.steps, batch_size=batch_size or default.batch_size,
-                             ranking_weight=0.0, seed=seed)
-    model = TimeEstimator(config).fit(train.cells, np.exp(log_seconds))
+    model = TimeEstimator(_training(steps, batch_size, ranking_weight=0.0, seed=seed)).fit(train.cells,
+                                                                                         np.exp(log_seconds))
     return lambda test: np.log(model.predict_rows(test.rows)[0])
 
 
@@ -201,9 +212,11 @@ class Measurement:
 
 def run_predictor_bench(accuracy: np.ndarray, train_sizes: Sequence[int], seeds: Sequence[int],
                         methods: Sequence[str], test_size: int = 50_000, progress: bool = True,
-                        split_seed: int = 0, runs_dir: str | Path | None = None) -> list[Measurement]:
+                        split_seed: int = 0, steps: int | None = None, batch_size: int | None = None,
+                        runs_dir: str | Path | None = None) -> list[Measurement]:
     """Train every method on the same random cells per (size, seed); score on one fixed test set.
-    ``runs_dir``: save and reuse each measurement (see the module docstring)."""
+    ``steps`` and ``batch_size`` override the ``netembed`` rows' training (default:
+    ``PredictorConfig``'s); ``runs_dir``: save and reuse each measurement (see the module docstring)."""
     from tqdm.auto import tqdm
 
     unknown = [m for m in methods if m not in METHODS]
@@ -220,8 +233,10 @@ def run_predictor_bench(accuracy: np.ndarray, train_sizes: Sequence[int], seeds:
     for size, seed, method in tqdm(grid, desc="predictors", disable=not progress):
         train_rows = np.random.default_rng(1000 + seed).choice(pool, size, replace=False)
         cells = [space.cell_at(int(r)) for r in train_rows]
-        fit = partial(METHODS[method], cells, accuracy[train_rows], seed)
-        settings = {"benchmark": "accuracy", "labels": labels, "test_size": test_size, "split_seed": split_seed}
+        options = _overrides(method, steps, batch_size)
+        fit = partial(METHODS[method], cells, accuracy[train_rows], seed, **options)
+        settings = {"benchmark": "accuracy", "labels": labels, "test_size": test_size, "split_seed": split_seed,
+                    **options}
         results.append(_saved(runs_dir, method, size, seed, settings,
                               partial(_measure, method, size, seed, fit, test, truth)))
     return results
@@ -257,7 +272,7 @@ def run_time_bench(seconds: np.ndarray, params: np.ndarray, flops: np.ndarray, t
     grid = [(n, s, m) for n in train_sizes for s in seeds for m in methods]
     for size, seed, method in tqdm(grid, desc="time estimators", disable=not progress):
         train = cell_set(np.sort(np.random.default_rng(1000 + seed).choice(pool, size, replace=False)))
-        options = {"steps": steps, "batch_size": batch_size} if method == "netembed" else {}
+        options = _overrides(method, steps, batch_size)
         fit = partial(TIME_METHODS[method], train, np.log(seconds[train.rows]), seed, **options)
         settings = {"benchmark": "time", "labels": labels, "pool_size": pool_size, "split_seed": split_seed,
                     **options}

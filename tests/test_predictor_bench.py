@@ -1,5 +1,6 @@
 import json
 import re
+from functools import partial
 
 import numpy as np
 import pytest
@@ -107,3 +108,17 @@ def test_saved_runs_are_reused_and_other_settings_are_measured_again(tmp_path):
     after = json.loads(saved.read_text())
     assert after["settings"]["labels"] != before["settings"]["labels"]
     assert after["measurement"]["fit_seconds"] != before["measurement"]["fit_seconds"]
+
+
+def test_training_overrides_reach_the_netembed_rows_only(tmp_path):
+    arrays = space.space_arrays()
+    accuracy = 0.8 + 0.02 * (arrays.ops == 0).sum(axis=1)
+    run = partial(run_predictor_bench, accuracy, [30], [0], test_size=50, progress=False, runs_dir=tmp_path)
+    run(["netembed", "mlp"], steps=3, batch_size=8)
+    netembed = json.loads((tmp_path / "accuracy-netembed-30-0.json").read_text())
+    mlp = json.loads((tmp_path / "accuracy-mlp-30-0.json").read_text())
+    assert netembed["settings"]["steps"] == 3 and netembed["settings"]["batch_size"] == 8
+    assert "steps" not in mlp["settings"]
+    # other training settings are measured again, not read back
+    run(["netembed"], steps=4)
+    assert json.loads((tmp_path / "accuracy-netembed-30-0.json").read_text())["settings"]["steps"] == 4
