@@ -19,16 +19,17 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
 
 from netembed._io import atomic_write
 from netembed.bench import Benchmark
-from netembed.compare import HV_REFERENCE
+from netembed.compare import median_hypervolume_ratio, true_front
 from netembed.controller import ControllerConfig, NetembedSearch
 from netembed.errors import DataError
-from netembed.reward import hypervolume_ratio, pareto_front
+from netembed.reward import pareto_front
 from netembed.search import Budget, TableEvaluator, run_search
 
 
@@ -75,12 +76,11 @@ def main() -> None:
         print(f"pareto_variants skipped: {error}")
         return
     torch.set_num_threads(1)
-    front = pareto_front(bench.test_acc_108, bench.params.astype(float))
-    true_acc, true_params = bench.test_acc_108[front], bench.params[front].astype(float)
+    front = true_front(bench)
     checkpoints = [c for c in (50, 100, 150, 300) if c <= args.budget]
     print(f"{'variant':<14}" + "".join(f"{'HV ratio @' + str(c):>16}" for c in checkpoints))
     for name in args.variants:
-        ratios = []
+        runs = []
         for seed in range(args.seeds):
             path = Path(args.out) / f"{name}-seed{seed}-budget{args.budget}.json"
             if not path.exists():
@@ -89,11 +89,9 @@ def main() -> None:
                 text = json.dumps({"accuracy": [e.accuracy for e in result.evaluations],
                                    "params": [e.params for e in result.evaluations]})
                 atomic_write(path, lambda tmp, text=text: Path(tmp).write_text(text))
-            run = json.loads(path.read_text())
-            accuracy, params = np.array(run["accuracy"]), np.array(run["params"], dtype=float)
-            ratios.append([hypervolume_ratio(accuracy[:c], params[:c], true_acc, true_params, *HV_REFERENCE)
-                           for c in checkpoints])
-        print(f"{name:<14}" + "".join(f"{r:>16.4f}" for r in np.median(ratios, axis=0)), flush=True)
+            runs.append(SimpleNamespace(**json.loads(path.read_text())))
+        ratios = [median_hypervolume_ratio(runs, front, c) for c in checkpoints]
+        print(f"{name:<14}" + "".join(f"{r:>16.4f}" for r in ratios), flush=True)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ from netembed._io import atomic_write, save_figure
 from netembed.reward import hypervolume_ratio, pareto_front
 from netembed.search import SearchError
 
-__all__ = ["TOP_THRESHOLD", "CHECKPOINTS", "Run", "run_compare", "summarise", "format_summary", "plot_runs"]
+__all__ = ["TOP_THRESHOLD", "CHECKPOINTS", "Run", "run_compare", "true_front", "median_hypervolume_ratio", "summarise",
+           "format_summary", "plot_runs"]
 
 #: Test accuracy of the 42nd best cell: reaching it means finding a top-0.01% cell.
 TOP_THRESHOLD = 0.9423077
@@ -146,18 +147,24 @@ def _median_or_none(values: list[float]) -> float | None:
     return value if np.isfinite(value) else None
 
 
+def true_front(bench) -> tuple[np.ndarray, np.ndarray]:
+    """Accuracy and parameters of the table's (accuracy, parameters) Pareto front."""
+    front = pareto_front(bench.test_acc_108, bench.params.astype(float))
+    return bench.test_acc_108[front], bench.params[front].astype(float)
+
+
+def median_hypervolume_ratio(runs, front: tuple[np.ndarray, np.ndarray], queries: int) -> float:
+    """Median over ``runs`` (anything with ``accuracy`` and ``params`` lists) of the hypervolume of
+    their first ``queries`` cells over that of ``front`` (``true_front``), at ``HV_REFERENCE``."""
+    return float(np.median([hypervolume_ratio(np.asarray(r.accuracy[:queries]), np.asarray(r.params[:queries], float),
+                                              *front, *HV_REFERENCE) for r in runs]))
+
+
 def summarise(runs: list[Run], bench, checkpoints=CHECKPOINTS) -> list[dict]:
     """One row per method: medians over seeds at each checkpoint, queries to a top-0.01% cell,
     the method's own time per query, and the hypervolume of the (accuracy, parameters) front it queried."""
     best = float(bench.test_acc_108.max())
-    true_front = pareto_front(bench.test_acc_108, bench.params.astype(float))
-    true_acc, true_params = bench.test_acc_108[true_front], bench.params[true_front].astype(float)
-
-    def median_ratio(runs: list[Run], queries: int) -> float:
-        """Median over runs of the hypervolume of their first ``queries`` cells, over the true front's."""
-        return float(np.median([hypervolume_ratio(np.asarray(r.accuracy[:queries]), np.asarray(r.params[:queries], float),
-                                                  true_acc, true_params, *HV_REFERENCE) for r in runs]))
-
+    front = true_front(bench)
     rows = []
     for method in dict.fromkeys(r.method for r in runs):
         mine = [r for r in runs if r.method == method]
@@ -170,13 +177,13 @@ def summarise(runs: list[Run], bench, checkpoints=CHECKPOINTS) -> list[dict]:
             by_budget[str(point)] = {"median_accuracy": float(np.median(found)),
                                      "median_regret": float(np.median(best - found)),
                                      "median_rank": float(np.median([bench.rank(a) for a in found])),
-                                     "median_hypervolume_ratio": median_ratio(mine, point)}
+                                     "median_hypervolume_ratio": median_hypervolume_ratio(mine, front, point)}
         rows.append({"method": method, "seeds": len(mine), "budget": budget,
                      "median_queries_to_top": _median_or_none(first),
                      "reached_top": int(np.sum(np.isfinite(first))),
                      "by_budget": by_budget,
                      "search_seconds_per_query": float(np.mean([r.search_seconds / len(r.accuracy) for r in mine])),
-                     "median_hypervolume_ratio": median_ratio(mine, budget)})
+                     "median_hypervolume_ratio": median_hypervolume_ratio(mine, front, budget)})
     return rows
 
 

@@ -138,22 +138,15 @@ def _fit_gbt(cells: Sequence[Cell], y: np.ndarray, seed: int) -> Callable[[CellR
     return lambda test: model.predict(test.paths)
 
 
-def _training(steps: int | None, batch_size: int | None, **fields) -> PredictorConfig:
-    """``PredictorConfig`` with the benchmark's ``--steps`` / ``--batch-size`` where given."""
-    default = PredictorConfig()
-    return PredictorConfig(steps=steps or default.steps, batch_size=batch_size or default.batch_size, **fields)
-
-
 def _overrides(method: str, steps: int | None, batch_size: int | None) -> dict:
-    """The training overrides given for a ``netembed`` row (also part of its saved settings)."""
+    """The ``PredictorConfig`` fields given for a ``netembed`` row (also part of its saved settings)."""
     given = {"steps": steps, "batch_size": batch_size}
     return {k: v for k, v in given.items() if v is not None} if method.startswith("netembed") else {}
 
 
 def _fit_netembed(init: str | None):
-    def fit(cells: Sequence[Cell], y: np.ndarray, seed: int, steps: int | None = None,
-            batch_size: int | None = None) -> Callable[[CellRows], np.ndarray]:
-        model = AccuracyPredictor(_training(steps, batch_size, seed=seed)).fit(cells, y, init=init)
+    def fit(cells: Sequence[Cell], y: np.ndarray, seed: int, **training) -> Callable[[CellRows], np.ndarray]:
+        model = AccuracyPredictor(PredictorConfig(seed=seed, **training)).fit(cells, y, init=init)
         return lambda test: model.predict_rows(test.rows)[0]
 
     return fit
@@ -169,11 +162,9 @@ METHODS: dict[str, Callable] = {
 
 # -- training-time estimators: fit(train CellRows, log-seconds, seed) -> predict(CellRows) -> log-seconds
 
-def _fit_time_netembed(train: CellRows, log_seconds: np.ndarray, seed: int,
-                       steps: int | None = None, batch_size: int | None = None) -> Callable[[CellRows], np.ndarray]:
+def _fit_time_netembed(train: CellRows, log_seconds: np.ndarray, seed: int, **training) -> Callable[[CellRows], np.ndarray]:
     # squared error only, as the shipped surrogate-nb101/time (the ranking loss cost it MdAPE)
-    model = TimeEstimator(_training(steps, batch_size, ranking_weight=0.0, seed=seed)).fit(train.cells,
-                                                                                         np.exp(log_seconds))
+    model = TimeEstimator(PredictorConfig(ranking_weight=0.0, seed=seed, **training)).fit(train.cells, np.exp(log_seconds))
     return lambda test: np.log(model.predict_rows(test.rows)[0])
 
 
