@@ -1,6 +1,6 @@
 """Variants of netembed's front search that were tried and not shipped, against the shipped rule.
 
-    python experiments/pareto_variants.py [--variants shipped more_parents alternate wide accuracy]
+    python experiments/pareto_variants.py [--variants shipped more_parents alternate wide accuracy prior]
                                           [--seeds 8] [--budget 300] [--out results/pareto-variants]
 
 Each variant runs on seeds 0..N-1 of the table (the same accounting as ``netembed compare
@@ -11,7 +11,8 @@ Each variant runs on seeds 0..N-1 of the table (the same accounting as ``netembe
 - ``more_parents``: parents are the front plus the 5 most accurate cells;
 - ``alternate``: every other round maximises accuracy alone (the reward rule), with its own baseline;
 - ``wide``: 1,000 random candidates per round instead of 100;
-- ``accuracy``: the accuracy-only search (``objective="reward"``, the reward being accuracy).
+- ``accuracy``: the accuracy-only search (``objective="reward"``, the reward being accuracy);
+- ``prior``: the surrogate's members start from the label-free ``prior-nb101`` (log parameter counts).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ VARIANTS = {
     "alternate": lambda rng: Alternate(rng, objective="pareto"),
     "wide": lambda rng: NetembedSearch(rng, ControllerConfig(jumps=1000), objective="pareto"),
     "accuracy": lambda rng: NetembedSearch(rng, objective="reward"),
+    "prior": lambda rng: NetembedSearch(rng, objective="pareto", prior="prior-nb101"),
 }
 
 

@@ -232,10 +232,18 @@ def cmd_train_predictor(args: argparse.Namespace) -> None:
     from netembed.predictor_bench import mdape_percent
     from netembed.predictors import AccuracyPredictor, PredictorConfig, TimeEstimator
 
-    model_cls = AccuracyPredictor if args.target == "accuracy" else TimeEstimator
-    bench = _load_bench(args.data, required=args.cells is None)
+    model_cls = TimeEstimator if args.target == "time" else AccuracyPredictor
+    if args.target == "params" and args.cells:
+        raise UsageError(f"--target params learns random cells of the space (--train-size), got --cells {args.cells}")
+    bench = _load_bench(args.data, required=args.cells is None and args.target != "params")
     rng = np.random.default_rng(args.seed)
-    if args.cells and args.cells.endswith(".jsonl"):  # a search's query log, e.g. times measured by real training
+    if args.target == "params":  # label-free: log parameter counts, computed from each cell's structure
+        if not 2 <= args.train_size <= space.NUM_CELLS - 1:
+            raise UsageError(f"--train-size must be in [2, {space.NUM_CELLS - 1}], got {args.train_size}")
+        train_rows = rng.choice(space.NUM_CELLS, args.train_size, replace=False)
+        cells = [space.cell_at(int(r)) for r in train_rows]
+        labels = np.log([space.count_params(c) for c in cells])
+    elif args.cells and args.cells.endswith(".jsonl"):  # a search's query log, e.g. times measured by real training
         from netembed.runs import read_log
 
         _, evaluations, _ = read_log(args.cells)
@@ -268,11 +276,14 @@ def cmd_train_predictor(args: argparse.Namespace) -> None:
     meta = {"command": "netembed " + " ".join(sys.argv[1:]), "target": args.target, "train_cells": len(cells),
             "init": args.init, "train_rows_sha256": hashlib.sha256(train_rows.tobytes()).hexdigest()}
     payload = {"out": str(args.out), "train_cells": len(cells)}
-    if bench is not None:  # which table the labels and the held-out cells came from
+    if args.target == "params":
+        meta["space_sha256"] = space.space_checksum()
+    elif bench is not None:  # which table the labels and the held-out cells came from
         files = [bench.source] + ([bench.source.parent / TIME_FILE] if args.target == "time" else [])
         meta["data_sha256"] = {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files if f.is_file()}
     if bench is not None:  # held-out quality on table cells it never saw
-        column = bench.test_acc_108 if args.target == "accuracy" else bench.train_time_108
+        column = {"accuracy": bench.test_acc_108, "time": bench.train_time_108,
+                  "params": np.log(bench.params.astype(np.float64))}[args.target]
         pool = np.setdiff1d(np.flatnonzero(~np.isnan(column)), train_rows)
         test = rng.choice(pool, min(args.test_size, len(pool)), replace=False)
         predicted, _ = model.predict_rows(test)
@@ -303,7 +314,8 @@ def _plot_predictions(predicted: np.ndarray, truth: np.ndarray, path: Path, targ
     ax.plot([low, high], [low, high], color="gray", lw=1)
     if target == "accuracy":
         ax.set(xlim=(0.8, high), ylim=(0.8, high))
-    ax.set(xlabel=f"true {target}", ylabel=f"predicted {target}", title="held-out cells")
+    name = "log parameters" if target == "params" else target
+    ax.set(xlabel=f"true {name}", ylabel=f"predicted {name}", title="held-out cells")
     return save_figure(fig, path)
 
 
@@ -676,12 +688,15 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--device", default="cpu")
 
     train = command("train-predictor", cmd_train_predictor, "train a surrogate (accuracy or training time)")
-    train.add_argument("--target", choices=("accuracy", "time"), default="accuracy")
+    train.add_argument("--target", choices=("accuracy", "time", "params"), default="accuracy",
+                       help="params: log parameter counts of random cells, computed (no table, no labels): "
+                            "a label-free prior for --init")
     train.add_argument("--train-size", type=int, default=424, help="random table cells to train on")
     train.add_argument("--cells", help='or: a JSON file of your evaluated cells [{"matrix", "ops", "value"}], '
                        "or a search's queries.jsonl (its accuracies, or its seconds with --target time)")
     train.add_argument("--test-size", type=int, default=50_000, help="held-out table cells to report on")
-    train.add_argument("--init", help="warm-start every member's encoder (e.g. encoder-nb101)")
+    train.add_argument("--init", help="warm-start every member's encoder (encoder-nb101) or whole members "
+                       "from a predictor of the same shape (prior-nb101)")
     train.add_argument("--members", type=int, default=PredictorConfig().members)
     train.add_argument("--steps", type=int, default=PredictorConfig().steps)
     train.add_argument("--batch-size", type=int, default=PredictorConfig().batch_size)
@@ -737,7 +752,8 @@ def build_parser() -> argparse.ArgumentParser:
     preds.add_argument("--train-sizes", type=int, nargs="+", default=[100, 172, 424, 4236])
     preds.add_argument("--seeds", type=int, default=5, help="number of seeds")
     preds.add_argument("--seed-offset", type=int, default=0, help="first seed")
-    preds.add_argument("--methods", nargs="+", default=["netembed", "netembed+pretrained", "mlp", "gbt"])
+    preds.add_argument("--methods", nargs="+",
+                       default=["netembed", "netembed+pretrained", "netembed+prior", "mlp", "gbt"])
     preds.add_argument("--test-size", type=int, default=50_000)
     preds.add_argument("--steps", type=int, help=f"netembed's training steps (default {PredictorConfig().steps})")
     preds.add_argument("--batch-size", type=int, help=f"netembed's batch (default {PredictorConfig().batch_size})")

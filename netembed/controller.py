@@ -118,15 +118,17 @@ def plackett_luce_log_prob(logits: torch.Tensor, order: torch.Tensor) -> torch.T
 
 class NetembedSearch(Method):
     """The project's own search method (see the module docstring). ``init`` names a label-free
-    pretrained encoder (e.g. ``"encoder-nb101"``) for the policy's features and the surrogate."""
+    pretrained encoder (e.g. ``"encoder-nb101"``) for the policy's features and the surrogate;
+    ``prior`` a label-free predictor (``"prior-nb101"``) whole surrogate members start from."""
 
     def __init__(self, rng: np.random.Generator, config: ControllerConfig = ControllerConfig(),
-                 init: str | None = None, objective: str = "reward"):
+                 init: str | None = None, objective: str = "reward", prior: str | None = None):
         super().__init__(rng)
         if objective not in OBJECTIVES:
             raise SearchError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
-        self.config, self.init, self.objective = config, init, objective
-        self.name = "netembed" + ("+pretrained" if init else "") + ("+pareto" if objective == "pareto" else "")
+        self.config, self.init, self.objective, self.prior = config, init, objective, prior
+        self.name = ("netembed" + ("+pretrained" if init else "") + ("+prior" if prior else "")
+                     + ("+pareto" if objective == "pareto" else ""))
         self._params: dict[str, int] = {}  # parameter counts of candidates (pareto objective)
         self._round_front: dict = {}  # the front a pareto round was planned against
         torch_seed = int(rng.integers(2**31))
@@ -187,7 +189,8 @@ class NetembedSearch(Method):
         cells = [e.cell for e in self.told.values()]
         rewards = np.array([self._score(e) for e in self.told.values()])
         if not self.fitted:
-            self.predictor.fit(cells, rewards, init=self.init, steps=self.config.fit_steps, calibrate=False)
+            self.predictor.fit(cells, rewards, init=self.prior or self.init, steps=self.config.fit_steps,
+                               calibrate=False)
             self.fitted = True
         elif self.config.refresh_steps:
             self.predictor.fit(cells, rewards, steps=self.config.refresh_steps, warm=True, calibrate=False)

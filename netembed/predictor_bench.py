@@ -7,8 +7,9 @@ Every method sees the same training cells and is scored on the same held-out cel
 - ``gbt``: gradient-boosted trees on BANANAS' path encoding (which op sequences run from
   input to output; 364 indicators).
 
-The project's rows are ``netembed`` (fresh encoder) and ``netembed+pretrained`` (warm start
-from the label-free ``encoder-nb101``).
+The project's rows are ``netembed`` (fresh encoder), ``netembed+pretrained`` (encoders start
+from the label-free autoencoder ``encoder-nb101``) and ``netembed+prior`` (whole members start
+from ``prior-nb101``, which learned log parameter counts of random cells: label-free too).
 
 ``run_time_bench`` does the same for training-time estimators on the timed rows: the project's
 ``TimeEstimator`` against ``params`` (log-seconds linear in log-parameters) and ``gbt`` (trees on
@@ -152,12 +153,17 @@ def _fit_netembed(init: str | None):
     return fit
 
 
-METHODS: dict[str, Callable] = {
-    "netembed": _fit_netembed(None),
-    "netembed+pretrained": _fit_netembed("encoder-nb101"),
-    "mlp": _fit_mlp,
-    "gbt": _fit_gbt,
-}
+INITS = {"netembed": None, "netembed+pretrained": "encoder-nb101", "netembed+prior": "prior-nb101"}
+METHODS: dict[str, Callable] = {**{name: _fit_netembed(init) for name, init in INITS.items()},
+                                "mlp": _fit_mlp, "gbt": _fit_gbt}
+
+
+def _init_weights(method: str) -> dict:
+    """The sha256 of the pretrained weights a row starts from (a saved run of other weights is stale)."""
+    from netembed import hub
+
+    init = INITS.get(method)
+    return {"init_sha256": hub.read_config(hub.resolve(init))["weights_sha256"]} if init else {}
 
 
 # -- training-time estimators: fit(train CellRows, log-seconds, seed) -> predict(CellRows) -> log-seconds
@@ -227,7 +233,7 @@ def run_predictor_bench(accuracy: np.ndarray, train_sizes: Sequence[int], seeds:
         options = _overrides(method, steps, batch_size)
         fit = partial(METHODS[method], cells, accuracy[train_rows], seed, **options)
         settings = {"benchmark": "accuracy", "labels": labels, "test_size": test_size, "split_seed": split_seed,
-                    **options}
+                    **options, **_init_weights(method)}
         results.append(_saved(runs_dir, method, size, seed, settings,
                               partial(_measure, method, size, seed, fit, test, truth)))
     return results

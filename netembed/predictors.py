@@ -17,8 +17,9 @@ ensemble's mean and standard deviation, and save/load like every model (``netemb
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -127,9 +128,12 @@ class AccuracyPredictor(nn.Module):
 
     # -- training ----------------------------------------------------------------------------
 
-    def fit(self, cells: Sequence[Cell], y, init: str | None = None, progress: bool = False,
+    def fit(self, cells: Sequence[Cell], y, init: str | os.PathLike | None = None, progress: bool = False,
             steps: int | None = None, warm: bool = False, calibrate: bool = True) -> AccuracyPredictor:
-        """Train every member from scratch (or from the pretrained encoder ``init``) on (cells, y).
+        """Train every member from scratch, or from the pretrained weights ``init``, on (cells, y).
+
+        ``init`` names a pretrained encoder (``encoder-nb101``: each member's encoder starts
+        there) or a predictor of the same shape (``prior-nb101``: whole members start there).
 
         ``warm=True`` continues from the current weights instead (a search refreshing its
         predictor as labels arrive); ``steps`` overrides the configured number of steps.
@@ -144,6 +148,7 @@ class AccuracyPredictor(nn.Module):
         from tqdm.auto import tqdm
 
         config, steps = self.config, self.config.steps if steps is None else steps
+        start_from = self._warm_start(init) if init is not None and not warm else None
         for index, member in enumerate(tqdm(self.members, desc="ensemble", disable=not progress, leave=False)):
             seed = config.seed * 1000 + index + (len(target) * 7919 if warm else 0)
             generator = torch.Generator().manual_seed(seed)
@@ -152,8 +157,8 @@ class AccuracyPredictor(nn.Module):
                 for module in member.modules():
                     if module is not member and hasattr(module, "reset_parameters"):
                         module.reset_parameters()
-                if init is not None:
-                    member.encoder.load_state_dict(CellEncoder.from_pretrained(init).state_dict())
+                if start_from is not None:
+                    start_from(index, member)
             optimizer = torch.optim.AdamW(member.parameters(), lr=config.lr, weight_decay=config.weight_decay)
             schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
             member.train()
@@ -169,6 +174,25 @@ class AccuracyPredictor(nn.Module):
             if calibrate:
                 self.calibration[index] = _least_squares(member, batch, extra, target, generator)
         return self.eval()
+
+    def _warm_start(self, init: str | os.PathLike) -> Callable[[int, _Member], None]:
+        """How member ``index`` loads ``init``: the encoder of a pretrained encoder or autoencoder,
+        or the whole member ``index`` (cycling) of a pretrained predictor of the same shape."""
+        from netembed import hub
+
+        directory = hub.resolve(init)
+        if hub.read_config(directory)["model_type"] != type(self).__name__:
+            encoder = CellEncoder.from_pretrained(directory)
+            return lambda index, member: member.encoder.load_state_dict(encoder.state_dict())
+        prior = type(self).from_pretrained(directory)
+        if self._shape(prior.config) != self._shape(self.config):
+            raise NetembedError(f"init must have this predictor's shape {self._shape(self.config)}, "
+                                f"got {self._shape(prior.config)} in {directory}")
+        return lambda index, member: member.load_state_dict(prior.members[index % len(prior.members)].state_dict())
+
+    @staticmethod
+    def _shape(config: PredictorConfig) -> dict:
+        return {f: getattr(config, f) for f in ("hidden", "layers", "embedding_dim", "head_hidden")}
 
     def _check(self, cells: Sequence[Cell], y) -> np.ndarray:
         y = np.asarray(y, dtype=np.float64)

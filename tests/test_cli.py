@@ -160,10 +160,22 @@ def test_train_predictor_on_a_users_own_cells(capsys, no_table, tmp_path):
     assert code == 0 and json.loads(text)["train_cells"] == 2 and "test" not in json.loads(text)
 
 
+def test_train_predictor_learns_parameter_counts_without_a_table(capsys, no_table, tmp_path):
+    from netembed import hub
+
+    out = tmp_path / "prior"
+    code, text, _ = run(capsys, "train-predictor", "--target", "params", "--train-size", "30", "--members", "1",
+                        "--steps", "3", "--out", str(out), "--format", "json")
+    assert code == 0 and json.loads(text)["train_cells"] == 30 and "test" not in json.loads(text)
+    meta = hub.read_config(out)["meta"]
+    assert meta["target"] == "params" and meta["space_sha256"] == space.space_checksum()
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
         (["--target", "time"], "needs the training-time file"),
+        (["--target", "params", "--cells", "mine.json"], "--target params learns random cells of the space"),
         (["--train-size", "1"], "--train-size must be in [2, 11], got 1"),
     ],
 )

@@ -126,3 +126,23 @@ def test_pareto_objective_grows_the_front_from_its_members():
     assert gains[0] == 0 and gains[1] > 0  # below the reference adds nothing; a perfect tiny cell adds area
     with pytest.raises(SearchError, match="objective must be one of reward, pareto, got 'front'"):
         NetembedSearch(np.random.default_rng(0), SMALL, objective="front")
+
+
+def test_the_surrogate_starts_from_a_label_free_prior(tmp_path, monkeypatch):
+    from netembed import space
+    from netembed.predictors import AccuracyPredictor, PredictorConfig
+
+    cells = [space.cell_at(i) for i in range(0, 4000, 100)]
+    prior = AccuracyPredictor(PredictorConfig(members=1, steps=5)).fit(cells, np.log([space.count_params(c) for c in cells]))
+    prior.save_pretrained(tmp_path / "prior")
+    started, warm_start = [], AccuracyPredictor._warm_start
+
+    def spy(predictor, init):
+        started.append(init)
+        return warm_start(predictor, init)
+
+    monkeypatch.setattr(AccuracyPredictor, "_warm_start", spy)
+    method = NetembedSearch(np.random.default_rng(0), SMALL, prior=str(tmp_path / "prior"))
+    assert method.name == "netembed+prior"
+    run_search(method, toy, reward, Budget(queries=SMALL.initial + 2 * SMALL.batch))
+    assert started == [str(tmp_path / "prior")]  # the first fit starts from it; later refreshes continue

@@ -122,3 +122,16 @@ def test_training_overrides_reach_the_netembed_rows_only(tmp_path):
     # other training settings are measured again, not read back
     run(["netembed"], steps=4)
     assert json.loads((tmp_path / "accuracy-netembed-30-0.json").read_text())["settings"]["steps"] == 4
+
+
+def test_saved_warm_started_runs_name_the_weights_they_started_from(tmp_path):
+    from netembed import hub
+
+    arrays = space.space_arrays()
+    accuracy = 0.8 + 0.02 * (arrays.ops == 0).sum(axis=1)
+    run_predictor_bench(accuracy, [30], [0], ["netembed+pretrained", "netembed"], test_size=50, progress=False,
+                        runs_dir=tmp_path, steps=3)
+    warm = json.loads((tmp_path / "accuracy-netembed+pretrained-30-0.json").read_text())["settings"]
+    fresh = json.loads((tmp_path / "accuracy-netembed-30-0.json").read_text())["settings"]
+    assert warm["init_sha256"] == hub.read_config(hub.resolve("encoder-nb101"))["weights_sha256"]
+    assert "init_sha256" not in fresh  # so retrained pretrained weights are measured again

@@ -1,9 +1,12 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
+import torch
 from scipy.stats import kendalltau
 
 from netembed import Cell, space
-from netembed.errors import DataError
+from netembed.errors import DataError, NetembedError
 from netembed.predictors import AccuracyPredictor, LabelError, PredictorConfig, TimeEstimator
 
 FAST = PredictorConfig(hidden=16, layers=2, embedding_dim=8, head_hidden=16, members=2, steps=150, batch_size=64)
@@ -48,6 +51,33 @@ def test_warm_start_from_the_pretrained_encoder(toy):
     assert all(np.allclose(start[k], pretrained[k], atol=0.05) for k in pretrained)
     with pytest.raises(DataError, match="no-such"):
         AccuracyPredictor(config).fit(cells[:20], y[:20], init="no-such")
+
+
+def test_warm_start_from_a_predictor_of_the_same_shape(toy, tmp_path):
+    """A label-free prior (as prior-nb101, which learned log parameter counts) hands over whole members."""
+    cells, y = toy
+    log_params = np.log([space.count_params(c) for c in cells[:100]])
+    prior = AccuracyPredictor(FAST).fit(cells[:100], log_params, calibrate=False)
+    prior.save_pretrained(tmp_path / "prior")
+    model = AccuracyPredictor(replace(FAST, members=3, steps=1, lr=1e-6)).fit(cells[:20], y[:20], init=tmp_path / "prior")
+    for index, member in enumerate(model.members):  # one tiny step from prior member index % 2
+        start, now = prior.members[index % 2].state_dict(), member.state_dict()
+        assert all(torch.allclose(now[k], start[k], atol=1e-4) for k in start)
+    assert not torch.allclose(model.members[0].head[0].weight, model.members[1].head[0].weight)
+    with pytest.raises(NetembedError, match=r"init must have this predictor's shape .*'head_hidden': 32.*got .*'head_hidden': 16"):
+        AccuracyPredictor(replace(FAST, head_hidden=32)).fit(cells[:20], y[:20], init=tmp_path / "prior")
+
+
+def test_the_shipped_prior_is_label_free_fits_the_default_shape_and_knows_parameter_counts():
+    from netembed import hub
+
+    meta = hub.read_config(hub.resolve("prior-nb101"))["meta"]
+    assert meta["target"] == "params" and "data_sha256" not in meta and meta["space_sha256"] == space.space_checksum()
+    prior = AccuracyPredictor.from_pretrained("prior-nb101")
+    assert AccuracyPredictor._shape(prior.config) == AccuracyPredictor._shape(PredictorConfig())
+    cells = [space.cell_at(int(r)) for r in np.random.default_rng(3).choice(space.NUM_CELLS, 50, replace=False)]
+    predicted, truth = prior.predict(cells)[0], np.log([space.count_params(c) for c in cells])
+    assert np.median(np.abs(predicted - truth)) < 0.02 and kendalltau(predicted, truth).statistic > 0.95
 
 
 def test_time_estimator_predicts_positive_seconds_from_structure_and_params(toy):

@@ -1,0 +1,106 @@
+"""Accuracy-predictor variants that were tried, on a validation split (not the benchmark's test cells).
+
+    python experiments/predictor_variants.py [--variants fresh wide params ...] [--sizes 100 424]
+                                             [--seeds 3] [--out results/predictor-variants]
+
+The table's cells are shuffled with seed 1; the first 10,000 are the validation cells, and
+each (size, seed) trains on ``size`` cells drawn from the rest with seed 5000 + seed. The mean
+Kendall tau over seeds is printed per variant and size; finished runs are kept under
+``--out`` and reused. Variants (the fresh start is ``PredictorConfig()``):
+
+- ``wide``: hidden 64, embedding 32, head 128;
+- ``params``: the log parameter count as an input beside the embedding (as ``TimeEstimator``);
+- ``steps500``, ``steps3000``, ``steps3000x256``, ``long`` (4,000 steps of 256), ``wide_long``;
+- ``rank10`` / ``rank1``: ranking weight 10 / 1 instead of 3;
+- ``prior``: every member starts from ``prior-nb101``; ``prior_lr1e-3``, ``prior_wd1e-3``,
+  ``prior_rank1``: the same with learning rate 1e-3, weight decay 1e-3, ranking weight 1;
+- ``prior:<directory>``: from another prior, e.g. one written by ``netembed train-predictor
+  --target params --train-size 60000 --steps 4000 --out <directory>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.stats import kendalltau
+
+from netembed import space
+from netembed._io import atomic_write
+from netembed.bench import Benchmark
+from netembed.errors import DataError
+from netembed.predictors import AccuracyPredictor, PredictorConfig
+
+WIDE = {"hidden": 64, "embedding_dim": 32, "head_hidden": 128}
+LONG = {"steps": 4000, "batch_size": 256}
+CONFIGS = {
+    "fresh": {}, "wide": WIDE, "params": {}, "steps500": {"steps": 500}, "steps3000": {"steps": 3000},
+    "steps3000x256": {"steps": 3000, "batch_size": 256}, "long": LONG, "wide_long": WIDE | LONG,
+    "rank10": {"ranking_weight": 10.0}, "rank1": {"ranking_weight": 1.0},
+    "prior": {}, "prior_lr1e-3": {"lr": 1e-3}, "prior_wd1e-3": {"weight_decay": 1e-3}, "prior_rank1": {"ranking_weight": 1.0},
+}
+
+
+class WithParams(AccuracyPredictor):
+    """The log parameter count beside the embedding, as the time estimator has it."""
+
+    extra_features = 1
+
+    def _extra(self, cells):
+        return torch.tensor([[math.log(space.count_params(c)) - 15.0] for c in cells], dtype=torch.float32)
+
+    def _extra_rows(self, rows):
+        return self._extra([space.cell_at(int(r)) for r in rows])
+
+
+def fit(variant: str, cells, labels, seed: int) -> AccuracyPredictor:
+    if variant.startswith("prior:"):
+        return AccuracyPredictor(PredictorConfig(seed=seed)).fit(cells, labels, init=variant.split(":", 1)[1])
+    if variant not in CONFIGS:
+        raise SystemExit(f"variants must be among {list(CONFIGS)} or prior:<directory>, got {variant!r}")
+    model_cls = WithParams if variant == "params" else AccuracyPredictor
+    init = "prior-nb101" if variant.startswith("prior") else None
+    return model_cls(PredictorConfig(seed=seed, **CONFIGS[variant])).fit(cells, labels, init=init)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", nargs="+", default=["fresh", "wide", "params", "prior"])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 424])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--out", default="results/predictor-variants")
+    args = parser.parse_args()
+    try:
+        accuracy = Benchmark.load().test_acc_108
+    except DataError as error:  # a fresh clone without the table: nothing to measure against
+        print(f"predictor_variants skipped: {error}")
+        return
+    torch.set_num_threads(1)
+    order = np.random.default_rng(1).permutation(len(accuracy))
+    validation, pool = np.sort(order[:10_000]), order[10_000:]
+    print(f"{'variant':<24}" + "".join(f"{'Kendall @' + str(n):>14}" for n in args.sizes), flush=True)
+    for variant in args.variants:
+        means = []
+        for size in args.sizes:
+            taus = []
+            for seed in range(args.seeds):
+                path = Path(args.out) / f"{variant.replace('/', '_').replace(':', '-')}-{size}-{seed}.json"
+                if not path.exists():
+                    start = time.perf_counter()
+                    rows = np.random.default_rng(5000 + seed).choice(pool, size, replace=False)
+                    model = fit(variant, [space.cell_at(int(r)) for r in rows], accuracy[rows], seed)
+                    tau = kendalltau(model.predict_rows(validation)[0], accuracy[validation]).statistic
+                    text = json.dumps({"kendall_tau": float(tau), "seconds": time.perf_counter() - start})
+                    atomic_write(path, lambda tmp, text=text: Path(tmp).write_text(text))
+                taus.append(json.loads(path.read_text())["kendall_tau"])
+            means.append(float(np.mean(taus)))
+        print(f"{variant:<24}" + "".join(f"{m:>14.4f}" for m in means), flush=True)
+
+
+if __name__ == "__main__":
+    main()
