@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 
@@ -34,7 +33,7 @@ from netembed import space
 from netembed._io import atomic_write
 from netembed.bench import Benchmark
 from netembed.errors import DataError
-from netembed.predictors import AccuracyPredictor, PredictorConfig
+from netembed.predictors import AccuracyPredictor, PredictorConfig, TimeEstimator
 
 WIDE = {"hidden": 64, "embedding_dim": 32, "head_hidden": 128}
 LONG = {"steps": 4000, "batch_size": 256}
@@ -47,15 +46,10 @@ CONFIGS = {
 
 
 class WithParams(AccuracyPredictor):
-    """The log parameter count beside the embedding, as the time estimator has it."""
+    """The log parameter count beside the embedding, exactly as the time estimator has it."""
 
-    extra_features = 1
-
-    def _extra(self, cells):
-        return torch.tensor([[math.log(space.count_params(c)) - 15.0] for c in cells], dtype=torch.float32)
-
-    def _extra_rows(self, rows):
-        return self._extra([space.cell_at(int(r)) for r in rows])
+    extra_features = TimeEstimator.extra_features
+    _extra, _extra_rows = TimeEstimator._extra, TimeEstimator._extra_rows
 
 
 def fit(variant: str, cells, labels, seed: int) -> AccuracyPredictor:

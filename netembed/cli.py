@@ -282,8 +282,8 @@ def cmd_train_predictor(args: argparse.Namespace) -> None:
         files = [bench.source] + ([bench.source.parent / TIME_FILE] if args.target == "time" else [])
         meta["data_sha256"] = {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files if f.is_file()}
     if bench is not None:  # held-out quality on table cells it never saw
-        column = {"accuracy": bench.test_acc_108, "time": bench.train_time_108,
-                  "params": np.log(bench.params.astype(np.float64))}[args.target]
+        column = (bench.test_acc_108 if args.target == "accuracy" else bench.train_time_108 if args.target == "time"
+                  else np.log(bench.params.astype(np.float64)))
         pool = np.setdiff1d(np.flatnonzero(~np.isnan(column)), train_rows)
         test = rng.choice(pool, min(args.test_size, len(pool)), replace=False)
         predicted, _ = model.predict_rows(test)

@@ -226,6 +226,7 @@ def run_predictor_bench(accuracy: np.ndarray, train_sizes: Sequence[int], seeds:
     test = CellRows(test_rows)
     truth = accuracy[test_rows]
     results, labels = [], _fingerprint(accuracy)
+    starts = {method: _init_weights(method) for method in methods}  # read once; a missing init fails before any fit
     grid = [(n, s, m) for n in train_sizes for s in seeds for m in methods]
     for size, seed, method in tqdm(grid, desc="predictors", disable=not progress):
         train_rows = np.random.default_rng(1000 + seed).choice(pool, size, replace=False)
@@ -233,7 +234,7 @@ def run_predictor_bench(accuracy: np.ndarray, train_sizes: Sequence[int], seeds:
         options = _overrides(method, steps, batch_size)
         fit = partial(METHODS[method], cells, accuracy[train_rows], seed, **options)
         settings = {"benchmark": "accuracy", "labels": labels, "test_size": test_size, "split_seed": split_seed,
-                    **options, **_init_weights(method)}
+                    **options, **starts[method]}
         results.append(_saved(runs_dir, method, size, seed, settings,
                               partial(_measure, method, size, seed, fit, test, truth)))
     return results
