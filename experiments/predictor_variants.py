@@ -6,11 +6,17 @@
 The table's cells are shuffled with seed 1; the first 10,000 are the validation cells, and
 each (size, seed) trains on ``size`` cells drawn from the rest with seed 5000 + seed. The mean
 Kendall tau over seeds is printed per variant and size; finished runs are kept under
-``--out`` and reused. Variants (the fresh start is ``PredictorConfig()``):
+``--out`` and reused. Every variant is the GNN ensemble alone (``forest=0``) trained for exactly
+its steps (``epochs=0``), as these were measured before the forest and the passes rule existed
+(those two: ``experiments/forest_blend.py`` and ``steps6600``). Variants (the fresh start is
+``PredictorConfig(forest=0, epochs=0)``):
 
 - ``wide``: hidden 64, embedding 32, head 128;
 - ``params``: the log parameter count as an input beside the embedding (as ``TimeEstimator``);
-- ``steps500``, ``steps3000``, ``steps3000x256``, ``long`` (4,000 steps of 256), ``wide_long``;
+- ``features``, ``features_pretrained``: the structure features (``netembed.features``) as inputs
+  beside the embedding, from a fresh encoder / from ``encoder-nb101``;
+- ``steps500``, ``steps3000``, ``steps3000x256``, ``steps6600`` (200 passes of 4,236 cells),
+  ``long`` (4,000 steps of 256), ``wide_long``;
 - ``rank10`` / ``rank1``: ranking weight 10 / 1 instead of 3;
 - ``prior``: every member starts from ``prior-nb101``; ``prior_lr1e-3``, ``prior_wd1e-3``,
   ``prior_rank1``: the same with learning rate 1e-3, weight decay 1e-3, ranking weight 1;
@@ -29,20 +35,35 @@ import numpy as np
 import torch
 from scipy.stats import kendalltau
 
-from netembed import space
+from netembed import features, space
 from netembed._io import atomic_write
 from netembed.bench import Benchmark
 from netembed.errors import DataError
 from netembed.predictors import AccuracyPredictor, PredictorConfig, TimeEstimator
 
+GNN_ALONE = {"forest": 0.0, "epochs": 0}
 WIDE = {"hidden": 64, "embedding_dim": 32, "head_hidden": 128}
 LONG = {"steps": 4000, "batch_size": 256}
 CONFIGS = {
     "fresh": {}, "wide": WIDE, "params": {}, "steps500": {"steps": 500}, "steps3000": {"steps": 3000},
-    "steps3000x256": {"steps": 3000, "batch_size": 256}, "long": LONG, "wide_long": WIDE | LONG,
-    "rank10": {"ranking_weight": 10.0}, "rank1": {"ranking_weight": 1.0},
+    "steps3000x256": {"steps": 3000, "batch_size": 256}, "steps6600": {"steps": 6600}, "long": LONG, "wide_long": WIDE | LONG,
+    "features": {}, "features_pretrained": {}, "rank10": {"ranking_weight": 10.0}, "rank1": {"ranking_weight": 1.0},
     "prior": {}, "prior_lr1e-3": {"lr": 1e-3}, "prior_wd1e-3": {"weight_decay": 1e-3}, "prior_rank1": {"ranking_weight": 1.0},
 }
+
+
+class WithFeatures(AccuracyPredictor):
+    """The label-free structure features (``netembed.features``) beside the embedding."""
+
+    extra_features = len(features.NAMES)
+
+    def _extra(self, cells):
+        return torch.from_numpy(features.scaled(features.raw_features(cells)))
+
+    def _extra_rows(self, rows):
+        arrays = space.space_arrays()
+        raw = features.raw_features_arrays(arrays.adjacency[rows], arrays.ops[rows], arrays.num_vertices[rows])
+        return torch.from_numpy(features.scaled(raw))
 
 
 class WithParams(AccuracyPredictor):
@@ -54,12 +75,25 @@ class WithParams(AccuracyPredictor):
 
 def fit(variant: str, cells, labels, seed: int) -> AccuracyPredictor:
     if variant.startswith("prior:"):
-        return AccuracyPredictor(PredictorConfig(seed=seed)).fit(cells, labels, init=variant.split(":", 1)[1])
+        return AccuracyPredictor(PredictorConfig(seed=seed, **GNN_ALONE)).fit(cells, labels,
+                                                                             init=variant.split(":", 1)[1])
     if variant not in CONFIGS:
         raise SystemExit(f"variants must be among {list(CONFIGS)} or prior:<directory>, got {variant!r}")
-    model_cls = WithParams if variant == "params" else AccuracyPredictor
-    init = "prior-nb101" if variant.startswith("prior") else None
-    return model_cls(PredictorConfig(seed=seed, **CONFIGS[variant])).fit(cells, labels, init=init)
+    model_cls = {"params": WithParams, "features": WithFeatures, "features_pretrained": WithFeatures}.get(
+        variant, AccuracyPredictor)
+    init = ("prior-nb101" if variant.startswith("prior") else
+            "encoder-nb101" if variant.endswith("_pretrained") else None)
+    return model_cls(PredictorConfig(seed=seed, **GNN_ALONE, **CONFIGS[variant])).fit(cells, labels, init=init)
+
+
+def validation_split(cells: int) -> tuple[np.ndarray, np.ndarray]:
+    """The 10,000 validation rows (a shuffle with seed 1) and the pool the training cells come from."""
+    order = np.random.default_rng(1).permutation(cells)
+    return np.sort(order[:10_000]), order[10_000:]
+
+
+def training_rows(pool: np.ndarray, size: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(5000 + seed).choice(pool, size, replace=False)
 
 
 def main() -> None:
@@ -75,8 +109,7 @@ def main() -> None:
         print(f"predictor_variants skipped: {error}")
         return
     torch.set_num_threads(1)
-    order = np.random.default_rng(1).permutation(len(accuracy))
-    validation, pool = np.sort(order[:10_000]), order[10_000:]
+    validation, pool = validation_split(len(accuracy))
     print(f"{'variant':<24}" + "".join(f"{'Kendall @' + str(n):>14}" for n in args.sizes), flush=True)
     for variant in args.variants:
         means = []
@@ -86,7 +119,7 @@ def main() -> None:
                 path = Path(args.out) / f"{variant.replace('/', '_').replace(':', '-')}-{size}-{seed}.json"
                 if not path.exists():
                     start = time.perf_counter()
-                    rows = np.random.default_rng(5000 + seed).choice(pool, size, replace=False)
+                    rows = training_rows(pool, size, seed)
                     model = fit(variant, [space.cell_at(int(r)) for r in rows], accuracy[rows], seed)
                     tau = kendalltau(model.predict_rows(validation)[0], accuracy[validation]).statistic
                     text = json.dumps({"kendall_tau": float(tau), "seconds": time.perf_counter() - start})

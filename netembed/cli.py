@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import sys
@@ -230,7 +231,7 @@ def cmd_train_predictor(args: argparse.Namespace) -> None:
 
     from netembed.bench.table import TIME_FILE
     from netembed.predictor_bench import mdape_percent
-    from netembed.predictors import AccuracyPredictor, PredictorConfig, TimeEstimator
+    from netembed.predictors import TIME_TRAINING, AccuracyPredictor, PredictorConfig, TimeEstimator
 
     model_cls = TimeEstimator if args.target == "time" else AccuracyPredictor
     if args.target == "params" and args.cells:
@@ -267,11 +268,12 @@ def cmd_train_predictor(args: argparse.Namespace) -> None:
             raise UsageError(f"--train-size must be in [2, {len(known) - 1}], got {args.train_size}")
         train_rows = rng.choice(known, args.train_size, replace=False)
         cells, labels = [bench.cell(int(r)) for r in train_rows], column[train_rows]
-    ranking_weight = args.ranking_weight
-    if ranking_weight is None:
-        ranking_weight = PredictorConfig().ranking_weight if args.target == "accuracy" else 0.0
-    config = PredictorConfig(members=args.members, steps=args.steps, batch_size=args.batch_size,
-                             ranking_weight=ranking_weight, seed=args.seed)
+    training = {} if args.target == "accuracy" else TIME_TRAINING  # params: a smooth function of structure, as time
+    given = {"ranking_weight": args.ranking_weight, "steps": args.steps, "epochs": None if args.steps is None else 0}
+    config = PredictorConfig(**{**training, **{k: v for k, v in given.items() if v is not None}},
+                             members=args.members, batch_size=args.batch_size, seed=args.seed)
+    if not config.forest_weight(len(cells)):  # too many cells for the forest to count: no all-zero table
+        config = dataclasses.replace(config, forest=0.0)
     model = model_cls(config).fit(cells, labels, init=args.init, progress=args.format == "text")
     meta = {"command": "netembed " + " ".join(sys.argv[1:]), "target": args.target, "train_cells": len(cells),
             "init": args.init, "train_rows_sha256": hashlib.sha256(train_rows.tobytes()).hexdigest()}
@@ -698,7 +700,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--init", help="warm-start every member's encoder (encoder-nb101) or whole members "
                        "from a predictor of the same shape (prior-nb101)")
     train.add_argument("--members", type=int, default=PredictorConfig().members)
-    train.add_argument("--steps", type=int, default=PredictorConfig().steps)
+    train.add_argument("--steps", type=int, help=f"exactly this many training steps (default: {PredictorConfig().steps}, "
+                       f"or {PredictorConfig().epochs} passes over the cells when more; {PredictorConfig().steps} for time)")
     train.add_argument("--batch-size", type=int, default=PredictorConfig().batch_size)
     train.add_argument("--ranking-weight", type=float,
                        help=f"pairwise ranking loss weight (default: {PredictorConfig().ranking_weight:g} for accuracy, "
@@ -755,7 +758,8 @@ def build_parser() -> argparse.ArgumentParser:
     preds.add_argument("--methods", nargs="+",
                        default=["netembed", "netembed+pretrained", "netembed+prior", "mlp", "gbt"])
     preds.add_argument("--test-size", type=int, default=50_000)
-    preds.add_argument("--steps", type=int, help=f"netembed's training steps (default {PredictorConfig().steps})")
+    preds.add_argument("--steps", type=int, help=f"netembed's training steps, exactly (default {PredictorConfig().steps}, "
+                       f"or {PredictorConfig().epochs} passes over the cells when more)")
     preds.add_argument("--batch-size", type=int, help=f"netembed's batch (default {PredictorConfig().batch_size})")
     preds.add_argument("--out", default="results/predictors")
     preds.add_argument("--data", help="table folder or .npz (default: $NETEMBED_DATA, else ../shared/data/nb101)")

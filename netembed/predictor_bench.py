@@ -39,7 +39,7 @@ from netembed import space
 from netembed._io import atomic_write
 from netembed.cell import OPS, Cell
 from netembed.errors import NetembedError
-from netembed.predictors import AccuracyPredictor, PredictorConfig, TimeEstimator
+from netembed.predictors import TIME_TRAINING, AccuracyPredictor, PredictorConfig, TimeEstimator
 
 __all__ = [
     "METHODS",
@@ -140,9 +140,19 @@ def _fit_gbt(cells: Sequence[Cell], y: np.ndarray, seed: int) -> Callable[[CellR
 
 
 def _overrides(method: str, steps: int | None, batch_size: int | None) -> dict:
-    """The ``PredictorConfig`` fields given for a ``netembed`` row (also part of its saved settings)."""
-    given = {"steps": steps, "batch_size": batch_size}
+    """The ``PredictorConfig`` fields given for a ``netembed`` row: ``steps`` given are exactly that many."""
+    given = {"steps": steps, "epochs": None if steps is None else 0, "batch_size": batch_size}
     return {k: v for k, v in given.items() if v is not None} if method.startswith("netembed") else {}
+
+
+def _training(method: str, options: dict, defaults: dict) -> dict:
+    """A ``netembed`` row's whole training config, part of its saved settings: a run measured under
+    other defaults is measured again."""
+    if not method.startswith("netembed"):
+        return {}
+    config = asdict(PredictorConfig(**{**defaults, **options}))
+    config.pop("seed")
+    return {"config": config}
 
 
 def _fit_netembed(init: str | None):
@@ -169,8 +179,7 @@ def _init_weights(method: str) -> dict:
 # -- training-time estimators: fit(train CellRows, log-seconds, seed) -> predict(CellRows) -> log-seconds
 
 def _fit_time_netembed(train: CellRows, log_seconds: np.ndarray, seed: int, **training) -> Callable[[CellRows], np.ndarray]:
-    # squared error only, as the shipped surrogate-nb101/time (the ranking loss cost it MdAPE)
-    model = TimeEstimator(PredictorConfig(ranking_weight=0.0, seed=seed, **training)).fit(train.cells, np.exp(log_seconds))
+    model = TimeEstimator(PredictorConfig(**{**TIME_TRAINING, **training}, seed=seed)).fit(train.cells, np.exp(log_seconds))
     return lambda test: np.log(model.predict_rows(test.rows)[0])
 
 
@@ -234,7 +243,7 @@ def run_predictor_bench(accuracy: np.ndarray, train_sizes: Sequence[int], seeds:
         options = _overrides(method, steps, batch_size)
         fit = partial(METHODS[method], cells, accuracy[train_rows], seed, **options)
         settings = {"benchmark": "accuracy", "labels": labels, "test_size": test_size, "split_seed": split_seed,
-                    **options, **starts[method]}
+                    **options, **_training(method, options, {}), **starts[method]}
         results.append(_saved(runs_dir, method, size, seed, settings,
                               partial(_measure, method, size, seed, fit, test, truth)))
     return results
@@ -273,7 +282,7 @@ def run_time_bench(seconds: np.ndarray, params: np.ndarray, flops: np.ndarray, t
         options = _overrides(method, steps, batch_size)
         fit = partial(TIME_METHODS[method], train, np.log(seconds[train.rows]), seed, **options)
         settings = {"benchmark": "time", "labels": labels, "pool_size": pool_size, "split_seed": split_seed,
-                    **options}
+                    **options, **_training(method, options, TIME_TRAINING)}
         results.append(_saved(runs_dir, method, size, seed, settings,
                               partial(_measure, method, size, seed, fit, test, truth, from_prediction=np.exp)))
     return results

@@ -148,6 +148,7 @@ def test_train_predictor_on_table_cells(capsys, small_table, tmp_path):
     assert (out / "predicted_vs_true.png").exists()
     model = AccuracyPredictor.from_pretrained(out)
     assert model.predict([parse_cell(SMALL)])[0].shape == (1,)
+    assert model.config.steps == 5 and model.config.epochs == 0  # --steps: exactly that many
 
 
 def test_train_predictor_on_a_users_own_cells(capsys, no_table, tmp_path):

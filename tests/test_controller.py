@@ -133,7 +133,7 @@ def test_the_surrogate_starts_from_a_label_free_prior(tmp_path, monkeypatch):
     from netembed.predictors import AccuracyPredictor, PredictorConfig
 
     cells = [space.cell_at(i) for i in range(0, 4000, 100)]
-    prior = AccuracyPredictor(PredictorConfig(members=1, steps=5)).fit(cells, np.log([space.count_params(c) for c in cells]))
+    prior = AccuracyPredictor(PredictorConfig(members=1, steps=5, epochs=0)).fit(cells, np.log([space.count_params(c) for c in cells]))
     prior.save_pretrained(tmp_path / "prior")
     started, warm_start = [], AccuracyPredictor._warm_start
 

@@ -14,6 +14,7 @@ from netembed.predictor_bench import (
     run_time_bench,
     summarise,
 )
+from netembed.predictors import PredictorConfig
 
 
 def test_path_encoding_by_hand():
@@ -118,7 +119,10 @@ def test_training_overrides_reach_the_netembed_rows_only(tmp_path):
     netembed = json.loads((tmp_path / "accuracy-netembed-30-0.json").read_text())
     mlp = json.loads((tmp_path / "accuracy-mlp-30-0.json").read_text())
     assert netembed["settings"]["steps"] == 3 and netembed["settings"]["batch_size"] == 8
-    assert "steps" not in mlp["settings"]
+    # steps given are exactly that many (no passes rule), and the whole training config is saved
+    assert netembed["settings"]["config"] == {**netembed["settings"]["config"], "steps": 3, "epochs": 0,
+                                              "batch_size": 8, "forest": PredictorConfig().forest}
+    assert "steps" not in mlp["settings"] and "config" not in mlp["settings"]
     # other training settings are measured again, not read back
     run(["netembed"], steps=4)
     assert json.loads((tmp_path / "accuracy-netembed-30-0.json").read_text())["settings"]["steps"] == 4

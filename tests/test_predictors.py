@@ -1,3 +1,4 @@
+import itertools
 from dataclasses import replace
 
 import numpy as np
@@ -7,9 +8,10 @@ from scipy.stats import kendalltau
 
 from netembed import Cell, space
 from netembed.errors import DataError, NetembedError
-from netembed.predictors import AccuracyPredictor, LabelError, PredictorConfig, TimeEstimator
+from netembed.predictors import TIME_TRAINING, AccuracyPredictor, LabelError, PredictorConfig, TimeEstimator
 
-FAST = PredictorConfig(hidden=16, layers=2, embedding_dim=8, head_hidden=16, members=2, steps=150, batch_size=64)
+FAST = PredictorConfig(hidden=16, layers=2, embedding_dim=8, head_hidden=16, members=2, steps=150, batch_size=64,
+                       epochs=0)
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +43,7 @@ def test_fit_is_seeded(toy):
 
 def test_warm_start_from_the_pretrained_encoder(toy):
     cells, y = toy
-    config = PredictorConfig(members=1, steps=1)
+    config = PredictorConfig(members=1, steps=1, epochs=0)
     model = AccuracyPredictor(config).fit(cells[:20], y[:20], init="encoder-nb101")
     from netembed.encoder import CellEncoder
 
@@ -57,7 +59,7 @@ def test_warm_start_from_a_predictor_of_the_same_shape(toy, tmp_path):
     """A label-free prior (as prior-nb101, which learned log parameter counts) hands over whole members."""
     cells, y = toy
     log_params = np.log([space.count_params(c) for c in cells[:100]])
-    prior = AccuracyPredictor(FAST).fit(cells[:100], log_params, calibrate=False)
+    prior = AccuracyPredictor(replace(FAST, forest=0.0)).fit(cells[:100], log_params, calibrate=False)
     prior.save_pretrained(tmp_path / "prior")
     model = AccuracyPredictor(replace(FAST, members=3, steps=1, lr=1e-6)).fit(cells[:20], y[:20], init=tmp_path / "prior")
     for index, member in enumerate(model.members):  # one tiny step from prior member index % 2
@@ -139,3 +141,60 @@ def test_the_shipped_surrogates_load_and_predict_in_range():
     seconds, _ = TimeEstimator.from_pretrained("surrogate-nb101/time").predict(cells)
     assert np.all((accuracy > 0.5) & (accuracy < 1.0)) and np.all(spread >= 0)
     assert np.all((seconds > 200) & (seconds < 6000))  # the table's times span 284..5,411 s
+
+
+def test_training_length_grows_with_the_training_set():
+    config = PredictorConfig(steps=1500, batch_size=128, epochs=200)
+    assert config.training_steps(100) == 1500  # 200 passes of 100 cells are fewer steps
+    assert config.training_steps(4236) == 6619  # ceil(200 * 4236 / 128)
+    assert replace(config, epochs=0).training_steps(4236) == 1500
+
+
+def test_forest_weight_falls_from_its_setting_at_100_cells_to_zero_at_10000():
+    config = PredictorConfig(forest=0.5)
+    weights = [config.forest_weight(n) for n in (10, 100, 172, 424, 1000, 4236, 10_000, 400_000)]
+    assert weights[:2] == [0.5, 0.5] and weights[-2:] == [0.0, 0.0] and weights[4] == pytest.approx(0.25)
+    assert all(a >= b for a, b in itertools.pairwise(weights))
+    assert PredictorConfig(forest=0.0).forest_weight(100) == 0.0
+
+
+@pytest.mark.parametrize("field, value, rule", [("forest", 1.5, "at most 1"), ("forest", -0.1, "non-negative"),
+                                                ("epochs", -1, "non-negative")])
+def test_bad_training_settings_are_refused(field, value, rule):
+    with pytest.raises(ValueError, match=f"PredictorConfig.{field} must be {rule}, got {value}"):
+        PredictorConfig(**{field: value})
+
+
+def test_the_forest_is_blended_into_the_mean_and_survives_saving(toy, tmp_path):
+    cells, y = toy
+    model = AccuracyPredictor(replace(FAST, forest=0.5)).fit(cells[:150], y[:150])
+    weight = float(model.forest_weight)
+    assert weight == pytest.approx(model.config.forest_weight(150)) and weight > 0
+    blended, std = model.predict(cells[150:])
+    model.forest_weight.fill_(0.0)
+    members, members_std = model.predict(cells[150:])
+    model.forest_weight.fill_(weight)
+    from netembed import features
+
+    table = model.forest_table.double() * model.target_std.double() + model.target_mean.double()
+    forest = table.numpy()[features.distinct_index(cells[150:])]
+    assert np.allclose(blended, (1 - weight) * members + weight * forest, atol=1e-6)
+    assert np.array_equal(std, members_std)  # the spread is the GNN members'
+    assert kendalltau(forest, y[150:]).statistic > 0.5  # the forest sees the conv3x3 count too
+    rows = np.array([space.index_of(c) for c in cells[150:]])
+    assert np.allclose(model.predict_rows(rows)[0], blended, atol=1e-5)
+    model.save_pretrained(tmp_path / "m")
+    loaded = AccuracyPredictor.from_pretrained(tmp_path / "m")
+    assert np.allclose(loaded.predict(cells[150:])[0], blended, atol=1e-6)
+
+
+def test_no_forest_no_forest_tensors_and_raw_scores_refuse_one(toy):
+    cells, y = toy
+    assert "forest_table" not in AccuracyPredictor(replace(FAST, forest=0.0)).state_dict()
+    with pytest.raises(ValueError, match="calibrate=False keeps raw scores.*forest=0, got 0.5"):
+        AccuracyPredictor(replace(FAST, forest=0.5)).fit(cells[:20], y[:20], calibrate=False)
+
+
+def test_the_time_estimator_trains_exactly_its_steps_on_squared_error_without_a_forest():
+    assert TimeEstimator().config == PredictorConfig(**TIME_TRAINING)
+    assert TimeEstimator().config.training_steps(15_000) == PredictorConfig().steps

@@ -1,0 +1,76 @@
+"""How much weight the structure-feature forest should get beside the GNN, by training-set size.
+
+    python experiments/forest_blend.py [--sizes 100 172 424 4236] [--seeds 3] [--out results/forest-blend]
+
+On the validation split of ``experiments/predictor_variants.py`` (table cells shuffled with seed
+1, the first 10,000 held out; training cells drawn from the rest with seed 5000 + seed), each
+(size, seed) trains the GNN ensemble from ``prior-nb101`` without a forest (``forest=0``, the
+default training length) and a random forest on ``netembed.features`` exactly as
+``AccuracyPredictor`` fits it, then prints the mean Kendall tau of ``(1 - w) * gnn + w * forest``
+for a grid of weights ``w``. ``PredictorConfig.forest_weight`` was chosen from this table.
+The GNN's held-out predictions are kept under ``--out`` and reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+from predictor_variants import training_rows, validation_split  # the same split, run from experiments/
+from scipy.stats import kendalltau
+from sklearn.ensemble import RandomForestRegressor
+
+from netembed import features, space
+from netembed._io import atomic_write
+from netembed.bench import Benchmark
+from netembed.errors import DataError
+from netembed.predictors import AccuracyPredictor, PredictorConfig
+
+WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 172, 424, 4236])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--out", default="results/forest-blend")
+    args = parser.parse_args()
+    try:
+        accuracy = Benchmark.load().test_acc_108
+    except DataError as error:  # a fresh clone without the table: nothing to measure against
+        print(f"forest_blend skipped: {error}")
+        return
+    torch.set_num_threads(1)
+    validation, pool = validation_split(len(accuracy))
+    validation_inputs = features.distinct_table()["inputs"][features.distinct_index_rows(validation)]
+    print(f"{'cells':>6}{'seeds':>6}" + "".join(f"{'w=' + str(w):>9}" for w in WEIGHTS)
+          + f"{'shipped w':>11}", flush=True)
+    for size in args.sizes:
+        taus = []
+        for seed in range(args.seeds):
+            rows = training_rows(pool, size, seed)
+            cells, labels = [space.cell_at(int(r)) for r in rows], accuracy[rows]
+            path = Path(args.out) / f"gnn-prior-{size}-{seed}.npy"
+            if not path.exists():
+                model = AccuracyPredictor(PredictorConfig(seed=seed, forest=0.0)).fit(cells, labels, init="prior-nb101")
+                predicted = model.predict_rows(validation)[0]
+
+                def write(tmp: str, predicted=predicted) -> None:
+                    with open(tmp, "wb") as handle:  # a handle: numpy would append ".npy" to a name
+                        np.save(handle, predicted)
+
+                atomic_write(path, write)
+            gnn = np.load(path)
+            standardised = (labels - labels.mean()) / labels.std()
+            forest = RandomForestRegressor(n_estimators=200, min_samples_leaf=2, max_features=0.5, random_state=seed,
+                                           n_jobs=1).fit(features.inputs(features.raw_features(cells)), standardised)
+            tree_view = forest.predict(validation_inputs) * labels.std() + labels.mean()
+            taus.append([kendalltau((1 - w) * gnn + w * tree_view, accuracy[validation]).statistic for w in WEIGHTS])
+        print(f"{size:>6}{args.seeds:>6}" + "".join(f"{t:>9.4f}" for t in np.mean(taus, axis=0))
+              + f"{PredictorConfig().forest_weight(size):>11.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
