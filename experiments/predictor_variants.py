@@ -58,12 +58,10 @@ class WithFeatures(AccuracyPredictor):
     extra_features = len(features.NAMES)
 
     def _extra(self, cells):
-        return torch.from_numpy(features.scaled(features.raw_features(cells)))
+        return torch.from_numpy(features.inputs(features.raw_features(cells)))
 
     def _extra_rows(self, rows):
-        arrays = space.space_arrays()
-        raw = features.raw_features_arrays(arrays.adjacency[rows], arrays.ops[rows], arrays.num_vertices[rows])
-        return torch.from_numpy(features.scaled(raw))
+        return torch.from_numpy(features.distinct_table()["inputs"][features.distinct_index_rows(rows)])
 
 
 class WithParams(AccuracyPredictor):
