@@ -57,7 +57,7 @@ NAMES = (
 MAXIMA = np.array([5, 5, 5, 9, 5, 5, 5, 5, 5, 5, 1, 8, 4, 4, 4, 4, 4, 8, 8, 8, 5, 5, 5, 28, 28])
 _PER_PATH = [NAMES.index("conv3x3_on_paths"), NAMES.index("vertices_on_paths")]
 _PATHS = NAMES.index("paths")
-#: distinct feature vectors among the 423,624 cells (checked when the table is built)
+#: distinct model inputs (:func:`inputs`) among the 423,624 cells (checked when the table is built)
 NUM_DISTINCT = 225_385
 
 
