@@ -17,15 +17,11 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import torch
-from predictor_variants import training_rows, validation_split  # the same split, run from experiments/
+from predictor_variants import training_rows, validation_setup  # the same split, run from experiments/
 from scipy.stats import kendalltau
-from sklearn.ensemble import RandomForestRegressor
 
 from netembed import features, space
 from netembed._io import atomic_write
-from netembed.bench import Benchmark
-from netembed.errors import DataError
 from netembed.predictors import AccuracyPredictor, PredictorConfig
 
 WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)
@@ -37,13 +33,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--out", default="results/forest-blend")
     args = parser.parse_args()
-    try:
-        accuracy = Benchmark.load().test_acc_108
-    except DataError as error:  # a fresh clone without the table: nothing to measure against
-        print(f"forest_blend skipped: {error}")
+    setup = validation_setup("forest_blend")
+    if setup is None:
         return
-    torch.set_num_threads(1)
-    validation, pool = validation_split(len(accuracy))
+    accuracy, validation, pool = setup
     validation_inputs = features.distinct_table()["inputs"][features.distinct_index_rows(validation)]
     print(f"{'cells':>6}{'seeds':>6}" + "".join(f"{'w=' + str(w):>9}" for w in WEIGHTS)
           + f"{'shipped w':>11}", flush=True)
@@ -64,8 +57,7 @@ def main() -> None:
                 atomic_write(path, write)
             gnn = np.load(path)
             standardised = (labels - labels.mean()) / labels.std()
-            forest = RandomForestRegressor(n_estimators=200, min_samples_leaf=2, max_features=0.5, random_state=seed,
-                                           n_jobs=1).fit(features.inputs(features.raw_features(cells)), standardised)
+            forest = features.fit_forest(cells, standardised, seed)
             tree_view = forest.predict(validation_inputs) * labels.std() + labels.mean()
             taus.append([kendalltau((1 - w) * gnn + w * tree_view, accuracy[validation]).statistic for w in WEIGHTS])
         print(f"{size:>6}{args.seeds:>6}" + "".join(f"{t:>9.4f}" for t in np.mean(taus, axis=0))

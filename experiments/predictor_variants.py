@@ -84,10 +84,17 @@ def fit(variant: str, cells, labels, seed: int) -> AccuracyPredictor:
     return model_cls(PredictorConfig(seed=seed, **GNN_ALONE, **CONFIGS[variant])).fit(cells, labels, init=init)
 
 
-def validation_split(cells: int) -> tuple[np.ndarray, np.ndarray]:
-    """The 10,000 validation rows (a shuffle with seed 1) and the pool the training cells come from."""
-    order = np.random.default_rng(1).permutation(cells)
-    return np.sort(order[:10_000]), order[10_000:]
+def validation_setup(script: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The table's accuracies, the 10,000 validation rows (a shuffle with seed 1) and the pool the
+    training cells come from, with torch on one thread; None (said why) without the table."""
+    try:
+        accuracy = Benchmark.load().test_acc_108
+    except DataError as error:  # a fresh clone without the table: nothing to measure against
+        print(f"{script} skipped: {error}")
+        return None
+    torch.set_num_threads(1)
+    order = np.random.default_rng(1).permutation(len(accuracy))
+    return accuracy, np.sort(order[:10_000]), order[10_000:]
 
 
 def training_rows(pool: np.ndarray, size: int, seed: int) -> np.ndarray:
@@ -101,13 +108,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--out", default="results/predictor-variants")
     args = parser.parse_args()
-    try:
-        accuracy = Benchmark.load().test_acc_108
-    except DataError as error:  # a fresh clone without the table: nothing to measure against
-        print(f"predictor_variants skipped: {error}")
+    setup = validation_setup("predictor_variants")
+    if setup is None:
         return
-    torch.set_num_threads(1)
-    validation, pool = validation_split(len(accuracy))
+    accuracy, validation, pool = setup
     print(f"{'variant':<24}" + "".join(f"{'Kendall @' + str(n):>14}" for n in args.sizes), flush=True)
     for variant in args.variants:
         means = []

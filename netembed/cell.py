@@ -23,6 +23,7 @@ __all__ = [
     "OUTPUT",
     "Cell",
     "nasbench_hash",
+    "stack_arrays",
 ]
 
 INPUT = "input"
@@ -199,6 +200,16 @@ class Cell:
 
 
 # -- validation and pruning -------------------------------------------------------------------
+
+
+def stack_arrays(cells: Sequence[Cell], canonical: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Cells as the table's arrays: (B, 7, 7) int8 adjacency and (B, 7) int8 op codes (padding -3),
+    each in its canonical vertex order with ``canonical=True``."""
+    adjacency = np.zeros((len(cells), MAX_VERTICES, MAX_VERTICES), dtype=np.int8)
+    ops = np.full((len(cells), MAX_VERTICES), PADDING, dtype=np.int8)
+    for k, cell in enumerate(cells):
+        adjacency[k], ops[k] = (cell.canonical() if canonical else cell).to_arrays()
+    return adjacency, ops
 
 
 def _validate(matrix, ops) -> tuple[np.ndarray, tuple[str, ...]]:

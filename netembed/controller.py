@@ -188,12 +188,13 @@ class NetembedSearch(Method):
     def _refresh_surrogate(self) -> None:
         cells = [e.cell for e in self.told.values()]
         rewards = np.array([self._score(e) for e in self.told.values()])
+        calibrate = bool(self.predictor.config.forest)  # raw scores suffice, but a forest blends in label units
         if not self.fitted:
             self.predictor.fit(cells, rewards, init=self.prior or self.init, steps=self.config.fit_steps,
-                               calibrate=False)
+                               calibrate=calibrate)
             self.fitted = True
         elif self.config.refresh_steps:
-            self.predictor.fit(cells, rewards, steps=self.config.refresh_steps, warm=True, calibrate=False)
+            self.predictor.fit(cells, rewards, steps=self.config.refresh_steps, warm=True, calibrate=calibrate)
         self.reward_mean, self.reward_std = float(rewards.mean()), float(max(rewards.std(), 1e-6))
 
     def _candidates(self) -> tuple[list[Cell], list[Evaluation | None], list[str]]:

@@ -23,11 +23,11 @@ from functools import lru_cache
 
 import numpy as np
 
-from netembed.cell import MAX_VERTICES, OP_CODES, Cell
+from netembed.cell import MAX_VERTICES, OP_CODES, Cell, stack_arrays
 from netembed.errors import UnknownCellError
 
-__all__ = ["MAXIMA", "NAMES", "NUM_DISTINCT", "distinct_index", "distinct_index_rows", "distinct_table", "inputs",
-           "raw_features", "raw_features_arrays"]
+__all__ = ["MAXIMA", "NAMES", "NUM_DISTINCT", "distinct_index", "distinct_index_rows", "distinct_table", "fit_forest",
+           "inputs", "raw_features", "raw_features_arrays"]
 
 _OPS = (("conv3x3", OP_CODES["conv3x3-bn-relu"]), ("conv1x1", OP_CODES["conv1x1-bn-relu"]),
         ("maxpool", OP_CODES["maxpool3x3"]))
@@ -121,11 +121,15 @@ def raw_features_arrays(adjacency: np.ndarray, ops: np.ndarray, num_vertices: np
 
 def raw_features(cells: Sequence[Cell]) -> np.ndarray:
     """Features of cells (invariant to vertex order) -> (len(cells), 25) int64."""
-    adjacency = np.zeros((len(cells), MAX_VERTICES, MAX_VERTICES), dtype=np.int8)
-    ops = np.full((len(cells), MAX_VERTICES), -3, dtype=np.int8)
-    for k, cell in enumerate(cells):
-        adjacency[k], ops[k] = cell.to_arrays()
-    return raw_features_arrays(adjacency, ops, np.array([c.num_vertices for c in cells], dtype=np.int64))
+    return raw_features_arrays(*stack_arrays(cells), np.array([c.num_vertices for c in cells], dtype=np.int64))
+
+
+def fit_forest(cells: Sequence[Cell], labels: np.ndarray, seed: int):
+    """The random forest predictors blend in: 200 trees on :func:`inputs` of ``cells``."""
+    from sklearn.ensemble import RandomForestRegressor
+
+    forest = RandomForestRegressor(n_estimators=200, min_samples_leaf=2, max_features=0.5, random_state=seed, n_jobs=1)
+    return forest.fit(inputs(raw_features(cells)), labels)
 
 
 def inputs(raw: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Batch, Data
 
-from netembed.cell import MAX_VERTICES, OPS, Cell
+from netembed.cell import MAX_VERTICES, OPS, Cell, stack_arrays
 
 __all__ = ["NODE_TYPES", "NODE_FEATURES", "DenseCells", "cell_to_data", "cells_to_batch", "dense_cells", "dense_arrays"]
 
@@ -91,8 +91,4 @@ def dense_arrays(adjacency: np.ndarray, ops: np.ndarray) -> DenseCells:
 
 
 def dense_cells(cells: Sequence[Cell]) -> DenseCells:
-    adjacency = np.zeros((len(cells), MAX_VERTICES, MAX_VERTICES), dtype=np.int8)
-    ops = np.full((len(cells), MAX_VERTICES), -3, dtype=np.int8)
-    for k, cell in enumerate(cells):
-        adjacency[k], ops[k] = cell.canonical().to_arrays()
-    return dense_arrays(adjacency, ops)
+    return dense_arrays(*stack_arrays(cells, canonical=True))

@@ -212,13 +212,8 @@ class AccuracyPredictor(nn.Module):
         self.forest_weight.fill_(weight)
         self.forest_table.zero_()
         if weight:
-            from sklearn.ensemble import RandomForestRegressor
-
-            forest = RandomForestRegressor(n_estimators=200, min_samples_leaf=2, max_features=0.5,
-                                           random_state=self.config.seed, n_jobs=1)
-            forest.fit(features.inputs(features.raw_features(cells)), target.numpy())
-            table = forest.predict(features.distinct_table()["inputs"])
-            self.forest_table.copy_(torch.from_numpy(table))
+            forest = features.fit_forest(cells, target.numpy(), self.config.seed)
+            self.forest_table.copy_(torch.from_numpy(forest.predict(features.distinct_table()["inputs"])))
 
     def _warm_start(self, init: str | os.PathLike) -> Callable[[int, _Member], None]:
         """How member ``index`` loads ``init``: the encoder of a pretrained encoder or autoencoder,
@@ -295,8 +290,8 @@ class AccuracyPredictor(nn.Module):
         mean, std = values.mean(axis=0), values.std(axis=0)
         weight = float(self.forest_weight) if self.config.forest else 0.0
         if weight and per_member.shape[1]:
-            table = (self.forest_table.double() * self.target_std.double() + self.target_mean.double()).numpy()
-            mean = (1 - weight) * mean + weight * self._from_target(table[forest_index()])
+            forest = self.forest_table.double().numpy()[forest_index()] * float(self.target_std) + float(self.target_mean)
+            mean = (1 - weight) * mean + weight * self._from_target(forest)
         return mean, std
 
     # -- saving ------------------------------------------------------------------------------
