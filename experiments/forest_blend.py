@@ -1,36 +1,44 @@
 """How much weight the structure-feature forest should get beside the GNN, by training-set size.
 
-    python experiments/forest_blend.py [--sizes 100 172 424 4236] [--seeds 3] [--out results/forest-blend]
+    python experiments/forest_blend.py [--sizes 100 172 424 4236] [--seeds 3] [--gnn prior]
+                                       [--targets normal] [--out results/forest-blend]
 
 On the validation split of ``experiments/predictor_variants.py`` (table cells shuffled with seed
 1, the first 10,000 held out; training cells drawn from the rest with seed 5000 + seed), each
-(size, seed) trains the GNN ensemble from ``prior-nb101`` without a forest (``forest=0``, the
-default training length) and a random forest on ``netembed.features`` exactly as
-``AccuracyPredictor`` fits it, then prints the mean Kendall tau of ``(1 - w) * gnn + w * forest``
-for a grid of weights ``w``. ``PredictorConfig.forest_weight`` was chosen from this table.
+(size, seed) trains the GNN ensemble without a forest (``forest=0``, the default training
+length; ``--gnn``: from ``prior-nb101``, or with the structure features as inputs from a fresh
+encoder, ``features``, or from ``encoder-nb101``, ``features_pretrained``, as in
+``predictor_variants``) and a random forest on ``netembed.features`` exactly as
+``AccuracyPredictor`` fits it (both learning ``--targets``, ``PredictorConfig.targets``), then
+prints the mean Kendall tau of ``(1 - w) * gnn + w * forest`` for a grid of weights ``w``. ``PredictorConfig.forest_weight`` was chosen from this table.
 The GNN's held-out predictions are kept under ``--out`` and reused.
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from predictor_variants import training_rows, validation_setup  # the same split, run from experiments/
+from predictor_variants import WithFeatures, training_rows, validation_setup  # the same split, run from experiments/
 from scipy.stats import kendalltau
 
 from netembed import features, space
 from netembed._io import atomic_write
-from netembed.predictors import AccuracyPredictor, PredictorConfig
+from netembed.predictors import TARGETS, AccuracyPredictor, PredictorConfig
 
 WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)
+GNNS = {"prior": (AccuracyPredictor, "prior-nb101"), "features": (WithFeatures, None),
+        "features_pretrained": (WithFeatures, "encoder-nb101")}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 172, 424, 4236])
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--gnn", choices=list(GNNS), default="prior")
+    parser.add_argument("--targets", choices=TARGETS, default=PredictorConfig().targets)
     parser.add_argument("--out", default="results/forest-blend")
     args = parser.parse_args()
     setup = validation_setup("forest_blend")
@@ -45,9 +53,11 @@ def main() -> None:
         for seed in range(args.seeds):
             rows = training_rows(pool, size, seed)
             cells, labels = [space.cell_at(int(r)) for r in rows], accuracy[rows]
-            path = Path(args.out) / f"gnn-prior-{size}-{seed}.npy"
+            model_cls, init = GNNS[args.gnn]
+            config = PredictorConfig(seed=seed, forest=0.0, targets=args.targets)
+            path = Path(args.out) / f"gnn-{args.gnn}-{args.targets}-{size}-{seed}.npy"
             if not path.exists():
-                model = AccuracyPredictor(PredictorConfig(seed=seed, forest=0.0)).fit(cells, labels, init="prior-nb101")
+                model = model_cls(config).fit(cells, labels, init=init)
                 predicted = model.predict_rows(validation)[0]
 
                 def write(tmp: str, predicted=predicted) -> None:
@@ -56,9 +66,10 @@ def main() -> None:
 
                 atomic_write(path, write)
             gnn = np.load(path)
-            standardised = (labels - labels.mean()) / labels.std()
-            forest = features.fit_forest(cells, standardised, seed)
-            tree_view = forest.predict(validation_inputs) * labels.std() + labels.mean()
+            mapping = AccuracyPredictor(replace(config, members=1))  # labels <-> targets, as this fit has them
+            target = mapping._to_target(labels)
+            forest = features.fit_forest(cells, (target - target.mean()) / target.std(), seed)
+            tree_view = mapping._from_target(forest.predict(validation_inputs) * target.std() + target.mean())
             taus.append([kendalltau((1 - w) * gnn + w * tree_view, accuracy[validation]).statistic for w in WEIGHTS])
         print(f"{size:>6}{args.seeds:>6}" + "".join(f"{t:>9.4f}" for t in np.mean(taus, axis=0))
               + f"{PredictorConfig().forest_weight(size):>11.2f}", flush=True)

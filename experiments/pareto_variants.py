@@ -13,6 +13,8 @@ Each variant runs on seeds 0..N-1 of the table (the same accounting as ``netembe
 - ``wide``: 1,000 random candidates per round instead of 100;
 - ``accuracy``: the accuracy-only search (``objective="reward"``, the reward being accuracy);
 - ``prior``: the surrogate's members start from the label-free ``prior-nb101`` (log parameter counts);
+- ``phased``: the accuracy-only search for the first 120 queries, then the shipped rule;
+- ``normal``: the surrogate learns normal scores of the accuracies' ranks (``targets="normal"``);
 - ``forest``: the surrogate is calibrated and blends the structure-feature forest, as
   ``AccuracyPredictor`` does by default (weight 0.6 at 100 labels and fewer, 0.46 at 300).
 """
@@ -59,6 +61,23 @@ class Alternate(NetembedSearch):
         return super()._plan()
 
 
+class Phased(NetembedSearch):
+    """Accuracy alone for the first ``switch`` queries (to find a top cell early), then the front."""
+
+    switch = 120
+
+    def _plan(self):
+        if self.objective == "reward" and len(self.told) >= self.switch:
+            self.objective, self.baseline = "pareto", None
+        return super()._plan()
+
+
+class NormalTargets(NetembedSearch):
+    def __init__(self, rng, **kwargs):
+        super().__init__(rng, **kwargs)
+        self.predictor = AccuracyPredictor(replace(self.predictor.config, targets="normal"))
+
+
 class WithForest(NetembedSearch):
     def __init__(self, rng, **kwargs):
         super().__init__(rng, **kwargs)
@@ -73,6 +92,8 @@ VARIANTS = {
     "accuracy": lambda rng: NetembedSearch(rng, objective="reward"),
     "prior": lambda rng: NetembedSearch(rng, objective="pareto", prior="prior-nb101"),
     "forest": lambda rng: WithForest(rng, objective="pareto"),
+    "phased": lambda rng: Phased(rng, objective="reward"),
+    "normal": lambda rng: NormalTargets(rng, objective="pareto"),
 }
 
 

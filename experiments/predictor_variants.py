@@ -7,9 +7,10 @@ The table's cells are shuffled with seed 1; the first 10,000 are the validation 
 each (size, seed) trains on ``size`` cells drawn from the rest with seed 5000 + seed. The mean
 Kendall tau over seeds is printed per variant and size; finished runs are kept under
 ``--out`` and reused. Every variant is the GNN ensemble alone (``forest=0``) trained for exactly
-its steps (``epochs=0``), as these were measured before the forest and the passes rule existed
-(those two: ``experiments/forest_blend.py`` and ``steps6600``). Variants (the fresh start is
-``PredictorConfig(forest=0, epochs=0)``):
+its steps (``epochs=0``) on the labels themselves (``targets="raw"``), as these were measured
+before the forest, the passes rule and normal-score targets existed (those three:
+``experiments/forest_blend.py`` and ``steps6600``). Variants (the fresh start is
+``PredictorConfig(forest=0, epochs=0, targets="raw")``):
 
 - ``wide``: hidden 64, embedding 32, head 128;
 - ``params``: the log parameter count as an input beside the embedding (as ``TimeEstimator``);
@@ -41,7 +42,7 @@ from netembed.bench import Benchmark
 from netembed.errors import DataError
 from netembed.predictors import AccuracyPredictor, PredictorConfig, TimeEstimator
 
-GNN_ALONE = {"forest": 0.0, "epochs": 0}
+GNN_ALONE = {"forest": 0.0, "epochs": 0, "targets": "raw"}
 WIDE = {"hidden": 64, "embedding_dim": 32, "head_hidden": 128}
 LONG = {"steps": 4000, "batch_size": 256}
 CONFIGS = {

@@ -17,7 +17,7 @@ from netembed._io import atomic_write, save_figure
 from netembed.cell import Cell
 from netembed.encoder import EncoderConfig
 from netembed.errors import NetembedError
-from netembed.predictors import PredictorConfig
+from netembed.predictors import TARGETS, PredictorConfig
 from netembed.pretrain import PretrainConfig
 from netembed.runs import METHODS
 from netembed.train.trainer import SMALL_DATA, SMALL_NETWORK, TrainConfig
@@ -234,6 +234,8 @@ def cmd_train_predictor(args: argparse.Namespace) -> None:
     from netembed.predictors import TIME_TRAINING, AccuracyPredictor, PredictorConfig, TimeEstimator
 
     model_cls = TimeEstimator if args.target == "time" else AccuracyPredictor
+    if args.target != "accuracy" and args.targets not in (None, "raw"):
+        raise UsageError(f"--targets must be raw with --target {args.target} (it learns logs), got {args.targets}")
     if args.target == "params" and args.cells:
         raise UsageError(f"--target params learns random cells of the space (--train-size), got --cells {args.cells}")
     bench = _load_bench(args.data, required=args.cells is None and args.target != "params")
@@ -269,7 +271,8 @@ def cmd_train_predictor(args: argparse.Namespace) -> None:
         train_rows = rng.choice(known, args.train_size, replace=False)
         cells, labels = [bench.cell(int(r)) for r in train_rows], column[train_rows]
     training = {} if args.target == "accuracy" else TIME_TRAINING  # params: a smooth function of structure, as time
-    given = {"ranking_weight": args.ranking_weight, "steps": args.steps, "epochs": None if args.steps is None else 0}
+    given = {"ranking_weight": args.ranking_weight, "steps": args.steps, "epochs": None if args.steps is None else 0,
+             "targets": args.targets}
     config = PredictorConfig(**{**training, **{k: v for k, v in given.items() if v is not None}},
                              members=args.members, batch_size=args.batch_size, seed=args.seed)
     if not config.forest_weight(len(cells)):  # too many cells for the forest to count: no all-zero table
@@ -706,6 +709,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--ranking-weight", type=float,
                        help=f"pairwise ranking loss weight (default: {PredictorConfig().ranking_weight:g} for accuracy, "
                             "0 for time: plain squared error on log-seconds measured best)")
+    train.add_argument("--targets", choices=TARGETS,
+                       help=f"what an accuracy predictor learns (default {PredictorConfig().targets}: normal scores of the "
+                            "labels' ranks; raw: the labels); time and params learn logs (raw)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", default="results/predictor", help="pretrained directory to write")
 

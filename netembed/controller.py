@@ -138,7 +138,9 @@ class NetembedSearch(Method):
         encoder = self.encoder.config
         self.predictor = AccuracyPredictor(PredictorConfig(
             hidden=encoder.hidden, layers=encoder.layers, embedding_dim=encoder.embedding_dim,
-            members=config.members, forest=0.0, seed=torch_seed % 100_000))  # raw scores: no forest blend
+            # raw scores, no forest blend; the accuracies themselves (normal-score targets searched
+            # worse fronts: README, experiments/pareto_variants.py)
+            members=config.members, forest=0.0, targets="raw", seed=torch_seed % 100_000))
         self.policy = Policy(2 * encoder.embedding_dim + len(KINDS) + 1, config)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
         self.told: dict[str, Evaluation] = {}

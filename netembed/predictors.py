@@ -1,10 +1,11 @@
 """Surrogate predictors: an ensemble of cell encoders with regression heads.
 
 ``AccuracyPredictor`` is trained with a mix of squared error and a pairwise ranking loss (a
-search only needs the order of cells to be right); with few labels its mean is blended with a
-random forest on hand-made structure features (``netembed.features``), a second view that errs
-differently. ``TimeEstimator`` predicts training seconds from the structure plus the exact
-parameter count, in log space. Both return the ensemble's mean and standard deviation, and
+search only needs the order of cells to be right) on the normal scores of the labels' ranks
+(the table's few failed cells would otherwise dominate the squared error); with few labels its
+mean is blended with a random forest on hand-made structure features (``netembed.features``),
+a second view that errs differently. ``TimeEstimator`` predicts training seconds from the
+structure plus the exact parameter count, in log space. Both return the ensemble's mean and standard deviation, and
 save/load like every model (``netembed.hub``).
 
 >>> import numpy as np
@@ -33,7 +34,11 @@ from netembed.encoder import CellEncoder, EncoderConfig
 from netembed.errors import NetembedError
 from netembed.graph import DenseCells, dense_arrays, dense_cells
 
-__all__ = ["PredictorConfig", "AccuracyPredictor", "TimeEstimator", "TIME_TRAINING", "LabelError"]
+__all__ = ["PredictorConfig", "AccuracyPredictor", "TimeEstimator", "TIME_TRAINING", "TARGETS", "LabelError"]
+
+
+TARGETS = ("normal", "raw")
+_KNOTS = 256  # points of the normal-score -> label map a predictor keeps
 
 
 class LabelError(NetembedError, ValueError):
@@ -61,6 +66,10 @@ class PredictorConfig:
     # at 10,000 (``forest_weight``): a second view that errs differently from the GNN; the best
     # weight on a validation split was 0.6-0.7 at 100 cells, 0.4-0.5 at 172 and 424 (README)
     forest: float = 0.6
+    # what the members and the forest learn: "normal", the normal scores of the labels' ranks (a few
+    # very poor cells no longer dominate the squared error and the forest's splits), mapped back to
+    # label units through the training labels' quantiles; or "raw", the labels themselves
+    targets: str = "normal"
     seed: int = 0
 
     @property
@@ -76,6 +85,8 @@ class PredictorConfig:
                 raise ValueError(f"PredictorConfig.{name} must be {rule}, got {value!r}")
         if self.forest > 1:
             raise ValueError(f"PredictorConfig.forest must be at most 1, got {self.forest!r}")
+        if self.targets not in TARGETS:
+            raise ValueError(f"PredictorConfig.targets must be one of {', '.join(TARGETS)}, got {self.targets!r}")
 
     def training_steps(self, cells: int) -> int:
         """Steps a fit on ``cells`` labelled cells takes: ``steps``, or ``epochs`` passes if more."""
@@ -134,6 +145,8 @@ class AccuracyPredictor(nn.Module):
         # Per member (scale, shift) of its scores: the ranking loss orders well but stretches the
         # scale, so each member is mapped back onto the labels by least squares after training.
         self.register_buffer("calibration", torch.tensor([[1.0, 0.0]] * config.members))
+        if config.targets == "normal":  # (normal score, label) knots: how predictions return to labels
+            self.register_buffer("target_knots", torch.zeros(2, _KNOTS, dtype=torch.float64))
         if config.forest:
             # The forest's prediction for every distinct feature vector of the space (in standardised
             # target units), and its blend weight for this fit: a fixed-size table, no pickled trees.
@@ -146,10 +159,30 @@ class AccuracyPredictor(nn.Module):
         return torch.zeros(len(cells), 0)
 
     def _to_target(self, y: np.ndarray) -> np.ndarray:
-        return y
+        """The training labels -> what the members learn (called once per fit, with all of them)."""
+        if self.config.targets == "raw":
+            return y
+        from scipy.stats import norm, rankdata
+
+        probabilities = np.linspace(0.5, len(y) - 0.5, _KNOTS) / len(y)
+        labels = np.interp(probabilities, (np.arange(len(y)) + 0.5) / len(y), np.sort(y))
+        # strictly increasing, so that tied labels (accuracies come in steps of 1e-4) do not tie predictions
+        labels = labels + 1e-6 * max(float(y.std()), 1e-12) * np.arange(_KNOTS) / _KNOTS
+        self.target_knots.copy_(torch.from_numpy(np.stack([norm.ppf(probabilities), labels])))
+        return norm.ppf((rankdata(y) - 0.5) / len(y))
 
     def _from_target(self, t: np.ndarray) -> np.ndarray:
-        return t
+        """What the members predict -> labels: the knots' piecewise-linear map, extended linearly
+        beyond them with the slope of their outer tenths (so the best cells keep their order)."""
+        if self.config.targets == "raw":
+            return t
+        scores, labels = self.target_knots.numpy()
+        tail = _KNOTS // 10
+        mapped = np.interp(t, scores, labels)
+        below, above = t < scores[0], t > scores[-1]
+        mapped[below] = labels[0] + (t[below] - scores[0]) * (labels[tail] - labels[0]) / (scores[tail] - scores[0])
+        mapped[above] = labels[-1] + (t[above] - scores[-1]) * (labels[-1] - labels[-1 - tail]) / (scores[-1] - scores[-1 - tail])
+        return mapped
 
     # -- training ----------------------------------------------------------------------------
 
@@ -312,7 +345,7 @@ class AccuracyPredictor(nn.Module):
 #: How the time estimator trains by default: squared error only (the ranking loss cost it MdAPE),
 #: ``steps`` exactly (times are smooth in the structure: 13 passes of 15,000 cells meet its
 #: targets, 200 would take 15x longer) and no forest (the parameter count is its second view).
-TIME_TRAINING = {"ranking_weight": 0.0, "epochs": 0, "forest": 0.0}
+TIME_TRAINING = {"ranking_weight": 0.0, "epochs": 0, "forest": 0.0, "targets": "raw"}
 
 
 class TimeEstimator(AccuracyPredictor):
@@ -325,6 +358,8 @@ class TimeEstimator(AccuracyPredictor):
     extra_features = 1
 
     def __init__(self, config: PredictorConfig = PredictorConfig(**TIME_TRAINING)):
+        if config.targets != "raw":
+            raise ValueError(f"TimeEstimator learns log-seconds: PredictorConfig.targets must be 'raw', got {config.targets!r}")
         super().__init__(config)
 
     def _extra(self, cells: Sequence[Cell]) -> torch.Tensor:

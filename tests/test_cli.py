@@ -149,6 +149,7 @@ def test_train_predictor_on_table_cells(capsys, small_table, tmp_path):
     model = AccuracyPredictor.from_pretrained(out)
     assert model.predict([parse_cell(SMALL)])[0].shape == (1,)
     assert model.config.steps == 5 and model.config.epochs == 0  # --steps: exactly that many
+    assert model.config.targets == "normal"
 
 
 def test_train_predictor_on_a_users_own_cells(capsys, no_table, tmp_path):
@@ -170,6 +171,7 @@ def test_train_predictor_learns_parameter_counts_without_a_table(capsys, no_tabl
     assert code == 0 and json.loads(text)["train_cells"] == 30 and "test" not in json.loads(text)
     meta = hub.read_config(out)["meta"]
     assert meta["target"] == "params" and meta["space_sha256"] == space.space_checksum()
+    assert hub.read_config(out)["config"]["targets"] == "raw"  # log parameter counts themselves
 
 
 @pytest.mark.parametrize(
@@ -178,6 +180,7 @@ def test_train_predictor_learns_parameter_counts_without_a_table(capsys, no_tabl
         (["--target", "time"], "needs the training-time file"),
         (["--target", "params", "--cells", "mine.json"], "--target params learns random cells of the space"),
         (["--train-size", "1"], "--train-size must be in [2, 11], got 1"),
+        (["--target", "time", "--targets", "normal"], "--targets must be raw with --target time (it learns logs), got normal"),
     ],
 )
 def test_train_predictor_mistakes(capsys, small_table, tmp_path, argv, message):

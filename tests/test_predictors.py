@@ -85,11 +85,13 @@ def test_the_shipped_prior_is_label_free_fits_the_default_shape_and_knows_parame
 def test_time_estimator_predicts_positive_seconds_from_structure_and_params(toy):
     cells, _ = toy
     seconds = np.array([space.count_params(c) / 1e4 for c in cells])  # a time that follows size
-    model = TimeEstimator(FAST).fit(cells[:200], seconds[:200])
+    model = TimeEstimator(replace(FAST, targets="raw")).fit(cells[:200], seconds[:200])
     mean, std = model.predict(cells[200:])
     assert (mean > 0).all() and kendalltau(mean, seconds[200:]).statistic > 0.8
     with pytest.raises(LabelError, match="positive seconds, got 0.0"):
-        TimeEstimator(FAST).fit(cells[:3], [1.0, 0.0, 2.0])
+        TimeEstimator(replace(FAST, targets="raw")).fit(cells[:3], [1.0, 0.0, 2.0])
+    with pytest.raises(ValueError, match="TimeEstimator learns log-seconds: PredictorConfig.targets must be 'raw', got 'normal'"):
+        TimeEstimator(FAST)
 
 
 def test_save_and_load_round_trip(toy, tmp_path):
@@ -177,7 +179,7 @@ def test_the_forest_is_blended_into_the_mean_and_survives_saving(toy, tmp_path):
     from netembed import features
 
     table = model.forest_table.double() * model.target_std.double() + model.target_mean.double()
-    forest = table.numpy()[features.distinct_index(cells[150:])]
+    forest = model._from_target(table.numpy()[features.distinct_index(cells[150:])])  # normal scores -> labels
     assert np.allclose(blended, (1 - weight) * members + weight * forest, atol=1e-6)
     assert np.array_equal(std, members_std)  # the spread is the GNN members'
     assert kendalltau(forest, y[150:]).statistic > 0.5  # the forest sees the conv3x3 count too
@@ -198,3 +200,26 @@ def test_no_forest_no_forest_tensors_and_raw_scores_refuse_one(toy):
 def test_the_time_estimator_trains_exactly_its_steps_on_squared_error_without_a_forest():
     assert TimeEstimator().config == PredictorConfig(**TIME_TRAINING)
     assert TimeEstimator().config.training_steps(15_000) == PredictorConfig().steps
+
+
+def test_normal_score_targets_map_back_to_labels_in_order_even_beyond_the_training_range(toy):
+    cells, y = toy
+    rng = np.random.default_rng(0)
+    y = np.round(y + rng.normal(0, 0.01, len(y)), 3)  # ties, as accuracies in steps of 1e-4 have
+    y[:5] = [0.10, 0.12, 0.09, 0.11, 0.10]  # a few very poor cells, as the table has
+    model = AccuracyPredictor(replace(FAST, forest=0.0)).fit(cells[:200], y[:200])
+    target = model._to_target(y[:200])
+    from scipy.stats import norm
+
+    # centred and bounded by the normal score of the outermost rank: the poor cells weigh no more than others
+    assert abs(target.mean()) < 0.01 and np.abs(target).max() <= norm.ppf(1 - 0.5 / 200) + 1e-9
+    assert kendalltau(target, y[:200]).statistic == pytest.approx(1.0)
+    back = model._from_target(target)  # the knots return training labels close to themselves
+    assert np.median(np.abs(back - y[:200])) < 0.002
+    scores = np.linspace(-6, 6, 1001)  # far beyond the training range, still strictly increasing
+    assert (np.diff(model._from_target(scores)) > 0).all()
+    mean, _ = model.predict(cells[200:])
+    assert kendalltau(mean, y[200:]).statistic > 0.4 and 0.05 < np.median(mean) < 1.0
+    assert "target_knots" not in AccuracyPredictor(replace(FAST, targets="raw")).state_dict()
+    with pytest.raises(ValueError, match="PredictorConfig.targets must be one of normal, raw, got 'rank'"):
+        PredictorConfig(targets="rank")
