@@ -325,7 +325,9 @@ class AccuracyPredictor(nn.Module):
         mean, std = values.mean(axis=0), values.std(axis=0)
         weight = float(self.forest_weight) if self.config.forest else 0.0
         if weight and per_member.shape[1]:
-            forest = self.forest_table.double().numpy()[forest_index()] * float(self.target_std) + float(self.target_mean)
+            # look up first: converting the whole 225,385-entry table on every call would be wasted work
+            forest = self.forest_table.numpy()[forest_index()].astype(np.float64)
+            forest = forest * float(self.target_std) + float(self.target_mean)
             mean = (1 - weight) * mean + weight * self._from_target(forest)
         return mean, std
 
