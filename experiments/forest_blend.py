@@ -1,17 +1,19 @@
-"""How much weight the structure-feature forest should get beside the GNN, by training-set size.
+"""How much weight the structure-feature view should get beside the GNN, by training-set size.
 
     python experiments/forest_blend.py [--sizes 100 172 424 4236] [--seeds 3] [--gnn prior]
-                                       [--targets normal] [--out results/forest-blend]
+                                       [--targets normal] [--view forest+gp] [--out results/forest-blend]
 
 On the validation split of ``experiments/predictor_variants.py`` (table cells shuffled with seed
 1, the first 10,000 held out; training cells drawn from the rest with seed 5000 + seed), each
-(size, seed) trains the GNN ensemble without a forest (``forest=0``, the default training
+(size, seed) trains the GNN ensemble without the view (``forest=0``, the default training
 length; ``--gnn``: from ``prior-nb101``, or with the structure features as inputs from a fresh
 encoder, ``features``, or from ``encoder-nb101``, ``features_pretrained``, as in
-``predictor_variants``) and a random forest on ``netembed.features`` exactly as
-``AccuracyPredictor`` fits it (both learning ``--targets``, ``PredictorConfig.targets``), then
-prints the mean Kendall tau of ``(1 - w) * gnn + w * forest`` for a grid of weights ``w``. ``PredictorConfig.forest_weight`` was chosen from this table.
-The GNN's held-out predictions are kept under ``--out`` and reused.
+``predictor_variants``) and the structure-feature view on ``netembed.features`` exactly as
+``AccuracyPredictor`` fits it (``--view``: the shipped mean of a random forest and a Gaussian
+process, or either alone; all learning ``--targets``, ``PredictorConfig.targets``), then prints
+the mean Kendall tau of ``(1 - w) * gnn + w * view`` for a grid of weights ``w``.
+``PredictorConfig.forest_weight`` was chosen from this table. The GNN's held-out predictions
+are kept under ``--out`` and reused.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--gnn", choices=list(GNNS), default="prior")
     parser.add_argument("--targets", choices=TARGETS, default=PredictorConfig().targets)
+    parser.add_argument("--view", choices=features.VIEWS, default=features.VIEWS[0])
     parser.add_argument("--out", default="results/forest-blend")
     args = parser.parse_args()
     setup = validation_setup("forest_blend")
@@ -68,9 +71,9 @@ def main() -> None:
             gnn = np.load(path)
             mapping = AccuracyPredictor(replace(config, members=1))  # labels <-> targets, as this fit has them
             target = mapping._to_target(labels)
-            forest = features.fit_forest(cells, (target - target.mean()) / target.std(), seed)
-            tree_view = mapping._from_target(forest.predict(validation_inputs) * target.std() + target.mean())
-            taus.append([kendalltau((1 - w) * gnn + w * tree_view, accuracy[validation]).statistic for w in WEIGHTS])
+            view = features.FeatureView.fit(cells, (target - target.mean()) / target.std(), seed, parts=args.view)
+            feature_view = mapping._from_target(view.predict(validation_inputs) * target.std() + target.mean())
+            taus.append([kendalltau((1 - w) * gnn + w * feature_view, accuracy[validation]).statistic for w in WEIGHTS])
         print(f"{size:>6}{args.seeds:>6}" + "".join(f"{t:>9.4f}" for t in np.mean(taus, axis=0))
               + f"{PredictorConfig().forest_weight(size):>11.2f}", flush=True)
 

@@ -3,10 +3,11 @@
 ``AccuracyPredictor`` is trained with a mix of squared error and a pairwise ranking loss (a
 search only needs the order of cells to be right) on the normal scores of the labels' ranks
 (the table's few failed cells would otherwise dominate the squared error); with few labels its
-mean is blended with a random forest on hand-made structure features (``netembed.features``),
-a second view that errs differently. ``TimeEstimator`` predicts training seconds from the
-structure plus the exact parameter count, in log space. Both return the ensemble's mean and
-standard deviation, and save/load like every model (``netembed.hub``).
+mean is blended with a random forest and a Gaussian process on hand-made structure features
+(``netembed.features.FeatureView``), a second view that errs differently. ``TimeEstimator``
+predicts training seconds from the structure plus the exact parameter count, in log space. Both
+return the ensemble's mean and standard deviation, and save/load like every model
+(``netembed.hub``).
 
 >>> import numpy as np
 >>> from netembed import space
@@ -62,12 +63,15 @@ class PredictorConfig:
     # at least this many passes over the training cells: ranking keeps improving with passes, and
     # 1,500 steps are only 45 passes of 4,236 cells (measured on a validation split: 0.767 -> 0.811)
     epochs: int = 200
-    # blend weight at 100 training cells of a random forest on structure features, falling to 0
-    # at 10,000 (``forest_weight``): a second view that errs differently from the GNN; the best
-    # weight on a validation split was 0.6-0.7 at 100 cells, 0.4-0.5 at 172 and 424 (README)
-    forest: float = 0.6
-    # what the members and the forest learn: "normal", the normal scores of the labels' ranks (a few
-    # very poor cells no longer dominate the squared error and the forest's splits), mapped back to
+    # blend weight at 100 training cells of the structure-feature view (named for its first part,
+    # a random forest), falling to 0 at 10,000 (``forest_weight``): a second view that errs
+    # differently from the GNN; the best weights on a validation split are in the README
+    forest: float = 0.7
+    # what that view is made of (``features.VIEWS``): the mean of the forest and a Gaussian process,
+    # or either alone
+    view: str = "forest+gp"
+    # what the members and the feature view learn: "normal", the normal scores of the labels' ranks
+    # (a few very poor cells no longer dominate the squared error and the forest's splits), mapped back to
     # label units through the training labels' quantiles; or "raw", the labels themselves
     targets: str = "normal"
     seed: int = 0
@@ -85,6 +89,8 @@ class PredictorConfig:
                 raise ValueError(f"PredictorConfig.{name} must be {rule}, got {value!r}")
         if self.forest > 1:
             raise ValueError(f"PredictorConfig.forest must be at most 1, got {self.forest!r}")
+        if self.view not in features.VIEWS:
+            raise ValueError(f"PredictorConfig.view must be one of {', '.join(features.VIEWS)}, got {self.view!r}")
         if self.targets not in TARGETS:
             raise ValueError(f"PredictorConfig.targets must be one of {', '.join(TARGETS)}, got {self.targets!r}")
 
@@ -93,8 +99,8 @@ class PredictorConfig:
         return max(self.steps, math.ceil(self.epochs * cells / self.batch_size))
 
     def forest_weight(self, cells: int) -> float:
-        """Blend weight of the forest after a fit on ``cells`` cells: ``forest`` at 100 cells (and
-        fewer), falling linearly in log10(cells) to 0 at 10,000 (the GNN needs the hint less)."""
+        """Blend weight of the feature view after a fit on ``cells`` cells: ``forest`` at 100 cells
+        (and fewer), falling linearly in log10(cells) to 0 at 10,000 (the GNN needs the hint less)."""
         return self.forest * float(np.clip(1 - math.log10(max(cells, 1) / 100) / 2, 0, 1))
 
 
@@ -148,8 +154,9 @@ class AccuracyPredictor(nn.Module):
         if config.targets == "normal":  # (normal score, label) knots: how predictions return to labels
             self.register_buffer("target_knots", torch.zeros(2, _KNOTS, dtype=torch.float64))
         if config.forest:
-            # The forest's prediction for every distinct feature vector of the space (in standardised
-            # target units), and its blend weight for this fit: a fixed-size table, no pickled trees.
+            # The feature view's prediction for every distinct feature vector of the space (in
+            # standardised target units), and its blend weight for this fit: a fixed-size table, no
+            # pickled trees.
             self.register_buffer("forest_table", torch.zeros(features.NUM_DISTINCT))
             self.register_buffer("forest_weight", torch.zeros(()))
 
@@ -242,13 +249,14 @@ class AccuracyPredictor(nn.Module):
         return self.eval()
 
     def _fit_forest(self, cells: Sequence[Cell], target: torch.Tensor) -> None:
-        """A random forest on the structure features, tabulated over the space's distinct vectors."""
+        """The structure-feature view (a forest and a Gaussian process, ``features.FeatureView``),
+        tabulated over the space's distinct feature vectors."""
         weight = self.config.forest_weight(len(target))
         self.forest_weight.fill_(weight)
         self.forest_table.zero_()
         if weight:
-            forest = features.fit_forest(cells, target.numpy(), self.config.seed)
-            self.forest_table.copy_(torch.from_numpy(forest.predict(features.distinct_table()["inputs"])))
+            view = features.FeatureView.fit(cells, target.numpy(), self.config.seed, parts=self.config.view)
+            self.forest_table.copy_(torch.from_numpy(view.predict(features.distinct_table()["inputs"])))
 
     def _warm_start(self, init: str | os.PathLike) -> Callable[[int, _Member], None]:
         """How member ``index`` loads ``init``: the encoder of a pretrained encoder or autoencoder,
@@ -289,7 +297,7 @@ class AccuracyPredictor(nn.Module):
 
     @torch.no_grad()
     def predict(self, cells: Sequence[Cell], batch_size: int = 8192) -> tuple[np.ndarray, np.ndarray]:
-        """Mean (blended with the forest's when it has weight) and standard deviation over the
+        """Mean (blended with the feature view's when it has weight) and standard deviation over the
         ensemble's GNN members, in the labels' units."""
         parts = []
         for start in range(0, len(cells), batch_size):
@@ -320,7 +328,7 @@ class AccuracyPredictor(nn.Module):
         return (scores * self.target_std + self.target_mean).numpy()
 
     def _summarise(self, per_member: np.ndarray, forest_index: Callable[[], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and spread over the members; the mean blended with the forest's when it has weight."""
+        """Mean and spread over the members; the mean blended with the feature view's when it has weight."""
         values = self._from_target(per_member.astype(np.float64))
         mean, std = values.mean(axis=0), values.std(axis=0)
         weight = float(self.forest_weight) if self.config.forest else 0.0

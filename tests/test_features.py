@@ -64,3 +64,25 @@ def test_a_structure_no_cell_of_the_space_has_is_refused(monkeypatch):
     monkeypatch.setattr(features, "inputs", lambda raw: np.full((len(raw), len(features.NAMES)), 2.0, np.float32))
     with pytest.raises(features.UnknownCellError, match="cells must be cells of the space"):
         features.distinct_index([space.cell_at(0)])
+
+
+def test_the_feature_view_is_the_mean_of_its_forest_and_gaussian_process(monkeypatch):
+    rows = np.random.default_rng(2).choice(space.NUM_CELLS, 160, replace=False)
+    cells = [space.cell_at(int(r)) for r in rows]
+    signal = features.raw_features(cells)[:, features.NAMES.index("count_conv3x3")].astype(float)
+    train, test = slice(0, 120), slice(120, None)
+    x_test = features.inputs(features.raw_features(cells[test]))
+    views = {parts: features.FeatureView.fit(cells[train], signal[train], seed=0, parts=parts).predict(x_test)
+             for parts in features.VIEWS}
+    assert np.allclose(views["forest+gp"], (views["forest"] + views["gp"]) / 2)
+    for parts, predicted in views.items():  # each part learns what the features show
+        assert np.corrcoef(predicted, signal[test])[0, 1] > 0.9, parts
+    assert np.allclose(features.FeatureView.fit(cells[train], signal[train], seed=0, parts="gp").predict(x_test, chunk=7),
+                       views["gp"])  # predicting in chunks changes nothing
+    monkeypatch.setattr(features.FeatureView, "GP_CELLS", 10)  # the GP sees at most GP_CELLS cells
+    assert len(features.FeatureView.fit(cells[train], signal[train], seed=0, parts="gp").models[0].X_train_) == 10
+
+
+def test_a_feature_view_of_unknown_parts_is_refused():
+    with pytest.raises(ValueError, match="parts must be one of forest\\+gp, forest, gp, got 'trees'"):
+        features.FeatureView.fit([space.cell_at(0), space.cell_at(1)], np.zeros(2), seed=0, parts="trees")

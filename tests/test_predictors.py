@@ -161,13 +161,14 @@ def test_forest_weight_falls_from_its_setting_at_100_cells_to_zero_at_10000():
 
 
 @pytest.mark.parametrize("field, value, rule", [("forest", 1.5, "at most 1"), ("forest", -0.1, "non-negative"),
-                                                ("epochs", -1, "non-negative")])
+                                                ("epochs", -1, "non-negative"),
+                                                ("view", "trees", r"one of forest\+gp, forest, gp")])
 def test_bad_training_settings_are_refused(field, value, rule):
-    with pytest.raises(ValueError, match=f"PredictorConfig.{field} must be {rule}, got {value}"):
+    with pytest.raises(ValueError, match=f"PredictorConfig.{field} must be {rule}, got '?{value}"):
         PredictorConfig(**{field: value})
 
 
-def test_the_forest_is_blended_into_the_mean_and_survives_saving(toy, tmp_path):
+def test_the_feature_view_is_blended_into_the_mean_and_survives_saving(toy, tmp_path):
     cells, y = toy
     model = AccuracyPredictor(replace(FAST, forest=0.5)).fit(cells[:150], y[:150])
     weight = float(model.forest_weight)
@@ -182,7 +183,7 @@ def test_the_forest_is_blended_into_the_mean_and_survives_saving(toy, tmp_path):
     forest = model._from_target(table.numpy()[features.distinct_index(cells[150:])])  # normal scores -> labels
     assert np.allclose(blended, (1 - weight) * members + weight * forest, atol=1e-6)
     assert np.array_equal(std, members_std)  # the spread is the GNN members'
-    assert kendalltau(forest, y[150:]).statistic > 0.5  # the forest sees the conv3x3 count too
+    assert kendalltau(forest, y[150:]).statistic > 0.5  # the view sees the conv3x3 count too
     rows = np.array([space.index_of(c) for c in cells[150:]])
     assert np.allclose(model.predict_rows(rows)[0], blended, atol=1e-5)
     model.save_pretrained(tmp_path / "m")
