@@ -26,6 +26,9 @@ from netembed.compare import HV_REFERENCE, true_front
 from netembed.errors import DataError
 from netembed.reward import hypervolume
 
+#: ranges of parameter counts the lost hypervolume is reported by
+BANDS = np.array([0, 0.5e6, 1e6, 2e6, 3e6, 5e6, 10e6, 20e6, 42e6, HV_REFERENCE[1]])
+
 
 def main() -> None:
     try:
@@ -58,9 +61,6 @@ def main() -> None:
         for lo, hi, share in zip(BANDS[:-1], BANDS[1:], np.mean(loss, axis=0)):
             print(f"{lo / 1e6:>8.1f}M - {hi / 1e6:>4.1f}M {share:>8.4f}")
         print(f"{'total':>17} {np.sum(np.mean(loss, axis=0)):>8.4f}")
-
-
-BANDS = np.array([0, 0.5e6, 1e6, 2e6, 3e6, 5e6, 10e6, 20e6, 42e6, HV_REFERENCE[1]])
 
 
 def area(accuracy: np.ndarray, params: np.ndarray, low: float, high: float) -> float:
