@@ -44,11 +44,13 @@ def main() -> None:
     parser.add_argument("--view", choices=features.VIEWS, default=features.VIEWS[0])
     parser.add_argument("--out", default="results/forest-blend")
     args = parser.parse_args()
+    if max(args.sizes) >= 10_000:  # PredictorConfig.forest_weight: the view has no weight from there
+        parser.error(f"--sizes must be below 10000 (the view's weight is 0 from there), got {max(args.sizes)}")
     setup = validation_setup("forest_blend")
     if setup is None:
         return
     accuracy, validation, pool = setup
-    validation_inputs = features.distinct_table()["inputs"][features.distinct_index_rows(validation)]
+    validation_index = features.distinct_index_rows(validation)
     print(f"{'cells':>6}{'seeds':>6}" + "".join(f"{'w=' + str(w):>9}" for w in WEIGHTS)
           + f"{'shipped w':>11}", flush=True)
     for size in args.sizes:
@@ -69,10 +71,10 @@ def main() -> None:
 
                 atomic_write(path, write)
             gnn = np.load(path)
-            mapping = AccuracyPredictor(replace(config, members=1))  # labels <-> targets, as this fit has them
-            target = mapping._to_target(labels)
-            view = features.FeatureView.fit(cells, (target - target.mean()) / target.std(), seed, parts=args.view)
-            feature_view = mapping._from_target(view.predict(validation_inputs) * target.std() + target.mean())
+            # the view alone, fitted and mapped back to labels exactly as the predictor does it
+            view = AccuracyPredictor(replace(config, members=1, forest=1.0, view=args.view))
+            view._fit_forest(cells, view._standardised_targets(labels))
+            feature_view = view._view_labels(validation_index)
             taus.append([kendalltau((1 - w) * gnn + w * feature_view, accuracy[validation]).statistic for w in WEIGHTS])
         print(f"{size:>6}{args.seeds:>6}" + "".join(f"{t:>9.4f}" for t in np.mean(taus, axis=0))
               + f"{PredictorConfig().forest_weight(size):>11.2f}", flush=True)

@@ -51,14 +51,14 @@ def main() -> None:
         ratio = hypervolume(front_acc - drop, front_params, *HV_REFERENCE) / true
         print(f"every front cell {100 * drop:.2f} pp less accurate: ratio {ratio:.4f}")
     if len(sys.argv) > 1:
+        best = np.array([area(front_acc, front_params, lo, hi) for lo, hi in itertools.pairwise(BANDS)])
         loss = []
         for path in sys.argv[1:]:
             run = json.loads(Path(path).read_text())
             found = np.array(run["accuracy"]), np.array(run["params"], dtype=float)
-            loss.append([(area(front_acc, front_params, lo, hi) - area(*found, lo, hi)) / true
-                         for lo, hi in itertools.pairwise(BANDS)])
+            loss.append((best - [area(*found, lo, hi) for lo, hi in itertools.pairwise(BANDS)]) / true)
         print(f"hypervolume lost by {len(loss)} runs (mean share of the true front's), by parameters:")
-        for lo, hi, share in zip(BANDS[:-1], BANDS[1:], np.mean(loss, axis=0)):
+        for (lo, hi), share in zip(itertools.pairwise(BANDS), np.mean(loss, axis=0)):
             print(f"{lo / 1e6:>8.1f}M - {hi / 1e6:>4.1f}M {share:>8.4f}")
         print(f"{'total':>17} {np.sum(np.mean(loss, axis=0)):>8.4f}")
 

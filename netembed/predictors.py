@@ -209,11 +209,7 @@ class AccuracyPredictor(nn.Module):
         if not calibrate and self.config.forest:
             raise ValueError("calibrate=False keeps raw scores, which cannot be blended with the forest's "
                              f"labels: it needs PredictorConfig.forest=0, got {self.config.forest!r}")
-        y = self._check(cells, y)
-        target = torch.from_numpy(self._to_target(y)).float()
-        self.target_mean.fill_(target.mean())
-        self.target_std.fill_(target.std().clamp(min=1e-8) if len(target) > 1 else 1.0)
-        target = (target - self.target_mean) / self.target_std
+        target = self._standardised_targets(self._check(cells, y))
         batch, extra = dense_cells(cells), self._extra(cells)
         from tqdm.auto import tqdm
 
@@ -247,6 +243,14 @@ class AccuracyPredictor(nn.Module):
         if config.forest:
             self._fit_forest(cells, target)
         return self.eval()
+
+    def _standardised_targets(self, y: np.ndarray) -> torch.Tensor:
+        """Checked labels -> what the members and the feature view learn, standardised (keeps the
+        label <-> target map: the knots, mean and spread)."""
+        target = torch.from_numpy(self._to_target(y)).float()
+        self.target_mean.fill_(target.mean())
+        self.target_std.fill_(target.std().clamp(min=1e-8) if len(target) > 1 else 1.0)
+        return (target - self.target_mean) / self.target_std
 
     def _fit_forest(self, cells: Sequence[Cell], target: torch.Tensor) -> None:
         """The structure-feature view (a forest and a Gaussian process, ``features.FeatureView``),
@@ -333,11 +337,15 @@ class AccuracyPredictor(nn.Module):
         mean, std = values.mean(axis=0), values.std(axis=0)
         weight = float(self.forest_weight) if self.config.forest else 0.0
         if weight and per_member.shape[1]:
-            # look up first: converting the whole 225,385-entry table on every call would be wasted work
-            forest = self.forest_table.numpy()[forest_index()].astype(np.float64)
-            forest = forest * float(self.target_std) + float(self.target_mean)
-            mean = (1 - weight) * mean + weight * self._from_target(forest)
+            mean = (1 - weight) * mean + weight * self._view_labels(forest_index())
         return mean, std
+
+    def _view_labels(self, index: np.ndarray) -> np.ndarray:
+        """The feature view's predictions for entries ``index`` of ``features.distinct_table``, in
+        the labels' units."""
+        # look up first: converting the whole 225,385-entry table on every call would be wasted work
+        view = self.forest_table.numpy()[index].astype(np.float64)
+        return self._from_target(view * float(self.target_std) + float(self.target_mean))
 
     # -- saving ------------------------------------------------------------------------------
 
