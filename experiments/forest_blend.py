@@ -1,14 +1,16 @@
 """How much weight the structure-feature view should get beside the GNN, by training-set size.
 
     python experiments/forest_blend.py [--sizes 100 172 424 4236] [--seeds 3] [--gnn prior]
-                                       [--targets normal] [--view forest+gp] [--out results/forest-blend]
+                                       [--targets normal] [--view forest+gp] [--readout mean+output]
+                                       [--out results/forest-blend]
 
 On the validation split of ``experiments/predictor_variants.py`` (table cells shuffled with seed
 1, the first 10,000 held out; training cells drawn from the rest with seed 5000 + seed), each
 (size, seed) trains the GNN ensemble without the view (``forest=0``, the default training
-length; ``--gnn``: from ``prior-nb101``, or with the structure features as inputs from a fresh
+length; ``--gnn``: from ``prior-nb101``, from a fresh encoder (``fresh``), or with the structure features as inputs from a fresh
 encoder, ``features``, or from ``encoder-nb101``, ``features_pretrained``, as in
-``predictor_variants``) and the structure-feature view on ``netembed.features`` exactly as
+``predictor_variants``; ``--readout``, ``PredictorConfig.readout``: ``prior`` needs
+``prior-nb101`` of the same readout, the shipped one has the default) and the structure-feature view on ``netembed.features`` exactly as
 ``AccuracyPredictor`` fits it (``--view``: the shipped mean of a random forest and a Gaussian
 process, or either alone; all learning ``--targets``, ``PredictorConfig.targets``), then prints
 the mean Kendall tau of ``(1 - w) * gnn + w * view`` for a grid of weights ``w``.
@@ -28,10 +30,10 @@ from scipy.stats import kendalltau
 
 from netembed import features, space
 from netembed._io import atomic_write
-from netembed.predictors import TARGETS, AccuracyPredictor, PredictorConfig
+from netembed.predictors import READOUTS, TARGETS, AccuracyPredictor, PredictorConfig
 
 WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)
-GNNS = {"prior": (AccuracyPredictor, "prior-nb101"), "features": (WithFeatures, None),
+GNNS = {"prior": (AccuracyPredictor, "prior-nb101"), "fresh": (AccuracyPredictor, None), "features": (WithFeatures, None),
         "features_pretrained": (WithFeatures, "encoder-nb101")}
 
 
@@ -42,6 +44,7 @@ def main() -> None:
     parser.add_argument("--gnn", choices=list(GNNS), default="prior")
     parser.add_argument("--targets", choices=TARGETS, default=PredictorConfig().targets)
     parser.add_argument("--view", choices=features.VIEWS, default=features.VIEWS[0])
+    parser.add_argument("--readout", choices=READOUTS, default=PredictorConfig().readout)
     parser.add_argument("--out", default="results/forest-blend")
     args = parser.parse_args()
     if max(args.sizes) >= 10_000:  # PredictorConfig.forest_weight: the view has no weight from there
@@ -59,8 +62,8 @@ def main() -> None:
             rows = training_rows(pool, size, seed)
             cells, labels = [space.cell_at(int(r)) for r in rows], accuracy[rows]
             model_cls, init = GNNS[args.gnn]
-            config = PredictorConfig(seed=seed, forest=0.0, targets=args.targets)
-            path = Path(args.out) / f"gnn-{args.gnn}-{args.targets}-{size}-{seed}.npy"
+            config = PredictorConfig(seed=seed, forest=0.0, targets=args.targets, readout=args.readout)
+            path = Path(args.out) / f"gnn-{args.gnn}-{args.targets}-{args.readout}-{size}-{seed}.npy"
             if not path.exists():
                 model = model_cls(config).fit(cells, labels, init=init)
                 predicted = model.predict_rows(validation)[0]

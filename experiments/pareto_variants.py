@@ -12,7 +12,8 @@ Each variant runs on seeds 0..N-1 of the table (the same accounting as ``netembe
 - ``alternate``: every other round maximises accuracy alone (the reward rule), with its own baseline;
 - ``wide``: 1,000 random candidates per round instead of 100;
 - ``accuracy``: the accuracy-only search (``objective="reward"``, the reward being accuracy);
-- ``prior``: the surrogate's members start from the label-free ``prior-nb101`` (log parameter counts);
+- ``prior``: the surrogate's members start from the label-free ``prior-nb101`` (log parameter counts;
+  measured with the previous prior, whose heads saw the embedding alone: commit 73cb2c4);
 - ``phased``: the accuracy-only search for the first 120 queries, then the shipped rule;
 - ``normal``: the surrogate learns normal scores of the accuracies' ranks (``targets="normal"``);
 - ``forest``: the surrogate is calibrated and blends a random forest on the structure features,

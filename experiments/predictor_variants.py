@@ -9,8 +9,9 @@ Kendall tau over seeds is printed per variant and size; finished runs are kept u
 ``--out`` and reused. Every variant is the GNN ensemble alone (``forest=0``) trained for exactly
 its steps (``epochs=0``) on the labels themselves (``targets="raw"``), as these were measured
 before the forest, the passes rule and normal-score targets existed (those three:
-``experiments/forest_blend.py`` and ``steps6600``). Variants (the fresh start is
-``PredictorConfig(forest=0, epochs=0, targets="raw")``):
+``experiments/forest_blend.py`` and ``steps6600``), with the embedding alone as the heads' input
+(``readout="mean"``; the ``prior`` variants: see ``fit``). Variants (the fresh start is
+``PredictorConfig(forest=0, epochs=0, targets="raw", readout="mean")``):
 
 - ``wide``: hidden 64, embedding 32, head 128;
 - ``params``: the log parameter count as an input beside the embedding (as ``TimeEstimator``);
@@ -42,7 +43,7 @@ from netembed.bench import Benchmark
 from netembed.errors import DataError
 from netembed.predictors import AccuracyPredictor, PredictorConfig, TimeEstimator
 
-GNN_ALONE = {"forest": 0.0, "epochs": 0, "targets": "raw"}
+GNN_ALONE = {"forest": 0.0, "epochs": 0, "targets": "raw", "readout": "mean"}
 WIDE = {"hidden": 64, "embedding_dim": 32, "head_hidden": 128}
 LONG = {"steps": 4000, "batch_size": 256}
 CONFIGS = {
@@ -74,15 +75,19 @@ class WithParams(AccuracyPredictor):
 
 def fit(variant: str, cells, labels, seed: int) -> AccuracyPredictor:
     if variant.startswith("prior:"):
-        return AccuracyPredictor(PredictorConfig(seed=seed, **GNN_ALONE)).fit(cells, labels,
-                                                                             init=variant.split(":", 1)[1])
+        config = PredictorConfig(seed=seed, **{**GNN_ALONE, "readout": PredictorConfig().readout})  # as the CLI's priors
+        return AccuracyPredictor(config).fit(cells, labels, init=variant.split(":", 1)[1])
     if variant not in CONFIGS:
         raise SystemExit(f"variants must be among {list(CONFIGS)} or prior:<directory>, got {variant!r}")
     model_cls = {"params": WithParams, "features": WithFeatures, "features_pretrained": WithFeatures}.get(
         variant, AccuracyPredictor)
     init = ("prior-nb101" if variant.startswith("prior") else
             "encoder-nb101" if variant.endswith("_pretrained") else None)
-    return model_cls(PredictorConfig(seed=seed, **GNN_ALONE, **CONFIGS[variant])).fit(cells, labels, init=init)
+    # the prior variants were measured at commit 73cb2c4, whose prior had the embedding-only readout;
+    # the shipped prior hands over members with the output vertex's latent, so they take that readout
+    readout = {"readout": PredictorConfig().readout} if init == "prior-nb101" else {}
+    config = PredictorConfig(seed=seed, **{**GNN_ALONE, **CONFIGS[variant], **readout})
+    return model_cls(config).fit(cells, labels, init=init)
 
 
 def validation_setup(script: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:

@@ -17,7 +17,7 @@ from netembed._io import atomic_write, save_figure
 from netembed.cell import Cell
 from netembed.encoder import EncoderConfig
 from netembed.errors import NetembedError
-from netembed.predictors import TARGETS, PredictorConfig
+from netembed.predictors import READOUTS, TARGETS, PredictorConfig
 from netembed.pretrain import PretrainConfig
 from netembed.runs import METHODS
 from netembed.train.trainer import SMALL_DATA, SMALL_NETWORK, TrainConfig
@@ -271,8 +271,10 @@ def cmd_train_predictor(args: argparse.Namespace) -> None:
         train_rows = rng.choice(known, args.train_size, replace=False)
         cells, labels = [bench.cell(int(r)) for r in train_rows], column[train_rows]
     training = {} if args.target == "accuracy" else TIME_TRAINING  # params: a smooth function of structure, as time
+    if args.target == "params":  # a prior hands whole members to accuracy predictors: it needs their shape
+        training = {**training, "readout": PredictorConfig().readout}
     given = {"ranking_weight": args.ranking_weight, "steps": args.steps, "epochs": None if args.steps is None else 0,
-             "targets": args.targets}
+             "targets": args.targets, "readout": args.readout}
     config = PredictorConfig(**{**training, **{k: v for k, v in given.items() if v is not None}},
                              members=args.members, batch_size=args.batch_size, seed=args.seed)
     if not config.forest_weight(len(cells)):  # too many cells for the forest to count: no all-zero table
@@ -712,6 +714,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--targets", choices=TARGETS,
                        help=f"what an accuracy predictor learns (default {PredictorConfig().targets}: normal scores of the "
                             "labels' ranks; raw: the labels); time and params learn logs (raw)")
+    train.add_argument("--readout", choices=READOUTS,
+                       help=f"what the heads see (default {PredictorConfig().readout}: the embedding and the output "
+                            "vertex's latent; mean: the embedding alone, the time estimator's default)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", default="results/predictor", help="pretrained directory to write")
 

@@ -140,7 +140,11 @@ class NetembedSearch(Method):
             hidden=encoder.hidden, layers=encoder.layers, embedding_dim=encoder.embedding_dim,
             # raw scores, no forest blend; the accuracies themselves (normal-score targets searched
             # worse fronts: README, experiments/pareto_variants.py)
-            members=config.members, forest=0.0, targets="raw", seed=torch_seed % 100_000))
+            members=config.members, forest=0.0, targets="raw", seed=torch_seed % 100_000,
+            # the embedding alone: the search's figures were measured with it (the output vertex's
+            # latent beside it, the predictors' default since, is not measured in search yet); a
+            # prior hands over whole members, so with one the readout is the prior's (the default)
+            readout=PredictorConfig().readout if prior else "mean"))
         self.policy = Policy(2 * encoder.embedding_dim + len(KINDS) + 1, config)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
         self.told: dict[str, Evaluation] = {}

@@ -6,6 +6,7 @@ import pytest
 from netembed import Cell, space, transforms
 from netembed.cli import main, parse_cell
 from netembed.errors import NetembedError
+from netembed.predictors import TIME_TRAINING, PredictorConfig
 
 SMALL = '{"matrix": [[0, 1, 1], [0, 0, 1], [0, 0, 0]], "ops": ["input", "maxpool3x3", "output"]}'
 
@@ -171,7 +172,12 @@ def test_train_predictor_learns_parameter_counts_without_a_table(capsys, no_tabl
     assert code == 0 and json.loads(text)["train_cells"] == 30 and "test" not in json.loads(text)
     meta = hub.read_config(out)["meta"]
     assert meta["target"] == "params" and meta["space_sha256"] == space.space_checksum()
-    assert hub.read_config(out)["config"]["targets"] == "raw"  # log parameter counts themselves
+    config = hub.read_config(out)["config"]
+    assert config["targets"] == "raw"  # log parameter counts themselves
+    assert config["readout"] == PredictorConfig().readout != TIME_TRAINING["readout"]  # a prior needs the predictors' heads
+    code, _, _ = run(capsys, "train-predictor", "--target", "params", "--train-size", "30", "--members", "1",
+                     "--steps", "1", "--readout", "mean", "--out", str(out), "--format", "json")
+    assert code == 0 and hub.read_config(out)["config"]["readout"] == "mean"
 
 
 @pytest.mark.parametrize(

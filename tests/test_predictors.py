@@ -8,6 +8,7 @@ from scipy.stats import kendalltau
 
 from netembed import Cell, space
 from netembed.errors import DataError, NetembedError
+from netembed.graph import NODE_TYPES, dense_cells
 from netembed.predictors import TIME_TRAINING, AccuracyPredictor, LabelError, PredictorConfig, TimeEstimator
 
 FAST = PredictorConfig(hidden=16, layers=2, embedding_dim=8, head_hidden=16, members=2, steps=150, batch_size=64,
@@ -68,6 +69,8 @@ def test_warm_start_from_a_predictor_of_the_same_shape(toy, tmp_path):
     assert not torch.allclose(model.members[0].head[0].weight, model.members[1].head[0].weight)
     with pytest.raises(NetembedError, match=r"init must have this predictor's shape .*'head_hidden': 32.*got .*'head_hidden': 16"):
         AccuracyPredictor(replace(FAST, head_hidden=32)).fit(cells[:20], y[:20], init=tmp_path / "prior")
+    with pytest.raises(NetembedError, match=r"shape .*'readout': 'mean'}, got .*'readout': 'mean\+output'}"):
+        AccuracyPredictor(replace(FAST, readout="mean")).fit(cells[:20], y[:20], init=tmp_path / "prior")
 
 
 def test_the_shipped_prior_is_label_free_fits_the_default_shape_and_knows_parameter_counts():
@@ -162,10 +165,29 @@ def test_forest_weight_falls_from_its_setting_at_100_cells_to_zero_at_10000():
 
 @pytest.mark.parametrize("field, value, rule", [("forest", 1.5, "at most 1"), ("forest", -0.1, "non-negative"),
                                                 ("epochs", -1, "non-negative"),
-                                                ("view", "trees", r"one of forest\+gp, forest, gp")])
+                                                ("view", "trees", r"one of forest\+gp, forest, gp"),
+                                                ("readout", "sum", r"one of mean\+output, mean")])
 def test_bad_training_settings_are_refused(field, value, rule):
     with pytest.raises(ValueError, match=f"PredictorConfig.{field} must be {rule}, got '?{value}"):
         PredictorConfig(**{field: value})
+
+
+def test_the_head_sees_the_embedding_and_the_output_vertex_latent(toy):
+    """``readout="mean+output"``: the head's input is the mean of the vertex latents and the latent
+    of the output vertex, here found independently on the sparse path by its op type."""
+    from netembed.graph import cells_to_batch
+
+    cells, _ = toy
+    member = AccuracyPredictor(FAST).members[0].eval()
+    batch = cells_to_batch(cells[:30])
+    latents, _ = member.encoder.vertex_latents(batch)
+    outputs = batch.x[:, NODE_TYPES.index("output")] == 1
+    seen = torch.cat([member.encoder(batch), latents[outputs], torch.zeros(30, 0)], dim=1)
+    with torch.no_grad():
+        assert torch.allclose(member(dense_cells(cells[:30]), torch.zeros(30, 0)), member.head(seen).squeeze(-1),
+                              atol=1e-5)
+    mean_only = AccuracyPredictor(replace(FAST, readout="mean")).members[0]
+    assert mean_only.head[0].in_features == FAST.embedding_dim == member.head[0].in_features // 2
 
 
 def test_the_feature_view_is_blended_into_the_mean_and_survives_saving(toy, tmp_path):
