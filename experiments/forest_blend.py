@@ -7,13 +7,13 @@
 On the validation split of ``experiments/predictor_variants.py`` (table cells shuffled with seed
 1, the first 10,000 held out; training cells drawn from the rest with seed 5000 + seed), each
 (size, seed) trains the GNN ensemble without the view (``forest=0``, the default training
-length; ``--gnn``: from ``prior-nb101``, from a fresh encoder (``fresh``), or with the structure features as inputs from a fresh
-encoder, ``features``, or from ``encoder-nb101``, ``features_pretrained``, as in
-``predictor_variants``; ``--readout``, ``PredictorConfig.readout``: ``prior`` needs
-``prior-nb101`` of the same readout, the shipped one has the default) and the structure-feature view on ``netembed.features`` exactly as
-``AccuracyPredictor`` fits it (``--view``: the shipped mean of a random forest and a Gaussian
-process, or either alone; all learning ``--targets``, ``PredictorConfig.targets``), then prints
-the mean Kendall tau of ``(1 - w) * gnn + w * view`` for a grid of weights ``w``.
+length; ``--gnn``: from ``prior-nb101``, from a fresh encoder (``fresh``), or with the
+structure features as inputs from a fresh encoder, ``features``, or from ``encoder-nb101``,
+``features_pretrained``, as in ``predictor_variants``; ``--readout``:
+``PredictorConfig.readout``, which ``prior`` must share with ``prior-nb101``, i.e. the default)
+and the structure-feature view on ``netembed.features`` exactly as ``AccuracyPredictor`` fits it
+(``--view``: the shipped mean of a random forest and a Gaussian process, or either alone; all
+learning ``--targets``, ``PredictorConfig.targets``), then prints the mean Kendall tau of ``(1 - w) * gnn + w * view`` for a grid of weights ``w``.
 ``PredictorConfig.forest_weight`` was chosen from this table. The GNN's held-out predictions
 are kept under ``--out`` and reused.
 """

@@ -74,8 +74,12 @@ class WithParams(AccuracyPredictor):
 
 
 def fit(variant: str, cells, labels, seed: int) -> AccuracyPredictor:
+    # a prior hands over whole members, so the prior variants take the priors' readout (the default,
+    # as ``netembed train-predictor --target params`` writes them; the README's prior figures were
+    # measured at commit 73cb2c4, when prior-nb101's heads saw the embedding alone)
+    as_prior = {"readout": PredictorConfig().readout}
     if variant.startswith("prior:"):
-        config = PredictorConfig(seed=seed, **{**GNN_ALONE, "readout": PredictorConfig().readout})  # as the CLI's priors
+        config = PredictorConfig(seed=seed, **{**GNN_ALONE, **as_prior})
         return AccuracyPredictor(config).fit(cells, labels, init=variant.split(":", 1)[1])
     if variant not in CONFIGS:
         raise SystemExit(f"variants must be among {list(CONFIGS)} or prior:<directory>, got {variant!r}")
@@ -83,10 +87,7 @@ def fit(variant: str, cells, labels, seed: int) -> AccuracyPredictor:
         variant, AccuracyPredictor)
     init = ("prior-nb101" if variant.startswith("prior") else
             "encoder-nb101" if variant.endswith("_pretrained") else None)
-    # the prior variants were measured at commit 73cb2c4, whose prior had the embedding-only readout;
-    # the shipped prior hands over members with the output vertex's latent, so they take that readout
-    readout = {"readout": PredictorConfig().readout} if init == "prior-nb101" else {}
-    config = PredictorConfig(seed=seed, **{**GNN_ALONE, **CONFIGS[variant], **readout})
+    config = PredictorConfig(seed=seed, **{**GNN_ALONE, **CONFIGS[variant], **(as_prior if init == "prior-nb101" else {})})
     return model_cls(config).fit(cells, labels, init=init)
 
 
