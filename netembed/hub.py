@@ -125,14 +125,18 @@ def load_pretrained(model_cls: type, directory: str | os.PathLike, config_cls: t
     if digest != document["weights_sha256"]:
         raise DataError(f"{weights} must have the sha256 recorded in {CONFIG_FILE} "
                         f"({document['weights_sha256']}), got {digest}: truncated, modified or replaced")
-    # every field must be present: a default filled in here may not be what the weights were trained with
-    known, given = {field.name for field in dataclasses.fields(config_cls)}, set(document["config"])
+    # every field must be present: a default filled in here may not be what the weights were trained
+    # with. Only a field added after configs were first saved may be absent, and then it takes the
+    # value every config saved before it was trained with (``LEGACY_VALUES`` of the config class).
+    legacy = getattr(config_cls, "LEGACY_VALUES", {})
+    fields = {**{k: v for k, v in legacy.items() if k not in document["config"]}, **document["config"]}
+    known, given = {field.name for field in dataclasses.fields(config_cls)}, set(fields)
     unknown, missing = sorted(given - known), sorted(known - given)
     if unknown or missing:
         raise DataError(f"{config_path}: config must fit {config_cls.__name__}, "
                         f"got unknown keys {unknown}, missing keys {missing}")
     try:
-        config = config_cls(**document["config"])
+        config = config_cls(**fields)
     except (TypeError, ValueError) as exc:  # the dataclass's own validation (__post_init__)
         raise DataError(f"{config_path}: config must be a valid {config_cls.__name__} ({exc})") from exc
     model = model_cls(config)

@@ -4,6 +4,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import torch
@@ -345,6 +346,20 @@ def test_config_with_missing_key(saved):
     edit_config(saved, config={})
     with pytest.raises(DataError, match=r"unknown keys \[\], missing keys \['width'\]"):
         hub.load_pretrained(Tiny, saved, TinyConfig)
+
+
+@dataclass(frozen=True)
+class GrownConfig:
+    """TinyConfig after ``width`` was added with a new default: saved configs without it had 4."""
+
+    width: int = 8
+    LEGACY_VALUES: ClassVar[dict] = {"width": 4}
+
+
+def test_a_field_added_later_takes_its_legacy_value_not_its_default(saved):
+    edit_config(saved, config={})
+    model, _ = hub.load_pretrained(Tiny, saved, GrownConfig)
+    assert model.config.width == 4 and torch.equal(model.scale, torch.arange(1.0, 5.0) * 3)
 
 
 def test_config_rejected_by_its_dataclass(saved):

@@ -172,6 +172,25 @@ def test_bad_training_settings_are_refused(field, value, rule):
         PredictorConfig(**{field: value})
 
 
+def test_predictors_saved_before_a_field_existed_still_load_as_they_were_trained(tmp_path):
+    import json
+    import shutil
+
+    from netembed import hub
+
+    for name, model_cls in (("surrogate-nb101/time", TimeEstimator), ("prior-nb101", AccuracyPredictor)):
+        old = tmp_path / name
+        shutil.copytree(hub.resolve(name), old)
+        document = json.loads((old / "config.json").read_text())
+        saved = document["config"]
+        for field in PredictorConfig.LEGACY_VALUES:  # as a config saved before these fields existed
+            if saved[field] == PredictorConfig.LEGACY_VALUES[field]:
+                del saved[field]
+        (old / "config.json").write_text(json.dumps(document))
+        assert model_cls.from_pretrained(old).config == model_cls.from_pretrained(name).config
+    assert "readout" not in json.loads((tmp_path / "surrogate-nb101/time/config.json").read_text())["config"]
+
+
 def test_the_head_sees_the_embedding_and_the_output_vertex_latent(toy):
     """``readout="mean+output"``: the head's input is the mean of the vertex latents and the latent
     of the output vertex, here found independently on the sparse path by its op type."""
