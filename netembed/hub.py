@@ -128,8 +128,7 @@ def load_pretrained(model_cls: type, directory: str | os.PathLike, config_cls: t
     # every field must be present: a default filled in here may not be what the weights were trained
     # with. Only a field added after configs were first saved may be absent, and then it takes the
     # value every config saved before it was trained with (``LEGACY_VALUES`` of the config class).
-    legacy = getattr(config_cls, "LEGACY_VALUES", {})
-    fields = {**{k: v for k, v in legacy.items() if k not in document["config"]}, **document["config"]}
+    fields = {**getattr(config_cls, "LEGACY_VALUES", {}), **document["config"]}  # saved values win
     known, given = {field.name for field in dataclasses.fields(config_cls)}, set(fields)
     unknown, missing = sorted(given - known), sorted(known - given)
     if unknown or missing:
