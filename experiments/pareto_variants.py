@@ -1,7 +1,7 @@
 """Variants of netembed's front search that were tried and not shipped, against the shipped rule.
 
     python experiments/pareto_variants.py [--variants shipped more_parents alternate wide accuracy prior forest ...]
-                                          [--seeds 8] [--budget 300] [--out results/pareto-variants]
+                                          [--seeds 8] [--seed-offset 0] [--budget 300] [--out results/pareto-variants]
 
 Each variant runs on seeds 0..N-1 of the table (the same accounting as ``netembed compare
 --objective pareto``) and the median hypervolume ratio of the queried cells is printed at
@@ -20,7 +20,9 @@ Each variant runs on seeds 0..N-1 of the table (the same accounting as ``netembe
   as ``AccuracyPredictor`` did before the Gaussian process joined it (weight 0.6 at 100 labels
   and fewer, 0.46 at 300);
 - ``feature_view``: the same with ``AccuracyPredictor``'s default view and weight (the forest
-  and the Gaussian process; 0.7 at 100 labels, 0.53 at 300).
+  and the Gaussian process; 0.7 at 100 labels, 0.53 at 300);
+- ``readout``: the surrogate's heads see the output vertex's latent beside the embedding
+  (``readout="mean+output"``, the predictors' default).
 """
 
 from __future__ import annotations
@@ -82,6 +84,12 @@ class NormalTargets(NetembedSearch):
         self.predictor = AccuracyPredictor(replace(self.predictor.config, targets="normal"))
 
 
+class OutputReadout(NetembedSearch):
+    def __init__(self, rng, **kwargs):
+        super().__init__(rng, **kwargs)
+        self.predictor = AccuracyPredictor(replace(self.predictor.config, readout="mean+output"))
+
+
 class WithFeatureView(NetembedSearch):
     """The surrogate blends a structure-feature view (``PredictorConfig.forest`` and ``view``)."""
 
@@ -101,6 +109,7 @@ VARIANTS = {
     "feature_view": lambda rng: WithFeatureView(rng, PredictorConfig().forest, PredictorConfig().view, objective="pareto"),
     "phased": lambda rng: Phased(rng, objective="reward"),
     "normal": lambda rng: NormalTargets(rng, objective="pareto"),
+    "readout": lambda rng: OutputReadout(rng, objective="pareto"),
 }
 
 
@@ -108,6 +117,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--seeds", type=int, default=8)
+    parser.add_argument("--seed-offset", type=int, default=0, help="run seeds K..K+N-1")
     parser.add_argument("--budget", type=int, default=300)
     parser.add_argument("--out", default="results/pareto-variants")
     args = parser.parse_args()
@@ -122,7 +132,7 @@ def main() -> None:
     print(f"{'variant':<14}" + "".join(f"{'HV ratio @' + str(c):>16}" for c in checkpoints))
     for name in args.variants:
         runs = []
-        for seed in range(args.seeds):
+        for seed in range(args.seed_offset, args.seed_offset + args.seeds):
             path = Path(args.out) / f"{name}-seed{seed}-budget{args.budget}.json"
             if not path.exists():
                 result = run_search(VARIANTS[name](np.random.default_rng(seed)), TableEvaluator(bench),

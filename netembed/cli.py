@@ -417,11 +417,10 @@ def _load_surrogates(args: argparse.Namespace, need_accuracy: bool):
     return models
 
 
-def cmd_search(args: argparse.Namespace) -> None:
-    """A search with any method; logs every query so that --resume continues a killed run."""
-    from netembed.reward import pareto_front
-    from netembed.runs import QueryLog, best_rows, build_method
-    from netembed.search import Budget, SurrogateEvaluator, TableEvaluator, run_search
+def _search_setup(args: argparse.Namespace):
+    """What every process of a search needs: the table (if any), reward, budget, pretrained
+    surrogates, the evaluator, and the run's settings (which a resumed or shared run must match)."""
+    from netembed.search import Budget, SurrogateEvaluator, TableEvaluator
 
     bench = _load_bench(args.data, required=args.evaluator == "table")
     reward = _reward(args)
@@ -429,14 +428,13 @@ def cmd_search(args: argparse.Namespace) -> None:
     predictor, timer = _load_surrogates(args, need_accuracy=args.evaluator == "surrogate")
     if reward.mode != "accuracy" and reward.cost == "seconds" and timer is None:  # table times cover 20k cells only
         raise UsageError(f"a {reward.mode} reward on seconds needs a time estimator, none found at {args.time_model}")
-    out = Path(args.out)
     if args.evaluator == "table":
         evaluator = TableEvaluator(bench, time_estimator=timer)
     elif args.evaluator == "train":
         from netembed.train.evaluator import RealTrainingEvaluator
 
         data, network, config, device = _training_setup(args)
-        evaluator = RealTrainingEvaluator(data, network, config, device, checkpoint_root=out / "networks",
+        evaluator = RealTrainingEvaluator(data, network, config, device, checkpoint_root=Path(args.out) / "networks",
                                           inherit=args.inherit)
     else:
         evaluator = SurrogateEvaluator(predictor, timer)
@@ -447,24 +445,132 @@ def cmd_search(args: argparse.Namespace) -> None:
                 "budget": {"queries": args.budget, "seconds": args.seconds}}
     if args.evaluator == "train":
         settings["training"] = evaluator.describe()
-    method = build_method(args.method, args.seed, args.objective)  # before the log: a bad name writes nothing
-    log_path = out / "queries.jsonl"
-    log = QueryLog.resume(log_path, settings) if args.resume else QueryLog.start(log_path, settings)
-    text = args.format == "text"
-    if text:
-        where = f"{len(log.evaluations)} logged queries replayed, " if log.evaluations else ""
-        print(f"{method.name} search, seed {args.seed}, {evaluator.name} evaluator, reward {reward.describe()}; "
-              f"{where}log {log_path}", flush=True)
+    return bench, reward, budget, predictor, evaluator, settings
+
+
+def _shared_storage(args: argparse.Namespace) -> str:
+    """The study's storage: --storage, else an SQLite file in --out (one machine, many processes)."""
+    if args.storage:
+        return args.storage
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(Path(args.out) / 'study.db').resolve()}"
+
+
+def _search_worker(options: dict, worker: int) -> None:
+    """One process of ``search --workers N``: its own evaluator and method, the shared study."""
+    import os
+
+    import torch
+
+    from netembed.runs import build_method
+    from netembed.study import SharedStudy, run_worker, worker_seed
+
+    args = argparse.Namespace(**options)
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // args.workers))
     try:
-        result = run_search(method, evaluator, reward, budget, seed=args.seed, replay=log.evaluations,
-                            on_query=log.append, progress=text)
+        _, reward, budget, _, evaluator, settings = _search_setup(args)
+        shared = SharedStudy(_shared_storage(args), args.study, settings)
+        method = build_method(args.method, worker_seed(args.seed, worker), args.objective)
+        run_worker(method, evaluator, reward, budget, shared, worker)
+    except NetembedError as exc:
+        print(f"netembed search: worker {worker}: error: {exc}", file=sys.stderr)
+        sys.exit(2)
     except KeyboardInterrupt:
-        raise UsageError(f"interrupted after {len(log.evaluations)} queries, all logged in {log_path}; "
-                         f"continue with the same command and --resume") from None
+        sys.exit(130)
+
+
+def _shared_search(args: argparse.Namespace, reward, budget, evaluator, settings, text: bool):
+    """``search --storage URL`` / ``--workers N``: workers sharing one Optuna study (netembed.study)."""
+    import multiprocessing
+    import time
+
+    from tqdm.auto import tqdm
+
+    from netembed.runs import build_method
+    from netembed.study import SharedStudy, run_worker, worker_seed
+
+    if args.resume:
+        raise UsageError("--resume is for one-process runs; a shared study is rejoined by rerunning the same command")
+    if args.workers < 1 or args.worker < 0:
+        raise UsageError(f"--workers must be >= 1 and --worker >= 0, got {args.workers} and {args.worker}")
+    shared = SharedStudy(_shared_storage(args), args.study, settings)
+    method = build_method(args.method, worker_seed(args.seed, args.worker), args.objective)  # a bad name: nothing runs
+    if text:
+        there = len(shared.labels())
+        print(f"{method.name} search, {args.workers} worker(s) sharing study {args.study!r} in {shared.safe_url}, "
+              f"seed {args.seed}, {evaluator.name} evaluator, reward {reward.describe()}"
+              + (f"; {there} queries already there" if there else ""), flush=True)
+    started = time.perf_counter()
+    if args.workers == 1:
+        mine = run_worker(method, evaluator, reward, budget, shared, args.worker, progress=text)
+        overhead = mine.search_seconds / max(1, len(mine.evaluations))
+    else:
+        options = {k: v for k, v in vars(args).items() if k != "handler"}
+        context = multiprocessing.get_context("spawn")  # fresh interpreters: no forked torch or DB state
+        workers = [context.Process(target=_search_worker, args=(options, args.worker + k)) for k in range(args.workers)]
+        for process in workers:
+            process.start()
+        bar = tqdm(total=budget.queries, desc=f"{method.name} x{args.workers}", unit="query", disable=not text,
+                   dynamic_ncols=True)
+        try:
+            while any(p.is_alive() for p in workers):
+                labels = shared.labels()
+                bar.n = len(labels)
+                if labels:
+                    bar.set_postfix(best=f"{max(e.reward for e in labels.values()):.4f}", refresh=False)
+                bar.refresh()
+                time.sleep(1.0)
+        except KeyboardInterrupt:
+            for process in workers:
+                process.join()
+            raise UsageError(f"interrupted; every finished query is in study {args.study!r}: rerun the same "
+                             "command to continue") from None
+        finally:
+            bar.close()
+        failed = [(args.worker + k, p.exitcode) for k, p in enumerate(workers) if p.exitcode != 0]
+        if failed:
+            raise UsageError(f"worker(s) {', '.join(f'{w} (exit code {c})' for w, c in failed)} stopped early; every "
+                             f"finished query is in study {args.study!r}: rerun the same command to continue")
+        overhead = None  # spread over processes; the wall time below says what a user waits
+    result = shared.result(method.name, args.seed)
+    return result, {"storage": shared.safe_url, "study": args.study, "workers": args.workers,
+                    "wall_seconds": time.perf_counter() - started}, overhead
+
+
+def cmd_search(args: argparse.Namespace) -> None:
+    """A search with any method; logs every query so that --resume continues a killed run, or
+    shares them with other workers through an Optuna study (--storage, --workers)."""
+    from netembed.reward import pareto_front
+    from netembed.runs import QueryLog, best_rows, build_method
+    from netembed.search import run_search
+
+    bench, reward, budget, predictor, evaluator, settings = _search_setup(args)
+    out = Path(args.out)
+    text = args.format == "text"
+    if args.storage or args.workers != 1:
+        result, sharing, overhead = _shared_search(args, reward, budget, evaluator, settings, text)
+    else:
+        method = build_method(args.method, args.seed, args.objective)  # before the log: a bad name writes nothing
+        log_path = out / "queries.jsonl"
+        log = QueryLog.resume(log_path, settings) if args.resume else QueryLog.start(log_path, settings)
+        if text:
+            where = f"{len(log.evaluations)} logged queries replayed, " if log.evaluations else ""
+            print(f"{method.name} search, seed {args.seed}, {evaluator.name} evaluator, reward {reward.describe()}; "
+                  f"{where}log {log_path}", flush=True)
+        try:
+            result = run_search(method, evaluator, reward, budget, seed=args.seed, replay=log.evaluations,
+                                on_query=log.append, progress=text)
+        except KeyboardInterrupt:
+            raise UsageError(f"interrupted after {len(log.evaluations)} queries, all logged in {log_path}; "
+                             f"continue with the same command and --resume") from None
+        sharing, overhead = None, result.search_seconds / max(1, len(result.evaluations))
     rows = best_rows(result.evaluations, args.top, bench=bench, predictor=predictor)
-    payload = {"settings": settings, "queries": len(result.evaluations),
-               "search_seconds_per_query": result.search_seconds / max(1, len(result.evaluations)),
-               "evaluator_seconds": result.evaluator_seconds, "best": rows}
+    payload = {"settings": settings, "queries": len(result.evaluations), "search_seconds_per_query": overhead,
+               "best": rows}
+    if sharing is not None:
+        payload["shared"] = sharing
+    else:
+        payload["evaluator_seconds"] = result.evaluator_seconds
     cost_name = "params" if args.objective == "pareto" else reward.cost
     if reward.mode != "accuracy" or args.objective == "pareto":  # multi-objective: keep the front of what was queried
         cost = np.array([getattr(e, cost_name) or np.nan for e in result.evaluations], dtype=float)
@@ -476,8 +582,11 @@ def cmd_search(args: argparse.Namespace) -> None:
         payload["inherited_from"] = evaluator.parents
     payload["plot"] = str(_plot_search(result, rows, bench, out / "best_so_far.png"))
     atomic_write(out / "result.json", lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=2)))
-    lines = [f"\n{len(result.evaluations)} queries, search overhead {payload['search_seconds_per_query']:.3f} s/query "
-             f"(evaluator {result.evaluator_seconds:.1f} s in all). Best cells by reward "
+    done = (f"search overhead {overhead:.3f} s/query" if overhead is not None else
+            f"{sharing['workers']} workers, {sharing['wall_seconds']:.1f} s wall time")
+    if sharing is None:
+        done += f" (evaluator {result.evaluator_seconds:.1f} s in all)"
+    lines = [f"\n{len(result.evaluations)} queries, {done}. Best cells by reward "
              + {"surrogate": "(pred: the pretrained surrogates the search used; true: the table, unseen by the search):",
                 "table": "(pred acc: the pretrained surrogate; true: the table):",
                 "train": f"(reward and seconds: measured by training on {settings.get('training', {}).get('data')}; "
@@ -740,6 +849,15 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--time-model", default="surrogate-nb101/time")
     search.add_argument("--out", default="results/search", help="folder for the query log, result and plot")
     search.add_argument("--resume", action="store_true", help="continue the run logged in --out")
+    search.add_argument("--workers", type=int, default=1,
+                        help="worker processes sharing one Optuna study (in --storage, else OUT/study.db); "
+                             "rerunning the same command rejoins the study")
+    search.add_argument("--storage", help="an Optuna RDB storage URL shared by workers on any machines, e.g. "
+                        "postgresql+psycopg://user:pass@host/db (each machine runs the same command)")
+    search.add_argument("--study", default="netembed", help="the study's name in --storage")
+    search.add_argument("--worker", type=int, default=0,
+                        help="this process's worker index (its method is seeded --seed + 10,000 * index); with --workers N, "
+                             "the first of N; give each machine its own")
     _add_training_args(search)
     search.add_argument("--inherit", action="store_true",
                         help="with --evaluator train: start each cell from the weights of a trained cell one move "

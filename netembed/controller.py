@@ -141,8 +141,8 @@ class NetembedSearch(Method):
             # raw scores, no forest blend; the accuracies themselves (normal-score targets searched
             # worse fronts: README, experiments/pareto_variants.py)
             members=config.members, forest=0.0, targets="raw", seed=torch_seed % 100_000,
-            # the embedding alone: the search's figures were measured with it (the output vertex's
-            # latent beside it, the predictors' default since, is not measured in search yet); a
+            # the embedding alone: with the output vertex's latent beside it (the predictors'
+            # default) the front search did worse (README, pareto_variants --variants readout); a
             # prior hands over whole members, so with one the readout is the prior's (the default)
             readout=PredictorConfig().readout if prior else "mean"))
         self.policy = Policy(2 * encoder.embedding_dim + len(KINDS) + 1, config)
@@ -171,6 +171,10 @@ class NetembedSearch(Method):
                                  np.array([float(evaluation.params)]))[0]) / self.round["gain_scale"])
             if not self.round["pending"]:
                 self._learn()
+
+    def observe(self, evaluation: Evaluation) -> None:
+        # another worker's label: it trains the surrogate and may become a parent like our own
+        self.tell(evaluation)
 
     # -- a round -----------------------------------------------------------------------------
 

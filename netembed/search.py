@@ -56,6 +56,10 @@ class Method(ABC):
     def tell(self, evaluation: Evaluation) -> None:
         """The result for the cell of the last ``ask``."""
 
+    def observe(self, evaluation: Evaluation) -> None:
+        """A label this method did not ask for (another worker's query, ``netembed.study``).
+        Ignored by default: the method then stays an independent search."""
+
 
 # -- evaluators -------------------------------------------------------------------------------
 

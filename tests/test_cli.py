@@ -277,6 +277,28 @@ def test_a_resumed_search_ends_where_an_uninterrupted_one_does(capsys, no_table,
     assert code == 2 and "other settings (method" in err
 
 
+def test_a_search_shared_by_worker_processes_is_rejoined_by_the_same_command(capsys, no_table, tiny_surrogate,
+                                                                            tmp_path):
+    argv = ("--method", "random", "--workers", "2")
+    code, text, _ = search(capsys, tiny_surrogate, tmp_path / "s", *argv, "--budget", "6")
+    first = json.loads(text)
+    assert code == 0 and first["queries"] == 6 and first["shared"]["workers"] == 2
+    assert (tmp_path / "s" / "study.db").exists() and not (tmp_path / "s" / "queries.jsonl").exists()
+    code, text, _ = search(capsys, tiny_surrogate, tmp_path / "s", *argv, "--budget", "9")  # a larger budget
+    assert code == 0 and json.loads(text)["queries"] == 9
+    code, _, err = search(capsys, tiny_surrogate, tmp_path / "s", *argv, "--seed", "1")
+    assert code == 2 and "other settings (seed: [0] there, [1] now)" in err
+    code, _, err = search(capsys, tiny_surrogate, tmp_path / "s", *argv, "--resume")
+    assert code == 2 and "rejoined by rerunning the same command" in err
+
+
+@pytest.mark.parametrize("argv, message", [(["--workers", "0"], "--workers must be >= 1"),
+                                           (["--storage", "nonsense://x"], "cannot open storage nonsense://x: Can't load plugin")])
+def test_shared_search_mistakes(capsys, no_table, tiny_surrogate, tmp_path, argv, message):
+    code, _, err = search(capsys, tiny_surrogate, tmp_path / "s", "--method", "random", *argv)
+    assert code == 2 and message in err
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

@@ -1,0 +1,313 @@
+"""Many workers, one search: the run's queries live in a shared Optuna study.
+
+Each worker runs its own method (seeded ``seed + 10,000 * worker``) and shares every label through one
+study in an Optuna RDB storage (``postgresql://...``, ``mysql://...`` or ``sqlite:///...``):
+
+- a query is a trial. A worker claims a cell (a RUNNING trial naming the cell) before its
+  evaluator runs, and completes the trial with the reward as its value and the cell and its
+  measurement as user attributes, so every worker sees every label;
+- deduplication by hash across workers: a cell another worker has labelled is answered from the
+  study for free, one another worker is evaluating is waited for. Of two claims of the same
+  cell the lower-numbered wins, so no cell is ever evaluated twice;
+- the budget is global: a claim that finds ``budget.queries`` live claims (running or complete)
+  before it is withdrawn, so the study never holds more queries than the budget;
+- a killed worker's claim stops sending heartbeats and any worker fails it after ``grace``
+  seconds, freeing its cell. Rerunning the worker (the same command) rejoins the study.
+
+Other workers' labels reach a method through ``Method.observe``: netembed learns from all of them;
+the baselines ignore them (independent searches sharing the budget and the deduplication), so a
+rejoining baseline worker re-asks its own earlier cells, is answered from the study for free and
+so replays its path before going on.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import warnings
+from contextlib import contextmanager
+
+from netembed.cell import Cell
+from netembed.search import MAX_REPEATS, Budget, Evaluation, Method, SearchError, SearchResult
+
+__all__ = ["SharedStudy", "run_worker", "worker_seed"]
+
+#: The study's user attribute holding the run's settings (every worker must share them).
+SETTINGS_KEY = "netembed_settings"
+
+
+class SharedStudy:
+    """One search's shared query log: an Optuna study in an RDB storage.
+
+    ``settings`` are the run's (method, reward, evaluator, ...): the first worker writes them and
+    every later one must bring the same, except the budget, which a rejoining run may raise.
+    """
+
+    def __init__(self, storage: str, name: str, settings: dict, heartbeat: int = 5, grace: int = 30):
+        import optuna
+        import sqlalchemy
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.url = storage
+        engine_kwargs = {"connect_args": {"timeout": 60}} if storage.startswith("sqlite") else {"pool_pre_ping": True}
+        try:
+            with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna since 2.9
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                self.storage = optuna.storages.RDBStorage(storage, engine_kwargs=engine_kwargs,
+                                                          heartbeat_interval=heartbeat, grace_period=grace)
+            self.study = optuna.create_study(storage=self.storage, study_name=name, direction="maximize",
+                                             load_if_exists=True)
+        except ImportError as exc:
+            raise SearchError(f"storage {self.safe_url} needs a database driver that is not installed ({exc}); "
+                              "for PostgreSQL: pip install 'psycopg[binary]' and a postgresql+psycopg:// URL") from None
+        except (sqlalchemy.exc.SQLAlchemyError, ValueError) as exc:
+            raise SearchError(f"cannot open storage {self.safe_url}: {str(exc).splitlines()[0]}") from None
+        self.name, self.grace = name, grace
+        self._labelled: dict[int, Evaluation] = {}  # complete trials never change: parse each once
+        self._check_settings({k: v for k, v in settings.items() if k != "budget"})
+
+    @property
+    def safe_url(self) -> str:
+        """The storage URL without its password, for messages."""
+        import sqlalchemy
+
+        try:
+            return sqlalchemy.engine.make_url(self.url).render_as_string(hide_password=True)
+        except sqlalchemy.exc.ArgumentError:  # not a URL at all: it holds no password we could find
+            return repr(self.url)
+
+    def _check_settings(self, settings: dict) -> None:
+        if SETTINGS_KEY not in self.study.user_attrs:
+            self.study.set_user_attr(SETTINGS_KEY, settings)
+        saved = self.study.user_attrs[SETTINGS_KEY]  # read back: two first workers may race to write
+        if saved != settings:
+            diff = sorted(k for k in set(saved) | set(settings) if saved.get(k) != settings.get(k))
+            raise SearchError(f"study {self.name!r} in {self.safe_url} was started with other settings "
+                              f"({', '.join(diff)}: {[saved.get(k) for k in diff]} there, "
+                              f"{[settings.get(k) for k in diff]} now); use another --study")
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def _trials(self, *states):
+        return self.study.get_trials(deepcopy=False, states=states or None)
+
+    def labels(self) -> dict[str, Evaluation]:
+        """Every labelled cell by hash (query = its claim's trial number + 1)."""
+        from optuna.trial import TrialState
+
+        for t in self._trials(TrialState.COMPLETE):
+            if t.number not in self._labelled:
+                self._labelled[t.number] = _evaluation(t)
+        return {e.cell.hash: e for e in self._labelled.values()}
+
+    def live(self) -> int:
+        """Claims that count against the budget: running or complete."""
+        from optuna.trial import TrialState
+
+        return len(self._trials(TrialState.RUNNING, TrialState.COMPLETE))
+
+    def result(self, method: str, seed: int) -> SearchResult:
+        """The whole study as one run: its queries in the order they were answered, numbered from 1."""
+        from optuna.trial import TrialState
+
+        done = sorted(self._trials(TrialState.COMPLETE), key=lambda t: (t.datetime_complete, t.number))
+        evaluations = [_evaluation(t) for t in done]
+        return SearchResult(method, seed, [Evaluation(e.cell, e.accuracy, e.seconds, e.params, e.reward, i)
+                                           for i, e in enumerate(evaluations, 1)])
+
+    # -- claiming -----------------------------------------------------------------------------
+
+    def release(self, worker: int) -> int:
+        """Fail claims an earlier process of ``worker`` left running (it was killed); their cells are
+        free again. Returns how many."""
+        from optuna.trial import TrialState
+
+        stale = [t for t in self._trials(TrialState.RUNNING) if t.user_attrs.get("claim", {}).get("worker") == worker]
+        for t in stale:
+            self._fail_number(t.number)
+        return len(stale)
+
+    def claim(self, cell: Cell, worker: int, limit: int | None):
+        """Claim ``cell`` for evaluation. Returns the Optuna trial to complete, or the trial number
+        of an earlier claim of the same cell (wait for it), or None when the budget is spent."""
+        from optuna.trial import TrialState
+
+        with warnings.catch_warnings():  # Optuna expects heartbeats only under Study.optimize; we send our own
+            warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
+            trial = self.study.ask()
+        self.storage.record_heartbeat(trial._trial_id)  # from now on a dead worker's claim goes stale
+        trial.set_user_attr("claim", {"hash": cell.hash, "worker": worker})
+        while True:
+            earlier = [t for t in self._trials(TrialState.RUNNING, TrialState.COMPLETE) if t.number < trial.number]
+            # a claim names its cell a moment after it is numbered; wait for that, so that the
+            # later of two claims of one cell always sees the earlier
+            unnamed = [t for t in earlier if "claim" not in t.user_attrs and t.state == TrialState.RUNNING]
+            if not unnamed:
+                break
+            self._fail_stale(unnamed)
+            time.sleep(0.05)
+        if limit is not None and len(earlier) >= limit:
+            self.fail(trial, "budget spent")
+            return None
+        holder = next((t for t in earlier if t.user_attrs["claim"]["hash"] == cell.hash), None)
+        if holder is not None:
+            self.fail(trial, f"cell claimed by trial {holder.number}")
+            return holder.number
+        return trial
+
+    def wait(self, number: int, poll: float = 0.5) -> Evaluation | None:
+        """The label of claim ``number`` once it is complete, or None if it failed (its worker died)."""
+        from optuna.trial import TrialState
+
+        while True:
+            self._fail_stale()
+            trial = self.study.get_trials(deepcopy=False)[number]
+            if trial.state == TrialState.COMPLETE:
+                return _evaluation(trial)
+            if trial.state != TrialState.RUNNING:
+                return None
+            time.sleep(poll)
+
+    def complete(self, trial, cell: Cell, measured, reward: float) -> Evaluation:
+        import optuna
+
+        for key, value in (("matrix", cell.matrix.tolist()), ("ops", list(cell.ops)), ("accuracy", measured.accuracy),
+                           ("seconds", measured.seconds), ("params", measured.params)):
+            trial.set_user_attr(key, value)
+        try:
+            self.study.tell(trial, reward)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            raise SearchError(f"claim {trial.number} ({cell.hash}) was failed by another process while this one "
+                              f"evaluated it: its heartbeat stopped for over {self.grace} s, or another process "
+                              "runs with the same --worker index") from None
+        return Evaluation(cell, measured.accuracy, measured.seconds, measured.params, reward, trial.number + 1)
+
+    @contextmanager
+    def heartbeat(self, trial):
+        """Keep ``trial``'s claim alive while the block runs (the evaluator may take hours)."""
+        stop = threading.Event()
+
+        def beat():
+            while not stop.wait(self.storage.heartbeat_interval):
+                self.storage.record_heartbeat(trial._trial_id)
+
+        thread = threading.Thread(target=beat, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+    def fail(self, trial, why: str) -> None:
+        """Give a claim up (budget spent, cell held elsewhere, evaluator raised): its cell is free again."""
+        from optuna.trial import TrialState
+
+        trial.set_user_attr("withdrawn", why)
+        self.study.tell(trial, state=TrialState.FAIL)
+
+    def _fail_number(self, number: int) -> None:
+        import optuna
+        from optuna.trial import TrialState
+
+        try:
+            self.study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass  # another worker failed it first
+
+    def _fail_stale(self, unnamed=()) -> None:
+        """Fail claims whose worker stopped sending heartbeats, and claims that never named their
+        cell (their worker died within the moment between numbering and naming)."""
+        import optuna
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(self.study)
+        now = time.time()
+        for t in unnamed:
+            if now - t.datetime_start.timestamp() > self.grace:
+                self._fail_number(t.number)
+
+
+def _evaluation(trial) -> Evaluation:
+    attrs = trial.user_attrs
+    cell = Cell(attrs["matrix"], attrs["ops"])
+    if cell.hash != attrs["claim"]["hash"]:
+        raise SearchError(f"trial {trial.number} of the study: its cell hashes to {cell.hash}, "
+                          f"its claim says {attrs['claim']['hash']}")
+    return Evaluation(cell, float(attrs["accuracy"]), None if attrs["seconds"] is None else float(attrs["seconds"]),
+                      int(attrs["params"]), float(trial.value), trial.number + 1)
+
+
+def run_worker(method: Method, evaluator, reward, budget: Budget, shared: SharedStudy, worker: int = 0,
+               progress: bool = False) -> SearchResult:
+    """One worker's ask/evaluate/tell loop against the shared study, until the study holds
+    ``budget.queries`` queries or this worker has run ``budget.seconds``. Returns this worker's
+    own queries (the whole run is ``shared.result(...)``)."""
+    from tqdm.auto import tqdm
+
+    released = shared.release(worker)
+    result = SearchResult(method.name, worker, [])
+    told: dict[str, Evaluation] = {}  # every label this worker's method knows
+    started, repeats = time.perf_counter(), 0
+    bar = tqdm(total=budget.queries, desc=f"{method.name} worker {worker}", unit="query", disable=not progress,
+               dynamic_ncols=True)
+    if released and progress:
+        bar.write(f"worker {worker}: freed {released} claim(s) a killed process of this worker left running")
+
+    def label(cell: Cell) -> Evaluation | None:
+        """The cell's label: evaluated here, or another worker's; None once the budget is spent."""
+        while True:
+            claim = shared.claim(cell, worker, budget.queries)
+            if claim is None:
+                return None
+            if isinstance(claim, int):  # another worker holds it
+                evaluation = shared.wait(claim)
+                if evaluation is not None:
+                    return evaluation
+                continue  # that worker died: claim it again
+            tick = time.perf_counter()
+            try:
+                with shared.heartbeat(claim):
+                    measured = evaluator(cell)
+                value = reward(measured.accuracy, seconds=measured.seconds, params=measured.params)
+            except BaseException as exc:  # the cell is free again for any worker
+                shared.fail(claim, f"{type(exc).__name__}: {exc}"[:200])
+                raise
+            result.evaluator_seconds += time.perf_counter() - tick
+            evaluation = shared.complete(claim, cell, measured, value)
+            result.evaluations.append(evaluation)
+            return evaluation
+
+    while budget.seconds is None or time.perf_counter() - started < budget.seconds:
+        labels = shared.labels()
+        for key in labels.keys() - told.keys():  # other workers' queries
+            told[key] = labels[key]
+            method.observe(labels[key])
+        bar.n = len(told)
+        if told:
+            bar.set_postfix(best=f"{max(e.reward for e in told.values()):.4f}", refresh=False)
+        bar.refresh()
+        if budget.queries is not None and shared.live() >= budget.queries:
+            break
+        cell = method.ask()
+        if cell.hash in told:
+            repeats += 1
+            if repeats > MAX_REPEATS:
+                raise SearchError(f"{method.name} proposed {MAX_REPEATS} already-evaluated cells in a row")
+        else:
+            repeats = 0
+            evaluation = label(cell)
+            if evaluation is None:  # budget spent meanwhile; the method's last ask goes unanswered
+                break
+            told[cell.hash] = evaluation
+        method.tell(told[cell.hash])
+    bar.close()
+    result.search_seconds = time.perf_counter() - started - result.evaluator_seconds
+    return result
+
+
+def worker_seed(seed: int, worker: int) -> int:
+    """The seed of worker ``worker``'s method: worker 0 searches exactly as a one-process run, and
+    runs with seeds less than 10,000 apart share no worker seed."""
+    return seed + 10_000 * worker
