@@ -578,7 +578,8 @@ def cmd_search(args: argparse.Namespace) -> None:
         front = known[pareto_front(np.array([result.evaluations[i].accuracy for i in known]), cost[known])]
         payload["pareto_front"] = [_cell_json(result.evaluations[i].cell) | {
             "accuracy": result.evaluations[i].accuracy, cost_name: float(cost[i])} for i in front]
-    if getattr(evaluator, "inherit", False):  # which cells started from a parent's weights (this session's)
+    if getattr(evaluator, "inherit", False) and not (sharing and sharing["workers"] > 1):
+        # which cells started from a parent's weights (this process's; worker processes keep their own)
         payload["inherited_from"] = evaluator.parents
     payload["plot"] = str(_plot_search(result, rows, bench, out / "best_so_far.png"))
     atomic_write(out / "result.json", lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=2)))

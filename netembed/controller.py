@@ -180,8 +180,8 @@ class NetembedSearch(Method):
 
     def _plan(self) -> list[Cell]:
         config = self.config
-        if len(self.told) < config.initial:
-            return [Cell.random(self.rng) for _ in range(config.initial - len(self.told))]
+        if len(self.told) < config.initial:  # one at a time: other workers' labels count too (the same draws alone)
+            return [Cell.random(self.rng)]
         self._refresh_surrogate()
         candidates, parents, kinds = self._candidates()
         surrogate, features = self._features(candidates, parents, kinds)

@@ -8,7 +8,7 @@ import torch
 
 from netembed import Cell
 from netembed.controller import KINDS, ControllerConfig, NetembedSearch, Policy, plackett_luce_log_prob
-from netembed.search import Budget, Measurement, SearchError, run_search
+from netembed.search import Budget, Evaluation, Measurement, SearchError, run_search
 
 SMALL = ControllerConfig(initial=6, batch=4, parents=2, jumps=10, members=1, fit_steps=10, refresh_steps=5)
 
@@ -94,6 +94,22 @@ def test_search_is_seeded_resumable_and_only_asks_new_cells():
     resumed = run(0, replay=first.evaluations[:13])
     assert [e.cell for e in resumed.evaluations] == [e.cell for e in first.evaluations]
     assert len({e.cell.hash for e in first.evaluations}) == 26
+
+
+def test_other_workers_labels_count_towards_the_random_start_and_train_the_surrogate():
+    rng = np.random.default_rng(5)
+    cells = [Cell.random(rng) for _ in range(SMALL.initial + 3)]
+    others = [Evaluation(c, toy(c).accuracy, None, 1, toy(c).accuracy, i) for i, c in enumerate(cells, 1)]
+    method = NetembedSearch(np.random.default_rng(0), SMALL)
+    for evaluation in others[: SMALL.initial - 1]:
+        method.observe(evaluation)
+    method.ask()  # the random start draws one cell at a time, so it ends as soon as the labels do
+    assert method.queue == [] and method.round is None
+    for evaluation in others[SMALL.initial - 1:]:
+        method.observe(evaluation)
+    planned = method.ask()  # a round of the policy, on a surrogate fitted to every label observed
+    assert method.round is not None and planned.hash in method.round["hashes"]
+    assert len(method.told) == len(others) and method.fitted
 
 
 def test_candidates_are_new_neighbours_of_the_best_cells_plus_jumps():
