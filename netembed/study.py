@@ -1,7 +1,7 @@
 """Many workers, one search: the run's queries live in a shared Optuna study.
 
-Each worker runs its own method (seeded ``seed + 10,000 * worker``) and shares every label through one
-study in an Optuna RDB storage (``postgresql://...``, ``mysql://...`` or ``sqlite:///...``):
+Each worker runs its own method (seeded ``seed + 10,000 * worker``) and shares every label
+through one study in an Optuna RDB storage (``postgresql+psycopg://...``, ``sqlite:///...``):
 
 - a query is a trial. A worker claims a cell (a RUNNING trial naming the cell) before its
   evaluator runs, and completes the trial with the reward as its value and the cell and its
