@@ -514,7 +514,8 @@ def _shared_search(args: argparse.Namespace, reward, budget, evaluator, settings
                    dynamic_ncols=True)
         try:
             while any(p.is_alive() for p in workers):
-                labels = shared.labels()
+                with shared.connection():
+                    labels = shared.labels()
                 bar.n = len(labels)
                 if labels:
                     bar.set_postfix(best=f"{max(e.reward for e in labels.values()):.4f}", refresh=False)

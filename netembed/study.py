@@ -183,6 +183,17 @@ class SharedStudy:
         return Evaluation(cell, measured.accuracy, measured.seconds, measured.params, reward, trial.number + 1)
 
     @contextmanager
+    def connection(self):
+        """Storage errors (a database restarted, a network gone) as a SearchError saying what to do."""
+        import sqlalchemy
+
+        try:
+            yield
+        except sqlalchemy.exc.SQLAlchemyError as exc:
+            raise SearchError(f"lost the study's storage {self.safe_url} ({str(exc).splitlines()[0]}); every finished "
+                              "query is in it: rerun the same command to continue") from None
+
+    @contextmanager
     def heartbeat(self, trial):
         """Keep ``trial``'s claim alive while the block runs (the evaluator may take hours)."""
         stop = threading.Event()
@@ -279,29 +290,30 @@ def run_worker(method: Method, evaluator, reward, budget: Budget, shared: Shared
             result.evaluations.append(evaluation)
             return evaluation
 
-    while budget.seconds is None or time.perf_counter() - started < budget.seconds:
-        labels = shared.labels()
-        for key in labels.keys() - told.keys():  # other workers' queries
-            told[key] = labels[key]
-            method.observe(labels[key])
-        bar.n = len(told)
-        if told:
-            bar.set_postfix(best=f"{max(e.reward for e in told.values()):.4f}", refresh=False)
-        bar.refresh()
-        if budget.queries is not None and shared.live() >= budget.queries:
-            break
-        cell = method.ask()
-        if cell.hash in told:
-            repeats += 1
-            if repeats > MAX_REPEATS:
-                raise SearchError(f"{method.name} proposed {MAX_REPEATS} already-evaluated cells in a row")
-        else:
-            repeats = 0
-            evaluation = label(cell)
-            if evaluation is None:  # budget spent meanwhile; the method's last ask goes unanswered
+    with shared.connection():
+        while budget.seconds is None or time.perf_counter() - started < budget.seconds:
+            labels = shared.labels()
+            for key in labels.keys() - told.keys():  # other workers' queries
+                told[key] = labels[key]
+                method.observe(labels[key])
+            bar.n = len(told)
+            if told:
+                bar.set_postfix(best=f"{max(e.reward for e in told.values()):.4f}", refresh=False)
+            bar.refresh()
+            if budget.queries is not None and shared.live() >= budget.queries:
                 break
-            told[cell.hash] = evaluation
-        method.tell(told[cell.hash])
+            cell = method.ask()
+            if cell.hash in told:
+                repeats += 1
+                if repeats > MAX_REPEATS:
+                    raise SearchError(f"{method.name} proposed {MAX_REPEATS} already-evaluated cells in a row")
+            else:
+                repeats = 0
+                evaluation = label(cell)
+                if evaluation is None:  # budget spent meanwhile; the method's last ask goes unanswered
+                    break
+                told[cell.hash] = evaluation
+            method.tell(told[cell.hash])
     bar.close()
     result.search_seconds = time.perf_counter() - started - result.evaluator_seconds
     return result

@@ -159,6 +159,20 @@ def test_an_evaluator_that_raises_frees_its_claim(storage, cells):
     assert shared.study.trials[0].user_attrs["withdrawn"] == "RuntimeError: out of memory"
 
 
+def test_a_lost_storage_says_how_to_continue(storage, cells, monkeypatch):
+    import sqlalchemy
+
+    shared = SharedStudy(storage, "s", SETTINGS)
+
+    def gone():
+        raise sqlalchemy.exc.OperationalError("SELECT", {}, Exception("server closed the connection unexpectedly"))
+
+    monkeypatch.setattr(shared, "labels", gone)
+    with pytest.raises(SearchError, match=r"lost the study's storage .*server closed the connection unexpectedly.*"
+                                          r"rerun the same command"):
+        run_worker(Scripted(cells), CountingEvaluator(), accuracy_reward, Budget(queries=3), shared, worker=0)
+
+
 POSTGRES = os.environ.get("NETEMBED_TEST_POSTGRES")
 
 
