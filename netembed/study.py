@@ -10,7 +10,9 @@ through one study in an Optuna RDB storage (``postgresql+psycopg://...``, ``sqli
   study for free, one another worker is evaluating is waited for. Of two claims of the same
   cell the lower-numbered wins, so no cell is ever evaluated twice;
 - the budget is global: a claim that finds ``budget.queries`` live claims (running or complete)
-  before it is withdrawn, so the study never holds more queries than the budget;
+  before it is withdrawn, so the study never holds more queries than the budget; its worker
+  waits while running claims fill the budget (one may fail and free its place) and stops once
+  the budget's queries are complete;
 - a killed worker's claim stops sending heartbeats and any worker fails it after ``grace``
   seconds, freeing its cell. Rerunning the worker (the same command) rejoins the study.
 
@@ -105,6 +107,19 @@ class SharedStudy:
         from optuna.trial import TrialState
 
         return len(self._trials(TrialState.RUNNING, TrialState.COMPLETE))
+
+    def spent(self, limit: int, poll: float = 0.5) -> bool:
+        """Whether a budget of ``limit`` queries is spent for good: ``limit`` complete, or running
+        claims filling the rest. While running claims fill it, waits: one may yet fail or be
+        withdrawn (a worker died, an evaluator raised, a second claim of a cell) and free its place."""
+        from optuna.trial import TrialState
+
+        while True:
+            complete, running = len(self._trials(TrialState.COMPLETE)), len(self._trials(TrialState.RUNNING))
+            if complete >= limit or complete + running < limit:
+                return complete >= limit
+            self._fail_stale()
+            time.sleep(poll)
 
     def result(self, method: str, seed: int) -> SearchResult:
         """The whole study as one run: its queries in the order they were answered, numbered from 1."""
@@ -269,9 +284,11 @@ def run_worker(method: Method, evaluator, reward, budget: Budget, shared: Shared
     def label(cell: Cell) -> Evaluation | None:
         """The cell's label: evaluated here, or another worker's; None once the budget is spent."""
         while True:
-            claim = shared.claim(cell, worker, budget.queries)
-            if claim is None:
+            if budget.queries is not None and shared.spent(budget.queries):
                 return None
+            claim = shared.claim(cell, worker, budget.queries)
+            if claim is None:  # the budget looked full; spent() waits to see whether it is
+                continue
             if isinstance(claim, int):  # another worker holds it
                 evaluation = shared.wait(claim)
                 if evaluation is not None:
@@ -300,7 +317,7 @@ def run_worker(method: Method, evaluator, reward, budget: Budget, shared: Shared
             if told:
                 bar.set_postfix(best=f"{max(e.reward for e in told.values()):.4f}", refresh=False)
             bar.refresh()
-            if budget.queries is not None and shared.live() >= budget.queries:
+            if budget.queries is not None and shared.spent(budget.queries):
                 break
             cell = method.ask()
             if cell.hash in told:
