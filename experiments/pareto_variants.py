@@ -3,9 +3,9 @@
     python experiments/pareto_variants.py [--variants shipped more_parents alternate wide accuracy prior forest ...]
                                           [--seeds 8] [--seed-offset 0] [--budget 300] [--out results/pareto-variants]
 
-Each variant runs on seeds 0..N-1 of the table (the same accounting as ``netembed compare
---objective pareto``) and the median hypervolume ratio of the queried cells is printed at
-50, 100, 150 and 300 queries. Finished runs are kept under ``--out`` and reused.
+Each variant runs on seeds K..K+N-1 of the table (``--seed-offset``, ``--seeds``; the same
+accounting as ``netembed compare --objective pareto``) and the median hypervolume ratio of the
+queried cells is printed at 50, 100, 150 and 300 queries. Finished runs are kept under ``--out`` and reused.
 
 - ``shipped``: ``NetembedSearch(objective="pareto")`` as shipped;
 - ``more_parents``: parents are the front plus the 5 most accurate cells;

@@ -180,7 +180,7 @@ class NetembedSearch(Method):
 
     def _plan(self) -> list[Cell]:
         config = self.config
-        if len(self.told) < config.initial:  # one at a time: other workers' labels count too (the same draws alone)
+        if len(self.told) < config.initial:  # one at a time, so other workers' labels end it too
             return [Cell.random(self.rng)]
         self._refresh_surrogate()
         candidates, parents, kinds = self._candidates()
