@@ -13,7 +13,8 @@ structure features as inputs from a fresh encoder, ``features``, or from ``encod
 ``PredictorConfig.readout``, which ``prior`` must share with ``prior-nb101``, i.e. the default)
 and the structure-feature view on ``netembed.features`` exactly as ``AccuracyPredictor`` fits it
 (``--view``: the shipped mean of a random forest and a Gaussian process, or either alone; all
-learning ``--targets``, ``PredictorConfig.targets``), then prints the mean Kendall tau of ``(1 - w) * gnn + w * view`` for a grid of weights ``w``.
+learning ``--targets``, ``PredictorConfig.targets``), then prints the mean Kendall tau of
+``(1 - w) * gnn + w * view`` for a grid of weights ``w``.
 ``PredictorConfig.forest_weight`` was chosen from this table. The GNN's held-out predictions
 are kept under ``--out`` and reused.
 """

@@ -456,21 +456,28 @@ def _shared_storage(args: argparse.Namespace) -> str:
     return f"sqlite:///{(Path(args.out) / 'study.db').resolve()}"
 
 
+def _worker_parts(args: argparse.Namespace, settings: dict, worker: int):
+    """A worker's connection to the study and its own method (seeded from --seed and its index)."""
+    from netembed.runs import build_method
+    from netembed.study import SharedStudy, worker_seed
+
+    shared = SharedStudy(_shared_storage(args), args.study, settings)
+    return shared, build_method(args.method, worker_seed(args.seed, worker), args.objective)
+
+
 def _search_worker(options: dict, worker: int) -> None:
     """One process of ``search --workers N``: its own evaluator and method, the shared study."""
     import os
 
     import torch
 
-    from netembed.runs import build_method
-    from netembed.study import SharedStudy, run_worker, worker_seed
+    from netembed.study import run_worker
 
     args = argparse.Namespace(**options)
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // args.workers))
     try:
         _, reward, budget, _, evaluator, settings = _search_setup(args)
-        shared = SharedStudy(_shared_storage(args), args.study, settings)
-        method = build_method(args.method, worker_seed(args.seed, worker), args.objective)
+        shared, method = _worker_parts(args, settings, worker)
         run_worker(method, evaluator, reward, budget, shared, worker)
     except NetembedError as exc:
         print(f"netembed search: worker {worker}: error: {exc}", file=sys.stderr)
@@ -486,15 +493,13 @@ def _shared_search(args: argparse.Namespace, reward, budget, evaluator, settings
 
     from tqdm.auto import tqdm
 
-    from netembed.runs import build_method
-    from netembed.study import SharedStudy, run_worker, worker_seed
+    from netembed.study import run_worker
 
     if args.resume:
         raise UsageError("--resume is for one-process runs; a shared study is rejoined by rerunning the same command")
     if args.workers < 1 or args.worker < 0:
         raise UsageError(f"--workers must be >= 1 and --worker >= 0, got {args.workers} and {args.worker}")
-    shared = SharedStudy(_shared_storage(args), args.study, settings)
-    method = build_method(args.method, worker_seed(args.seed, args.worker), args.objective)  # a bad name: nothing runs
+    shared, method = _worker_parts(args, settings, args.worker)  # a bad method name: nothing runs
     if text:
         there = len(shared.labels())
         print(f"{method.name} search, {args.workers} worker(s) sharing study {args.study!r} in {shared.safe_url}, "

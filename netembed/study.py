@@ -28,6 +28,7 @@ import threading
 import time
 import warnings
 from contextlib import contextmanager
+from dataclasses import replace
 
 from netembed.cell import Cell
 from netembed.search import MAX_REPEATS, Budget, Evaluation, Method, SearchError, SearchResult
@@ -102,20 +103,24 @@ class SharedStudy:
                 self._labelled[t.number] = _evaluation(t)
         return {e.cell.hash: e for e in self._labelled.values()}
 
-    def live(self) -> int:
-        """Claims that count against the budget: running or complete."""
+    def _counts(self) -> tuple[int, int]:
+        """Complete and running claims, from one read of the study."""
         from optuna.trial import TrialState
 
-        return len(self._trials(TrialState.RUNNING, TrialState.COMPLETE))
+        states = [t.state for t in self._trials(TrialState.RUNNING, TrialState.COMPLETE)]
+        complete = states.count(TrialState.COMPLETE)
+        return complete, len(states) - complete
+
+    def live(self) -> int:
+        """Claims that count against the budget: running or complete."""
+        return sum(self._counts())
 
     def spent(self, limit: int, poll: float = 0.5) -> bool:
         """Whether a budget of ``limit`` queries is spent for good: ``limit`` complete, or running
         claims filling the rest. While running claims fill it, waits: one may yet fail or be
         withdrawn (a worker died, an evaluator raised, a second claim of a cell) and free its place."""
-        from optuna.trial import TrialState
-
         while True:
-            complete, running = len(self._trials(TrialState.COMPLETE)), len(self._trials(TrialState.RUNNING))
+            complete, running = self._counts()
             if complete >= limit or complete + running < limit:
                 return complete >= limit
             self._fail_stale()
@@ -125,10 +130,9 @@ class SharedStudy:
         """The whole study as one run: its queries in the order they were answered, numbered from 1."""
         from optuna.trial import TrialState
 
+        self.labels()  # parse the trials not seen yet
         done = sorted(self._trials(TrialState.COMPLETE), key=lambda t: (t.datetime_complete, t.number))
-        evaluations = [_evaluation(t) for t in done]
-        return SearchResult(method, seed, [Evaluation(e.cell, e.accuracy, e.seconds, e.params, e.reward, i)
-                                           for i, e in enumerate(evaluations, 1)])
+        return SearchResult(method, seed, [replace(self._labelled[t.number], query=i) for i, t in enumerate(done, 1)])
 
     # -- claiming -----------------------------------------------------------------------------
 
