@@ -5,7 +5,7 @@ PYTHON := $(VENV)/bin/python
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test bench clean
+.PHONY: install run test lint bench clean
 
 install: $(STAMP)
 
@@ -23,7 +23,11 @@ run: install
 	$(VENV)/bin/netembed search --budget 100 --reward soft --target 1500 --out $(RUN_OUT)
 
 test: install
-	$(PYTHON) -m pytest -q
+	$(PYTHON) -m pytest -q -rs
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 bench: install
 	$(PYTHON) experiments/bench_core.py

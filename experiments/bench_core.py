@@ -107,7 +107,7 @@ def main() -> None:
     arrays = space.space_arrays()
     graph, seconds = timed(transforms.build_move_graph, arrays)
     report("move_graph_seconds", seconds, "s (every move of every cell, vectorised)")
-    report("move_graph_edges", int(len(graph[1])))
+    report("move_graph_edges", len(graph[1]))
     reverse = transforms.reverse_graph(graph)
     start = int(np.argmax(arrays.num_vertices == 2))
     levels, seconds = timed(transforms.bfs_levels, graph, start)

@@ -45,11 +45,16 @@ def main() -> None:
     if args.format == "json":
         print(json.dumps(figures, indent=2))
         return
-    print(f"{'embed_all_cells_seconds':<44} {figures['seconds_best_of_3']:.2f} s (best of 3; all: "
-          + ", ".join(f"{t:.2f}" for t in figures["seconds_all"]) + f"; {figures['threads']} threads)")
+    print(
+        f"{'embed_all_cells_seconds':<44} {figures['seconds_best_of_3']:.2f} s (best of 3; all: "
+        + ", ".join(f"{t:.2f}" for t in figures["seconds_all"])
+        + f"; {figures['threads']} threads)"
+    )
     print(f"{'embed_cells_per_second':<44} {figures['cells_per_second']:,.0f} cells/s")
-    print(f"{'embed_peak_rss_mb':<44} {figures['peak_rss_mb']:,.0f} MB (whole process, "
-          f"{figures['rss_before_embedding_mb']:,.0f} MB before embedding)")
+    print(
+        f"{'embed_peak_rss_mb':<44} {figures['peak_rss_mb']:,.0f} MB (whole process, "
+        f"{figures['rss_before_embedding_mb']:,.0f} MB before embedding)"
+    )
 
 
 if __name__ == "__main__":

@@ -47,16 +47,23 @@ def main() -> None:
         started = time.perf_counter()
         model.predict_rows(every_row)
         predict_seconds.append(time.perf_counter() - started)
-    report = {"train_size": args.train_size, "members": model.config.members, "threads": torch.get_num_threads(),
-              "fit_seconds": fit_seconds, "predict_all_seconds": min(predict_seconds),
-              "cells_per_second": space.NUM_CELLS / min(predict_seconds),
-              "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    report = {
+        "train_size": args.train_size,
+        "members": model.config.members,
+        "threads": torch.get_num_threads(),
+        "fit_seconds": fit_seconds,
+        "predict_all_seconds": min(predict_seconds),
+        "cells_per_second": space.NUM_CELLS / min(predict_seconds),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
     if args.format == "json":
         print(json.dumps(report, indent=2))
         return
-    print(f"AccuracyPredictor ({report['members']} members, {report['threads']} threads): fit on {args.train_size} cells "
-          f"{fit_seconds:.1f} s; predict all {space.NUM_CELLS:,} cells {report['predict_all_seconds']:.1f} s "
-          f"(best of {args.repeats}, {report['cells_per_second']:,.0f} cells/s); peak RSS {report['peak_rss_mb']:,.0f} MB")
+    print(
+        f"AccuracyPredictor ({report['members']} members, {report['threads']} threads): fit on {args.train_size} cells "
+        f"{fit_seconds:.1f} s; predict all {space.NUM_CELLS:,} cells {report['predict_all_seconds']:.1f} s "
+        f"(best of {args.repeats}, {report['cells_per_second']:,.0f} cells/s); peak RSS {report['peak_rss_mb']:,.0f} MB"
+    )
 
 
 if __name__ == "__main__":

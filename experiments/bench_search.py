@@ -36,12 +36,21 @@ def main() -> None:
         for seed in range(args.seeds):
             result = run_search(build_method(name, seed), evaluator, Reward(), Budget(queries=args.budget), seed=seed)
             overhead.append(result.search_seconds / len(result.evaluations))
-        rows.append({"method": name, "budget": args.budget, "seeds": args.seeds,
-                     "mean_search_seconds_per_query": float(np.mean(overhead)),
-                     "max_search_seconds_per_query": float(np.max(overhead))})
+        rows.append(
+            {
+                "method": name,
+                "budget": args.budget,
+                "seeds": args.seeds,
+                "mean_search_seconds_per_query": float(np.mean(overhead)),
+                "max_search_seconds_per_query": float(np.max(overhead)),
+            }
+        )
         if args.format == "text":
-            print(f"{name:<24} {rows[-1]['mean_search_seconds_per_query']:.3f} s/query mean over {args.seeds} seeds "
-                  f"(max {rows[-1]['max_search_seconds_per_query']:.3f}) at {args.budget} queries", flush=True)
+            print(
+                f"{name:<24} {rows[-1]['mean_search_seconds_per_query']:.3f} s/query mean over {args.seeds} seeds "
+                f"(max {rows[-1]['max_search_seconds_per_query']:.3f}) at {args.budget} queries",
+                flush=True,
+            )
     if args.format == "json":
         print(json.dumps(rows, indent=2))
 

@@ -25,9 +25,15 @@ def small_task(cells: int) -> dict:
     for row in np.random.default_rng(0).choice(space.NUM_CELLS, cells, replace=False):
         result = train_cell(space.cell_at(int(row)), data, network, TrainConfig(epochs=1))
         seconds.append(result.train_seconds)
-    return {"data": data.name, "network": network.to_dict(), "cells": cells, "threads": torch.get_num_threads(),
-            "median_seconds_per_epoch": float(np.median(seconds)), "max_seconds_per_epoch": float(np.max(seconds)),
-            "train_images_per_second": len(data.train_images) / float(np.median(seconds))}
+    return {
+        "data": data.name,
+        "network": network.to_dict(),
+        "cells": cells,
+        "threads": torch.get_num_threads(),
+        "median_seconds_per_epoch": float(np.median(seconds)),
+        "max_seconds_per_epoch": float(np.max(seconds)),
+        "train_images_per_second": len(data.train_images) / float(np.median(seconds)),
+    }
 
 
 def full_network(device: str, batch_size: int, steps: int) -> dict:
@@ -50,9 +56,14 @@ def full_network(device: str, batch_size: int, steps: int) -> dict:
             torch.cuda.synchronize()
         if step:
             timings.append(time.perf_counter() - started)
-    return {"device": device, "cell": cell.hash, "params": space.count_params(cell), "batch_size": batch_size,
-            "median_seconds_per_step": float(np.median(timings)),
-            "train_images_per_second": batch_size / float(np.median(timings))}
+    return {
+        "device": device,
+        "cell": cell.hash,
+        "params": space.count_params(cell),
+        "batch_size": batch_size,
+        "median_seconds_per_step": float(np.median(timings)),
+        "train_images_per_second": batch_size / float(np.median(timings)),
+    }
 
 
 def main() -> None:
@@ -64,18 +75,25 @@ def main() -> None:
     parser.add_argument("--format", choices=("text", "json"), default="text")
     args = parser.parse_args()
     cuda = args.device.startswith("cuda")
-    report = {"small_task": small_task(args.cells),
-              "full_network": full_network(args.device, args.batch_size or (256 if cuda else 32),
-                                           args.steps or (20 if cuda else 3))}
+    report = {
+        "small_task": small_task(args.cells),
+        "full_network": full_network(
+            args.device, args.batch_size or (256 if cuda else 32), args.steps or (20 if cuda else 3)
+        ),
+    }
     if args.format == "json":
         print(json.dumps(report, indent=2))
         return
     s, f = report["small_task"], report["full_network"]
-    print(f"small task ({s['data']}, stem {s['network']['stem_channels']}, {s['network']['cells_per_stack']} cell per stack, "
-          f"{s['threads']} threads): {s['median_seconds_per_epoch']:.2f} s per epoch (median of {s['cells']} cells, "
-          f"max {s['max_seconds_per_epoch']:.2f}), {s['train_images_per_second']:,.0f} training images/s")
-    print(f"full NAS-Bench-101 network ({f['params']:,} parameters) on {f['device']}, batch {f['batch_size']}, 32x32: "
-          f"{f['median_seconds_per_step']:.3f} s per step, {f['train_images_per_second']:,.0f} training images/s")
+    print(
+        f"small task ({s['data']}, stem {s['network']['stem_channels']}, {s['network']['cells_per_stack']} cell per stack, "
+        f"{s['threads']} threads): {s['median_seconds_per_epoch']:.2f} s per epoch (median of {s['cells']} cells, "
+        f"max {s['max_seconds_per_epoch']:.2f}), {s['train_images_per_second']:,.0f} training images/s"
+    )
+    print(
+        f"full NAS-Bench-101 network ({f['params']:,} parameters) on {f['device']}, batch {f['batch_size']}, 32x32: "
+        f"{f['median_seconds_per_step']:.3f} s per step, {f['train_images_per_second']:,.0f} training images/s"
+    )
 
 
 if __name__ == "__main__":

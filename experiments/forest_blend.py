@@ -34,8 +34,12 @@ from netembed._io import atomic_write
 from netembed.predictors import READOUTS, TARGETS, AccuracyPredictor, PredictorConfig
 
 WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)
-GNNS = {"prior": (AccuracyPredictor, "prior-nb101"), "fresh": (AccuracyPredictor, None), "features": (WithFeatures, None),
-        "features_pretrained": (WithFeatures, "encoder-nb101")}
+GNNS = {
+    "prior": (AccuracyPredictor, "prior-nb101"),
+    "fresh": (AccuracyPredictor, None),
+    "features": (WithFeatures, None),
+    "features_pretrained": (WithFeatures, "encoder-nb101"),
+}
 
 
 def main() -> None:
@@ -55,8 +59,9 @@ def main() -> None:
         return
     accuracy, validation, pool = setup
     validation_index = features.distinct_index_rows(validation)
-    print(f"{'cells':>6}{'seeds':>6}" + "".join(f"{'w=' + str(w):>9}" for w in WEIGHTS)
-          + f"{'shipped w':>11}", flush=True)
+    print(
+        f"{'cells':>6}{'seeds':>6}" + "".join(f"{'w=' + str(w):>9}" for w in WEIGHTS) + f"{'shipped w':>11}", flush=True
+    )
     for size in args.sizes:
         taus = []
         for seed in range(args.seeds):
@@ -80,8 +85,12 @@ def main() -> None:
             view._fit_forest(cells, view._standardised_targets(labels))
             feature_view = view._view_labels(validation_index)
             taus.append([kendalltau((1 - w) * gnn + w * feature_view, accuracy[validation]).statistic for w in WEIGHTS])
-        print(f"{size:>6}{args.seeds:>6}" + "".join(f"{t:>9.4f}" for t in np.mean(taus, axis=0))
-              + f"{PredictorConfig().forest_weight(size):>11.2f}", flush=True)
+        print(
+            f"{size:>6}{args.seeds:>6}"
+            + "".join(f"{t:>9.4f}" for t in np.mean(taus, axis=0))
+            + f"{PredictorConfig().forest_weight(size):>11.2f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -39,8 +39,10 @@ def main() -> None:
     accuracy, params = bench.test_acc_108, bench.params.astype(float)
     true = hypervolume(accuracy, params, *HV_REFERENCE)
     front_acc, front_params = true_front(bench)  # by increasing parameters
-    print(f"true front: {len(front_acc)} cells, from {front_acc[0]:.4f} at {front_params[0] / 1e6:.2f}M "
-          f"parameters to {front_acc[-1]:.4f} at {front_params[-1] / 1e6:.1f}M")
+    print(
+        f"true front: {len(front_acc)} cells, from {front_acc[0]:.4f} at {front_params[0] / 1e6:.2f}M "
+        f"parameters to {front_acc[-1]:.4f} at {front_params[-1] / 1e6:.1f}M"
+    )
     print(f"{'best cell found':>16}{'its accuracy':>14}{'hypervolume ratio at most':>27}")
     best_first = np.sort(accuracy)[::-1]
     for k in (1, 2, 3, 4, 5, 10, 20, 50, 100):

@@ -56,28 +56,41 @@ def run_pair(parent_cell, rng, data, child_epochs: int, preserving: bool, seed: 
         warm = train_network(child.network, data, config)
         scratch = train_cell(move.cell, data, SMALL_NETWORK, config)
         target = parent.test_accuracy
-        return {"parent": parent_cell.hash, "action": repr(move.action), "child": move.cell.hash,
-                "function_preserving": child.function_preserving, "parent_accuracy": target,
-                "warm_start_accuracy": start_warm,
-                "warm_accuracy": [h["test_accuracy"] for h in warm.history],
-                "scratch_accuracy": [h["test_accuracy"] for h in scratch.history],
-                "warm_epochs_to_parent": epochs_to_reach(start_warm, warm.history, target),
-                "scratch_epochs_to_parent": epochs_to_reach(0.0, scratch.history, target)}
+        return {
+            "parent": parent_cell.hash,
+            "action": repr(move.action),
+            "child": move.cell.hash,
+            "function_preserving": child.function_preserving,
+            "parent_accuracy": target,
+            "warm_start_accuracy": start_warm,
+            "warm_accuracy": [h["test_accuracy"] for h in warm.history],
+            "scratch_accuracy": [h["test_accuracy"] for h in scratch.history],
+            "warm_epochs_to_parent": epochs_to_reach(start_warm, warm.history, target),
+            "scratch_epochs_to_parent": epochs_to_reach(0.0, scratch.history, target),
+        }
     return None
 
 
 def summarise(rows: list[dict], child_epochs: int) -> dict:
     def censored(value):  # not reached within the budget: count one epoch past it
         return child_epochs + 1 if value is None else value
+
     warm = np.array([censored(r["warm_epochs_to_parent"]) for r in rows], dtype=float)
     scratch = np.array([censored(r["scratch_epochs_to_parent"]) for r in rows], dtype=float)
-    return {"pairs": len(rows), "warm_mean_epochs": float(warm.mean()), "scratch_mean_epochs": float(scratch.mean()),
-            "ratio_scratch_over_warm": float(scratch.mean() / max(warm.mean(), 1e-9)) if warm.mean() else None,
-            "warm_reached": int(sum(r["warm_epochs_to_parent"] is not None for r in rows)),
-            "scratch_reached": int(sum(r["scratch_epochs_to_parent"] is not None for r in rows)),
-            "warm_faster": int((warm < scratch).sum()), "ties": int((warm == scratch).sum()),
-            "mean_accuracy_after_1_epoch": {"warm": float(np.mean([r["warm_accuracy"][0] for r in rows])),
-                                            "scratch": float(np.mean([r["scratch_accuracy"][0] for r in rows]))}}
+    return {
+        "pairs": len(rows),
+        "warm_mean_epochs": float(warm.mean()),
+        "scratch_mean_epochs": float(scratch.mean()),
+        "ratio_scratch_over_warm": float(scratch.mean() / max(warm.mean(), 1e-9)) if warm.mean() else None,
+        "warm_reached": int(sum(r["warm_epochs_to_parent"] is not None for r in rows)),
+        "scratch_reached": int(sum(r["scratch_epochs_to_parent"] is not None for r in rows)),
+        "warm_faster": int((warm < scratch).sum()),
+        "ties": int((warm == scratch).sum()),
+        "mean_accuracy_after_1_epoch": {
+            "warm": float(np.mean([r["warm_accuracy"][0] for r in rows])),
+            "scratch": float(np.mean([r["scratch_accuracy"][0] for r in rows])),
+        },
+    }
 
 
 def main() -> None:
@@ -100,9 +113,11 @@ def main() -> None:
             if row is not None:
                 rows.append(row)
                 if args.format == "text":
-                    print(f"{row['action']:<55} parent {row['parent_accuracy']:.3f}  child starts {row['warm_start_accuracy']:.3f}"
-                          f"  epochs to parent: warm {row['warm_epochs_to_parent']}, scratch {row['scratch_epochs_to_parent']}",
-                          flush=True)
+                    print(
+                        f"{row['action']:<55} parent {row['parent_accuracy']:.3f}  child starts {row['warm_start_accuracy']:.3f}"
+                        f"  epochs to parent: warm {row['warm_epochs_to_parent']}, scratch {row['scratch_epochs_to_parent']}",
+                        flush=True,
+                    )
         key = "function_preserving" if preserving else "other_moves"
         report[key] = summarise(rows, args.child_epochs) | {"rows": rows}
     if args.format == "json":
@@ -110,12 +125,18 @@ def main() -> None:
         return
     for key in ("function_preserving", "other_moves"):
         s = report[key]
-        print(f"{key.replace('_', ' ')}: {s['pairs']} pairs, epochs to the parent's accuracy (not reached = "
-              f"{args.child_epochs + 1}): warm {s['warm_mean_epochs']:.2f}, scratch {s['scratch_mean_epochs']:.2f} "
-              + (f"({s['ratio_scratch_over_warm']:.1f}x fewer warm)" if s["ratio_scratch_over_warm"] else "(warm: none needed)")
-              + f"; reached warm {s['warm_reached']}, scratch "
-              f"{s['scratch_reached']}; warm faster in {s['warm_faster']}, ties {s['ties']}; accuracy after 1 epoch "
-              f"warm {s['mean_accuracy_after_1_epoch']['warm']:.3f}, scratch {s['mean_accuracy_after_1_epoch']['scratch']:.3f}")
+        print(
+            f"{key.replace('_', ' ')}: {s['pairs']} pairs, epochs to the parent's accuracy (not reached = "
+            f"{args.child_epochs + 1}): warm {s['warm_mean_epochs']:.2f}, scratch {s['scratch_mean_epochs']:.2f} "
+            + (
+                f"({s['ratio_scratch_over_warm']:.1f}x fewer warm)"
+                if s["ratio_scratch_over_warm"]
+                else "(warm: none needed)"
+            )
+            + f"; reached warm {s['warm_reached']}, scratch "
+            f"{s['scratch_reached']}; warm faster in {s['warm_faster']}, ties {s['ties']}; accuracy after 1 epoch "
+            f"warm {s['mean_accuracy_after_1_epoch']['warm']:.3f}, scratch {s['mean_accuracy_after_1_epoch']['scratch']:.3f}"
+        )
 
 
 if __name__ == "__main__":

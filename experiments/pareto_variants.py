@@ -106,7 +106,9 @@ VARIANTS = {
     "accuracy": lambda rng: NetembedSearch(rng, objective="reward"),
     "prior": lambda rng: NetembedSearch(rng, objective="pareto", prior="prior-nb101"),
     "forest": lambda rng: WithFeatureView(rng, 0.6, "forest", objective="pareto"),
-    "feature_view": lambda rng: WithFeatureView(rng, PredictorConfig().forest, PredictorConfig().view, objective="pareto"),
+    "feature_view": lambda rng: WithFeatureView(
+        rng, PredictorConfig().forest, PredictorConfig().view, objective="pareto"
+    ),
     "phased": lambda rng: Phased(rng, objective="reward"),
     "normal": lambda rng: NormalTargets(rng, objective="pareto"),
     "readout": lambda rng: OutputReadout(rng, objective="pareto"),
@@ -135,10 +137,19 @@ def main() -> None:
         for seed in range(args.seed_offset, args.seed_offset + args.seeds):
             path = Path(args.out) / f"{name}-seed{seed}-budget{args.budget}.json"
             if not path.exists():
-                result = run_search(VARIANTS[name](np.random.default_rng(seed)), TableEvaluator(bench),
-                                    lambda accuracy, **_: accuracy, Budget(queries=args.budget), seed=seed)
-                text = json.dumps({"accuracy": [e.accuracy for e in result.evaluations],
-                                   "params": [e.params for e in result.evaluations]})
+                result = run_search(
+                    VARIANTS[name](np.random.default_rng(seed)),
+                    TableEvaluator(bench),
+                    lambda accuracy, **_: accuracy,
+                    Budget(queries=args.budget),
+                    seed=seed,
+                )
+                text = json.dumps(
+                    {
+                        "accuracy": [e.accuracy for e in result.evaluations],
+                        "params": [e.params for e in result.evaluations],
+                    }
+                )
                 atomic_write(path, lambda tmp, text=text: Path(tmp).write_text(text))
             runs.append(SimpleNamespace(**json.loads(path.read_text())))
         ratios = [median_hypervolume_ratio(runs, front, c) for c in checkpoints]

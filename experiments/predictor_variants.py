@@ -47,10 +47,23 @@ GNN_ALONE = {"forest": 0.0, "epochs": 0, "targets": "raw", "readout": "mean"}
 WIDE = {"hidden": 64, "embedding_dim": 32, "head_hidden": 128}
 LONG = {"steps": 4000, "batch_size": 256}
 CONFIGS = {
-    "fresh": {}, "wide": WIDE, "params": {}, "steps500": {"steps": 500}, "steps3000": {"steps": 3000},
-    "steps3000x256": {"steps": 3000, "batch_size": 256}, "steps6600": {"steps": 6600}, "long": LONG, "wide_long": WIDE | LONG,
-    "features": {}, "features_pretrained": {}, "rank10": {"ranking_weight": 10.0}, "rank1": {"ranking_weight": 1.0},
-    "prior": {}, "prior_lr1e-3": {"lr": 1e-3}, "prior_wd1e-3": {"weight_decay": 1e-3}, "prior_rank1": {"ranking_weight": 1.0},
+    "fresh": {},
+    "wide": WIDE,
+    "params": {},
+    "steps500": {"steps": 500},
+    "steps3000": {"steps": 3000},
+    "steps3000x256": {"steps": 3000, "batch_size": 256},
+    "steps6600": {"steps": 6600},
+    "long": LONG,
+    "wide_long": WIDE | LONG,
+    "features": {},
+    "features_pretrained": {},
+    "rank10": {"ranking_weight": 10.0},
+    "rank1": {"ranking_weight": 1.0},
+    "prior": {},
+    "prior_lr1e-3": {"lr": 1e-3},
+    "prior_wd1e-3": {"weight_decay": 1e-3},
+    "prior_rank1": {"ranking_weight": 1.0},
 }
 
 
@@ -84,10 +97,14 @@ def fit(variant: str, cells, labels, seed: int) -> AccuracyPredictor:
     if variant not in CONFIGS:
         raise SystemExit(f"variants must be among {list(CONFIGS)} or prior:<directory>, got {variant!r}")
     model_cls = {"params": WithParams, "features": WithFeatures, "features_pretrained": WithFeatures}.get(
-        variant, AccuracyPredictor)
-    init = ("prior-nb101" if variant.startswith("prior") else
-            "encoder-nb101" if variant.endswith("_pretrained") else None)
-    config = PredictorConfig(seed=seed, **{**GNN_ALONE, **CONFIGS[variant], **(as_prior if init == "prior-nb101" else {})})
+        variant, AccuracyPredictor
+    )
+    init = (
+        "prior-nb101" if variant.startswith("prior") else "encoder-nb101" if variant.endswith("_pretrained") else None
+    )
+    config = PredictorConfig(
+        seed=seed, **{**GNN_ALONE, **CONFIGS[variant], **(as_prior if init == "prior-nb101" else {})}
+    )
     return model_cls(config).fit(cells, labels, init=init)
 
 

@@ -32,8 +32,25 @@ def one_run(method: str, workers: int, seed: int, budget: int, out: Path) -> Run
     done, storage = out / "run.json", f"sqlite:///{(out / 'study.db').resolve()}"
     if not done.exists():
         out.mkdir(parents=True, exist_ok=True)
-        argv = ["search", "--method", method, "--workers", str(workers), "--storage", storage, "--evaluator", "table",
-                "--budget", str(budget), "--seed", str(seed), "--out", str(out), "--format", "json"]
+        argv = [
+            "search",
+            "--method",
+            method,
+            "--workers",
+            str(workers),
+            "--storage",
+            storage,
+            "--evaluator",
+            "table",
+            "--budget",
+            str(budget),
+            "--seed",
+            str(seed),
+            "--out",
+            str(out),
+            "--format",
+            "json",
+        ]
         started = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()):
             if netembed(argv) != 0:
@@ -42,8 +59,13 @@ def one_run(method: str, workers: int, seed: int, budget: int, out: Path) -> Run
         settings = json.loads((out / "result.json").read_text())["settings"]
         study = SharedStudy(storage, "netembed", settings)
         evaluations = study.result(method, seed).evaluations
-        text = json.dumps({"accuracy": [e.accuracy for e in evaluations], "params": [e.params for e in evaluations],
-                           "wall_seconds": wall})
+        text = json.dumps(
+            {
+                "accuracy": [e.accuracy for e in evaluations],
+                "params": [e.params for e in evaluations],
+                "wall_seconds": wall,
+            }
+        )
         atomic_write(done, lambda tmp: Path(tmp).write_text(text))
     saved = json.loads(done.read_text())
     label = f"{method} x{workers} workers" if workers > 1 else f"{method} (1 process)"
@@ -64,8 +86,11 @@ def main() -> None:
     except DataError as error:  # a fresh clone without the table: nothing to measure against
         print(f"shared_search skipped: {error}")
         return
-    runs = [one_run(args.method, workers, seed, args.budget, Path(args.out) / f"{args.method}-w{workers}-seed{seed}")
-            for seed in range(args.seed_offset, args.seed_offset + args.seeds) for workers in args.workers]
+    runs = [
+        one_run(args.method, workers, seed, args.budget, Path(args.out) / f"{args.method}-w{workers}-seed{seed}")
+        for seed in range(args.seed_offset, args.seed_offset + args.seeds)
+        for workers in args.workers
+    ]
     print(format_summary(summarise(runs, bench)).replace("search s/query", "  wall s/query"))
 
 

@@ -37,40 +37,63 @@ def main() -> None:
 
     table = Benchmark.load()
     data = digits(args.train_size, args.label_noise)
-    network = NetworkConfig(stem_channels=args.stem_channels, num_stacks=SMALL_NETWORK.num_stacks,
-                            cells_per_stack=args.cells_per_stack, in_channels=1, image_size=8)
+    network = NetworkConfig(
+        stem_channels=args.stem_channels,
+        num_stacks=SMALL_NETWORK.num_stacks,
+        cells_per_stack=args.cells_per_stack,
+        in_channels=1,
+        image_size=8,
+    )
     config = TrainConfig(epochs=args.epochs)
     rows = []
     for row in np.random.default_rng(args.seed).choice(space.NUM_CELLS, args.cells, replace=False):
         cell = space.cell_at(int(row))
         started = time.perf_counter()
         result = train_cell(cell, data, network, config)
-        rows.append({"hash": cell.hash, "small_accuracy": result.test_accuracy, "train_seconds": result.train_seconds,
-                     "wall_seconds": time.perf_counter() - started, "params": result.params,
-                     "table_accuracy": float(table.query(cell).test_acc_108)})
+        rows.append(
+            {
+                "hash": cell.hash,
+                "small_accuracy": result.test_accuracy,
+                "train_seconds": result.train_seconds,
+                "wall_seconds": time.perf_counter() - started,
+                "params": result.params,
+                "table_accuracy": float(table.query(cell).test_acc_108),
+            }
+        )
         if args.format == "text":
             r = rows[-1]
-            print(f"{cell.hash}  digits {r['small_accuracy']:.3f}  table {r['table_accuracy']:.4f}  "
-                  f"{r['train_seconds']:.1f} s  {r['params']:,} params", flush=True)
+            print(
+                f"{cell.hash}  digits {r['small_accuracy']:.3f}  table {r['table_accuracy']:.4f}  "
+                f"{r['train_seconds']:.1f} s  {r['params']:,} params",
+                flush=True,
+            )
     small = np.array([r["small_accuracy"] for r in rows])
     truth = np.array([r["table_accuracy"] for r in rows])
     summary = {
-        "data": data.name, "network": network.to_dict(), "train": config.__dict__, "cells": len(rows),
-        "accuracy_min": float(small.min()), "accuracy_max": float(small.max()),
-        "accuracy_std": float(small.std()), "accuracy_iqr": float(np.subtract(*np.percentile(small, [75, 25]))),
+        "data": data.name,
+        "network": network.to_dict(),
+        "train": config.__dict__,
+        "cells": len(rows),
+        "accuracy_min": float(small.min()),
+        "accuracy_max": float(small.max()),
+        "accuracy_std": float(small.std()),
+        "accuracy_iqr": float(np.subtract(*np.percentile(small, [75, 25]))),
         "distinct_accuracies": len(np.unique(small)),
         "kendall_tau_vs_table": float(kendalltau(small, truth)[0]),
         "spearman_vs_table": float(spearmanr(small, truth)[0]),
-        "mean_train_seconds": float(np.mean([r["train_seconds"] for r in rows])), "rows": rows,
+        "mean_train_seconds": float(np.mean([r["train_seconds"] for r in rows])),
+        "rows": rows,
     }
     if args.format == "json":
         print(json.dumps(summary, indent=2))
         return
-    print(f"\n{summary['cells']} random cells on {data.name}, {config.epochs} epochs, stem {network.stem_channels}, "
-          f"{network.cells_per_stack} cell(s) per stack: accuracy {summary['accuracy_min']:.3f}..{summary['accuracy_max']:.3f} "
-          f"(std {summary['accuracy_std']:.3f}, IQR {summary['accuracy_iqr']:.3f}, {summary['distinct_accuracies']} distinct); "
-          f"Kendall tau vs table CIFAR-10 accuracy {summary['kendall_tau_vs_table']:.3f}, "
-          f"Spearman {summary['spearman_vs_table']:.3f}; {summary['mean_train_seconds']:.1f} s training per cell")
+    print(
+        f"\n{summary['cells']} random cells on {data.name}, {config.epochs} epochs, stem {network.stem_channels}, "
+        f"{network.cells_per_stack} cell(s) per stack: accuracy {summary['accuracy_min']:.3f}..{summary['accuracy_max']:.3f} "
+        f"(std {summary['accuracy_std']:.3f}, IQR {summary['accuracy_iqr']:.3f}, {summary['distinct_accuracies']} distinct); "
+        f"Kendall tau vs table CIFAR-10 accuracy {summary['kendall_tau_vs_table']:.3f}, "
+        f"Spearman {summary['spearman_vs_table']:.3f}; {summary['mean_train_seconds']:.1f} s training per cell"
+    )
 
 
 if __name__ == "__main__":

@@ -12,11 +12,11 @@ from netembed.errors import (
 
 __all__ = [
     "Cell",
-    "NetembedError",
-    "InvalidCellError",
-    "OutOfSpaceError",
-    "IllegalTransformError",
-    "UnknownCellError",
     "DataError",
+    "IllegalTransformError",
+    "InvalidCellError",
+    "NetembedError",
+    "OutOfSpaceError",
+    "UnknownCellError",
 ]
 __version__ = "0.1.0"

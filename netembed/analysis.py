@@ -32,9 +32,9 @@ import dataclasses
 import io
 import os
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
 
 import numpy as np
 
@@ -45,15 +45,15 @@ __all__ = [
     "AnalysisError",
     "Autocorrelation",
     "EmbeddingLocality",
-    "ring_graph",
-    "random_walk_rows",
-    "random_walks",
-    "random_walk_autocorrelation",
     "embedding_locality",
     "format_table",
     "plot_locality",
-    "write_csv",
+    "random_walk_autocorrelation",
+    "random_walk_rows",
+    "random_walks",
+    "ring_graph",
     "run_locality",
+    "write_csv",
 ]
 
 Graph = tuple[np.ndarray, np.ndarray]
@@ -336,8 +336,14 @@ def _bootstrap_interval(
     stats = np.empty((6, walks, len(lags)))
     for i, lag in enumerate(lags):
         x, y = centred[:, :-lag], centred[:, lag:]
-        stats[:, :, i] = [np.full(walks, steps - lag), x.sum(1), y.sum(1), (x * x).sum(1), (y * y).sum(1),
-                          (x * y).sum(1)]
+        stats[:, :, i] = [
+            np.full(walks, steps - lag),
+            x.sum(1),
+            y.sum(1),
+            (x * x).sum(1),
+            (y * y).sum(1),
+            (x * y).sum(1),
+        ]
     counts = rng.multinomial(walks, np.full(walks, 1.0 / walks), size=resamplings).astype(np.float64)
     n, sx, sy, sxx, syy, sxy = (counts @ s for s in stats)  # each (resamplings, lags)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -448,7 +454,8 @@ def format_table(result: Autocorrelation) -> str:
         )
     first = result.first_lag_in_noise
     lines.append(
-        f"first lag inside the noise band: {first}" if first is not None
+        f"first lag inside the noise band: {first}"
+        if first is not None
         else f"no lag up to {len(result.lags)} is inside the noise band"
     )
     return "\n".join(lines)
@@ -487,31 +494,63 @@ def plot_locality(result: Autocorrelation | EmbeddingLocality, path: str | os.Pa
     axes.axhline(0.0, color="0.6", linewidth=0.8)
     if isinstance(result, Autocorrelation):
         lags = result.lags
-        axes.fill_between(lags, result.noise_low, result.noise_high, color="tab:red", alpha=0.25,
-                          label="95% band of random pairs (permutation)")
-        axes.plot(lags, result.analytic_noise, color="tab:red", linestyle=":", linewidth=1,
-                  label=r"$\pm 1.96/\sqrt{pairs}$")
+        axes.fill_between(
+            lags,
+            result.noise_low,
+            result.noise_high,
+            color="tab:red",
+            alpha=0.25,
+            label="95% band of random pairs (permutation)",
+        )
+        axes.plot(
+            lags, result.analytic_noise, color="tab:red", linestyle=":", linewidth=1, label=r"$\pm 1.96/\sqrt{pairs}$"
+        )
         axes.plot(lags, -result.analytic_noise, color="tab:red", linestyle=":", linewidth=1)
         if np.isfinite(result.ci_low).all():
             error = np.vstack([result.correlation - result.ci_low, result.ci_high - result.correlation])
-            axes.errorbar(lags, result.correlation, yerr=np.clip(error, 0, None), color="tab:blue", marker="o",
-                          markersize=4, capsize=2, label="correlation (95% CI over walks)")
+            axes.errorbar(
+                lags,
+                result.correlation,
+                yerr=np.clip(error, 0, None),
+                color="tab:blue",
+                marker="o",
+                markersize=4,
+                capsize=2,
+                label="correlation (95% CI over walks)",
+            )
         else:
             axes.plot(lags, result.correlation, color="tab:blue", marker="o", markersize=4, label="correlation")
         if result.first_lag_in_noise is not None:
-            axes.axvline(result.first_lag_in_noise, color="0.3", linestyle="--", linewidth=1,
-                         label=f"first lag in noise: {result.first_lag_in_noise}")
+            axes.axvline(
+                result.first_lag_in_noise,
+                color="0.3",
+                linestyle="--",
+                linewidth=1,
+                label=f"first lag in noise: {result.first_lag_in_noise}",
+            )
         axes.set_xlabel("distance along the walk (moves)")
         axes.set_ylabel("autocorrelation of test accuracy")
         axes.set_xticks(lags if len(lags) <= 25 else lags[:: max(1, len(lags) // 20)])
     elif isinstance(result, EmbeddingLocality):
-        axes.plot(result.mean_distance, result.correlation, color="tab:blue", marker="o", markersize=4,
-                  label="correlation of values")
+        axes.plot(
+            result.mean_distance,
+            result.correlation,
+            color="tab:blue",
+            marker="o",
+            markersize=4,
+            label="correlation of values",
+        )
         axes.set_xlabel("embedding distance (mean of equal-count bin)")
         axes.set_ylabel("correlation of values")
         twin = axes.twinx()
-        twin.plot(result.mean_distance, result.mean_abs_difference, color="tab:orange", marker="s", markersize=3,
-                  label="mean |value difference|")
+        twin.plot(
+            result.mean_distance,
+            result.mean_abs_difference,
+            color="tab:orange",
+            marker="s",
+            markersize=3,
+            label="mean |value difference|",
+        )
         twin.set_ylabel("mean |value difference|")
         twin.legend(loc="upper center", fontsize=8)
     else:
@@ -566,13 +605,18 @@ def run_locality(
     result = random_walk_autocorrelation(values[rows], max_lag, rng, permutations=permutations, bootstrap=bootstrap)
     timings["autocorrelation_s"] = time.perf_counter() - start
     degree = np.diff(graph[0])
-    meta = {"seed": seed, "permutations": permutations, "bootstrap": bootstrap,
-            "distinct_cells_visited": int(len(np.unique(rows))),
-            # where the walks go: the move graph is directed (pruning moves have no single-move
-            # reverse), so walks can drift away from the uniform distribution they start from
-            "mean_out_degree_first": round(float(degree[rows[:, 0]].mean()), 3),
-            "mean_out_degree_last": round(float(degree[rows[:, -1]].mean()), 3),
-            **_vertex_drift(rows, rows_in_graph), **{k: round(v, 3) for k, v in timings.items()}}
+    meta = {
+        "seed": seed,
+        "permutations": permutations,
+        "bootstrap": bootstrap,
+        "distinct_cells_visited": len(np.unique(rows)),
+        # where the walks go: the move graph is directed (pruning moves have no single-move
+        # reverse), so walks can drift away from the uniform distribution they start from
+        "mean_out_degree_first": round(float(degree[rows[:, 0]].mean()), 3),
+        "mean_out_degree_last": round(float(degree[rows[:, -1]].mean()), 3),
+        **_vertex_drift(rows, rows_in_graph),
+        **{k: round(v, 3) for k, v in timings.items()},
+    }
     result = dataclasses.replace(result, meta=meta)
     if out is not None:
         out = Path(out)
@@ -588,8 +632,10 @@ def _vertex_drift(rows: np.ndarray, graph_rows: int) -> dict[str, float]:
     if graph_rows != space.NUM_CELLS:
         return {}
     vertices = space.space_arrays().num_vertices
-    return {"mean_vertices_first": round(float(vertices[rows[:, 0]].mean()), 3),
-            "mean_vertices_last": round(float(vertices[rows[:, -1]].mean()), 3)}
+    return {
+        "mean_vertices_first": round(float(vertices[rows[:, 0]].mean()), 3),
+        "mean_vertices_last": round(float(vertices[rows[:, -1]].mean()), 3),
+    }
 
 
 def _table_accuracy(data: str | os.PathLike | None) -> np.ndarray:

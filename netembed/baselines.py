@@ -37,12 +37,12 @@ from netembed.transforms import neighbors
 
 __all__ = [
     "BASELINES",
-    "random_spec",
     "Individual",
+    "LocalSearch",
     "RandomSearch",
     "RegularizedEvolution",
-    "LocalSearch",
     "TPESearch",
+    "random_spec",
 ]
 
 NUM_EDGE_BITS = MAX_VERTICES * (MAX_VERTICES - 1) // 2  # 21
@@ -103,7 +103,9 @@ class _Baseline(Method):
 
     def tell(self, evaluation: Evaluation) -> None:
         if self._asked is None:
-            raise SearchError(f"{self.name}: tell must follow an ask, got a tell for {evaluation.cell.hash} with none asked")
+            raise SearchError(
+                f"{self.name}: tell must follow an ask, got a tell for {evaluation.cell.hash} with none asked"
+            )
         if evaluation.cell != self._asked:
             raise SearchError(
                 f"{self.name}: tell must be about the cell of the last ask ({self._asked.hash}), "

@@ -73,9 +73,7 @@ class Cell:
         matrix, ops = _validate(matrix, ops)
         matrix, ops = _prune(matrix, ops)
         if len(ops) > MAX_VERTICES:
-            raise OutOfSpaceError(
-                f"cell must have at most {MAX_VERTICES} vertices after pruning, got {len(ops)}"
-            )
+            raise OutOfSpaceError(f"cell must have at most {MAX_VERTICES} vertices after pruning, got {len(ops)}")
         edges = int(matrix.sum())
         if edges > MAX_EDGES:
             raise OutOfSpaceError(f"cell must have at most {MAX_EDGES} edges after pruning, got {edges}")
@@ -251,7 +249,9 @@ def _validate(matrix, ops) -> tuple[np.ndarray, tuple[str, ...]]:
         raise InvalidCellError(f"ops[-1] must be {OUTPUT!r}, got {ops[-1]!r}")
     for position, op in enumerate(ops[1:-1], start=1):
         if op in (INPUT, OUTPUT):
-            raise InvalidCellError(f"{op!r} may only be at the {'first' if op == INPUT else 'last'} vertex, got it at {position}")
+            raise InvalidCellError(
+                f"{op!r} may only be at the {'first' if op == INPUT else 'last'} vertex, got it at {position}"
+            )
     return array.astype(np.int8), ops
 
 

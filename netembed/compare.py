@@ -19,8 +19,17 @@ from netembed._io import atomic_write, save_figure
 from netembed.reward import hypervolume_ratio, pareto_front
 from netembed.search import SearchError
 
-__all__ = ["TOP_THRESHOLD", "CHECKPOINTS", "Run", "run_compare", "true_front", "median_hypervolume_ratio", "summarise",
-           "format_summary", "plot_runs"]
+__all__ = [
+    "CHECKPOINTS",
+    "TOP_THRESHOLD",
+    "Run",
+    "format_summary",
+    "median_hypervolume_ratio",
+    "plot_runs",
+    "run_compare",
+    "summarise",
+    "true_front",
+]
 
 #: Test accuracy of the 42nd best cell: reaching it means finding a top-0.01% cell.
 TOP_THRESHOLD = 0.9423077
@@ -72,11 +81,23 @@ def _one_run(task: tuple[str, str, int, int, str]) -> Run:
     from netembed.search import Budget, TableEvaluator, run_search
 
     method_name, objective, seed, budget, out = task
-    result = run_search(build_method(method_name, seed, objective), TableEvaluator(_BENCH),
-                        lambda accuracy, **_: accuracy, Budget(queries=budget), seed=seed)
+    result = run_search(
+        build_method(method_name, seed, objective),
+        TableEvaluator(_BENCH),
+        lambda accuracy, **_: accuracy,
+        Budget(queries=budget),
+        seed=seed,
+    )
     label = run_label(method_name, objective)
-    run = Run(label, seed, budget, [e.accuracy for e in result.evaluations],
-              [e.params for e in result.evaluations], result.search_seconds, result.evaluator_seconds)
+    run = Run(
+        label,
+        seed,
+        budget,
+        [e.accuracy for e in result.evaluations],
+        [e.params for e in result.evaluations],
+        result.search_seconds,
+        result.evaluator_seconds,
+    )
     path = _run_path(Path(out), label, seed)
     atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(asdict(run))))
     return run
@@ -101,8 +122,16 @@ def check_methods(methods: list[str], objective: str) -> None:
         build_method(method, 0, objective)
 
 
-def run_compare(methods: list[str], seeds: list[int], budget: int, out: str | os.PathLike, data: str | None = None,
-                jobs: int = 1, progress: bool = True, objective: str = "reward") -> list[Run]:
+def run_compare(
+    methods: list[str],
+    seeds: list[int],
+    budget: int,
+    out: str | os.PathLike,
+    data: str | None = None,
+    jobs: int = 1,
+    progress: bool = True,
+    objective: str = "reward",
+) -> list[Run]:
     """Every (method, seed) run, reusing finished runs found under ``out/runs``.
 
     ``objective="pareto"``: the methods search for the (accuracy, parameters) front (netembed
@@ -111,7 +140,6 @@ def run_compare(methods: list[str], seeds: list[int], budget: int, out: str | os
     from multiprocessing import get_context
 
     from tqdm.auto import tqdm
-
 
     check_methods(methods, objective)
     if not isinstance(budget, int) or budget < 1:
@@ -156,8 +184,16 @@ def true_front(bench) -> tuple[np.ndarray, np.ndarray]:
 def median_hypervolume_ratio(runs, front: tuple[np.ndarray, np.ndarray], queries: int) -> float:
     """Median over ``runs`` (anything with ``accuracy`` and ``params`` lists) of the hypervolume of
     their first ``queries`` cells over that of ``front`` (``true_front``), at ``HV_REFERENCE``."""
-    return float(np.median([hypervolume_ratio(np.asarray(r.accuracy[:queries]), np.asarray(r.params[:queries], float),
-                                              *front, *HV_REFERENCE) for r in runs]))
+    return float(
+        np.median(
+            [
+                hypervolume_ratio(
+                    np.asarray(r.accuracy[:queries]), np.asarray(r.params[:queries], float), *front, *HV_REFERENCE
+                )
+                for r in runs
+            ]
+        )
+    )
 
 
 def summarise(runs: list[Run], bench, checkpoints=CHECKPOINTS) -> list[dict]:
@@ -174,16 +210,24 @@ def summarise(runs: list[Run], bench, checkpoints=CHECKPOINTS) -> list[dict]:
         by_budget = {}
         for point in [c for c in checkpoints if c <= budget] or [budget]:
             found = curves[:, point - 1]
-            by_budget[str(point)] = {"median_accuracy": float(np.median(found)),
-                                     "median_regret": float(np.median(best - found)),
-                                     "median_rank": float(np.median([bench.rank(a) for a in found])),
-                                     "median_hypervolume_ratio": median_hypervolume_ratio(mine, front, point)}
-        rows.append({"method": method, "seeds": len(mine), "budget": budget,
-                     "median_queries_to_top": _median_or_none(first),
-                     "reached_top": int(np.sum(np.isfinite(first))),
-                     "by_budget": by_budget,
-                     "search_seconds_per_query": float(np.mean([r.search_seconds / len(r.accuracy) for r in mine])),
-                     "median_hypervolume_ratio": median_hypervolume_ratio(mine, front, budget)})
+            by_budget[str(point)] = {
+                "median_accuracy": float(np.median(found)),
+                "median_regret": float(np.median(best - found)),
+                "median_rank": float(np.median([bench.rank(a) for a in found])),
+                "median_hypervolume_ratio": median_hypervolume_ratio(mine, front, point),
+            }
+        rows.append(
+            {
+                "method": method,
+                "seeds": len(mine),
+                "budget": budget,
+                "median_queries_to_top": _median_or_none(first),
+                "reached_top": int(np.sum(np.isfinite(first))),
+                "by_budget": by_budget,
+                "search_seconds_per_query": float(np.mean([r.search_seconds / len(r.accuracy) for r in mine])),
+                "median_hypervolume_ratio": median_hypervolume_ratio(mine, front, budget),
+            }
+        )
     return rows
 
 
@@ -194,25 +238,40 @@ def format_summary(rows: list[dict]) -> str:
     lines = [f"{'method':<22}" + "".join(f"{'@' + p + ' acc / regret pp / rank':>34}" for p in points)]
     for r in rows:
         cells = [r["by_budget"].get(p) for p in points]
-        lines.append(f"{r['method']:<22}" + "".join(
-            f"{'-':>34}" if c is None else
-            f"{c['median_accuracy']:>17.4f} / {100 * c['median_regret']:5.2f} / {c['median_rank']:>5.0f}" for c in cells))
+        lines.append(
+            f"{r['method']:<22}"
+            + "".join(
+                f"{'-':>34}"
+                if c is None
+                else f"{c['median_accuracy']:>17.4f} / {100 * c['median_regret']:5.2f} / {c['median_rank']:>5.0f}"
+                for c in cells
+            )
+        )
     reference = next((r for r in rows if r["method"] == "regularized_evolution"), None)
-    lines += ["", f"{'method':<22}{'seeds':>6}{'queries to top-0.01%':>22}{'reached':>9}{'vs RE':>8}"
-                  f"{'search s/query':>16}{'HV ratio':>10}"]
+    lines += [
+        "",
+        (
+            f"{'method':<22}{'seeds':>6}{'queries to top-0.01%':>22}{'reached':>9}{'vs RE':>8}"
+            f"{'search s/query':>16}{'HV ratio':>10}"
+        ),
+    ]
     for r in rows:
         q = r["median_queries_to_top"]
         ratio = "-"
         if reference is not None and q and reference["median_queries_to_top"]:
             ratio = f"{reference['median_queries_to_top'] / q:.1f}x"
-        lines.append(f"{r['method']:<22}{r['seeds']:>6}{'not reached' if q is None else f'{q:.1f}':>22}"
-                     f"{r['reached_top']:>6}/{r['seeds']:<2}{ratio:>8}{r['search_seconds_per_query']:>16.3f}"
-                     f"{r['median_hypervolume_ratio']:>10.3f}")
+        lines.append(
+            f"{r['method']:<22}{r['seeds']:>6}{'not reached' if q is None else f'{q:.1f}':>22}"
+            f"{r['reached_top']:>6}/{r['seeds']:<2}{ratio:>8}{r['search_seconds_per_query']:>16.3f}"
+            f"{r['median_hypervolume_ratio']:>10.3f}"
+        )
     lines += ["", f"{'method':<22}" + "".join(f"{'HV ratio @' + p:>16}" for p in points)]
     for r in rows:
         cells = [r["by_budget"].get(p) for p in points]
-        lines.append(f"{r['method']:<22}" + "".join(
-            f"{'-':>16}" if c is None else f"{c['median_hypervolume_ratio']:>16.3f}" for c in cells))
+        lines.append(
+            f"{r['method']:<22}"
+            + "".join(f"{'-':>16}" if c is None else f"{c['median_hypervolume_ratio']:>16.3f}" for c in cells)
+        )
     return "\n".join(lines)
 
 
@@ -220,8 +279,14 @@ def write_runs_csv(runs: list[Run], path: str | os.PathLike) -> Path:
     """Long format: method, seed, query, accuracy of that query, best accuracy so far."""
     from netembed.analysis import write_csv
 
-    return write_csv(({"method": r.method, "seed": r.seed, "query": q + 1, "accuracy": a, "best_so_far": b}
-                      for r in runs for q, (a, b) in enumerate(zip(r.accuracy, r.best_so_far()))), path)
+    return write_csv(
+        (
+            {"method": r.method, "seed": r.seed, "query": q + 1, "accuracy": a, "best_so_far": b}
+            for r in runs
+            for q, (a, b) in enumerate(zip(r.accuracy, r.best_so_far()))
+        ),
+        path,
+    )
 
 
 def plot_runs(runs: list[Run], path: str | os.PathLike, best: float) -> Path:
@@ -242,7 +307,12 @@ def plot_runs(runs: list[Run], path: str | os.PathLike, best: float) -> Path:
         ax.fill_between(x, low, high, color=line.get_color(), alpha=0.15)
     ax.axhline(TOP_THRESHOLD, color="gray", ls="--", lw=1, label="top 0.01%")
     ax.axhline(best, color="black", ls=":", lw=1, label="best in the table")
-    ax.set(xscale="log", xlabel="queries (unique cells labelled)", ylabel="test accuracy of best cell found",
-           ylim=(0.925, best + 0.002), title="NAS-Bench-101: median and interquartile range over seeds")
+    ax.set(
+        xscale="log",
+        xlabel="queries (unique cells labelled)",
+        ylabel="test accuracy of best cell found",
+        ylim=(0.925, best + 0.002),
+        title="NAS-Bench-101: median and interquartile range over seeds",
+    )
     ax.legend(fontsize=7, loc="lower right")
     return save_figure(fig, path)

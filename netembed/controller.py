@@ -36,7 +36,7 @@ from netembed.reward import hypervolume, pareto_front
 from netembed.search import Evaluation, Method, SearchError
 from netembed.transforms import FAMILIES, neighbors
 
-__all__ = ["ControllerConfig", "Policy", "NetembedSearch", "OBJECTIVES"]
+__all__ = ["OBJECTIVES", "ControllerConfig", "NetembedSearch", "Policy"]
 
 #: Candidate kinds: every move kind, plus "jump" (a uniformly random cell).
 KINDS = (*FAMILIES, "jump")
@@ -121,14 +121,24 @@ class NetembedSearch(Method):
     pretrained encoder (e.g. ``"encoder-nb101"``) for the policy's features and the surrogate;
     ``prior`` a label-free predictor (``"prior-nb101"``) whole surrogate members start from."""
 
-    def __init__(self, rng: np.random.Generator, config: ControllerConfig = ControllerConfig(),
-                 init: str | None = None, objective: str = "reward", prior: str | None = None):
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        config: ControllerConfig = ControllerConfig(),
+        init: str | None = None,
+        objective: str = "reward",
+        prior: str | None = None,
+    ):
         super().__init__(rng)
         if objective not in OBJECTIVES:
             raise SearchError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
         self.config, self.init, self.objective, self.prior = config, init, objective, prior
-        self.name = ("netembed" + ("+pretrained" if init else "") + ("+prior" if prior else "")
-                     + ("+pareto" if objective == "pareto" else ""))
+        self.name = (
+            "netembed"
+            + ("+pretrained" if init else "")
+            + ("+prior" if prior else "")
+            + ("+pareto" if objective == "pareto" else "")
+        )
         self._params: dict[str, int] = {}  # parameter counts of candidates (pareto objective)
         self._round_front: dict = {}  # the front a pareto round was planned against
         torch_seed = int(rng.integers(2**31))
@@ -136,15 +146,23 @@ class NetembedSearch(Method):
         self.encoder = CellEncoder.from_pretrained(init) if init else CellEncoder(EncoderConfig())
         self.encoder.eval()
         encoder = self.encoder.config
-        self.predictor = AccuracyPredictor(PredictorConfig(
-            hidden=encoder.hidden, layers=encoder.layers, embedding_dim=encoder.embedding_dim,
-            # raw scores, no forest blend; the accuracies themselves (normal-score targets searched
-            # worse fronts: README, experiments/pareto_variants.py)
-            members=config.members, forest=0.0, targets="raw", seed=torch_seed % 100_000,
-            # the embedding alone: with the output vertex's latent beside it (the predictors'
-            # default) the front search did worse (README, pareto_variants --variants readout); a
-            # prior hands over whole members, so with one the readout is the prior's (the default)
-            readout=PredictorConfig().readout if prior else "mean"))
+        self.predictor = AccuracyPredictor(
+            PredictorConfig(
+                hidden=encoder.hidden,
+                layers=encoder.layers,
+                embedding_dim=encoder.embedding_dim,
+                # raw scores, no forest blend; the accuracies themselves (normal-score targets searched
+                # worse fronts: README, experiments/pareto_variants.py)
+                members=config.members,
+                forest=0.0,
+                targets="raw",
+                seed=torch_seed % 100_000,
+                # the embedding alone: with the output vertex's latent beside it (the predictors'
+                # default) the front search did worse (README, pareto_variants --variants readout); a
+                # prior hands over whole members, so with one the readout is the prior's (the default)
+                readout=PredictorConfig().readout if prior else "mean",
+            )
+        )
         self.policy = Policy(2 * encoder.embedding_dim + len(KINDS) + 1, config)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
         self.told: dict[str, Evaluation] = {}
@@ -166,9 +184,15 @@ class NetembedSearch(Method):
         if self.round is not None and evaluation.cell.hash in self.round["pending"]:
             self.round["pending"].remove(evaluation.cell.hash)
             self.round["rewards"][evaluation.cell.hash] = (
-                evaluation.reward if self.objective == "reward" else
-                float(self._gain(self.round["front"], np.array([evaluation.accuracy]),
-                                 np.array([float(evaluation.params)]))[0]) / self.round["gain_scale"])
+                evaluation.reward
+                if self.objective == "reward"
+                else float(
+                    self._gain(
+                        self.round["front"], np.array([evaluation.accuracy]), np.array([float(evaluation.params)])
+                    )[0]
+                )
+                / self.round["gain_scale"]
+            )
             if not self.round["pending"]:
                 self._learn()
 
@@ -191,8 +215,15 @@ class NetembedSearch(Method):
         gumbel = torch.from_numpy(self.rng.gumbel(size=len(candidates))).float()
         order = torch.argsort(logits + gumbel, descending=True)[: config.batch]
         chosen = [candidates[i] for i in order.tolist()]
-        self.round = {"surrogate": surrogate, "features": features, "order": order, **self._round_front,
-                      "hashes": [c.hash for c in chosen], "pending": {c.hash for c in chosen}, "rewards": {}}
+        self.round = {
+            "surrogate": surrogate,
+            "features": features,
+            "order": order,
+            **self._round_front,
+            "hashes": [c.hash for c in chosen],
+            "pending": {c.hash for c in chosen},
+            "rewards": {},
+        }
         return chosen
 
     def _refresh_surrogate(self) -> None:
@@ -200,8 +231,9 @@ class NetembedSearch(Method):
         rewards = np.array([self._score(e) for e in self.told.values()])
         calibrate = bool(self.predictor.config.forest)  # raw scores suffice, but a forest blends in label units
         if not self.fitted:
-            self.predictor.fit(cells, rewards, init=self.prior or self.init, steps=self.config.fit_steps,
-                               calibrate=calibrate)
+            self.predictor.fit(
+                cells, rewards, init=self.prior or self.init, steps=self.config.fit_steps, calibrate=calibrate
+            )
             self.fitted = True
         elif self.config.refresh_steps:
             self.predictor.fit(cells, rewards, steps=self.config.refresh_steps, warm=True, calibrate=calibrate)
@@ -246,8 +278,10 @@ class NetembedSearch(Method):
         parent_cells = [p.cell if p is not None else c for p, c in zip(parents, candidates)]
         parent = self._embed(parent_cells)
         kind = torch.nn.functional.one_hot(torch.tensor([KINDS.index(k) for k in kinds]), len(KINDS)).float()
-        parent_reward = torch.tensor([[0.0 if p is None else (self._score(p) - self.reward_mean) / self.reward_std]
-                                      for p in parents], dtype=torch.float32)
+        parent_reward = torch.tensor(
+            [[0.0 if p is None else (self._score(p) - self.reward_mean) / self.reward_std] for p in parents],
+            dtype=torch.float32,
+        )
         return surrogate, torch.cat([child, child - parent, kind, parent_reward], dim=1)
 
     # -- the objective ------------------------------------------------------------------------
@@ -271,8 +305,12 @@ class NetembedSearch(Method):
     def _gain(front: tuple[np.ndarray, np.ndarray], accuracy: np.ndarray, params: np.ndarray) -> np.ndarray:
         """Hypervolume each point would add to ``front`` on its own."""
         base = hypervolume(*front, *HV_REFERENCE)
-        return np.array([hypervolume(np.append(front[0], a), np.append(front[1], c), *HV_REFERENCE) - base
-                         for a, c in zip(np.clip(accuracy, 0.0, 1.0), params)])
+        return np.array(
+            [
+                hypervolume(np.append(front[0], a), np.append(front[1], c), *HV_REFERENCE) - base
+                for a, c in zip(np.clip(accuracy, 0.0, 1.0), params)
+            ]
+        )
 
     def _param_count(self, cell: Cell) -> int:
         if cell.hash not in self._params:

@@ -12,8 +12,8 @@ padded batches of :mod:`netembed.graph` (the fast path); tests check that they a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -25,7 +25,7 @@ from torch_geometric.utils import scatter
 from netembed.cell import Cell
 from netembed.graph import NODE_FEATURES, DenseCells, cells_to_batch, dense_arrays, dense_cells
 
-__all__ = ["EncoderConfig", "CellEncoder", "DirectedGINConv"]
+__all__ = ["CellEncoder", "DirectedGINConv", "EncoderConfig"]
 
 
 @dataclass(frozen=True)

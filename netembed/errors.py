@@ -5,12 +5,12 @@ Every message names the rule that was broken and the value received, e.g.
 """
 
 __all__ = [
-    "NetembedError",
-    "InvalidCellError",
-    "OutOfSpaceError",
-    "IllegalTransformError",
-    "UnknownCellError",
     "DataError",
+    "IllegalTransformError",
+    "InvalidCellError",
+    "NetembedError",
+    "OutOfSpaceError",
+    "UnknownCellError",
 ]
 
 

@@ -28,11 +28,25 @@ import numpy as np
 from netembed.cell import MAX_VERTICES, OP_CODES, Cell, stack_arrays
 from netembed.errors import UnknownCellError
 
-__all__ = ["MAXIMA", "NAMES", "NUM_DISTINCT", "VIEWS", "FeatureView", "distinct_index", "distinct_index_rows",
-           "distinct_table", "inputs", "raw_features", "raw_features_arrays"]
+__all__ = [
+    "MAXIMA",
+    "NAMES",
+    "NUM_DISTINCT",
+    "VIEWS",
+    "FeatureView",
+    "distinct_index",
+    "distinct_index_rows",
+    "distinct_table",
+    "inputs",
+    "raw_features",
+    "raw_features_arrays",
+]
 
-_OPS = (("conv3x3", OP_CODES["conv3x3-bn-relu"]), ("conv1x1", OP_CODES["conv1x1-bn-relu"]),
-        ("maxpool", OP_CODES["maxpool3x3"]))
+_OPS = (
+    ("conv3x3", OP_CODES["conv3x3-bn-relu"]),
+    ("conv1x1", OP_CODES["conv1x1-bn-relu"]),
+    ("maxpool", OP_CODES["maxpool3x3"]),
+)
 
 NAMES = (
     *(f"count_{name}" for name, _ in _OPS),
@@ -151,8 +165,9 @@ class FeatureView:
         if "forest" in parts:
             from sklearn.ensemble import RandomForestRegressor
 
-            forest = RandomForestRegressor(n_estimators=200, min_samples_leaf=2, max_features=0.5, random_state=seed,
-                                           n_jobs=1)
+            forest = RandomForestRegressor(
+                n_estimators=200, min_samples_leaf=2, max_features=0.5, random_state=seed, n_jobs=1
+            )
             models.append(forest.fit(x, labels))
         if "gp" in parts:
             from sklearn.exceptions import ConvergenceWarning
@@ -168,8 +183,9 @@ class FeatureView:
 
     def predict(self, x: np.ndarray, chunk: int = 16384) -> np.ndarray:
         """Predictions for rows of :func:`inputs`, in chunks (the GP's kernel matrix is rows x cells)."""
-        parts = [np.concatenate([model.predict(x[i : i + chunk]) for i in range(0, len(x), chunk)])
-                 for model in self.models]
+        parts = [
+            np.concatenate([model.predict(x[i : i + chunk]) for i in range(0, len(x), chunk)]) for model in self.models
+        ]
         return np.mean(parts, axis=0)
 
 
@@ -214,4 +230,6 @@ def distinct_index(cells: Sequence[Cell]) -> np.ndarray:
     try:
         return np.array([entries[vector.tobytes()] for vector in inputs(raw_features(cells))], dtype=np.int64)
     except KeyError:
-        raise UnknownCellError("cells must be cells of the space; one has structure features none of them has") from None
+        raise UnknownCellError(
+            "cells must be cells of the space; one has structure features none of them has"
+        ) from None

@@ -16,8 +16,8 @@ which a message-passing network alone cannot, and which exact reconstruction nee
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -25,7 +25,7 @@ from torch_geometric.data import Batch, Data
 
 from netembed.cell import MAX_VERTICES, OPS, Cell, stack_arrays
 
-__all__ = ["NODE_TYPES", "NODE_FEATURES", "DenseCells", "cell_to_data", "cells_to_batch", "dense_cells", "dense_arrays"]
+__all__ = ["NODE_FEATURES", "NODE_TYPES", "DenseCells", "cell_to_data", "cells_to_batch", "dense_arrays", "dense_cells"]
 
 NODE_TYPES = ("input", *OPS, "output")
 NODE_FEATURES = len(NODE_TYPES) + MAX_VERTICES

@@ -36,7 +36,13 @@ from netembed._io import atomic_write
 from netembed.errors import DataError
 
 __all__ = [
-    "SCHEMA_VERSION", "PRETRAINED_ROOT", "save_pretrained", "load_pretrained", "read_config", "available", "resolve",
+    "PRETRAINED_ROOT",
+    "SCHEMA_VERSION",
+    "available",
+    "load_pretrained",
+    "read_config",
+    "resolve",
+    "save_pretrained",
 ]
 
 SCHEMA_VERSION = 1
@@ -55,8 +61,9 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def save_pretrained(model: torch.nn.Module, config: Any, directory: str | os.PathLike,
-                    meta: dict | None = None) -> Path:
+def save_pretrained(
+    model: torch.nn.Module, config: Any, directory: str | os.PathLike, meta: dict | None = None
+) -> Path:
     """Write ``model`` (its state dict) and ``config`` (a dataclass instance) to ``directory``.
 
     Returns the directory, created if needed. ``meta`` must be JSON-serialisable.
@@ -66,8 +73,13 @@ def save_pretrained(model: torch.nn.Module, config: Any, directory: str | os.Pat
     meta = {} if meta is None else meta
     if not isinstance(meta, dict):
         raise TypeError(f"meta must be a dict, got {type(meta).__name__}")
-    document = {"schema_version": SCHEMA_VERSION, "model_type": type(model).__name__,
-                "config": dataclasses.asdict(config), "weights_sha256": "", "meta": meta}
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "model_type": type(model).__name__,
+        "config": dataclasses.asdict(config),
+        "weights_sha256": "",
+        "meta": meta,
+    }
     json.dumps(document)  # fail on values JSON cannot hold before anything is written
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -102,13 +114,15 @@ def read_config(directory: str | os.PathLike) -> dict:
         raise DataError(f"{path}: schema_version must be {SCHEMA_VERSION}, got {version!r}")
     for name, kind in _FIELDS.items():
         if not isinstance(document[name], kind):
-            raise DataError(f"{path}: {name} must be a JSON {kind.__name__}, "
-                            f"got {type(document[name]).__name__} {document[name]!r}")
+            raise DataError(
+                f"{path}: {name} must be a JSON {kind.__name__}, got {type(document[name]).__name__} {document[name]!r}"
+            )
     return document
 
 
-def load_pretrained(model_cls: type, directory: str | os.PathLike, config_cls: type,
-                    device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+def load_pretrained(
+    model_cls: type, directory: str | os.PathLike, config_cls: type, device: str | torch.device = "cpu"
+) -> tuple[torch.nn.Module, dict]:
     """Rebuild ``model_cls(config_cls(**config))`` from ``directory`` and load its weights strictly.
 
     Returns ``(model, meta)``; the model is on ``device`` and in eval mode.
@@ -117,14 +131,15 @@ def load_pretrained(model_cls: type, directory: str | os.PathLike, config_cls: t
     document = read_config(directory)
     config_path, weights = directory / CONFIG_FILE, directory / WEIGHTS_FILE
     if document["model_type"] != model_cls.__name__:
-        raise DataError(f"{config_path}: model_type must be {model_cls.__name__!r}, "
-                        f"got {document['model_type']!r}")
+        raise DataError(f"{config_path}: model_type must be {model_cls.__name__!r}, got {document['model_type']!r}")
     if not weights.is_file():
         raise DataError(f"pretrained directory must hold {WEIGHTS_FILE}, none in {directory}")
     digest = _sha256(weights)
     if digest != document["weights_sha256"]:
-        raise DataError(f"{weights} must have the sha256 recorded in {CONFIG_FILE} "
-                        f"({document['weights_sha256']}), got {digest}: truncated, modified or replaced")
+        raise DataError(
+            f"{weights} must have the sha256 recorded in {CONFIG_FILE} "
+            f"({document['weights_sha256']}), got {digest}: truncated, modified or replaced"
+        )
     # every field must be present: a default filled in here may not be what the weights were trained
     # with. Only a field added after configs were first saved may be absent, and then it takes the
     # value every config saved before it was trained with (``LEGACY_VALUES`` of the config class).
@@ -132,8 +147,9 @@ def load_pretrained(model_cls: type, directory: str | os.PathLike, config_cls: t
     known, given = {field.name for field in dataclasses.fields(config_cls)}, set(fields)
     unknown, missing = sorted(given - known), sorted(known - given)
     if unknown or missing:
-        raise DataError(f"{config_path}: config must fit {config_cls.__name__}, "
-                        f"got unknown keys {unknown}, missing keys {missing}")
+        raise DataError(
+            f"{config_path}: config must fit {config_cls.__name__}, got unknown keys {unknown}, missing keys {missing}"
+        )
     try:
         config = config_cls(**fields)
     except (TypeError, ValueError) as exc:  # the dataclass's own validation (__post_init__)
@@ -146,12 +162,13 @@ def load_pretrained(model_cls: type, directory: str | os.PathLike, config_cls: t
     expected = model.state_dict()
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     if missing or unexpected:
-        raise DataError(f"{weights} must hold exactly the tensors of {model_cls.__name__}, "
-                        f"got missing keys {missing}, unexpected keys {unexpected}")
+        raise DataError(
+            f"{weights} must hold exactly the tensors of {model_cls.__name__}, "
+            f"got missing keys {missing}, unexpected keys {unexpected}"
+        )
     for key, value in state.items():
         if value.shape != expected[key].shape:
-            raise DataError(f"{weights}: {key} must have shape {tuple(expected[key].shape)}, "
-                            f"got {tuple(value.shape)}")
+            raise DataError(f"{weights}: {key} must have shape {tuple(expected[key].shape)}, got {tuple(value.shape)}")
     model.load_state_dict(state, strict=True)
     return model.to(device).eval(), document["meta"]
 
@@ -172,5 +189,7 @@ def resolve(name_or_dir: str | os.PathLike) -> Path:
     candidate = PRETRAINED_ROOT / path
     if candidate.is_dir():
         return candidate
-    raise DataError(f"pretrained model must be a directory or a name under {PRETRAINED_ROOT}, "
-                    f"got {str(name_or_dir)!r} (available: {', '.join(available()) or 'none'})")
+    raise DataError(
+        f"pretrained model must be a directory or a name under {PRETRAINED_ROOT}, "
+        f"got {str(name_or_dir)!r} (available: {', '.join(available()) or 'none'})"
+    )

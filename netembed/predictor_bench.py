@@ -112,8 +112,13 @@ def _fit_mlp(cells: Sequence[Cell], y: np.ndarray, seed: int) -> Callable[[CellR
     x = torch.from_numpy(np.stack([flat_features(c) for c in cells]))
     mean, std = float(y.mean()), float(y.std()) or 1.0
     target = torch.from_numpy((y - mean) / std).float()
-    model = torch.nn.Sequential(torch.nn.Linear(x.shape[1], 128), torch.nn.ReLU(), torch.nn.Linear(128, 128),
-                                torch.nn.ReLU(), torch.nn.Linear(128, 1))
+    model = torch.nn.Sequential(
+        torch.nn.Linear(x.shape[1], 128),
+        torch.nn.ReLU(),
+        torch.nn.Linear(128, 128),
+        torch.nn.ReLU(),
+        torch.nn.Linear(128, 1),
+    )
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
     generator = torch.Generator().manual_seed(seed)
     for _ in range(1500):
@@ -164,8 +169,11 @@ def _fit_netembed(init: str | None):
 
 
 INITS = {"netembed": None, "netembed+pretrained": "encoder-nb101", "netembed+prior": "prior-nb101"}
-METHODS: dict[str, Callable] = {**{name: _fit_netembed(init) for name, init in INITS.items()},
-                                "mlp": _fit_mlp, "gbt": _fit_gbt}
+METHODS: dict[str, Callable] = {
+    **{name: _fit_netembed(init) for name, init in INITS.items()},
+    "mlp": _fit_mlp,
+    "gbt": _fit_gbt,
+}
 
 
 def _init_weights(method: str) -> dict:
@@ -178,8 +186,13 @@ def _init_weights(method: str) -> dict:
 
 # -- training-time estimators: fit(train CellRows, log-seconds, seed) -> predict(CellRows) -> log-seconds
 
-def _fit_time_netembed(train: CellRows, log_seconds: np.ndarray, seed: int, **training) -> Callable[[CellRows], np.ndarray]:
-    model = TimeEstimator(PredictorConfig(**{**TIME_TRAINING, **training}, seed=seed)).fit(train.cells, np.exp(log_seconds))
+
+def _fit_time_netembed(
+    train: CellRows, log_seconds: np.ndarray, seed: int, **training
+) -> Callable[[CellRows], np.ndarray]:
+    model = TimeEstimator(PredictorConfig(**{**TIME_TRAINING, **training}, seed=seed)).fit(
+        train.cells, np.exp(log_seconds)
+    )
     return lambda test: np.log(model.predict_rows(test.rows)[0])
 
 
@@ -216,10 +229,18 @@ class Measurement:
     mdape_percent: float | None = None  # time estimators only
 
 
-def run_predictor_bench(accuracy: np.ndarray, train_sizes: Sequence[int], seeds: Sequence[int],
-                        methods: Sequence[str], test_size: int = 50_000, progress: bool = True,
-                        split_seed: int = 0, steps: int | None = None, batch_size: int | None = None,
-                        runs_dir: str | Path | None = None) -> list[Measurement]:
+def run_predictor_bench(
+    accuracy: np.ndarray,
+    train_sizes: Sequence[int],
+    seeds: Sequence[int],
+    methods: Sequence[str],
+    test_size: int = 50_000,
+    progress: bool = True,
+    split_seed: int = 0,
+    steps: int | None = None,
+    batch_size: int | None = None,
+    runs_dir: str | Path | None = None,
+) -> list[Measurement]:
     """Train every method on the same random cells per (size, seed); score on one fixed test set.
     ``steps`` and ``batch_size`` override the ``netembed`` rows' training (default:
     ``PredictorConfig``'s); ``runs_dir``: save and reuse each measurement (see the module docstring)."""
@@ -231,7 +252,9 @@ def run_predictor_bench(accuracy: np.ndarray, train_sizes: Sequence[int], seeds:
     order = np.random.default_rng(split_seed).permutation(len(accuracy))
     test_rows, pool = np.sort(order[:test_size]), order[test_size:]
     if max(train_sizes) > len(pool):
-        raise BenchError(f"train sizes must be at most {len(pool)} (cells outside the test set), got {max(train_sizes)}")
+        raise BenchError(
+            f"train sizes must be at most {len(pool)} (cells outside the test set), got {max(train_sizes)}"
+        )
     test = CellRows(test_rows)
     truth = accuracy[test_rows]
     results, labels = [], _fingerprint(accuracy)
@@ -242,17 +265,35 @@ def run_predictor_bench(accuracy: np.ndarray, train_sizes: Sequence[int], seeds:
         cells = [space.cell_at(int(r)) for r in train_rows]
         options = _overrides(method, steps, batch_size)
         fit = partial(METHODS[method], cells, accuracy[train_rows], seed, **options)
-        settings = {"benchmark": "accuracy", "labels": labels, "test_size": test_size, "split_seed": split_seed,
-                    **options, **_training(method, options, {}), **starts[method]}
-        results.append(_saved(runs_dir, method, size, seed, settings,
-                              partial(_measure, method, size, seed, fit, test, truth)))
+        settings = {
+            "benchmark": "accuracy",
+            "labels": labels,
+            "test_size": test_size,
+            "split_seed": split_seed,
+            **options,
+            **_training(method, options, {}),
+            **starts[method],
+        }
+        results.append(
+            _saved(runs_dir, method, size, seed, settings, partial(_measure, method, size, seed, fit, test, truth))
+        )
     return results
 
 
-def run_time_bench(seconds: np.ndarray, params: np.ndarray, flops: np.ndarray, train_sizes: Sequence[int],
-                   seeds: Sequence[int], methods: Sequence[str], pool_size: int = 15_000, progress: bool = True,
-                   split_seed: int = 0, steps: int | None = None, batch_size: int | None = None,
-                   runs_dir: str | Path | None = None) -> list[Measurement]:
+def run_time_bench(
+    seconds: np.ndarray,
+    params: np.ndarray,
+    flops: np.ndarray,
+    train_sizes: Sequence[int],
+    seeds: Sequence[int],
+    methods: Sequence[str],
+    pool_size: int = 15_000,
+    progress: bool = True,
+    split_seed: int = 0,
+    steps: int | None = None,
+    batch_size: int | None = None,
+    runs_dir: str | Path | None = None,
+) -> list[Measurement]:
     """Time estimators on the timed rows (``seconds`` NaN elsewhere): train on N of a fixed pool of
     ``pool_size`` rows per (size, seed), score on every other timed row. ``steps`` and
     ``batch_size`` override the ``netembed`` estimator's training (default: ``PredictorConfig``'s)."""
@@ -262,7 +303,9 @@ def run_time_bench(seconds: np.ndarray, params: np.ndarray, flops: np.ndarray, t
     if unknown:
         raise BenchError(f"methods must be among {list(TIME_METHODS)}, got {unknown}")
     if flops is None:
-        raise BenchError("the time benchmark needs the table's flops column (for the gbt baseline), got a table without it")
+        raise BenchError(
+            "the time benchmark needs the table's flops column (for the gbt baseline), got a table without it"
+        )
     timed = np.flatnonzero(np.isfinite(seconds))
     if not 0 < pool_size < len(timed):
         raise BenchError(f"pool size must be in [1, {len(timed) - 1}] (timed rows minus a test set), got {pool_size}")
@@ -281,10 +324,24 @@ def run_time_bench(seconds: np.ndarray, params: np.ndarray, flops: np.ndarray, t
         train = cell_set(np.sort(np.random.default_rng(1000 + seed).choice(pool, size, replace=False)))
         options = _overrides(method, steps, batch_size)
         fit = partial(TIME_METHODS[method], train, np.log(seconds[train.rows]), seed, **options)
-        settings = {"benchmark": "time", "labels": labels, "pool_size": pool_size, "split_seed": split_seed,
-                    **options, **_training(method, options, TIME_TRAINING)}
-        results.append(_saved(runs_dir, method, size, seed, settings,
-                              partial(_measure, method, size, seed, fit, test, truth, from_prediction=np.exp)))
+        settings = {
+            "benchmark": "time",
+            "labels": labels,
+            "pool_size": pool_size,
+            "split_seed": split_seed,
+            **options,
+            **_training(method, options, TIME_TRAINING),
+        }
+        results.append(
+            _saved(
+                runs_dir,
+                method,
+                size,
+                seed,
+                settings,
+                partial(_measure, method, size, seed, fit, test, truth, from_prediction=np.exp),
+            )
+        )
     return results
 
 
@@ -293,8 +350,15 @@ def mdape_percent(predicted: np.ndarray, truth: np.ndarray) -> float:
     return float(np.median(np.abs(predicted / truth - 1)) * 100)
 
 
-def _measure(method: str, size: int, seed: int, fit: Callable[[], Callable[[CellRows], np.ndarray]],
-             test: CellRows, truth: np.ndarray, from_prediction: Callable | None = None) -> Measurement:
+def _measure(
+    method: str,
+    size: int,
+    seed: int,
+    fit: Callable[[], Callable[[CellRows], np.ndarray]],
+    test: CellRows,
+    truth: np.ndarray,
+    from_prediction: Callable | None = None,
+) -> Measurement:
     """Fit, predict ``test`` and score against ``truth``, timing both. ``from_prediction`` maps a
     method's outputs onto the labels (time estimators predict log-seconds); only they get an MdAPE."""
     start = time.perf_counter()
@@ -304,10 +368,17 @@ def _measure(method: str, size: int, seed: int, fit: Callable[[], Callable[[Cell
     done = time.perf_counter()
     if from_prediction is not None:
         predicted = from_prediction(predicted)
-    return Measurement(method, size, seed, float(kendalltau(predicted, truth).statistic),
-                       float(spearmanr(predicted, truth).statistic), float(np.sqrt(np.mean((predicted - truth) ** 2))),
-                       fitted - start, done - fitted,
-                       None if from_prediction is None else mdape_percent(predicted, truth))
+    return Measurement(
+        method,
+        size,
+        seed,
+        float(kendalltau(predicted, truth).statistic),
+        float(spearmanr(predicted, truth).statistic),
+        float(np.sqrt(np.mean((predicted - truth) ** 2))),
+        fitted - start,
+        done - fitted,
+        None if from_prediction is None else mdape_percent(predicted, truth),
+    )
 
 
 def _fingerprint(labels: np.ndarray) -> str:
@@ -315,8 +386,9 @@ def _fingerprint(labels: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(labels, dtype=np.float64).tobytes()).hexdigest()[:16]
 
 
-def _saved(runs_dir: str | Path | None, method: str, size: int, seed: int, settings: dict,
-           measure: Callable[[], Measurement]) -> Measurement:
+def _saved(
+    runs_dir: str | Path | None, method: str, size: int, seed: int, settings: dict, measure: Callable[[], Measurement]
+) -> Measurement:
     """The measurement saved under ``runs_dir`` for these settings, else ``measure()``, saved atomically."""
     if runs_dir is None:
         return measure()
@@ -340,12 +412,19 @@ def summarise(results: Sequence[Measurement]) -> list[dict]:
         for size in sorted({r.train_size for r in results if r.method == method}):
             group = [r for r in results if r.method == method and r.train_size == size]
             taus = np.array([r.kendall_tau for r in group])
-            rows.append({"method": method, "train_size": size, "seeds": len(group),
-                         "kendall_tau": float(taus.mean()), "kendall_tau_std": float(taus.std()),
-                         "spearman": float(np.mean([r.spearman for r in group])),
-                         "rmse": float(np.mean([r.rmse for r in group])),
-                         "fit_seconds": float(np.mean([r.fit_seconds for r in group])),
-                         "predict_seconds": float(np.mean([r.predict_seconds for r in group]))})
+            rows.append(
+                {
+                    "method": method,
+                    "train_size": size,
+                    "seeds": len(group),
+                    "kendall_tau": float(taus.mean()),
+                    "kendall_tau_std": float(taus.std()),
+                    "spearman": float(np.mean([r.spearman for r in group])),
+                    "rmse": float(np.mean([r.rmse for r in group])),
+                    "fit_seconds": float(np.mean([r.fit_seconds for r in group])),
+                    "predict_seconds": float(np.mean([r.predict_seconds for r in group])),
+                }
+            )
             if group[0].mdape_percent is not None:
                 rows[-1]["mdape_percent"] = float(np.mean([r.mdape_percent for r in group]))
     return rows

@@ -37,7 +37,15 @@ from netembed.encoder import CellEncoder, EncoderConfig
 from netembed.errors import NetembedError
 from netembed.graph import DenseCells, dense_arrays, dense_cells
 
-__all__ = ["PredictorConfig", "AccuracyPredictor", "TimeEstimator", "TIME_TRAINING", "TARGETS", "READOUTS", "LabelError"]
+__all__ = [
+    "READOUTS",
+    "TARGETS",
+    "TIME_TRAINING",
+    "AccuracyPredictor",
+    "LabelError",
+    "PredictorConfig",
+    "TimeEstimator",
+]
 
 
 TARGETS = ("normal", "raw")
@@ -145,8 +153,14 @@ def _ranking_loss(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _least_squares(member: _Member, batch: DenseCells, extra: torch.Tensor, target: torch.Tensor,
-                   generator: torch.Generator, rows: int = 8192) -> torch.Tensor:
+def _least_squares(
+    member: _Member,
+    batch: DenseCells,
+    extra: torch.Tensor,
+    target: torch.Tensor,
+    generator: torch.Generator,
+    rows: int = 8192,
+) -> torch.Tensor:
     """(scale, shift) minimising the squared error of ``scale * score + shift`` on training rows."""
     member.eval()
     sample = torch.randperm(len(target), generator=generator)[:rows]
@@ -214,8 +228,16 @@ class AccuracyPredictor(nn.Module):
 
     # -- training ----------------------------------------------------------------------------
 
-    def fit(self, cells: Sequence[Cell], y, init: str | os.PathLike | None = None, progress: bool = False,
-            steps: int | None = None, warm: bool = False, calibrate: bool = True) -> AccuracyPredictor:
+    def fit(
+        self,
+        cells: Sequence[Cell],
+        y,
+        init: str | os.PathLike | None = None,
+        progress: bool = False,
+        steps: int | None = None,
+        warm: bool = False,
+        calibrate: bool = True,
+    ) -> AccuracyPredictor:
         """Train every member from scratch, or from the pretrained weights ``init``, on (cells, y).
 
         ``init`` names a pretrained encoder (``encoder-nb101``: each member's encoder starts
@@ -226,8 +248,10 @@ class AccuracyPredictor(nn.Module):
         ``calibrate=False`` keeps the raw scores (only their order and spread matter to a search).
         """
         if not calibrate and self.config.forest:
-            raise ValueError("calibrate=False keeps raw scores, which cannot be blended with the forest's "
-                             f"labels: it needs PredictorConfig.forest=0, got {self.config.forest!r}")
+            raise ValueError(
+                "calibrate=False keeps raw scores, which cannot be blended with the forest's "
+                f"labels: it needs PredictorConfig.forest=0, got {self.config.forest!r}"
+            )
         target = self._standardised_targets(self._check(cells, y))
         batch, extra = dense_cells(cells), self._extra(cells)
         from tqdm.auto import tqdm
@@ -292,8 +316,10 @@ class AccuracyPredictor(nn.Module):
             return lambda index, member: member.encoder.load_state_dict(encoder.state_dict())
         prior = type(self).from_pretrained(directory)
         if self._shape(prior.config) != self._shape(self.config):
-            raise NetembedError(f"init must have this predictor's shape {self._shape(self.config)}, "
-                                f"got {self._shape(prior.config)} in {directory}")
+            raise NetembedError(
+                f"init must have this predictor's shape {self._shape(self.config)}, "
+                f"got {self._shape(prior.config)} in {directory}"
+            )
         return lambda index, member: member.load_state_dict(prior.members[index % len(prior.members)].state_dict())
 
     @staticmethod
@@ -326,8 +352,10 @@ class AccuracyPredictor(nn.Module):
         for start in range(0, len(cells), batch_size):
             chunk = cells[start : start + batch_size]
             parts.append(self._predict_dense(dense_cells(chunk), self._extra(chunk)))
-        return self._summarise(np.concatenate(parts, axis=1) if parts else np.zeros((len(self.members), 0)),
-                               lambda: features.distinct_index(cells))
+        return self._summarise(
+            np.concatenate(parts, axis=1) if parts else np.zeros((len(self.members), 0)),
+            lambda: features.distinct_index(cells),
+        )
 
     @torch.no_grad()
     def predict_rows(self, rows: np.ndarray, batch_size: int = 16384) -> tuple[np.ndarray, np.ndarray]:
@@ -338,8 +366,10 @@ class AccuracyPredictor(nn.Module):
             chunk = np.asarray(rows[start : start + batch_size])
             extra = self._extra_rows(chunk)
             parts.append(self._predict_dense(dense_arrays(arrays.adjacency[chunk], arrays.ops[chunk]), extra))
-        return self._summarise(np.concatenate(parts, axis=1) if parts else np.zeros((len(self.members), 0)),
-                               lambda: features.distinct_index_rows(rows))
+        return self._summarise(
+            np.concatenate(parts, axis=1) if parts else np.zeros((len(self.members), 0)),
+            lambda: features.distinct_index_rows(rows),
+        )
 
     def _extra_rows(self, rows: np.ndarray) -> torch.Tensor:
         return torch.zeros(len(rows), 0)
@@ -350,7 +380,9 @@ class AccuracyPredictor(nn.Module):
         scores = scores * self.calibration[:, :1] + self.calibration[:, 1:]
         return (scores * self.target_std + self.target_mean).numpy()
 
-    def _summarise(self, per_member: np.ndarray, forest_index: Callable[[], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def _summarise(
+        self, per_member: np.ndarray, forest_index: Callable[[], np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Mean and spread over the members; the mean blended with the feature view's when it has weight."""
         values = self._from_target(per_member.astype(np.float64))
         mean, std = values.mean(axis=0), values.std(axis=0)
@@ -400,7 +432,9 @@ class TimeEstimator(AccuracyPredictor):
 
     def __init__(self, config: PredictorConfig = PredictorConfig(**TIME_TRAINING)):
         if config.targets != "raw":
-            raise ValueError(f"TimeEstimator learns log-seconds: PredictorConfig.targets must be 'raw', got {config.targets!r}")
+            raise ValueError(
+                f"TimeEstimator learns log-seconds: PredictorConfig.targets must be 'raw', got {config.targets!r}"
+            )
         super().__init__(config)
 
     def _extra(self, cells: Sequence[Cell]) -> torch.Tensor:

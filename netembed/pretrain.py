@@ -28,7 +28,7 @@ from netembed.encoder import CellEncoder, EncoderConfig
 from netembed.errors import DataError
 from netembed.graph import NODE_TYPES, DenseCells, dense_arrays
 
-__all__ = ["PretrainConfig", "Decoder", "CellAutoencoder", "pretrain", "reconstruction", "holdout_split"]
+__all__ = ["CellAutoencoder", "Decoder", "PretrainConfig", "holdout_split", "pretrain", "reconstruction"]
 
 _log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.safetensors"
@@ -78,7 +78,7 @@ def holdout_split(num_cells: int, fraction: float, seed: int = 0) -> tuple[np.nd
     if not 0 < fraction < 1:
         raise ValueError(f"holdout fraction must be in (0, 1), got {fraction}")
     order = np.random.default_rng(seed).permutation(num_cells)
-    cut = int(round(num_cells * fraction))
+    cut = round(num_cells * fraction)
     return np.sort(order[cut:]), np.sort(order[:cut])
 
 
@@ -122,7 +122,7 @@ def reconstruction(encoder: CellEncoder, decoder: Decoder, rows: np.ndarray, bat
         adjacency_exact += int(edge_ok.all(dim=(1, 2)).sum())
         cells_exact += int((edge_ok.all(dim=(1, 2)) & op_ok.all(dim=1)).sum())
     return {
-        "cells": int(len(rows)),
+        "cells": len(rows),
         "ops_accuracy": ops_right / ops_total,
         "adjacency_accuracy": adjacency_exact / len(rows),
         "cell_accuracy": cells_exact / len(rows),
@@ -132,8 +132,9 @@ def reconstruction(encoder: CellEncoder, decoder: Decoder, rows: np.ndarray, bat
 # -- checkpoints ------------------------------------------------------------------------------------
 
 
-def _save_checkpoint(folder: Path, model: CellAutoencoder, optimizer, epoch: int, rng: np.random.Generator,
-                     history: list) -> None:
+def _save_checkpoint(
+    folder: Path, model: CellAutoencoder, optimizer, epoch: int, rng: np.random.Generator, history: list
+) -> None:
     tensors = {f"model.{k}": v.contiguous() for k, v in model.state_dict().items()}
     state = optimizer.state_dict()
     for index, values in state["state"].items():
@@ -220,19 +221,33 @@ def pretrain(
         history.append({"epoch": epoch + 1, "train_loss": total / len(order), **quality})
         _log.info("epoch %d: %s", epoch + 1, history[-1])
         if progress:
-            print(f"epoch {epoch + 1}: loss {total / len(order):.4f}, held-out ops {quality['ops_accuracy']:.5f}, "
-                  f"adjacency {quality['adjacency_accuracy']:.5f}, cells {quality['cell_accuracy']:.5f}", flush=True)
+            print(
+                f"epoch {epoch + 1}: loss {total / len(order):.4f}, held-out ops {quality['ops_accuracy']:.5f}, "
+                f"adjacency {quality['adjacency_accuracy']:.5f}, cells {quality['cell_accuracy']:.5f}",
+                flush=True,
+            )
         _save_checkpoint(out_dir, model, optimizer, epoch + 1, rng, history)
     model.eval()
-    return model, {"history": history, "held_out": reconstruction(encoder, decoder, held_out),
-                     "train_cells": int(len(train_rows)), "encoder": asdict(encoder_config), "pretrain": asdict(config)}
+    return model, {
+        "history": history,
+        "held_out": reconstruction(encoder, decoder, held_out),
+        "train_cells": len(train_rows),
+        "encoder": asdict(encoder_config),
+        "pretrain": asdict(config),
+    }
 
 
 # -- the shipped artifact -----------------------------------------------------------------------------
 
 
-def write_pretrained(out_dir: str | os.PathLike, work_dir: str | os.PathLike, encoder_config: EncoderConfig,
-                     config: PretrainConfig, device: str = "cpu", command: str | None = None) -> Path:
+def write_pretrained(
+    out_dir: str | os.PathLike,
+    work_dir: str | os.PathLike,
+    encoder_config: EncoderConfig,
+    config: PretrainConfig,
+    device: str = "cpu",
+    command: str | None = None,
+) -> Path:
     """Pretrain (resuming from ``work_dir``), save the autoencoder to ``out_dir``, measure it, write its card."""
     from netembed import hub
 
@@ -257,8 +272,13 @@ def write_pretrained(out_dir: str | os.PathLike, work_dir: str | os.PathLike, en
     return out_dir
 
 
-def evaluate_pretrained(model: str | os.PathLike, out_dir: str | os.PathLike | None = "results/embedding",
-                        device: str = "cpu", progress: bool = True, seed: int = 0) -> dict:
+def evaluate_pretrained(
+    model: str | os.PathLike,
+    out_dir: str | os.PathLike | None = "results/embedding",
+    device: str = "cpu",
+    progress: bool = True,
+    seed: int = 0,
+) -> dict:
     """Everything ``netembed embed --eval`` prints: reconstruction on the held-out split, speed,
     and (with the table) smoothness and edit-distance agreement against a random-init encoder."""
     from netembed import hub, quality, transforms
@@ -268,8 +288,10 @@ def evaluate_pretrained(model: str | os.PathLike, out_dir: str | os.PathLike | N
     autoencoder, meta = hub.load_pretrained(CellAutoencoder, directory, EncoderConfig, device=device)
     split = meta.get("pretrain", {})
     _, held_out = holdout_split(space.NUM_CELLS, split.get("holdout", 0.1), seed=split.get("seed", 0))
-    result: dict = {"model": str(directory),
-                    "reconstruction": reconstruction(autoencoder.encoder, autoencoder.decoder, held_out)}
+    result: dict = {
+        "model": str(directory),
+        "reconstruction": reconstruction(autoencoder.encoder, autoencoder.decoder, held_out),
+    }
     arrays = space.space_arrays()
     start = time.perf_counter()
     embeddings = autoencoder.encoder.embed_arrays(arrays.adjacency, arrays.ops)
@@ -293,8 +315,16 @@ def evaluate_pretrained(model: str | os.PathLike, out_dir: str | os.PathLike | N
     }
     if out_dir is not None:
         out_dir = Path(out_dir)
-        result["files"] = [str(quality.plot_map(embeddings, accuracy, out_dir / "embedding_map.png",
-                                                "Pretrained cell embeddings (PCA), coloured by test accuracy"))]
+        result["files"] = [
+            str(
+                quality.plot_map(
+                    embeddings,
+                    accuracy,
+                    out_dir / "embedding_map.png",
+                    "Pretrained cell embeddings (PCA), coloured by test accuracy",
+                )
+            )
+        ]
     return result
 
 
@@ -312,7 +342,7 @@ def _write_card(out_dir: Path, meta: dict) -> None:
         f"- data: {meta['data']} (space sha256 `{meta['space_sha256']}`), {meta['train_cells']:,} training cells,",
         f"  {rec['cells']:,} held out",
         f"- settings: {meta['pretrain']}",
-        "- load: `CellEncoder.from_pretrained(\"encoder-nb101\")`",
+        '- load: `CellEncoder.from_pretrained("encoder-nb101")`',
         "",
         "## Measured quality (`netembed embed --eval`)",
         "",
@@ -323,12 +353,16 @@ def _write_card(out_dir: Path, meta: dict) -> None:
     ]
     if isinstance(q.get("smoothness"), dict):
         sm = q["smoothness"]
-        lines.append(f"| smoothness ratio (10-NN vs random accuracy gap, lower is better) | "
-                     f"{sm['pretrained']['ratio']:.3f} | {sm['random_init']['ratio']:.3f} |")
+        lines.append(
+            f"| smoothness ratio (10-NN vs random accuracy gap, lower is better) | "
+            f"{sm['pretrained']['ratio']:.3f} | {sm['random_init']['ratio']:.3f} |"
+        )
     ed = q["edit_distance"]
     lines += [
-        f"| Spearman(embedding distance, move distance) | {ed['pretrained']['spearman']:.3f} | "
-        f"{ed['random_init']['spearman']:.3f} |",
+        (
+            f"| Spearman(embedding distance, move distance) | {ed['pretrained']['spearman']:.3f} | "
+            f"{ed['random_init']['spearman']:.3f} |"
+        ),
         f"| embed all {speed['cells']:,} cells | {speed['seconds']:.1f} s | |",
         "",
         "![map](embedding_map.png)",

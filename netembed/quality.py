@@ -21,7 +21,7 @@ from scipy.stats import spearmanr
 from netembed import transforms
 from netembed._io import save_figure
 
-__all__ = ["smoothness", "move_distances", "edit_distance_correlation", "pca", "plot_map"]
+__all__ = ["edit_distance_correlation", "move_distances", "pca", "plot_map", "smoothness"]
 
 
 def _nearest(embeddings: torch.Tensor, queries: np.ndarray, k: int, chunk: int = 256) -> np.ndarray:
@@ -37,19 +37,31 @@ def _nearest(embeddings: torch.Tensor, queries: np.ndarray, k: int, chunk: int =
     return np.concatenate(found)
 
 
-def smoothness(embeddings: torch.Tensor | np.ndarray, accuracy: np.ndarray, rng: np.random.Generator,
-               queries: int = 10_000, k: int = 10) -> dict:
+def smoothness(
+    embeddings: torch.Tensor | np.ndarray,
+    accuracy: np.ndarray,
+    rng: np.random.Generator,
+    queries: int = 10_000,
+    k: int = 10,
+) -> dict:
     """Mean |accuracy difference| to the k nearest neighbours vs to random cells, and their ratio."""
     embeddings = torch.as_tensor(embeddings, dtype=torch.float32)
     if len(embeddings) != len(accuracy):
-        raise ValueError(f"embeddings and accuracy must have one row per cell, got {len(embeddings)} and {len(accuracy)}")
+        raise ValueError(
+            f"embeddings and accuracy must have one row per cell, got {len(embeddings)} and {len(accuracy)}"
+        )
     rows = rng.choice(len(accuracy), size=min(queries, len(accuracy)), replace=False)
     near = _nearest(embeddings, rows, k)
     near_gap = float(np.abs(accuracy[near] - accuracy[rows, None]).mean())
     partners = rng.integers(len(accuracy), size=(len(rows), k))
     random_gap = float(np.abs(accuracy[partners] - accuracy[rows, None]).mean())
-    return {"queries": len(rows), "k": k, "neighbour_gap": near_gap, "random_gap": random_gap,
-            "ratio": near_gap / random_gap}
+    return {
+        "queries": len(rows),
+        "k": k,
+        "neighbour_gap": near_gap,
+        "random_gap": random_gap,
+        "ratio": near_gap / random_gap,
+    }
 
 
 def move_distances(graph, rng: np.random.Generator, sources: int = 20, targets: int = 5_000) -> dict:
@@ -76,8 +88,11 @@ def edit_distance_correlation(embeddings: torch.Tensor | np.ndarray, pairs: dict
     embedded = np.linalg.norm(embeddings[pairs["target"]] - embeddings[pairs["source"]], axis=1)
     moves = pairs["moves"]
     by_distance = {int(d): float(embedded[moves == d].mean()) for d in np.unique(moves)}
-    return {"pairs": int(len(moves)), "spearman": float(spearmanr(moves, embedded).statistic),
-            "mean_embedding_distance_by_moves": by_distance}
+    return {
+        "pairs": len(moves),
+        "spearman": float(spearmanr(moves, embedded).statistic),
+        "mean_embedding_distance_by_moves": by_distance,
+    }
 
 
 def pca(embeddings: torch.Tensor | np.ndarray, dims: int = 2) -> np.ndarray:
@@ -97,8 +112,14 @@ def plot_map(embeddings, accuracy: np.ndarray, path: str | Path, title: str) -> 
     points = pca(embeddings)
     order = np.argsort(accuracy)  # best cells drawn last, on top
     fig, ax = plt.subplots(figsize=(7, 6), dpi=120)
-    shown = ax.scatter(points[order, 0], points[order, 1], c=np.clip(accuracy[order], 0.8, None), s=0.3,
-                       cmap="viridis", rasterized=True)
+    shown = ax.scatter(
+        points[order, 0],
+        points[order, 1],
+        c=np.clip(accuracy[order], 0.8, None),
+        s=0.3,
+        cmap="viridis",
+        rasterized=True,
+    )
     fig.colorbar(shown, ax=ax, label="test accuracy (clipped at 0.80)")
     ax.set(xlabel="PC 1", ylabel="PC 2", title=title)
     return save_figure(fig, path)

@@ -25,7 +25,7 @@ import numpy as np
 
 from netembed.errors import NetembedError
 
-__all__ = ["Reward", "RewardError", "pareto_front", "hypervolume", "hypervolume_ratio"]
+__all__ = ["Reward", "RewardError", "hypervolume", "hypervolume_ratio", "pareto_front"]
 
 MODES = ("accuracy", "soft", "hard")
 COSTS = ("seconds", "params")
@@ -176,11 +176,19 @@ def hypervolume(accuracy: np.ndarray, cost: np.ndarray, reference_accuracy: floa
     return float(np.sum(np.diff(levels) * (reference_cost - cost[front])))
 
 
-def hypervolume_ratio(found_acc: np.ndarray, found_cost: np.ndarray, true_acc: np.ndarray, true_cost: np.ndarray,
-                      reference_accuracy: float, reference_cost: float) -> float:
+def hypervolume_ratio(
+    found_acc: np.ndarray,
+    found_cost: np.ndarray,
+    true_acc: np.ndarray,
+    true_cost: np.ndarray,
+    reference_accuracy: float,
+    reference_cost: float,
+) -> float:
     """``hypervolume(found) / hypervolume(true)``: 1.0 when a search recovered the whole true front."""
     true = hypervolume(true_acc, true_cost, reference_accuracy, reference_cost)
     if true == 0:
-        raise RewardError(f"the true front must dominate some area inside the reference point "
-                          f"({reference_accuracy!r}, {reference_cost!r}), got hypervolume 0")
+        raise RewardError(
+            f"the true front must dominate some area inside the reference point "
+            f"({reference_accuracy!r}, {reference_cost!r}), got hypervolume 0"
+        )
     return hypervolume(found_acc, found_cost, reference_accuracy, reference_cost) / true

@@ -41,8 +41,9 @@ def build_method(name: str, seed: int, objective: str = "reward") -> Method:
         raise SearchError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
     rng = np.random.default_rng(seed)
     if name in ("netembed", "netembed+pretrained"):
-        return NetembedSearch(rng, init=PRETRAINED_ENCODER if name == "netembed+pretrained" else None,
-                              objective=objective)
+        return NetembedSearch(
+            rng, init=PRETRAINED_ENCODER if name == "netembed+pretrained" else None, objective=objective
+        )
     if name in BASELINES:
         if objective != "reward" and name != "random":
             raise SearchError(f"{name} has no {objective} objective; use random, netembed or netembed+pretrained")
@@ -51,16 +52,32 @@ def build_method(name: str, seed: int, objective: str = "reward") -> Method:
 
 
 def _evaluation_json(e: Evaluation) -> dict:
-    return {"query": e.query, "hash": e.cell.hash, "matrix": e.cell.matrix.tolist(), "ops": list(e.cell.ops),
-            "accuracy": e.accuracy, "seconds": e.seconds, "params": e.params, "reward": e.reward}
+    return {
+        "query": e.query,
+        "hash": e.cell.hash,
+        "matrix": e.cell.matrix.tolist(),
+        "ops": list(e.cell.ops),
+        "accuracy": e.accuracy,
+        "seconds": e.seconds,
+        "params": e.params,
+        "reward": e.reward,
+    }
 
 
 def _evaluation_from_json(row: dict) -> Evaluation:
     cell = Cell(row["matrix"], row["ops"])
     if cell.hash != row["hash"]:
-        raise SearchError(f"query {row['query']} of the log: its cell hashes to {cell.hash}, the log says {row['hash']}")
-    return Evaluation(cell, float(row["accuracy"]), None if row["seconds"] is None else float(row["seconds"]),
-                      int(row["params"]), float(row["reward"]), int(row["query"]))
+        raise SearchError(
+            f"query {row['query']} of the log: its cell hashes to {cell.hash}, the log says {row['hash']}"
+        )
+    return Evaluation(
+        cell,
+        float(row["accuracy"]),
+        None if row["seconds"] is None else float(row["seconds"]),
+        int(row["params"]),
+        float(row["reward"]),
+        int(row["query"]),
+    )
 
 
 def read_log(path: str | os.PathLike) -> tuple[dict, list[Evaluation], bool]:
@@ -122,8 +139,10 @@ class QueryLog:
         wanted = {k: v for k, v in settings.items() if k != "budget"}
         if logged != wanted:
             diff = sorted(k for k in set(logged) | set(wanted) if logged.get(k) != wanted.get(k))
-            raise SearchError(f"cannot resume: the log at {path} was written with other settings ({', '.join(diff)}: "
-                              f"{[logged.get(k) for k in diff]} in the log, {[wanted.get(k) for k in diff]} now)")
+            raise SearchError(
+                f"cannot resume: the log at {path} was written with other settings ({', '.join(diff)}: "
+                f"{[logged.get(k) for k in diff]} in the log, {[wanted.get(k) for k in diff]} now)"
+            )
         log = cls(path, settings, evaluations)
         if torn:  # rewrite without the torn line so appends start on a fresh line
             log._rewrite(header)
@@ -152,12 +171,23 @@ def best_rows(evaluations: list[Evaluation], k: int, bench=None, predictor=None)
     predicted = predictor.predict([e.cell for e in best])[0] if predictor is not None and best else [None] * len(best)
     rows = []
     for e, guess in zip(best, predicted):
-        row = {"query": e.query, "hash": e.cell.hash, "matrix": e.cell.matrix.tolist(), "ops": list(e.cell.ops),
-               "reward": e.reward, "accuracy": e.accuracy, "seconds": e.seconds, "params": e.params,
-               "predicted_accuracy": None if guess is None else float(guess)}
+        row = {
+            "query": e.query,
+            "hash": e.cell.hash,
+            "matrix": e.cell.matrix.tolist(),
+            "ops": list(e.cell.ops),
+            "reward": e.reward,
+            "accuracy": e.accuracy,
+            "seconds": e.seconds,
+            "params": e.params,
+            "predicted_accuracy": None if guess is None else float(guess),
+        }
         if bench is not None and e.cell in bench:
             record = bench.query(e.cell)
-            row.update(true_accuracy=float(record.test_acc_108), true_rank=bench.rank(record.test_acc_108),
-                       true_seconds=record.train_time_108)
+            row.update(
+                true_accuracy=float(record.test_acc_108),
+                true_rank=bench.rank(record.test_acc_108),
+                true_seconds=record.train_time_108,
+            )
         rows.append(row)
     return rows

@@ -20,8 +20,17 @@ import numpy as np
 from netembed.cell import Cell
 from netembed.errors import NetembedError
 
-__all__ = ["Evaluation", "Method", "SearchError", "Measurement", "TableEvaluator", "SurrogateEvaluator", "Budget",
-           "SearchResult", "run_search"]
+__all__ = [
+    "Budget",
+    "Evaluation",
+    "Measurement",
+    "Method",
+    "SearchError",
+    "SearchResult",
+    "SurrogateEvaluator",
+    "TableEvaluator",
+    "run_search",
+]
 
 
 class SearchError(NetembedError, ValueError):
@@ -153,8 +162,16 @@ class SearchResult:
 MAX_REPEATS = 10_000
 
 
-def run_search(method: Method, evaluator, reward, budget: Budget, seed: int = 0,
-               replay: list[Evaluation] | None = None, on_query=None, progress: bool = False) -> SearchResult:
+def run_search(
+    method: Method,
+    evaluator,
+    reward,
+    budget: Budget,
+    seed: int = 0,
+    replay: list[Evaluation] | None = None,
+    on_query=None,
+    progress: bool = False,
+) -> SearchResult:
     """Ask/evaluate/tell until the budget is spent.
 
     ``replay`` feeds earlier evaluations of the same run (same method, seed and settings) back
@@ -170,8 +187,13 @@ def run_search(method: Method, evaluator, reward, budget: Budget, seed: int = 0,
     result = SearchResult(method.name, seed, [])
     replay = list(replay or [])
     started, repeats = time.perf_counter(), 0
-    bar = tqdm(total=budget.queries, desc=f"{method.name} (seed {seed})", unit="query", disable=not progress,
-               dynamic_ncols=True)
+    bar = tqdm(
+        total=budget.queries,
+        desc=f"{method.name} (seed {seed})",
+        unit="query",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
     best = -np.inf
     while budget.queries is None or len(result.evaluations) < budget.queries:
         if budget.seconds is not None and time.perf_counter() - started >= budget.seconds:
@@ -187,15 +209,18 @@ def run_search(method: Method, evaluator, reward, budget: Budget, seed: int = 0,
         if replay:
             evaluation = replay.pop(0)
             if evaluation.cell != cell:
-                raise SearchError(f"cannot resume: query {evaluation.query} of the log was {evaluation.cell.hash}, "
-                                  f"but {method.name} now proposes {cell.hash} (different settings or code?)")
+                raise SearchError(
+                    f"cannot resume: query {evaluation.query} of the log was {evaluation.cell.hash}, "
+                    f"but {method.name} now proposes {cell.hash} (different settings or code?)"
+                )
         else:
             tick = time.perf_counter()
             measured = evaluator(cell)
             value = reward(measured.accuracy, seconds=measured.seconds, params=measured.params)
             result.evaluator_seconds += time.perf_counter() - tick
-            evaluation = Evaluation(cell, measured.accuracy, measured.seconds, measured.params, value,
-                                    len(result.evaluations) + 1)
+            evaluation = Evaluation(
+                cell, measured.accuracy, measured.seconds, measured.params, value, len(result.evaluations) + 1
+            )
             if on_query is not None:
                 on_query(evaluation)
         seen[cell.hash] = evaluation

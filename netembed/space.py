@@ -29,16 +29,16 @@ from netembed.cell import MAX_EDGES, MAX_VERTICES, OPS, PADDING, Cell, nasbench_
 from netembed.errors import DataError, UnknownCellError
 
 __all__ = [
-    "NUM_CELLS",
     "BEST_TEST_ACCURACY",
+    "NUM_CELLS",
     "SpaceArrays",
+    "cache_dir",
+    "cell_at",
+    "count_params",
+    "enumerate_cells",
+    "index_of",
     "space_arrays",
     "space_checksum",
-    "enumerate_cells",
-    "cell_at",
-    "index_of",
-    "count_params",
-    "cache_dir",
 ]
 
 NUM_CELLS = 423_624
@@ -95,6 +95,7 @@ def cache_dir() -> Path:
 @lru_cache(maxsize=1)
 def space_arrays() -> SpaceArrays:
     """The enumeration, from the on-disk cache when it is intact, else computed and cached."""
+
     def build() -> dict[str, np.ndarray]:
         arrays = _enumerate()
         return {name: getattr(arrays, name) for name in _FIELDS}
@@ -216,11 +217,10 @@ def _official_hashes(adjacency: np.ndarray, ops: np.ndarray, num_vertices: np.nd
 
     chunk = 20_000
     parts = [
-        (adjacency[i : i + chunk], ops[i : i + chunk], num_vertices[i : i + chunk])
-        for i in range(0, len(ops), chunk)
+        (adjacency[i : i + chunk], ops[i : i + chunk], num_vertices[i : i + chunk]) for i in range(0, len(ops), chunk)
     ]
     workers = min(len(parts), os.cpu_count() or 1)
-    progress = dict(desc="hashing the space (once; cached)", total=len(parts), disable=None, leave=False)
+    progress = {"desc": "hashing the space (once; cached)", "total": len(parts), "disable": None, "leave": False}
     if workers <= 1:
         return np.array([h for part in tqdm(map(_hash_rows, parts), **progress) for h in part], dtype="<U32")
     with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -243,6 +243,7 @@ def _checksum(arrays: dict[str, np.ndarray]) -> str:
 
 def save_checked(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write arrays to an .npz with their sha256 inside, atomically (derived data for the cache)."""
+
     def write(tmp: str) -> None:
         with open(tmp, "wb") as handle:  # a handle, so numpy keeps the name (no ".npz" appended)
             np.savez(handle, checksum=np.array(_checksum(arrays)), **arrays)

@@ -56,13 +56,17 @@ class SharedStudy:
         try:
             with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna since 2.9
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                self.storage = optuna.storages.RDBStorage(storage, engine_kwargs=engine_kwargs,
-                                                          heartbeat_interval=heartbeat, grace_period=grace)
-            self.study = optuna.create_study(storage=self.storage, study_name=name, direction="maximize",
-                                             load_if_exists=True)
+                self.storage = optuna.storages.RDBStorage(
+                    storage, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat, grace_period=grace
+                )
+            self.study = optuna.create_study(
+                storage=self.storage, study_name=name, direction="maximize", load_if_exists=True
+            )
         except ImportError as exc:
-            raise SearchError(f"storage {self.safe_url} needs a database driver that is not installed ({exc}); "
-                              "for PostgreSQL: pip install 'psycopg[binary]' and a postgresql+psycopg:// URL") from None
+            raise SearchError(
+                f"storage {self.safe_url} needs a database driver that is not installed ({exc}); "
+                "for PostgreSQL: pip install 'psycopg[binary]' and a postgresql+psycopg:// URL"
+            ) from None
         except (sqlalchemy.exc.SQLAlchemyError, ValueError) as exc:
             raise SearchError(f"cannot open storage {self.safe_url}: {str(exc).splitlines()[0]}") from None
         self.name, self.grace = name, grace
@@ -85,9 +89,11 @@ class SharedStudy:
         saved = self.study.user_attrs[SETTINGS_KEY]  # read back: two first workers may race to write
         if saved != settings:
             diff = sorted(k for k in set(saved) | set(settings) if saved.get(k) != settings.get(k))
-            raise SearchError(f"study {self.name!r} in {self.safe_url} was started with other settings "
-                              f"({', '.join(diff)}: {[saved.get(k) for k in diff]} there, "
-                              f"{[settings.get(k) for k in diff]} now); use another --study")
+            raise SearchError(
+                f"study {self.name!r} in {self.safe_url} was started with other settings "
+                f"({', '.join(diff)}: {[saved.get(k) for k in diff]} there, "
+                f"{[settings.get(k) for k in diff]} now); use another --study"
+            )
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -190,15 +196,22 @@ class SharedStudy:
     def complete(self, trial, cell: Cell, measured, reward: float) -> Evaluation:
         import optuna
 
-        for key, value in (("matrix", cell.matrix.tolist()), ("ops", list(cell.ops)), ("accuracy", measured.accuracy),
-                           ("seconds", measured.seconds), ("params", measured.params)):
+        for key, value in (
+            ("matrix", cell.matrix.tolist()),
+            ("ops", list(cell.ops)),
+            ("accuracy", measured.accuracy),
+            ("seconds", measured.seconds),
+            ("params", measured.params),
+        ):
             trial.set_user_attr(key, value)
         try:
             self.study.tell(trial, reward)
         except optuna.exceptions.UpdateFinishedTrialError:
-            raise SearchError(f"claim {trial.number} ({cell.hash}) was failed by another process while this one "
-                              f"evaluated it: its heartbeat stopped for over {self.grace} s, or another process "
-                              "runs with the same --worker index") from None
+            raise SearchError(
+                f"claim {trial.number} ({cell.hash}) was failed by another process while this one "
+                f"evaluated it: its heartbeat stopped for over {self.grace} s, or another process "
+                "runs with the same --worker index"
+            ) from None
         return Evaluation(cell, measured.accuracy, measured.seconds, measured.params, reward, trial.number + 1)
 
     @contextmanager
@@ -209,8 +222,10 @@ class SharedStudy:
         try:
             yield
         except sqlalchemy.exc.SQLAlchemyError as exc:
-            raise SearchError(f"lost the study's storage {self.safe_url} ({str(exc).splitlines()[0]}); every finished "
-                              "query is in it: rerun the same command to continue") from None
+            raise SearchError(
+                f"lost the study's storage {self.safe_url} ({str(exc).splitlines()[0]}); every finished "
+                "query is in it: rerun the same command to continue"
+            ) from None
 
     @contextmanager
     def heartbeat(self, trial):
@@ -263,14 +278,23 @@ def _evaluation(trial) -> Evaluation:
     attrs = trial.user_attrs
     cell = Cell(attrs["matrix"], attrs["ops"])
     if cell.hash != attrs["claim"]["hash"]:
-        raise SearchError(f"trial {trial.number} of the study: its cell hashes to {cell.hash}, "
-                          f"its claim says {attrs['claim']['hash']}")
-    return Evaluation(cell, float(attrs["accuracy"]), None if attrs["seconds"] is None else float(attrs["seconds"]),
-                      int(attrs["params"]), float(trial.value), trial.number + 1)
+        raise SearchError(
+            f"trial {trial.number} of the study: its cell hashes to {cell.hash}, "
+            f"its claim says {attrs['claim']['hash']}"
+        )
+    return Evaluation(
+        cell,
+        float(attrs["accuracy"]),
+        None if attrs["seconds"] is None else float(attrs["seconds"]),
+        int(attrs["params"]),
+        float(trial.value),
+        trial.number + 1,
+    )
 
 
-def run_worker(method: Method, evaluator, reward, budget: Budget, shared: SharedStudy, worker: int = 0,
-               progress: bool = False) -> SearchResult:
+def run_worker(
+    method: Method, evaluator, reward, budget: Budget, shared: SharedStudy, worker: int = 0, progress: bool = False
+) -> SearchResult:
     """One worker's ask/evaluate/tell loop against the shared study, until the study holds
     ``budget.queries`` queries or this worker has run ``budget.seconds``. Returns this worker's
     own queries (the whole run is ``shared.result(...)``)."""
@@ -280,8 +304,13 @@ def run_worker(method: Method, evaluator, reward, budget: Budget, shared: Shared
     result = SearchResult(method.name, worker, [])
     told: dict[str, Evaluation] = {}  # every label this worker's method knows
     started, repeats = time.perf_counter(), 0
-    bar = tqdm(total=budget.queries, desc=f"{method.name} worker {worker}", unit="query", disable=not progress,
-               dynamic_ncols=True)
+    bar = tqdm(
+        total=budget.queries,
+        desc=f"{method.name} worker {worker}",
+        unit="query",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
     if released and progress:
         bar.write(f"worker {worker}: freed {released} claim(s) a killed process of this worker left running")
 

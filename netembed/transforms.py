@@ -22,8 +22,9 @@ Vertex numbers refer to the cell's own (pruned) matrix. Illegal moves raise
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -34,14 +35,14 @@ __all__ = [
     "FAMILIES",
     "Action",
     "Neighbor",
-    "widen",
-    "narrow",
-    "deepen",
-    "remove_vertex",
     "add_edge",
-    "remove_edge",
+    "deepen",
     "move_edge",
+    "narrow",
     "neighbors",
+    "remove_edge",
+    "remove_vertex",
+    "widen",
 ]
 
 #: Which family each kind of move belongs to.
@@ -59,9 +60,7 @@ Edge = tuple[int, int]
 
 def _interior(cell: Cell, vertex: int, move: str) -> None:
     if not 1 <= vertex < cell.num_vertices - 1:
-        raise IllegalTransformError(
-            f"{move}: vertex must be interior, in [1, {cell.num_vertices - 2}], got {vertex}"
-        )
+        raise IllegalTransformError(f"{move}: vertex must be interior, in [1, {cell.num_vertices - 2}], got {vertex}")
 
 
 def _result(move: str, matrix: np.ndarray, ops) -> Cell:
@@ -193,7 +192,11 @@ class Action:
         return _MOVES[self.kind](cell, *self.edge)
 
     def __repr__(self) -> str:
-        fields = [f"{name}={value!r}" for name in ("vertex", "edge", "new_edge", "op") if (value := getattr(self, name)) is not None]
+        fields = [
+            f"{name}={value!r}"
+            for name in ("vertex", "edge", "new_edge", "op")
+            if (value := getattr(self, name)) is not None
+        ]
         return f"Action({', '.join([repr(self.kind), *fields])})"
 
 

@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pytest
 
@@ -230,7 +232,7 @@ def test_local_search_only_moves_uphill_between_restarts():
     for _ in drive_steps(method, 300):
         path.append((method.restarts, method.current))
     moves = 0
-    for (restarts, current), (next_restarts, next_current) in zip(path, path[1:]):
+    for (restarts, current), (next_restarts, next_current) in itertools.pairwise(path):
         if current is None or next_current is None:  # a restart: the next start is not a move
             assert next_current is not None or next_restarts == restarts + 1
             continue

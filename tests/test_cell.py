@@ -34,7 +34,11 @@ def permute(matrix, ops, order):
         ([[0, 1, 0], [0, 0, 1], [0, 0, 0]], ["input", "conv5x5", "output"], "ops[1] must be one of"),
         ([[0, 1], [0, 0]], ["output", "output"], "ops[0] must be 'input', got 'output'"),
         ([[0, 1], [0, 0]], ["input", C3], "ops[-1] must be 'output', got 'conv3x3-bn-relu'"),
-        ([[0, 1, 0], [0, 0, 1], [0, 0, 0]], ["input", "input", "output"], "'input' may only be at the first vertex, got it at 1"),
+        (
+            [[0, 1, 0], [0, 0, 1], [0, 0, 0]],
+            ["input", "input", "output"],
+            "'input' may only be at the first vertex, got it at 1",
+        ),
         ([[0, 1, 0], [0, 0, 0], [0, 0, 0]], ["input", C3, "output"], "input must be connected to output"),
         ("not a matrix", ["input", "output"], "matrix must be 2-D"),
         ([[0, 1], [0]], ["input", "output"], "matrix must be a 2-D array of 0/1"),
@@ -176,7 +180,10 @@ def test_from_arrays_errors(adjacency, ops, message):
 
 @pytest.mark.parametrize(
     "flat, message",
-    [(np.zeros(25), r"shape \(26,\), got \(25,\)"), (np.r_[np.zeros(21), [0, 0, 3, 0, 0]], "op choices must be 0, 1 or 2, got 3")],
+    [
+        (np.zeros(25), r"shape \(26,\), got \(25,\)"),
+        (np.r_[np.zeros(21), [0, 0, 3, 0, 0]], "op choices must be 0, 1 or 2, got 3"),
+    ],
 )
 def test_from_flat_errors(flat, message):
     with pytest.raises(InvalidCellError, match=message):

@@ -23,10 +23,15 @@ def small_table(tmp_path, arrays, monkeypatch):
     rows = np.sort([space.index_of(cell)] + [space.index_of(n.cell) for n in transforms.neighbors(cell)])
     folder = tmp_path / "table"
     folder.mkdir()
-    np.savez(folder / "nb101_full.npz", hash=arrays.hashes[rows], adjacency=arrays.adjacency[rows],
-             ops=arrays.ops[rows], num_vertices=arrays.num_vertices[rows],
-             test_acc_108=np.linspace(0.8, 0.9, len(rows), dtype=np.float32),
-             params=np.array([space.count_params(space.cell_at(int(r))) for r in rows]))
+    np.savez(
+        folder / "nb101_full.npz",
+        hash=arrays.hashes[rows],
+        adjacency=arrays.adjacency[rows],
+        ops=arrays.ops[rows],
+        num_vertices=arrays.num_vertices[rows],
+        test_acc_108=np.linspace(0.8, 0.9, len(rows), dtype=np.float32),
+        params=np.array([space.count_params(space.cell_at(int(r))) for r in rows]),
+    )
     monkeypatch.setenv("NETEMBED_DATA", str(folder))
     return folder
 
@@ -142,8 +147,22 @@ def test_train_predictor_on_table_cells(capsys, small_table, tmp_path):
     from netembed.predictors import AccuracyPredictor
 
     out = tmp_path / "predictor"
-    code, text, _ = run(capsys, "train-predictor", "--train-size", "8", "--test-size", "4", "--members", "1",
-                        "--steps", "5", "--out", str(out), "--format", "json")
+    code, text, _ = run(
+        capsys,
+        "train-predictor",
+        "--train-size",
+        "8",
+        "--test-size",
+        "4",
+        "--members",
+        "1",
+        "--steps",
+        "5",
+        "--out",
+        str(out),
+        "--format",
+        "json",
+    )
     result = json.loads(text)
     assert code == 0 and result["train_cells"] == 8 and result["test"]["cells"] == 4
     assert (out / "predicted_vs_true.png").exists()
@@ -158,8 +177,20 @@ def test_train_predictor_on_a_users_own_cells(capsys, no_table, tmp_path):
     spec = json.loads(SMALL)
     other = {"matrix": [[0, 1], [0, 0]], "ops": ["input", "output"]}
     cells.write_text(json.dumps([{**spec, "value": 0.9}, {**other, "value": 0.8}]))
-    code, text, _ = run(capsys, "train-predictor", "--cells", str(cells), "--members", "1", "--steps", "3",
-                        "--out", str(tmp_path / "p"), "--format", "json")
+    code, text, _ = run(
+        capsys,
+        "train-predictor",
+        "--cells",
+        str(cells),
+        "--members",
+        "1",
+        "--steps",
+        "3",
+        "--out",
+        str(tmp_path / "p"),
+        "--format",
+        "json",
+    )
     assert code == 0 and json.loads(text)["train_cells"] == 2 and "test" not in json.loads(text)
 
 
@@ -167,16 +198,48 @@ def test_train_predictor_learns_parameter_counts_without_a_table(capsys, no_tabl
     from netembed import hub
 
     out = tmp_path / "prior"
-    code, text, _ = run(capsys, "train-predictor", "--target", "params", "--train-size", "30", "--members", "1",
-                        "--steps", "3", "--out", str(out), "--format", "json")
+    code, text, _ = run(
+        capsys,
+        "train-predictor",
+        "--target",
+        "params",
+        "--train-size",
+        "30",
+        "--members",
+        "1",
+        "--steps",
+        "3",
+        "--out",
+        str(out),
+        "--format",
+        "json",
+    )
     assert code == 0 and json.loads(text)["train_cells"] == 30 and "test" not in json.loads(text)
     meta = hub.read_config(out)["meta"]
     assert meta["target"] == "params" and meta["space_sha256"] == space.space_checksum()
     config = hub.read_config(out)["config"]
     assert config["targets"] == "raw"  # log parameter counts themselves
-    assert config["readout"] == PredictorConfig().readout != TIME_TRAINING["readout"]  # a prior needs the predictors' heads
-    code, _, _ = run(capsys, "train-predictor", "--target", "params", "--train-size", "30", "--members", "1",
-                     "--steps", "1", "--readout", "mean", "--out", str(out), "--format", "json")
+    assert (
+        config["readout"] == PredictorConfig().readout != TIME_TRAINING["readout"]
+    )  # a prior needs the predictors' heads
+    code, _, _ = run(
+        capsys,
+        "train-predictor",
+        "--target",
+        "params",
+        "--train-size",
+        "30",
+        "--members",
+        "1",
+        "--steps",
+        "1",
+        "--readout",
+        "mean",
+        "--out",
+        str(out),
+        "--format",
+        "json",
+    )
     assert code == 0 and hub.read_config(out)["config"]["readout"] == "mean"
 
 
@@ -186,7 +249,10 @@ def test_train_predictor_learns_parameter_counts_without_a_table(capsys, no_tabl
         (["--target", "time"], "needs the training-time file"),
         (["--target", "params", "--cells", "mine.json"], "--target params learns random cells of the space"),
         (["--train-size", "1"], "--train-size must be in [2, 11], got 1"),
-        (["--target", "time", "--targets", "normal"], "--targets must be raw with --target time (it learns logs), got normal"),
+        (
+            ["--target", "time", "--targets", "normal"],
+            "--targets must be raw with --target time (it learns logs), got normal",
+        ),
     ],
 )
 def test_train_predictor_mistakes(capsys, small_table, tmp_path, argv, message):
@@ -199,11 +265,35 @@ def test_bench_predictors_writes_rows_csv_and_plot(capsys, tmp_path):
     folder = tmp_path / "full"
     folder.mkdir()
     rng = np.random.default_rng(0)
-    np.savez(folder / "nb101_full.npz", hash=arrays.hashes, adjacency=arrays.adjacency, ops=arrays.ops,
-             num_vertices=arrays.num_vertices, params=np.zeros(len(arrays), dtype=np.int64),
-             test_acc_108=(0.8 + 0.02 * (arrays.ops == 0).sum(axis=1) + rng.normal(0, 0.002, len(arrays))))
-    code, out, _ = run(capsys, "bench", "predictors", "--data", str(folder), "--train-sizes", "40", "--seeds", "2",
-                       "--methods", "mlp", "gbt", "--test-size", "200", "--out", str(tmp_path / "r"), "--format", "json")
+    np.savez(
+        folder / "nb101_full.npz",
+        hash=arrays.hashes,
+        adjacency=arrays.adjacency,
+        ops=arrays.ops,
+        num_vertices=arrays.num_vertices,
+        params=np.zeros(len(arrays), dtype=np.int64),
+        test_acc_108=(0.8 + 0.02 * (arrays.ops == 0).sum(axis=1) + rng.normal(0, 0.002, len(arrays))),
+    )
+    code, out, _ = run(
+        capsys,
+        "bench",
+        "predictors",
+        "--data",
+        str(folder),
+        "--train-sizes",
+        "40",
+        "--seeds",
+        "2",
+        "--methods",
+        "mlp",
+        "gbt",
+        "--test-size",
+        "200",
+        "--out",
+        str(tmp_path / "r"),
+        "--format",
+        "json",
+    )
     rows = json.loads(out)
     assert code == 0 and [r["method"] for r in rows] == ["mlp", "gbt"]
     assert {"method", "train_size", "kendall_tau", "spearman", "rmse", "fit_seconds", "kendall_tau_std"} <= set(rows[0])
@@ -217,15 +307,43 @@ def test_bench_time_writes_rows_csv_and_plot(capsys, tmp_path):
     seconds, params, flops = synthetic_times(len(arrays), 400)
     folder = tmp_path / "full"
     folder.mkdir()
-    np.savez(folder / "nb101_full.npz", hash=arrays.hashes, adjacency=arrays.adjacency, ops=arrays.ops,
-             num_vertices=arrays.num_vertices, params=params, flops=flops.astype(np.int64),
-             test_acc_108=np.full(len(arrays), 0.9))
-    args = ("bench", "time", "--data", str(folder), "--train-sizes", "50", "--seeds", "1", "--methods", "params", "gbt",
-            "--pool-size", "300", "--out", str(tmp_path / "r"), "--format", "json")
+    np.savez(
+        folder / "nb101_full.npz",
+        hash=arrays.hashes,
+        adjacency=arrays.adjacency,
+        ops=arrays.ops,
+        num_vertices=arrays.num_vertices,
+        params=params,
+        flops=flops.astype(np.int64),
+        test_acc_108=np.full(len(arrays), 0.9),
+    )
+    args = (
+        "bench",
+        "time",
+        "--data",
+        str(folder),
+        "--train-sizes",
+        "50",
+        "--seeds",
+        "1",
+        "--methods",
+        "params",
+        "gbt",
+        "--pool-size",
+        "300",
+        "--out",
+        str(tmp_path / "r"),
+        "--format",
+        "json",
+    )
     code, _, err = run(capsys, *args)
     assert code == 2 and "needs the training-time file" in err
-    np.savez(folder / "nb101_train_time_20k.npz", index=np.arange(400), hash=arrays.hashes[:400],
-             train_time_108=seconds[:400])
+    np.savez(
+        folder / "nb101_train_time_20k.npz",
+        index=np.arange(400),
+        hash=arrays.hashes[:400],
+        train_time_108=seconds[:400],
+    )
     code, out, _ = run(capsys, *args)
     rows = json.loads(out)
     assert code == 0 and [r["method"] for r in rows] == ["params", "gbt"]
@@ -239,19 +357,46 @@ def tiny_surrogate(tmp_path_factory):
     folder = tmp_path_factory.mktemp("surrogate")
     rng = np.random.default_rng(0)
     cells = [Cell.random(rng) for _ in range(20)]
-    labels = [{"matrix": c.matrix.tolist(), "ops": list(c.ops), "value": 0.8 + 0.01 * c.ops.count("conv3x3-bn-relu")}
-              for c in cells]
+    labels = [
+        {"matrix": c.matrix.tolist(), "ops": list(c.ops), "value": 0.8 + 0.01 * c.ops.count("conv3x3-bn-relu")}
+        for c in cells
+    ]
     (folder / "cells.json").write_text(json.dumps(labels))
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("NETEMBED_DATA", str(folder / "absent"))
-        assert main(["train-predictor", "--cells", str(folder / "cells.json"), "--members", "2", "--steps", "20",
-                     "--out", str(folder / "model")]) == 0
+        assert (
+            main(
+                [
+                    "train-predictor",
+                    "--cells",
+                    str(folder / "cells.json"),
+                    "--members",
+                    "2",
+                    "--steps",
+                    "20",
+                    "--out",
+                    str(folder / "model"),
+                ]
+            )
+            == 0
+        )
     return folder / "model"
 
 
 def search(capsys, tiny_surrogate, out, *argv):
-    return run(capsys, "search", "--accuracy-model", str(tiny_surrogate), "--time-model", str(out / "no-time-model"),
-               "--out", str(out), "--format", "json", *argv)
+    return run(
+        capsys,
+        "search",
+        "--accuracy-model",
+        str(tiny_surrogate),
+        "--time-model",
+        str(out / "no-time-model"),
+        "--out",
+        str(out),
+        "--format",
+        "json",
+        *argv,
+    )
 
 
 def test_search_on_the_surrogate_prints_best_cells_and_writes_log_and_plot(capsys, no_table, tiny_surrogate, tmp_path):
@@ -277,8 +422,9 @@ def test_a_resumed_search_ends_where_an_uninterrupted_one_does(capsys, no_table,
     assert code == 2 and "other settings (method" in err
 
 
-def test_a_search_shared_by_worker_processes_is_rejoined_by_the_same_command(capsys, no_table, tiny_surrogate,
-                                                                            tmp_path):
+def test_a_search_shared_by_worker_processes_is_rejoined_by_the_same_command(
+    capsys, no_table, tiny_surrogate, tmp_path
+):
     argv = ("--method", "random", "--workers", "2")
     code, text, _ = search(capsys, tiny_surrogate, tmp_path / "s", *argv, "--budget", "6")
     first = json.loads(text)
@@ -292,8 +438,13 @@ def test_a_search_shared_by_worker_processes_is_rejoined_by_the_same_command(cap
     assert code == 2 and "rejoined by rerunning the same command" in err
 
 
-@pytest.mark.parametrize("argv, message", [(["--workers", "0"], "--workers must be >= 1"),
-                                           (["--storage", "nonsense://x"], "cannot open storage nonsense://x: Can't load plugin")])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--workers", "0"], "--workers must be >= 1"),
+        (["--storage", "nonsense://x"], "cannot open storage nonsense://x: Can't load plugin"),
+    ],
+)
 def test_shared_search_mistakes(capsys, no_table, tiny_surrogate, tmp_path, argv, message):
     code, _, err = search(capsys, tiny_surrogate, tmp_path / "s", "--method", "random", *argv)
     assert code == 2 and message in err
@@ -317,8 +468,21 @@ def test_search_mistakes(capsys, no_table, tiny_surrogate, tmp_path, argv, messa
 
 
 def test_search_with_a_cost_keeps_the_pareto_front(capsys, no_table, tiny_surrogate, tmp_path):
-    code, text, _ = search(capsys, tiny_surrogate, tmp_path / "s", "--method", "random", "--budget", "10",
-                           "--reward", "soft", "--cost", "params", "--target", "1e6")
+    code, text, _ = search(
+        capsys,
+        tiny_surrogate,
+        tmp_path / "s",
+        "--method",
+        "random",
+        "--budget",
+        "10",
+        "--reward",
+        "soft",
+        "--cost",
+        "params",
+        "--target",
+        "1e6",
+    )
     front = json.loads(text)["pareto_front"]
     assert code == 0 and front
     params = [f["params"] for f in front]
@@ -332,17 +496,42 @@ def test_compare_runs_every_method_and_reuses_finished_runs(capsys, tmp_path, ar
     folder = tmp_path / "full"
     folder.mkdir()
     accuracy = 0.85 + 0.02 * (arrays.ops == 0).sum(axis=1) / 5 + np.linspace(0, 0.001, len(arrays))
-    np.savez(folder / "nb101_full.npz", hash=arrays.hashes, adjacency=arrays.adjacency, ops=arrays.ops,
-             num_vertices=arrays.num_vertices, params=np.arange(len(arrays)) + 1000, test_acc_108=accuracy)
-    argv = ("compare", "--data", str(folder), "--methods", "random", "local_search", "--seeds", "2",
-            "--budget", "30", "--out", str(tmp_path / "c"), "--format", "json")
+    np.savez(
+        folder / "nb101_full.npz",
+        hash=arrays.hashes,
+        adjacency=arrays.adjacency,
+        ops=arrays.ops,
+        num_vertices=arrays.num_vertices,
+        params=np.arange(len(arrays)) + 1000,
+        test_acc_108=accuracy,
+    )
+    argv = (
+        "compare",
+        "--data",
+        str(folder),
+        "--methods",
+        "random",
+        "local_search",
+        "--seeds",
+        "2",
+        "--budget",
+        "30",
+        "--out",
+        str(tmp_path / "c"),
+        "--format",
+        "json",
+    )
     code, text, _ = run(capsys, *argv)
     rows = json.loads(text)
     assert code == 0 and [r["method"] for r in rows] == ["random", "local_search"]
     assert {"method", "seeds", "budget", "median_queries_to_top", "by_budget"} <= set(rows[0])
     assert rows[0]["seeds"] == 2 and rows[0]["budget"] == 30 and list(rows[0]["by_budget"]) == ["30"]
-    assert set(rows[0]["by_budget"]["30"]) == {"median_accuracy", "median_regret", "median_rank",
-                                                 "median_hypervolume_ratio"}
+    assert set(rows[0]["by_budget"]["30"]) == {
+        "median_accuracy",
+        "median_regret",
+        "median_rank",
+        "median_hypervolume_ratio",
+    }
     assert rows[0]["by_budget"]["30"]["median_hypervolume_ratio"] == rows[0]["median_hypervolume_ratio"]
     for name in ("search.png", "search.json", "search_runs.csv", "runs/random-seed1.json"):
         assert (tmp_path / "c" / name).exists()
@@ -352,33 +541,55 @@ def test_compare_runs_every_method_and_reuses_finished_runs(capsys, tmp_path, ar
 
 
 def test_compare_refuses_a_front_search_for_scalar_methods(capsys, no_table, tmp_path):
-    code, _, err = run(capsys, "compare", "--objective", "pareto", "--methods", "random", "tpe",
-                       "--out", str(tmp_path / "c"))
+    code, _, err = run(
+        capsys, "compare", "--objective", "pareto", "--methods", "random", "tpe", "--out", str(tmp_path / "c")
+    )
     assert code == 2 and "tpe has no pareto objective" in err
 
 
 def test_train_cell_trains_and_resumes(capsys, small_table, tmp_path):
-    args = ["train-cell", SMALL, "--train-size", "100", "--epochs", "1", "--stem-channels", "4", "--stacks", "2",
-            "--device", "cpu", "--out", str(tmp_path / "run"), "--format", "json"]
+    args = [
+        "train-cell",
+        SMALL,
+        "--train-size",
+        "100",
+        "--epochs",
+        "1",
+        "--stem-channels",
+        "4",
+        "--stacks",
+        "2",
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp_path / "run"),
+        "--format",
+        "json",
+    ]
     code, out, _ = run(capsys, *args)
     first = json.loads(out)
     assert code == 0 and first["epochs"] == 1 and 0 <= first["test_accuracy"] <= 1
     assert first["hash"] == parse_cell(SMALL).hash and first["train_seconds"] > 0
     from netembed.bench import Benchmark
 
-    assert first["table_test_accuracy"] == pytest.approx(Benchmark.load(small_table).query(parse_cell(SMALL)).test_acc_108)
+    assert first["table_test_accuracy"] == pytest.approx(
+        Benchmark.load(small_table).query(parse_cell(SMALL)).test_acc_108
+    )
     assert json.loads((tmp_path / "run" / "result.json").read_text()) == first
     code, out, _ = run(capsys, *args)  # everything already done: read back from the checkpoint
     assert code == 0 and json.loads(out)["history"] == first["history"]
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--epochs", "0"], "TrainConfig.epochs must be a positive integer, got 0"),
-    (["--stem-channels", "-2"], "NetworkConfig.stem_channels must be a positive integer, got -2"),
-    (["--train-size", "3"], "train_size must be an integer in [10, 1697], got 3"),
-    (["--images", "/no/such.npz"], "image data file must exist"),
-    (["--stacks", "5"], "image_size must be at least 2**(num_stacks - 1) = 16"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--epochs", "0"], "TrainConfig.epochs must be a positive integer, got 0"),
+        (["--stem-channels", "-2"], "NetworkConfig.stem_channels must be a positive integer, got -2"),
+        (["--train-size", "3"], "train_size must be an integer in [10, 1697], got 3"),
+        (["--images", "/no/such.npz"], "image data file must exist"),
+        (["--stacks", "5"], "image_size must be at least 2**(num_stacks - 1) = 16"),
+    ],
+)
 def test_train_cell_mistakes(capsys, tmp_path, extra, message):
     code, _, err = run(capsys, "train-cell", SMALL, "--out", str(tmp_path / "run"), *extra)
     assert code == 2 and message in err
@@ -386,9 +597,27 @@ def test_train_cell_mistakes(capsys, tmp_path, extra, message):
 
 
 def test_search_with_real_training(capsys, no_table, tmp_path):
-    args = ["search", "--evaluator", "train", "--method", "random", "--train-size", "60", "--epochs", "1",
-            "--stem-channels", "4", "--stacks", "2", "--device", "cpu", "--out", str(tmp_path / "run"),
-            "--format", "json"]
+    args = [
+        "search",
+        "--evaluator",
+        "train",
+        "--method",
+        "random",
+        "--train-size",
+        "60",
+        "--epochs",
+        "1",
+        "--stem-channels",
+        "4",
+        "--stacks",
+        "2",
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp_path / "run"),
+        "--format",
+        "json",
+    ]
     code, out, _ = run(capsys, *args, "--budget", "2")
     first = json.loads(out)
     assert code == 0 and first["queries"] == 2 and first["settings"]["training"]["data"] == "digits60"
@@ -401,19 +630,56 @@ def test_search_with_real_training(capsys, no_table, tmp_path):
     code, _, err = run(capsys, *[a if a != "60" else "80" for a in args], "--budget", "3", "--resume")
     assert code == 2 and "other settings (training" in err
     # the measured seconds train a time estimator for this machine
-    code, out, _ = run(capsys, "train-predictor", "--target", "time", "--cells", str(tmp_path / "run" / "queries.jsonl"),
-                       "--members", "1", "--steps", "5", "--out", str(tmp_path / "timer"), "--format", "json")
+    code, out, _ = run(
+        capsys,
+        "train-predictor",
+        "--target",
+        "time",
+        "--cells",
+        str(tmp_path / "run" / "queries.jsonl"),
+        "--members",
+        "1",
+        "--steps",
+        "5",
+        "--out",
+        str(tmp_path / "timer"),
+        "--format",
+        "json",
+    )
     assert code == 0 and json.loads(out)["train_cells"] == 3
 
 
 def test_search_with_real_training_inherits_weights(capsys, no_table, tmp_path):
-    code, out, _ = run(capsys, "search", "--evaluator", "train", "--inherit", "--method", "local_search",
-                       "--budget", "6", "--train-size", "60", "--epochs", "1", "--stem-channels", "4", "--stacks", "2",
-                       "--device", "cpu", "--out", str(tmp_path / "run"), "--format", "json")
+    code, out, _ = run(
+        capsys,
+        "search",
+        "--evaluator",
+        "train",
+        "--inherit",
+        "--method",
+        "local_search",
+        "--budget",
+        "6",
+        "--train-size",
+        "60",
+        "--epochs",
+        "1",
+        "--stem-channels",
+        "4",
+        "--stacks",
+        "2",
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp_path / "run"),
+        "--format",
+        "json",
+    )
     payload = json.loads(out)
     assert code == 0 and payload["settings"]["training"]["inherit"] is True
     inherited = payload["inherited_from"]
     assert inherited  # local search proposes neighbours of cells it already trained
+
     def trained_cell(digest: str) -> Cell:
         spec = json.loads((tmp_path / "run" / "networks" / digest / "checkpoint.json").read_text())["cell"]
         return Cell(spec["matrix"], spec["ops"])

@@ -36,8 +36,10 @@ def test_plackett_luce_matches_brute_force():
     expected = p[2] * p[0] / (1 - p[2])
     assert np.isclose(plackett_luce_log_prob(logits, order).sum().exp().item(), expected, rtol=1e-5)
     # over every ordered pair, the probabilities sum to one
-    total = sum(plackett_luce_log_prob(logits, torch.tensor(pair)).sum().exp().item()
-                for pair in itertools.permutations(range(4), 2))
+    total = sum(
+        plackett_luce_log_prob(logits, torch.tensor(pair)).sum().exp().item()
+        for pair in itertools.permutations(range(4), 2)
+    )
     assert np.isclose(total, 1.0, rtol=1e-5)
 
 
@@ -68,8 +70,14 @@ def test_policy_update_moves_probability_to_rewarded_candidates():
     for _ in range(30):
         order = torch.from_numpy(rng.permutation(40)[:8])
         hashes = [str(i) for i in order.tolist()]
-        method.round = {"surrogate": surrogate, "features": features, "order": order, "hashes": hashes,
-                        "pending": set(), "rewards": {h: float(good[int(h)]) for h in hashes}}
+        method.round = {
+            "surrogate": surrogate,
+            "features": features,
+            "order": order,
+            "hashes": hashes,
+            "pending": set(),
+            "rewards": {h: float(good[int(h)]) for h in hashes},
+        }
         method._learn()
     assert before == pytest.approx(0.25, abs=1e-6)  # uniform at the start: 10 of 40
     assert good_mass() > 0.5
@@ -105,7 +113,7 @@ def test_other_workers_labels_count_towards_the_random_start_and_train_the_surro
         method.observe(evaluation)
     method.ask()  # the random start draws one cell at a time, so it ends as soon as the labels do
     assert method.queue == [] and method.round is None
-    for evaluation in others[SMALL.initial - 1:]:
+    for evaluation in others[SMALL.initial - 1 :]:
         method.observe(evaluation)
     planned = method.ask()  # a round of the policy, on a surrogate fitted to every label observed
     assert method.round is not None and planned.hash in method.round["hashes"]
@@ -128,8 +136,9 @@ def test_pareto_objective_grows_the_front_from_its_members():
 
     def sized(cell: Cell) -> Measurement:  # accuracy rises with size, parameters too: a real trade-off
         params = 1_000_000 * cell.num_vertices + 1_000 * sum(op == "conv3x3-bn-relu" for op in cell.ops)
-        return Measurement(min(0.99, 0.8 + 0.02 * cell.num_vertices + 0.01 * cell.ops.count("conv3x3-bn-relu")),
-                           None, params)
+        return Measurement(
+            min(0.99, 0.8 + 0.02 * cell.num_vertices + 0.01 * cell.ops.count("conv3x3-bn-relu")), None, params
+        )
 
     method = NetembedSearch(np.random.default_rng(0), SMALL, objective="pareto")
     assert method.name == "netembed+pareto"
@@ -149,7 +158,9 @@ def test_the_surrogate_starts_from_a_label_free_prior(tmp_path, monkeypatch):
     from netembed.predictors import AccuracyPredictor, PredictorConfig
 
     cells = [space.cell_at(i) for i in range(0, 4000, 100)]
-    prior = AccuracyPredictor(PredictorConfig(members=1, steps=5, epochs=0)).fit(cells, np.log([space.count_params(c) for c in cells]))
+    prior = AccuracyPredictor(PredictorConfig(members=1, steps=5, epochs=0)).fit(
+        cells, np.log([space.count_params(c) for c in cells])
+    )
     prior.save_pretrained(tmp_path / "prior")
     started, warm_start = [], AccuracyPredictor._warm_start
 

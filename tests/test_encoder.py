@@ -18,8 +18,9 @@ def encoder():
 
 
 def test_cell_to_data_marks_ops_and_follows_edges():
-    cell = Cell([[0, 1, 1, 0], [0, 0, 0, 1], [0, 0, 0, 1], [0, 0, 0, 0]],
-                ["input", "conv1x1-bn-relu", "maxpool3x3", "output"])
+    cell = Cell(
+        [[0, 1, 1, 0], [0, 0, 0, 1], [0, 0, 0, 1], [0, 0, 0, 0]], ["input", "conv1x1-bn-relu", "maxpool3x3", "output"]
+    )
     data = cell_to_data(cell)
     assert data.num_nodes == 4 and data.x.shape == (4, NODE_FEATURES)
     assert data.x[:, : len(NODE_TYPES)].argmax(1).tolist() == [0, 2, 3, 4]
@@ -53,7 +54,9 @@ def test_embed_arrays_matches_embed(encoder, arrays):
     assert torch.allclose(from_arrays, encoder.embed([space.cell_at(int(r)) for r in rows]), atol=1e-5)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(cells, st.randoms(use_true_random=False))
 def test_isomorphic_cells_embed_identically(encoder, cell, random):
     n = cell.num_vertices

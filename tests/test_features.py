@@ -12,23 +12,42 @@ def counts(cell: Cell) -> dict:
 
 def test_features_of_a_hand_built_cell():
     # input -> conv3 -> conv1 -> output, input -> pool -> output, input -> output
-    matrix = [[0, 1, 0, 1, 1],
-              [0, 0, 1, 0, 0],
-              [0, 0, 0, 0, 1],
-              [0, 0, 0, 0, 1],
-              [0, 0, 0, 0, 0]]
+    matrix = [[0, 1, 0, 1, 1], [0, 0, 1, 0, 0], [0, 0, 0, 0, 1], [0, 0, 0, 0, 1], [0, 0, 0, 0, 0]]
     got = counts(Cell(matrix, ["input", CONV3, CONV1, POOL, "output"]))
-    assert got == {"count_conv3x3": 1, "count_conv1x1": 1, "count_maxpool": 1, "edges": 6, "longest_path": 2,
-                   "longest_conv3x3_path": 1, "longest_conv1x1_path": 1, "longest_maxpool_path": 1,
-                   "output_inputs": 3, "input_outputs": 3, "input_to_output_edge": 1, "paths": 3,
-                   "conv3x3_into_output": 0, "conv1x1_into_output": 1, "maxpool_into_output": 1,
-                   "conv3x3_from_input": 1, "maxpool_from_input": 1,
-                   "paths_without_conv": 2, "paths_through_conv3x3": 1, "paths_through_maxpool": 1,
-                   "shortest_path": 0, "fewest_conv3x3_on_a_path": 0, "fewest_convs_on_a_path": 0,
-                   "conv3x3_on_paths": 1, "vertices_on_paths": 3}
+    assert got == {
+        "count_conv3x3": 1,
+        "count_conv1x1": 1,
+        "count_maxpool": 1,
+        "edges": 6,
+        "longest_path": 2,
+        "longest_conv3x3_path": 1,
+        "longest_conv1x1_path": 1,
+        "longest_maxpool_path": 1,
+        "output_inputs": 3,
+        "input_outputs": 3,
+        "input_to_output_edge": 1,
+        "paths": 3,
+        "conv3x3_into_output": 0,
+        "conv1x1_into_output": 1,
+        "maxpool_into_output": 1,
+        "conv3x3_from_input": 1,
+        "maxpool_from_input": 1,
+        "paths_without_conv": 2,
+        "paths_through_conv3x3": 1,
+        "paths_through_maxpool": 1,
+        "shortest_path": 0,
+        "fewest_conv3x3_on_a_path": 0,
+        "fewest_convs_on_a_path": 0,
+        "conv3x3_on_paths": 1,
+        "vertices_on_paths": 3,
+    }
     # what models see: counts over their maxima, the sums over paths as means per path (over 5)
-    seen = dict(zip(features.NAMES, features.inputs(features.raw_features([Cell(matrix, ["input", CONV3, CONV1,
-                                                                                         POOL, "output"])]))[0]))
+    seen = dict(
+        zip(
+            features.NAMES,
+            features.inputs(features.raw_features([Cell(matrix, ["input", CONV3, CONV1, POOL, "output"])]))[0],
+        )
+    )
     assert seen["paths"] == pytest.approx(3 / 8) and seen["vertices_on_paths"] == pytest.approx(3 / 3 / 5)
 
 
@@ -72,13 +91,16 @@ def test_the_feature_view_is_the_mean_of_its_forest_and_gaussian_process(monkeyp
     signal = features.raw_features(cells)[:, features.NAMES.index("count_conv3x3")].astype(float)
     train, test = slice(0, 120), slice(120, None)
     x_test = features.inputs(features.raw_features(cells[test]))
-    views = {parts: features.FeatureView.fit(cells[train], signal[train], seed=0, parts=parts).predict(x_test)
-             for parts in features.VIEWS}
+    views = {
+        parts: features.FeatureView.fit(cells[train], signal[train], seed=0, parts=parts).predict(x_test)
+        for parts in features.VIEWS
+    }
     assert np.allclose(views["forest+gp"], (views["forest"] + views["gp"]) / 2)
     for parts, predicted in views.items():  # each part learns what the features show
         assert np.corrcoef(predicted, signal[test])[0, 1] > 0.9, parts
-    assert np.allclose(features.FeatureView.fit(cells[train], signal[train], seed=0, parts="gp").predict(x_test, chunk=7),
-                       views["gp"])  # predicting in chunks changes nothing
+    assert np.allclose(
+        features.FeatureView.fit(cells[train], signal[train], seed=0, parts="gp").predict(x_test, chunk=7), views["gp"]
+    )  # predicting in chunks changes nothing
     monkeypatch.setattr(features.FeatureView, "GP_CELLS", 10)  # the GP sees at most GP_CELLS cells
     assert len(features.FeatureView.fit(cells[train], signal[train], seed=0, parts="gp").models[0].X_train_) == 10
 

@@ -291,9 +291,15 @@ def test_wrong_schema_version(saved, version, shown):
         hub.load_pretrained(Tiny, saved, TinyConfig)
 
 
-@pytest.mark.parametrize("field, value, kind", [
-    ("model_type", 3, "str"), ("config", [4], "dict"), ("weights_sha256", None, "str"), ("meta", "notes", "dict"),
-])
+@pytest.mark.parametrize(
+    "field, value, kind",
+    [
+        ("model_type", 3, "str"),
+        ("config", [4], "dict"),
+        ("weights_sha256", None, "str"),
+        ("meta", "notes", "dict"),
+    ],
+)
 def test_field_of_the_wrong_type(saved, field, value, kind):
     edit_config(saved, **{field: value})
     with pytest.raises(DataError, match=f"{field} must be a JSON {kind}"):
@@ -424,8 +430,10 @@ def test_available_lists_folders_with_a_config(root):
 
 
 def test_resolve_unknown_name_lists_what_is_available(root):
-    with pytest.raises(DataError, match="got 'encoder-nb201' .*available: encoder-nb101, "
-                                        "surrogate-nb101/accuracy, surrogate-nb101/seconds"):
+    with pytest.raises(
+        DataError,
+        match="got 'encoder-nb201' .*available: encoder-nb101, surrogate-nb101/accuracy, surrogate-nb101/seconds",
+    ):
         hub.resolve("encoder-nb201")
 
 

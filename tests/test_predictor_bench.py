@@ -19,8 +19,10 @@ from netembed.predictors import PredictorConfig
 
 def test_path_encoding_by_hand():
     # input -> conv3x3 -> output, input -> maxpool -> conv1x1 -> output, input -> output
-    cell = Cell([[0, 1, 1, 0, 1], [0, 0, 0, 0, 1], [0, 0, 0, 1, 0], [0, 0, 0, 0, 1], [0, 0, 0, 0, 0]],
-                ["input", "conv3x3-bn-relu", "maxpool3x3", "conv1x1-bn-relu", "output"])
+    cell = Cell(
+        [[0, 1, 1, 0, 1], [0, 0, 0, 0, 1], [0, 0, 0, 1, 0], [0, 0, 0, 0, 1], [0, 0, 0, 0, 0]],
+        ["input", "conv3x3-bn-relu", "maxpool3x3", "conv1x1-bn-relu", "output"],
+    )
     encoding = path_encoding(cell)
     assert encoding.shape == (364,) and encoding.sum() == 3
     # offsets: 1 path of length 0, 3 of length 1, 9 of length 2
@@ -30,8 +32,12 @@ def test_path_encoding_by_hand():
 
 
 def test_flat_features_are_isomorphism_invariant():
-    a = Cell([[0, 1, 1, 0], [0, 0, 0, 1], [0, 0, 0, 1], [0, 0, 0, 0]], ["input", "conv3x3-bn-relu", "maxpool3x3", "output"])
-    b = Cell([[0, 1, 1, 0], [0, 0, 0, 1], [0, 0, 0, 1], [0, 0, 0, 0]], ["input", "maxpool3x3", "conv3x3-bn-relu", "output"])
+    a = Cell(
+        [[0, 1, 1, 0], [0, 0, 0, 1], [0, 0, 0, 1], [0, 0, 0, 0]], ["input", "conv3x3-bn-relu", "maxpool3x3", "output"]
+    )
+    b = Cell(
+        [[0, 1, 1, 0], [0, 0, 0, 1], [0, 0, 0, 1], [0, 0, 0, 0]], ["input", "maxpool3x3", "conv3x3-bn-relu", "output"]
+    )
     assert np.array_equal(flat_features(a), flat_features(b)) and flat_features(a).shape == (36,)
 
 
@@ -63,8 +69,9 @@ def synthetic_times(rows: int, timed: int, seed: int = 0):
 
 def test_time_bench_scores_every_method_on_the_same_timed_rows():
     seconds, params, flops = synthetic_times(len(space.space_arrays()), 400)
-    results = run_time_bench(seconds, params, flops, [50], seeds=[0, 1], methods=["params", "gbt"], pool_size=300,
-                             progress=False)
+    results = run_time_bench(
+        seconds, params, flops, [50], seeds=[0, 1], methods=["params", "gbt"], pool_size=300, progress=False
+    )
     assert [(r.method, r.seed) for r in results] == [("params", 0), ("gbt", 0), ("params", 1), ("gbt", 1)]
     rows = summarise(results)
     assert all(0 <= r["mdape_percent"] < 100 for r in rows)
@@ -73,12 +80,15 @@ def test_time_bench_scores_every_method_on_the_same_timed_rows():
     assert gbt_row["kendall_tau"] > params_row["kendall_tau"] and gbt_row["mdape_percent"] < params_row["mdape_percent"]
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"methods": ["xgboost"]}, "methods must be among"),
-    ({"pool_size": 400}, "pool size must be in [1, 399]"),
-    ({"train_sizes": [301]}, "at most the pool of 300 timed rows, got 301"),
-    ({"flops": None}, "needs the table's flops column"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"methods": ["xgboost"]}, "methods must be among"),
+        ({"pool_size": 400}, "pool size must be in [1, 399]"),
+        ({"train_sizes": [301]}, "at most the pool of 300 timed rows, got 301"),
+        ({"flops": None}, "needs the table's flops column"),
+    ],
+)
 def test_time_bench_mistakes(kwargs, message):
     seconds, params, flops = synthetic_times(1000, 400)
     settings = {"train_sizes": [50], "seeds": [0], "methods": ["params"], "pool_size": 300, "flops": flops} | kwargs
@@ -120,8 +130,13 @@ def test_training_overrides_reach_the_netembed_rows_only(tmp_path):
     mlp = json.loads((tmp_path / "accuracy-mlp-30-0.json").read_text())
     assert netembed["settings"]["steps"] == 3 and netembed["settings"]["batch_size"] == 8
     # steps given are exactly that many (no passes rule), and the whole training config is saved
-    assert netembed["settings"]["config"] == {**netembed["settings"]["config"], "steps": 3, "epochs": 0,
-                                              "batch_size": 8, "forest": PredictorConfig().forest}
+    assert netembed["settings"]["config"] == {
+        **netembed["settings"]["config"],
+        "steps": 3,
+        "epochs": 0,
+        "batch_size": 8,
+        "forest": PredictorConfig().forest,
+    }
     assert "steps" not in mlp["settings"] and "config" not in mlp["settings"]
     # other training settings are measured again, not read back
     run(["netembed"], steps=4)
@@ -133,8 +148,16 @@ def test_saved_warm_started_runs_name_the_weights_they_started_from(tmp_path):
 
     arrays = space.space_arrays()
     accuracy = 0.8 + 0.02 * (arrays.ops == 0).sum(axis=1)
-    run_predictor_bench(accuracy, [30], [0], ["netembed+pretrained", "netembed"], test_size=50, progress=False,
-                        runs_dir=tmp_path, steps=3)
+    run_predictor_bench(
+        accuracy,
+        [30],
+        [0],
+        ["netembed+pretrained", "netembed"],
+        test_size=50,
+        progress=False,
+        runs_dir=tmp_path,
+        steps=3,
+    )
     warm = json.loads((tmp_path / "accuracy-netembed+pretrained-30-0.json").read_text())["settings"]
     fresh = json.loads((tmp_path / "accuracy-netembed-30-0.json").read_text())["settings"]
     assert warm["init_sha256"] == hub.read_config(hub.resolve("encoder-nb101"))["weights_sha256"]

@@ -11,8 +11,9 @@ from netembed.errors import DataError, NetembedError
 from netembed.graph import NODE_TYPES, dense_cells
 from netembed.predictors import TIME_TRAINING, AccuracyPredictor, LabelError, PredictorConfig, TimeEstimator
 
-FAST = PredictorConfig(hidden=16, layers=2, embedding_dim=8, head_hidden=16, members=2, steps=150, batch_size=64,
-                       epochs=0)
+FAST = PredictorConfig(
+    hidden=16, layers=2, embedding_dim=8, head_hidden=16, members=2, steps=150, batch_size=64, epochs=0
+)
 
 
 @pytest.fixture(scope="module")
@@ -62,12 +63,16 @@ def test_warm_start_from_a_predictor_of_the_same_shape(toy, tmp_path):
     log_params = np.log([space.count_params(c) for c in cells[:100]])
     prior = AccuracyPredictor(replace(FAST, forest=0.0)).fit(cells[:100], log_params, calibrate=False)
     prior.save_pretrained(tmp_path / "prior")
-    model = AccuracyPredictor(replace(FAST, members=3, steps=1, lr=1e-6)).fit(cells[:20], y[:20], init=tmp_path / "prior")
+    model = AccuracyPredictor(replace(FAST, members=3, steps=1, lr=1e-6)).fit(
+        cells[:20], y[:20], init=tmp_path / "prior"
+    )
     for index, member in enumerate(model.members):  # one tiny step from prior member index % 2
         start, now = prior.members[index % 2].state_dict(), member.state_dict()
         assert all(torch.allclose(now[k], start[k], atol=1e-4) for k in start)
     assert not torch.allclose(model.members[0].head[0].weight, model.members[1].head[0].weight)
-    with pytest.raises(NetembedError, match=r"init must have this predictor's shape .*'head_hidden': 32.*got .*'head_hidden': 16"):
+    with pytest.raises(
+        NetembedError, match=r"init must have this predictor's shape .*'head_hidden': 32.*got .*'head_hidden': 16"
+    ):
         AccuracyPredictor(replace(FAST, head_hidden=32)).fit(cells[:20], y[:20], init=tmp_path / "prior")
     with pytest.raises(NetembedError, match=r"shape .*'readout': 'mean'}, got .*'readout': 'mean\+output'}"):
         AccuracyPredictor(replace(FAST, readout="mean")).fit(cells[:20], y[:20], init=tmp_path / "prior")
@@ -89,11 +94,13 @@ def test_time_estimator_predicts_positive_seconds_from_structure_and_params(toy)
     cells, _ = toy
     seconds = np.array([space.count_params(c) / 1e4 for c in cells])  # a time that follows size
     model = TimeEstimator(replace(FAST, targets="raw")).fit(cells[:200], seconds[:200])
-    mean, std = model.predict(cells[200:])
+    mean, _std = model.predict(cells[200:])
     assert (mean > 0).all() and kendalltau(mean, seconds[200:]).statistic > 0.8
     with pytest.raises(LabelError, match="positive seconds, got 0.0"):
         TimeEstimator(replace(FAST, targets="raw")).fit(cells[:3], [1.0, 0.0, 2.0])
-    with pytest.raises(ValueError, match="TimeEstimator learns log-seconds: PredictorConfig.targets must be 'raw', got 'normal'"):
+    with pytest.raises(
+        ValueError, match="TimeEstimator learns log-seconds: PredictorConfig.targets must be 'raw', got 'normal'"
+    ):
         TimeEstimator(FAST)
 
 
@@ -131,8 +138,10 @@ def test_too_few_or_wrong_inputs(toy):
         AccuracyPredictor(FAST).fit([cells[0], {"matrix": []}], [0.9, 0.8])
 
 
-@pytest.mark.parametrize("field, value, rule", [("members", 0, "positive"), ("lr", -1.0, "positive"),
-                                                 ("ranking_weight", -0.5, "non-negative")])
+@pytest.mark.parametrize(
+    "field, value, rule",
+    [("members", 0, "positive"), ("lr", -1.0, "positive"), ("ranking_weight", -0.5, "non-negative")],
+)
 def test_config_validation(field, value, rule):
     with pytest.raises(ValueError, match=f"PredictorConfig.{field} must be {rule}, got {value}"):
         PredictorConfig(**{field: value})
@@ -163,10 +172,16 @@ def test_forest_weight_falls_from_its_setting_at_100_cells_to_zero_at_10000():
     assert PredictorConfig(forest=0.0).forest_weight(100) == 0.0
 
 
-@pytest.mark.parametrize("field, value, rule", [("forest", 1.5, "at most 1"), ("forest", -0.1, "non-negative"),
-                                                ("epochs", -1, "non-negative"),
-                                                ("view", "trees", r"one of forest\+gp, forest, gp"),
-                                                ("readout", "sum", r"one of mean\+output, mean")])
+@pytest.mark.parametrize(
+    "field, value, rule",
+    [
+        ("forest", 1.5, "at most 1"),
+        ("forest", -0.1, "non-negative"),
+        ("epochs", -1, "non-negative"),
+        ("view", "trees", r"one of forest\+gp, forest, gp"),
+        ("readout", "sum", r"one of mean\+output, mean"),
+    ],
+)
 def test_bad_training_settings_are_refused(field, value, rule):
     with pytest.raises(ValueError, match=f"PredictorConfig.{field} must be {rule}, got '?{value}"):
         PredictorConfig(**{field: value})
@@ -203,8 +218,9 @@ def test_the_head_sees_the_embedding_and_the_output_vertex_latent(toy):
     outputs = batch.x[:, NODE_TYPES.index("output")] == 1
     seen = torch.cat([member.encoder(batch), latents[outputs], torch.zeros(30, 0)], dim=1)
     with torch.no_grad():
-        assert torch.allclose(member(dense_cells(cells[:30]), torch.zeros(30, 0)), member.head(seen).squeeze(-1),
-                              atol=1e-5)
+        assert torch.allclose(
+            member(dense_cells(cells[:30]), torch.zeros(30, 0)), member.head(seen).squeeze(-1), atol=1e-5
+        )
     mean_only = AccuracyPredictor(replace(FAST, readout="mean")).members[0]
     assert mean_only.head[0].in_features == FAST.embedding_dim == member.head[0].in_features // 2
 

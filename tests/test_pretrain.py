@@ -21,7 +21,7 @@ def test_holdout_split_is_a_seeded_partition():
 
 def test_pretraining_learns_to_reconstruct(tmp_path, arrays):
     config = PretrainConfig(epochs=3, batch_size=64, lr=3e-3)
-    model, quality = pretrain(tmp_path, SMALL, config, progress=False, max_cells=3000)
+    _model, quality = pretrain(tmp_path, SMALL, config, progress=False, max_cells=3000)
     history = quality["history"]
     assert [h["epoch"] for h in history] == [1, 2, 3]
     assert history[-1]["train_loss"] < history[0]["train_loss"]
@@ -33,10 +33,13 @@ def test_pretraining_learns_to_reconstruct(tmp_path, arrays):
 
 
 def test_resume_continues_exactly_where_it_stopped(tmp_path):
-    straight, _ = pretrain(tmp_path / "a", SMALL, PretrainConfig(epochs=2, batch_size=128), progress=False, max_cells=1000)
+    straight, _ = pretrain(
+        tmp_path / "a", SMALL, PretrainConfig(epochs=2, batch_size=128), progress=False, max_cells=1000
+    )
     pretrain(tmp_path / "b", SMALL, PretrainConfig(epochs=1, batch_size=128), progress=False, max_cells=1000)
-    resumed, quality = pretrain(tmp_path / "b", SMALL, PretrainConfig(epochs=2, batch_size=128), progress=False,
-                                max_cells=1000)
+    resumed, quality = pretrain(
+        tmp_path / "b", SMALL, PretrainConfig(epochs=2, batch_size=128), progress=False, max_cells=1000
+    )
     assert [h["epoch"] for h in quality["history"]] == [1, 2]
     for key, value in straight.state_dict().items():
         assert torch.equal(value, resumed.state_dict()[key]), key

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -97,11 +98,17 @@ def test_bad_settings_raise_naming_the_value(kwargs, message):
         # a cost the mode does not use is still checked: a NaN anywhere is a bug upstream
         ("accuracy", {"accuracy": 0.9, "seconds": math.nan}, "`seconds` must be finite and non-negative, got nan"),
         ("accuracy", {"accuracy": 0.9, "params": -1}, "`params` must be finite and non-negative, got -1"),
-        ("soft", {"accuracy": 0.9, "seconds": 5, "params": math.inf},
-         "`params` must be finite and non-negative, got inf"),
+        (
+            "soft",
+            {"accuracy": 0.9, "seconds": 5, "params": math.inf},
+            "`params` must be finite and non-negative, got inf",
+        ),
         ("accuracy", {"accuracy": "0.9"}, "`accuracy` must be a number, got '0.9'"),
-        ("hard", {"accuracy": np.float64("nan"), "seconds": np.int64(3)},
-         "`accuracy` must be finite and in [0, 1], got nan"),
+        (
+            "hard",
+            {"accuracy": np.float64("nan"), "seconds": np.int64(3)},
+            "`accuracy` must be finite and in [0, 1], got nan",
+        ),
     ],
 )
 def test_bad_inputs_raise_naming_the_value(mode, args, message):
@@ -212,8 +219,8 @@ def brute_hypervolume(accuracy, cost, reference_accuracy, reference_cost) -> flo
     xs = np.unique(np.clip(np.r_[accuracy, reference_accuracy], reference_accuracy, None))
     ys = np.unique(np.clip(np.r_[cost, reference_cost], None, reference_cost))
     area = 0.0
-    for x0, x1 in zip(xs[:-1], xs[1:]):
-        for y0, y1 in zip(ys[:-1], ys[1:]):
+    for x0, x1 in itertools.pairwise(xs):
+        for y0, y1 in itertools.pairwise(ys):
             mid_x, mid_y = (x0 + x1) / 2, (y0 + y1) / 2
             if np.any((accuracy >= mid_x) & (cost <= mid_y)):
                 area += (x1 - x0) * (y1 - y0)

@@ -8,8 +8,16 @@ import pytest
 from netembed import Cell, space
 from netembed.baselines import RandomSearch
 from netembed.runs import METHODS, QueryLog, best_rows, build_method
-from netembed.search import (Budget, Evaluation, Measurement, Method, SearchError, SurrogateEvaluator,
-                             TableEvaluator, run_search)
+from netembed.search import (
+    Budget,
+    Evaluation,
+    Measurement,
+    Method,
+    SearchError,
+    SurrogateEvaluator,
+    TableEvaluator,
+    run_search,
+)
 
 
 def toy_accuracy(cell: Cell) -> float:
@@ -67,7 +75,7 @@ def test_repeats_are_answered_from_history_and_cost_no_query(cells):
 
 
 def test_a_method_stuck_on_one_cell_is_stopped(cells, monkeypatch):
-    import netembed.search as search
+    from netembed import search
 
     monkeypatch.setattr(search, "MAX_REPEATS", 20)
     with pytest.raises(SearchError, match="proposed 20 already-evaluated cells in a row"):
@@ -96,18 +104,30 @@ def test_a_spent_time_budget_stops_the_run(cells):
 
 def test_same_seed_same_run_other_seed_other_run():
     def hashes(seed):
-        result = run_search(RandomSearch(np.random.default_rng(seed)), CountingEvaluator(), accuracy_reward,
-                            Budget(queries=15), seed=seed)
+        result = run_search(
+            RandomSearch(np.random.default_rng(seed)),
+            CountingEvaluator(),
+            accuracy_reward,
+            Budget(queries=15),
+            seed=seed,
+        )
         return [e.cell.hash for e in result.evaluations]
 
     assert hashes(3) == hashes(3) and hashes(3) != hashes(4)
 
 
 def test_replay_resumes_to_the_uninterrupted_run():
-    full = run_search(build_method("regularized_evolution", 1), CountingEvaluator(), accuracy_reward, Budget(queries=30))
+    full = run_search(
+        build_method("regularized_evolution", 1), CountingEvaluator(), accuracy_reward, Budget(queries=30)
+    )
     evaluator = CountingEvaluator()
-    resumed = run_search(build_method("regularized_evolution", 1), evaluator, accuracy_reward, Budget(queries=30),
-                         replay=full.evaluations[:12])
+    resumed = run_search(
+        build_method("regularized_evolution", 1),
+        evaluator,
+        accuracy_reward,
+        Budget(queries=30),
+        replay=full.evaluations[:12],
+    )
     assert [e.cell for e in resumed.evaluations] == [e.cell for e in full.evaluations]
     assert len(evaluator.calls) == 18  # the replayed 12 were not labelled again
 
@@ -120,8 +140,13 @@ def test_replay_from_other_settings_is_refused():
 
 def test_on_query_sees_each_new_query_once(cells):
     seen = []
-    run_search(Scripted([cells[0], cells[0], cells[1]]), CountingEvaluator(), accuracy_reward, Budget(queries=2),
-               on_query=seen.append)
+    run_search(
+        Scripted([cells[0], cells[0], cells[1]]),
+        CountingEvaluator(),
+        accuracy_reward,
+        Budget(queries=2),
+        on_query=seen.append,
+    )
     assert [e.cell for e in seen] == [cells[0], cells[1]]
 
 
@@ -205,8 +230,16 @@ def test_query_log_errors(tmp_path):
 def test_query_log_refuses_a_row_whose_cell_does_not_match_its_hash(tmp_path, cells):
     path = tmp_path / "queries.jsonl"
     QueryLog.start(path, {"seed": 0})
-    row = {"query": 1, "hash": "0" * 32, "matrix": cells[0].matrix.tolist(), "ops": list(cells[0].ops),
-           "accuracy": 0.9, "seconds": None, "params": 1, "reward": 0.9}
+    row = {
+        "query": 1,
+        "hash": "0" * 32,
+        "matrix": cells[0].matrix.tolist(),
+        "ops": list(cells[0].ops),
+        "accuracy": 0.9,
+        "seconds": None,
+        "params": 1,
+        "reward": 0.9,
+    }
     with open(path, "a") as handle:
         handle.write(json.dumps(row) + "\n")
     with pytest.raises(SearchError, match="its cell hashes to"):

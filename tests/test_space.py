@@ -138,8 +138,16 @@ def test_count_params_by_hand_for_the_smallest_cell():
 
 def test_vertex_channels_split_and_remainder():
     # three vertices feed the output: 128 = 43 + 43 + 42; vertex 1 feeds only vertex 2
-    matrix = np.array([[0, 1, 0, 1, 0, 0], [0, 0, 1, 0, 0, 0], [0, 0, 0, 0, 0, 1],
-                       [0, 0, 0, 0, 1, 1], [0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 0, 0]])
+    matrix = np.array(
+        [
+            [0, 1, 0, 1, 0, 0],
+            [0, 0, 1, 0, 0, 0],
+            [0, 0, 0, 0, 0, 1],
+            [0, 0, 0, 0, 1, 1],
+            [0, 0, 0, 0, 0, 1],
+            [0, 0, 0, 0, 0, 0],
+        ]
+    )
     assert space.vertex_channels(128, 128, matrix) == [128, 43, 43, 43, 42, 128]
 
 

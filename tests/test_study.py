@@ -36,8 +36,14 @@ def test_one_worker_asks_exactly_what_a_one_process_run_asks(storage):
     budget = Budget(queries=15)
     alone = run_search(RandomSearch(np.random.default_rng(3)), CountingEvaluator(), accuracy_reward, budget, seed=3)
     shared = SharedStudy(storage, "s", SETTINGS)
-    mine = run_worker(RandomSearch(np.random.default_rng(worker_seed(3, 0))), CountingEvaluator(), accuracy_reward,
-                      budget, shared, worker=0)
+    mine = run_worker(
+        RandomSearch(np.random.default_rng(worker_seed(3, 0))),
+        CountingEvaluator(),
+        accuracy_reward,
+        budget,
+        shared,
+        worker=0,
+    )
     whole = shared.result("random", 3)
     assert [e.cell for e in mine.evaluations] == [e.cell for e in alone.evaluations]
     assert [e.cell for e in whole.evaluations] == [e.cell for e in alone.evaluations]
@@ -94,14 +100,22 @@ def test_labels_reach_other_workers_through_observe(storage, cells):
 
 def test_a_rerun_rejoins_and_a_baseline_replays_its_own_cells_for_free(storage):
     shared = SharedStudy(storage, "s", SETTINGS)
-    first = run_worker(RandomSearch(np.random.default_rng(5)), CountingEvaluator(), accuracy_reward,
-                       Budget(queries=6), shared, worker=0)
+    first = run_worker(
+        RandomSearch(np.random.default_rng(5)),
+        CountingEvaluator(),
+        accuracy_reward,
+        Budget(queries=6),
+        shared,
+        worker=0,
+    )
     evaluator = CountingEvaluator()
     rejoined = SharedStudy(storage, "s", {**SETTINGS, "budget": {"queries": 9}})  # the budget may grow
-    again = run_worker(RandomSearch(np.random.default_rng(5)), evaluator, accuracy_reward, Budget(queries=9),
-                       rejoined, worker=0)
-    alone = run_search(RandomSearch(np.random.default_rng(5)), CountingEvaluator(), accuracy_reward,
-                       Budget(queries=9), seed=5)
+    again = run_worker(
+        RandomSearch(np.random.default_rng(5)), evaluator, accuracy_reward, Budget(queries=9), rejoined, worker=0
+    )
+    alone = run_search(
+        RandomSearch(np.random.default_rng(5)), CountingEvaluator(), accuracy_reward, Budget(queries=9), seed=5
+    )
     assert len(first.evaluations) == 6 and len(again.evaluations) == 3 and len(evaluator.calls) == 3
     assert [e.cell for e in rejoined.result("random", 5).evaluations] == [e.cell for e in alone.evaluations]
 
@@ -142,8 +156,10 @@ def test_workers_must_share_the_settings(storage):
     SharedStudy(storage, "other", {**SETTINGS, "seed": 1})  # another study in the same storage is fine
 
 
-@pytest.mark.parametrize("url, rule", [("nonsense://x", "cannot open storage"),
-                                       ("postgresql+nodriver://u:secret@localhost/db", "cannot open storage")])
+@pytest.mark.parametrize(
+    "url, rule",
+    [("nonsense://x", "cannot open storage"), ("postgresql+nodriver://u:secret@localhost/db", "cannot open storage")],
+)
 def test_a_storage_that_cannot_open_is_named_without_its_password(url, rule):
     with pytest.raises(SearchError, match=rule) as info:
         SharedStudy(url, "s", SETTINGS)
@@ -170,16 +186,20 @@ def test_a_lost_storage_says_how_to_continue(storage, cells, monkeypatch):
         raise sqlalchemy.exc.OperationalError("SELECT", {}, Exception("server closed the connection unexpectedly"))
 
     monkeypatch.setattr(shared, "labels", gone)
-    with pytest.raises(SearchError, match=r"lost the study's storage .*server closed the connection unexpectedly.*"
-                                          r"rerun the same command"):
+    with pytest.raises(
+        SearchError,
+        match=r"lost the study's storage .*server closed the connection unexpectedly.*"
+        r"rerun the same command",
+    ):
         run_worker(Scripted(cells), CountingEvaluator(), accuracy_reward, Budget(queries=3), shared, worker=0)
 
 
 POSTGRES = os.environ.get("NETEMBED_TEST_POSTGRES")
 
 
-@pytest.mark.skipif(not POSTGRES, reason="no PostgreSQL server: set NETEMBED_TEST_POSTGRES to a URL "
-                                         "(.ci/run starts one)")
+@pytest.mark.skipif(
+    not POSTGRES, reason="no PostgreSQL server: set NETEMBED_TEST_POSTGRES to a URL (.ci/run starts one)"
+)
 def test_four_workers_on_postgresql(cells):
     import uuid
 
@@ -188,8 +208,9 @@ def test_four_workers_on_postgresql(cells):
     evaluator = CountingEvaluator()
     name = f"test-{uuid.uuid4().hex}"
     SharedStudy(POSTGRES, name, SETTINGS)
-    results = run_workers(POSTGRES, [Scripted(more[k:] + more[:k]) for k in range(4)], evaluator,
-                          Budget(queries=12), name=name)
+    results = run_workers(
+        POSTGRES, [Scripted(more[k:] + more[:k]) for k in range(4)], evaluator, Budget(queries=12), name=name
+    )
     shared = SharedStudy(POSTGRES, name, SETTINGS)
     assert len(evaluator.calls) == 12 == len(set(evaluator.calls))  # no cell evaluated twice, the budget kept
     assert sorted(complete_hashes(shared)) == sorted(evaluator.calls)

@@ -33,8 +33,7 @@ def sampled_rows() -> np.ndarray:
 @pytest.fixture(scope="module")
 def built_counts(sampled_rows) -> np.ndarray:
     """Trainable parameters of the default network for 2,000 random cells (shapes only)."""
-    return np.array([count_trainable(build_network(space.cell_at(int(row)), device="meta"))
-                     for row in sampled_rows])
+    return np.array([count_trainable(build_network(space.cell_at(int(row)), device="meta")) for row in sampled_rows])
 
 
 def test_parameter_count_equals_count_params(sampled_rows, built_counts):
@@ -78,13 +77,16 @@ def test_scaled_networks_run_forward_and_backward(rng):
         assert all(p.grad is not None for p in net.parameters())
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"stem_channels": 0}, "stem_channels must be a positive integer, got 0"),
-    ({"num_stacks": 2.5}, "num_stacks must be a positive integer, got 2.5"),
-    ({"num_classes": 1}, "num_classes must be at least 2, got 1"),
-    ({"image_size": 2, "num_stacks": 3}, "image_size must be at least 2**(num_stacks - 1) = 4"),
-    ({"bn_momentum": 1.5}, "bn_momentum must be in (0, 1), got 1.5"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"stem_channels": 0}, "stem_channels must be a positive integer, got 0"),
+        ({"num_stacks": 2.5}, "num_stacks must be a positive integer, got 2.5"),
+        ({"num_classes": 1}, "num_classes must be at least 2, got 1"),
+        ({"image_size": 2, "num_stacks": 3}, "image_size must be at least 2**(num_stacks - 1) = 4"),
+        ({"bn_momentum": 1.5}, "bn_momentum must be in (0, 1), got 1.5"),
+    ],
+)
 def test_config_mistakes(changes, message):
     with pytest.raises(ValueError) as info:
         NetworkConfig(**changes)
@@ -116,7 +118,11 @@ def test_training_is_seeded_and_deterministic(tiny_data, tmp_path):
     first = train_cell(TINY_CELL, tiny_data, TINY_NET, TINY_TRAIN, checkpoint_dir=tmp_path / "a")
     second = train_cell(TINY_CELL, tiny_data, TINY_NET, TINY_TRAIN, checkpoint_dir=tmp_path / "b")
     other = train_cell(TINY_CELL, tiny_data, TINY_NET, TrainConfig(epochs=2, batch_size=32, seed=1))
-    assert first.epochs == 2 and len(first.history) == 2 and first.params == count_trainable(build_network(TINY_CELL, TINY_NET))
+    assert (
+        first.epochs == 2
+        and len(first.history) == 2
+        and first.params == count_trainable(build_network(TINY_CELL, TINY_NET))
+    )
     assert [h["loss"] for h in first.history] == [h["loss"] for h in second.history]
     a, b = _weights(load_checkpoint(tmp_path / "a")[0]), _weights(load_checkpoint(tmp_path / "b")[0])
     assert all(torch.equal(a[key], b[key]) for key in a)
@@ -200,11 +206,14 @@ def test_checkpoint_with_wrong_shapes_is_refused(tiny_data, tmp_path):
         load_checkpoint(tmp_path)
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: digits(train_size=5), "train_size must be an integer in [10, 1697], got 5"),
-    (lambda: digits(label_noise=1.0), "label_noise must be in [0, 1), got 1.0"),
-    (lambda: load_npz("/no/such/file.npz"), "image data file must exist"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: digits(train_size=5), "train_size must be an integer in [10, 1697], got 5"),
+        (lambda: digits(label_noise=1.0), "label_noise must be in [0, 1), got 1.0"),
+        (lambda: load_npz("/no/such/file.npz"), "image data file must exist"),
+    ],
+)
 def test_data_mistakes(call, message):
     with pytest.raises(DataError) as info:
         call()
@@ -213,8 +222,12 @@ def test_data_mistakes(call, message):
 
 def test_npz_images_and_their_mistakes(tmp_path):
     rng = np.random.default_rng(0)
-    arrays = {"train_images": rng.random((40, 8, 8)), "train_labels": rng.integers(0, 3, 40),
-              "test_images": rng.random((20, 8, 8)), "test_labels": rng.integers(0, 3, 20)}
+    arrays = {
+        "train_images": rng.random((40, 8, 8)),
+        "train_labels": rng.integers(0, 3, 40),
+        "test_images": rng.random((20, 8, 8)),
+        "test_labels": rng.integers(0, 3, 20),
+    }
     np.savez(tmp_path / "ok.npz", **arrays)
     data = load_npz(tmp_path / "ok.npz")
     assert (data.in_channels, data.image_size, data.num_classes) == (1, 8, 3)
@@ -232,16 +245,23 @@ def test_npz_images_and_their_mistakes(tmp_path):
 
 def test_network_must_fit_the_data(tiny_data):
     with pytest.raises(DataError, match="network in_channels must match the data's 1 channels, got 3"):
-        train_cell(TINY_CELL, tiny_data, NetworkConfig(stem_channels=4, num_stacks=2, cells_per_stack=1, image_size=8),
-                   TINY_TRAIN)
+        train_cell(
+            TINY_CELL,
+            tiny_data,
+            NetworkConfig(stem_channels=4, num_stacks=2, cells_per_stack=1, image_size=8),
+            TINY_TRAIN,
+        )
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"epochs": 0}, "TrainConfig.epochs must be a positive integer, got 0"),
-    ({"learning_rate": float("nan")}, "TrainConfig.learning_rate must be in [0, 10), got nan"),
-    ({"learning_rate": 0}, "learning_rate must be positive, got 0"),
-    ({"seed": -1}, "seed must be a non-negative integer, got -1"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"epochs": 0}, "TrainConfig.epochs must be a positive integer, got 0"),
+        ({"learning_rate": float("nan")}, "TrainConfig.learning_rate must be in [0, 10), got nan"),
+        ({"learning_rate": 0}, "learning_rate must be positive, got 0"),
+        ({"seed": -1}, "seed must be a non-negative integer, got -1"),
+    ],
+)
 def test_train_config_mistakes(changes, message):
     with pytest.raises(ValueError) as info:
         TrainConfig(**changes)
@@ -254,8 +274,9 @@ def test_train_config_mistakes(changes, message):
 def _trained_looking(cell: Cell, seed: int):
     """A network whose batch norms hold non-trivial statistics and affine weights, in eval mode."""
     torch.manual_seed(seed)
-    network = build_network(cell, NetworkConfig(stem_channels=8, num_stacks=2, cells_per_stack=1, in_channels=1,
-                                                image_size=8))
+    network = build_network(
+        cell, NetworkConfig(stem_channels=8, num_stacks=2, cells_per_stack=1, in_channels=1, image_size=8)
+    )
     with torch.no_grad():
         for module in network.modules():
             if isinstance(module, torch.nn.BatchNorm2d):

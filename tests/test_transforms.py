@@ -117,7 +117,7 @@ def test_batch_moves_agree_with_neighbors(arrays, rng):
 
 def test_the_moves_connect_the_whole_space(arrays):
     graph = transforms.build_move_graph(arrays)
-    indptr, indices = graph
+    indptr, _indices = graph
     assert len(indptr) == len(arrays) + 1
     start = int(np.argmax(arrays.num_vertices == 2))
     # some moves cannot be undone in one move (a removal that prunes), so the graph is directed:

@@ -17,8 +17,9 @@ import binascii
 import json
 import os
 import struct
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator
+from typing import BinaryIO
 
 import numpy as np
 
@@ -26,7 +27,7 @@ from netembed._io import atomic_write
 from netembed.cell import MAX_VERTICES, OP_CODES, PADDING
 from netembed.errors import DataError
 
-__all__ = ["convert_tfrecord", "read_records", "write_tfrecord", "encode_metrics", "decode_metrics", "crc32c"]
+__all__ = ["convert_tfrecord", "crc32c", "decode_metrics", "encode_metrics", "read_records", "write_tfrecord"]
 
 REPEATS = 3
 METRICS = ("training_time", "train_accuracy", "validation_accuracy", "test_accuracy")
@@ -86,7 +87,9 @@ def read_records(path: str | os.PathLike, progress=None) -> Iterator[bytes]:
             (length,), (stored,) = struct.unpack("<Q", header[:8]), struct.unpack("<I", header[8:])
             computed = _masked(crc32c(header[:8]))
             if stored != computed:
-                raise DataError(f"record {index}: length CRC mismatch (stored 0x{stored:08x}, computed 0x{computed:08x})")
+                raise DataError(
+                    f"record {index}: length CRC mismatch (stored 0x{stored:08x}, computed 0x{computed:08x})"
+                )
             data = handle.read(length)
             footer = handle.read(4)
             if len(data) < length or len(footer) < 4:
@@ -109,6 +112,7 @@ def _write_framed(handle: BinaryIO, data: bytes) -> None:
 
 def write_tfrecord(path: str | os.PathLike, records: Iterable[bytes]) -> None:
     """Write records in TFRecord framing, atomically (used to build test fixtures in the real format)."""
+
     def write(tmp: str) -> None:
         with open(tmp, "wb") as handle:
             for data in records:
@@ -178,8 +182,9 @@ def encode_metrics(evaluations: list[dict], trainable_parameters: int) -> bytes:
 
     out = b""
     for evaluation in evaluations:
-        inner = b"".join(tag(n, 1) + struct.pack("<d", evaluation[name]) for n, name in _FIELD.items()
-                         if name in evaluation)
+        inner = b"".join(
+            tag(n, 1) + struct.pack("<d", evaluation[name]) for n, name in _FIELD.items() if name in evaluation
+        )
         out += tag(1, 2) + _encode_varint(len(inner)) + inner
     return out + tag(2, 0) + _encode_varint(trainable_parameters)
 
@@ -201,12 +206,14 @@ def _parse(index: int, data: bytes):
         module_hash, epochs, raw_adjacency, raw_ops, raw_metrics = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, ValueError, TypeError) as exc:
         raise DataError(f"record {index}: not a JSON row [hash, epochs, adjacency, ops, metrics] ({exc})") from exc
-    n = int(round(len(raw_adjacency) ** 0.5))
+    n = round(len(raw_adjacency) ** 0.5)
     if n * n != len(raw_adjacency) or not set(raw_adjacency) <= {"0", "1"}:
         raise DataError(f"record {index}: adjacency must be n*n characters of 0/1, got {len(raw_adjacency)} characters")
     ops = raw_ops.split(",")
     if len(ops) != n or n > MAX_VERTICES:
-        raise DataError(f"record {index}: ops must have one entry per vertex (at most {MAX_VERTICES}), got {len(ops)} for {n}")
+        raise DataError(
+            f"record {index}: ops must have one entry per vertex (at most {MAX_VERTICES}), got {len(ops)} for {n}"
+        )
     unknown = [op for op in ops if op not in OP_CODES]
     if unknown:
         raise DataError(f"record {index}: unknown op {unknown[0]!r}")
@@ -215,8 +222,9 @@ def _parse(index: int, data: bytes):
     except (binascii.Error, ValueError, KeyError) as exc:
         raise DataError(f"record {index}: metrics are not base64 ModelMetrics ({exc})") from exc
     if len(metrics["evaluations"]) < 3:
-        raise DataError(f"record {index}: metrics must hold 3 evaluations (start, halfway, end), "
-                        f"got {len(metrics['evaluations'])}")
+        raise DataError(
+            f"record {index}: metrics must hold 3 evaluations (start, halfway, end), got {len(metrics['evaluations'])}"
+        )
     adjacency = np.array([int(c) for c in raw_adjacency], dtype=np.int8).reshape(n, n)
     return str(module_hash), int(epochs), adjacency, [OP_CODES[op] for op in ops], metrics
 
@@ -237,8 +245,9 @@ def convert_tfrecord(src: str | os.PathLike, dst: str | os.PathLike, *, progress
     with bar:
         for index, data in enumerate(read_records(src, bar)):
             module_hash, epochs, adjacency, ops, metrics = _parse(index, data)
-            cell = cells.setdefault(module_hash, {"adjacency": adjacency, "ops": ops,
-                                                  "params": metrics["trainable_parameters"], "runs": {}})
+            cell = cells.setdefault(
+                module_hash, {"adjacency": adjacency, "ops": ops, "params": metrics["trainable_parameters"], "runs": {}}
+            )
             if not np.array_equal(cell["adjacency"], adjacency) or cell["ops"] != ops:
                 raise DataError(f"record {index}: hash {module_hash} was seen before with another cell")
             runs = cell["runs"].setdefault(epochs, [])
@@ -281,6 +290,7 @@ def _write_compact(dst: Path, cells: dict[str, dict]) -> None:
                     for metric in METRICS:
                         columns[f"{point}_{metric}"][row, epochs.index(e), repeat] = evaluation.get(metric, np.nan)
     columns["test_acc_108"] = columns["final_test_accuracy"][:, epochs.index(108), 0].copy()
+
     def write(tmp: str) -> None:
         with open(tmp, "wb") as handle:  # a handle, so numpy keeps the name (no ".npz" appended)
             np.savez(handle, **columns)

@@ -5,16 +5,16 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
 from netembed.cell import Cell
 from netembed.errors import DataError, UnknownCellError
 
-__all__ = ["Benchmark", "Record", "default_data_dir", "FULL_FILE", "TIME_FILE"]
+__all__ = ["FULL_FILE", "TIME_FILE", "Benchmark", "Record", "default_data_dir"]
 
 FULL_FILE = "nb101_full.npz"
 TIME_FILE = "nb101_train_time_20k.npz"
@@ -82,8 +82,10 @@ class Benchmark:
         path = Path(path) if path is not None else default_data_dir()
         table = path / FULL_FILE if path.is_dir() else path
         if not table.exists():
-            raise DataError(f"NAS-Bench-101 table not found: {table} does not exist "
-                            "(set NETEMBED_DATA to the folder holding nb101_full.npz)")
+            raise DataError(
+                f"NAS-Bench-101 table not found: {table} does not exist "
+                "(set NETEMBED_DATA to the folder holding nb101_full.npz)"
+            )
         columns = _read_npz(table)
         _check_table(columns, table)
         if path.is_dir() and (path / TIME_FILE).exists():

@@ -38,7 +38,9 @@ class ImageData:
             if images.ndim != 4 or images.shape[2] != images.shape[3]:
                 raise DataError(f"{self.name}: {split} images must have shape (N, C, H, H), got {tuple(images.shape)}")
             if labels.shape != (len(images),):
-                raise DataError(f"{self.name}: {split} labels must have shape ({len(images)},), got {tuple(labels.shape)}")
+                raise DataError(
+                    f"{self.name}: {split} labels must have shape ({len(images)},), got {tuple(labels.shape)}"
+                )
             if len(images) == 0:
                 raise DataError(f"{self.name}: the {split} split must not be empty")
             if not torch.isfinite(images).all():
@@ -46,8 +48,10 @@ class ImageData:
             if labels.min() < 0:
                 raise DataError(f"{self.name}: labels must be class indices >= 0, got {int(labels.min())}")
         if self.train_images.shape[1:] != self.test_images.shape[1:]:
-            raise DataError(f"{self.name}: train and test images must have the same shape, got "
-                            f"{tuple(self.train_images.shape[1:])} and {tuple(self.test_images.shape[1:])}")
+            raise DataError(
+                f"{self.name}: train and test images must have the same shape, got "
+                f"{tuple(self.train_images.shape[1:])} and {tuple(self.test_images.shape[1:])}"
+            )
 
     @property
     def in_channels(self) -> int:
@@ -75,8 +79,13 @@ def _build(name: str, train_images, train_labels, test_images, test_labels) -> I
     if train.ndim == 3:  # (N, H, W) grey images
         train, test = train[:, None], test[:, None]
     train, test = _normalised(train, test)
-    return ImageData(name, train, torch.as_tensor(np.asarray(train_labels), dtype=torch.int64),
-                     test, torch.as_tensor(np.asarray(test_labels), dtype=torch.int64))
+    return ImageData(
+        name,
+        train,
+        torch.as_tensor(np.asarray(train_labels), dtype=torch.int64),
+        test,
+        torch.as_tensor(np.asarray(test_labels), dtype=torch.int64),
+    )
 
 
 def digits(train_size: int = 1000, label_noise: float = 0.0, seed: int = 0) -> ImageData:
@@ -104,11 +113,13 @@ def digits(train_size: int = 1000, label_noise: float = 0.0, seed: int = 0) -> I
 def from_datasets(train, test, name: str = "dataset") -> ImageData:
     """Stack torchvision-style datasets (indexable, yielding ``(image, label)`` with the image a
     ``(C, H, W)`` tensor or array) into memory, e.g. CIFAR-10 with a ``ToTensor`` transform."""
+
     def stack(dataset, split):
         if len(dataset) == 0:
             raise DataError(f"{name}: the {split} dataset must not be empty")
         images, labels = zip(*(dataset[i] for i in range(len(dataset))))
         return torch.stack([torch.as_tensor(np.asarray(image)) for image in images]), np.asarray(labels)
+
     train_images, train_labels = stack(train, "train")
     test_images, test_labels = stack(test, "test")
     return _build(name, train_images, train_labels, test_images, test_labels)

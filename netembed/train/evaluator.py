@@ -29,10 +29,19 @@ class RealTrainingEvaluator:
 
     name = "train"
 
-    def __init__(self, data: ImageData, network: NetworkConfig, config: TrainConfig = TrainConfig(),
-                 device: str = "cpu", checkpoint_root: str | os.PathLike | None = None, inherit: bool = False):
+    def __init__(
+        self,
+        data: ImageData,
+        network: NetworkConfig,
+        config: TrainConfig = TrainConfig(),
+        device: str = "cpu",
+        checkpoint_root: str | os.PathLike | None = None,
+        inherit: bool = False,
+    ):
         if inherit and checkpoint_root is None:
-            raise ValueError("RealTrainingEvaluator: inherit=True needs a checkpoint_root to find the parents' weights in")
+            raise ValueError(
+                "RealTrainingEvaluator: inherit=True needs a checkpoint_root to find the parents' weights in"
+            )
         self.data, self.network, self.config, self.device = data, network, config, device
         self.checkpoint_root = None if checkpoint_root is None else Path(checkpoint_root)
         self.inherit = inherit
@@ -78,5 +87,9 @@ class RealTrainingEvaluator:
 
     def describe(self) -> dict:
         """The settings a resumed search must share with the original one."""
-        return {"data": self.data.name, "network": self.network.to_dict(), "train": vars(self.config).copy(),
-                "inherit": self.inherit}
+        return {
+            "data": self.data.name,
+            "network": self.network.to_dict(),
+            "train": vars(self.config).copy(),
+            "inherit": self.inherit,
+        }

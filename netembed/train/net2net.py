@@ -78,8 +78,10 @@ def _child_layout(parent: Cell, action: Action) -> tuple[Cell, list[int | None]]
     matrix, ops, origin = matrix[np.ix_(keep, keep)], [ops[k] for k in keep], [origin[k] for k in keep]
     order = canonical_order(matrix, Cell(matrix, ops).labels)
     canonical = child.canonical()
-    if not (np.array_equal(matrix[np.ix_(order, order)], canonical.matrix)
-            and [ops[i] for i in order] == list(canonical.ops)):  # a bug, not a user error
+    if not (
+        np.array_equal(matrix[np.ix_(order, order)], canonical.matrix)
+        and [ops[i] for i in order] == list(canonical.ops)
+    ):  # a bug, not a user error
         raise AssertionError(f"net2net: vertex mapping of {action!r} disagrees with the child's canonical form")
     return canonical, [origin[i] for i in order]
 
@@ -109,18 +111,24 @@ def _copy_conv_bn(target: ConvBnRelu, source: ConvBnRelu) -> bool:
     """Copy the overlapping weights; True when the copy is exact (a conv1x1 into a conv3x3 is
     zero-padded, which is exact)."""
     (conv, bn), (old_conv, old_bn) = (target[0], target[1]), (source[0], source[1])
-    out_channels, in_channels = min(conv.out_channels, old_conv.out_channels), min(conv.in_channels, old_conv.in_channels)
+    out_channels, in_channels = (
+        min(conv.out_channels, old_conv.out_channels),
+        min(conv.in_channels, old_conv.in_channels),
+    )
     k, old_k = conv.kernel_size[0], old_conv.kernel_size[0]
     if k == old_k:
         conv.weight[:out_channels, :in_channels] = old_conv.weight[:out_channels, :in_channels]
     elif k > old_k:  # zero-pad around the old kernel
         conv.weight.zero_()
         low = (k - old_k) // 2
-        conv.weight[:out_channels, :in_channels, low:low + old_k, low:low + old_k] = \
-            old_conv.weight[:out_channels, :in_channels]
+        conv.weight[:out_channels, :in_channels, low : low + old_k, low : low + old_k] = old_conv.weight[
+            :out_channels, :in_channels
+        ]
     else:  # keep the centre of the old kernel
         low = (old_k - k) // 2
-        conv.weight[:out_channels, :in_channels] = old_conv.weight[:out_channels, :in_channels, low:low + k, low:low + k]
+        conv.weight[:out_channels, :in_channels] = old_conv.weight[
+            :out_channels, :in_channels, low : low + k, low : low + k
+        ]
     for name in ("weight", "bias", "running_mean", "running_var"):
         getattr(bn, name)[:out_channels] = getattr(old_bn, name)[:out_channels]
     bn.num_batches_tracked.copy_(old_bn.num_batches_tracked)

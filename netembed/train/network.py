@@ -50,8 +50,10 @@ class NetworkConfig:
         if self.num_classes < 2:
             raise ValueError(f"NetworkConfig.num_classes must be at least 2, got {self.num_classes}")
         if self.image_size < 2 ** (self.num_stacks - 1):
-            raise ValueError(f"NetworkConfig.image_size must be at least 2**(num_stacks - 1) = "
-                             f"{2 ** (self.num_stacks - 1)} to survive the downsamplings, got {self.image_size}")
+            raise ValueError(
+                f"NetworkConfig.image_size must be at least 2**(num_stacks - 1) = "
+                f"{2 ** (self.num_stacks - 1)} to survive the downsamplings, got {self.image_size}"
+            )
         for name in ("bn_momentum", "bn_eps"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0 < value < 1:
@@ -91,19 +93,17 @@ class CellModule(nn.Module):
         self.channels = vertex_channels(in_channels, out_channels, cell.matrix)
         n = cell.num_vertices
         # ModuleDicts keyed by vertex: only vertices fed by the input have a projection
-        self.projections = nn.ModuleDict({
-            str(v): ConvBnRelu(1, in_channels, self.channels[v], config)
-            for v in range(1, n - 1) if self.matrix[0][v]})
-        self.ops = nn.ModuleDict({
-            str(v): _operation(cell.ops[v], self.channels[v], config) for v in range(1, n - 1)})
-        self.output_projection = (ConvBnRelu(1, in_channels, out_channels, config)
-                                  if self.matrix[0][n - 1] else None)
+        self.projections = nn.ModuleDict(
+            {str(v): ConvBnRelu(1, in_channels, self.channels[v], config) for v in range(1, n - 1) if self.matrix[0][v]}
+        )
+        self.ops = nn.ModuleDict({str(v): _operation(cell.ops[v], self.channels[v], config) for v in range(1, n - 1)})
+        self.output_projection = ConvBnRelu(1, in_channels, out_channels, config) if self.matrix[0][n - 1] else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, matrix, channels = len(self.matrix), self.matrix, self.channels
         tensors = [x]
         for v in range(1, n - 1):
-            inputs = [tensors[src][:, :channels[v]] for src in range(1, v) if matrix[src][v]]
+            inputs = [tensors[src][:, : channels[v]] for src in range(1, v) if matrix[src][v]]
             if matrix[0][v]:
                 inputs.append(self.projections[str(v)](x))
             tensors.append(self.ops[str(v)](sum(inputs[1:], inputs[0])))
@@ -141,8 +141,7 @@ class Network(nn.Module):
         return self.classifier(features.mean(dim=(2, 3)))
 
 
-def build_network(cell: Cell, config: NetworkConfig | None = None,
-                  device: torch.device | str = "cpu") -> Network:
+def build_network(cell: Cell, config: NetworkConfig | None = None, device: torch.device | str = "cpu") -> Network:
     """NAS-Bench-101's network for ``cell``, in its canonical vertex order (the order the
     table's parameter counts and channel splits refer to). ``device="meta"`` builds the
     shapes only, e.g. to count parameters of many cells quickly."""

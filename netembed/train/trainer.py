@@ -104,8 +104,8 @@ def evaluate(network: nn.Module, images: torch.Tensor, labels: torch.Tensor, bat
     device = next(network.parameters()).device
     correct = 0
     for start in range(0, len(images), batch_size):
-        logits = network(images[start:start + batch_size].to(device))
-        correct += int((logits.argmax(dim=1).cpu() == labels[start:start + batch_size]).sum())
+        logits = network(images[start : start + batch_size].to(device))
+        correct += int((logits.argmax(dim=1).cpu() == labels[start : start + batch_size]).sum())
     return correct / len(images)
 
 
@@ -125,7 +125,7 @@ def recalibrate_batch_norm(network: nn.Module, images: torch.Tensor, batch_size:
     network.train()
     device = next(network.parameters()).device
     for start in range(0, len(images), batch_size):
-        network(images[start:start + batch_size].to(device))
+        network(images[start : start + batch_size].to(device))
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum
 
@@ -135,8 +135,13 @@ def _learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
 
 
 def _optimizer(network: nn.Module, config: TrainConfig) -> torch.optim.SGD:
-    return torch.optim.SGD(network.parameters(), lr=config.learning_rate, momentum=config.momentum,
-                           nesterov=config.momentum > 0, weight_decay=config.weight_decay)
+    return torch.optim.SGD(
+        network.parameters(),
+        lr=config.learning_rate,
+        momentum=config.momentum,
+        nesterov=config.momentum > 0,
+        weight_decay=config.weight_decay,
+    )
 
 
 def _state_tensors(network: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
@@ -148,16 +153,25 @@ def _state_tensors(network: nn.Module, optimizer: torch.optim.Optimizer) -> dict
     return {key: value.detach().cpu().contiguous().clone() for key, value in tensors.items()}
 
 
-def _save_checkpoint(directory: Path, network: Network, optimizer: torch.optim.Optimizer,
-                     config: TrainConfig, data_name: str, history: list[dict]) -> None:
+def _save_checkpoint(
+    directory: Path,
+    network: Network,
+    optimizer: torch.optim.Optimizer,
+    config: TrainConfig,
+    data_name: str,
+    history: list[dict],
+) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     state = save(_state_tensors(network, optimizer))
     atomic_write(directory / STATE_FILE, lambda tmp: Path(tmp).write_bytes(state))
     document = {
         "schema_version": CHECKPOINT_SCHEMA_VERSION,
         "cell": {"matrix": network.cell.matrix.tolist(), "ops": list(network.cell.ops), "hash": network.cell.hash},
-        "network": network.config.to_dict(), "train": asdict(config), "data": data_name,
-        "history": history, "state_sha256": hashlib.sha256(state).hexdigest(),
+        "network": network.config.to_dict(),
+        "train": asdict(config),
+        "data": data_name,
+        "history": history,
+        "state_sha256": hashlib.sha256(state).hexdigest(),
     }
     atomic_write(directory / CHECKPOINT_FILE, lambda tmp: Path(tmp).write_text(json.dumps(document, indent=2) + "\n"))
 
@@ -185,12 +199,16 @@ def load_checkpoint(directory: str | os.PathLike, device: str | torch.device = "
         raise DataError(f"{path}: schema_version must be {CHECKPOINT_SCHEMA_VERSION}, got {version!r}")
     missing = [key for key in ("cell", "network", "train", "data", "history", "state_sha256") if key not in document]
     if missing:
-        raise DataError(f"{path} must have the fields cell, network, train, data, history, state_sha256, missing {missing}")
+        raise DataError(
+            f"{path} must have the fields cell, network, train, data, history, state_sha256, missing {missing}"
+        )
     raw = state_path.read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
     if digest != document["state_sha256"]:
-        raise DataError(f"{state_path} must have the sha256 recorded in {CHECKPOINT_FILE} "
-                        f"({document['state_sha256']}), got {digest}: truncated, modified or replaced")
+        raise DataError(
+            f"{state_path} must have the sha256 recorded in {CHECKPOINT_FILE} "
+            f"({document['state_sha256']}), got {digest}: truncated, modified or replaced"
+        )
     try:
         state = load(raw)
         cell = Cell(document["cell"]["matrix"], document["cell"]["ops"])
@@ -198,22 +216,32 @@ def load_checkpoint(directory: str | os.PathLike, device: str | torch.device = "
     except (SafetensorError, TypeError, ValueError, KeyError) as exc:
         raise DataError(f"{directory} must hold a readable checkpoint ({exc})") from exc
     network = build_network(cell, config, device)
-    model_state = {key[len("model."):]: value for key, value in state.items() if key.startswith("model.")}
+    model_state = {key[len("model.") :]: value for key, value in state.items() if key.startswith("model.")}
     expected = network.state_dict()
     missing, unexpected = sorted(set(expected) - set(model_state)), sorted(set(model_state) - set(expected))
     if missing or unexpected:
-        raise DataError(f"{state_path} must hold exactly the tensors of the cell's network, "
-                        f"got missing keys {missing}, unexpected keys {unexpected}")
+        raise DataError(
+            f"{state_path} must hold exactly the tensors of the cell's network, "
+            f"got missing keys {missing}, unexpected keys {unexpected}"
+        )
     for key, value in model_state.items():
         if value.shape != expected[key].shape:
-            raise DataError(f"{state_path}: {key} must have shape {tuple(expected[key].shape)}, got {tuple(value.shape)}")
+            raise DataError(
+                f"{state_path}: {key} must have shape {tuple(expected[key].shape)}, got {tuple(value.shape)}"
+            )
     network.load_state_dict(model_state, strict=True)
     return network, document, state
 
 
-def train_network(network: Network, data: ImageData, config: TrainConfig = TrainConfig(),
-                  checkpoint_dir: str | os.PathLike | None = None, progress: bool = False,
-                  history: list[dict] | None = None, optimizer_state: dict | None = None) -> TrainResult:
+def train_network(
+    network: Network,
+    data: ImageData,
+    config: TrainConfig = TrainConfig(),
+    checkpoint_dir: str | os.PathLike | None = None,
+    progress: bool = False,
+    history: list[dict] | None = None,
+    optimizer_state: dict | None = None,
+) -> TrainResult:
     """Train ``network`` (already built and initialised, e.g. inherited from a parent) for the
     epochs not yet in ``history``, evaluating on the test split after each epoch."""
     _check_fits(network.config, data)
@@ -227,15 +255,22 @@ def train_network(network: Network, data: ImageData, config: TrainConfig = Train
     steps_per_epoch = math.ceil(len(data.train_images) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     loss_fn = nn.CrossEntropyLoss()
-    bar = tqdm(total=config.epochs, initial=len(history), desc=f"train {network.cell.hash[:8]}",
-               unit="epoch", disable=not progress, leave=False)
+    bar = tqdm(
+        total=config.epochs,
+        initial=len(history),
+        desc=f"train {network.cell.hash[:8]}",
+        unit="epoch",
+        disable=not progress,
+        leave=False,
+    )
     for epoch in range(len(history), config.epochs):
         network.train()
-        order = torch.randperm(len(data.train_images), generator=torch.Generator().manual_seed(
-            config.seed * 1_000_003 + epoch))
+        order = torch.randperm(
+            len(data.train_images), generator=torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
+        )
         started, total_loss = time.perf_counter(), 0.0
         for step in range(steps_per_epoch):
-            batch = order[step * config.batch_size:(step + 1) * config.batch_size]
+            batch = order[step * config.batch_size : (step + 1) * config.batch_size]
             for group in optimizer.param_groups:
                 group["lr"] = _learning_rate(config, epoch * steps_per_epoch + step, total_steps)
             loss = loss_fn(network(data.train_images[batch].to(device)), data.train_labels[batch].to(device))
@@ -245,12 +280,20 @@ def train_network(network: Network, data: ImageData, config: TrainConfig = Train
             total_loss += float(loss.detach()) * len(batch)
         seconds = time.perf_counter() - started
         if not math.isfinite(total_loss):
-            raise FloatingPointError(f"training loss must stay finite, got {total_loss} in epoch {epoch + 1} "
-                                     f"(learning rate {config.learning_rate} too high?)")
+            raise FloatingPointError(
+                f"training loss must stay finite, got {total_loss} in epoch {epoch + 1} "
+                f"(learning rate {config.learning_rate} too high?)"
+            )
         recalibrate_batch_norm(network, data.train_images)
         accuracy = evaluate(network, data.test_images, data.test_labels)
-        history.append({"epoch": epoch + 1, "loss": total_loss / len(data.train_images),
-                        "test_accuracy": accuracy, "seconds": seconds})
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "loss": total_loss / len(data.train_images),
+                "test_accuracy": accuracy,
+                "seconds": seconds,
+            }
+        )
         if checkpoint_dir is not None:
             _save_checkpoint(Path(checkpoint_dir), network, optimizer, config, data.name, history)
         bar.update()
@@ -258,39 +301,64 @@ def train_network(network: Network, data: ImageData, config: TrainConfig = Train
     bar.close()
     if not history:
         raise ValueError("train_network ran no epoch: config.epochs must exceed the finished ones")
-    return TrainResult(network.cell.hash, history[-1]["test_accuracy"], sum(h["seconds"] for h in history),
-                       count_trainable(network), len(history), history)
+    return TrainResult(
+        network.cell.hash,
+        history[-1]["test_accuracy"],
+        sum(h["seconds"] for h in history),
+        count_trainable(network),
+        len(history),
+        history,
+    )
 
 
 def _check_fits(config: NetworkConfig, data: ImageData) -> None:
     if config.in_channels != data.in_channels:
-        raise DataError(f"network in_channels must match the data's {data.in_channels} channels, got {config.in_channels}")
+        raise DataError(
+            f"network in_channels must match the data's {data.in_channels} channels, got {config.in_channels}"
+        )
     if config.num_classes < data.num_classes:
-        raise DataError(f"network num_classes must cover the data's {data.num_classes} classes, got {config.num_classes}")
+        raise DataError(
+            f"network num_classes must cover the data's {data.num_classes} classes, got {config.num_classes}"
+        )
     if data.image_size < 2 ** (config.num_stacks - 1):
-        raise DataError(f"images must be at least {2 ** (config.num_stacks - 1)} pixels for {config.num_stacks} "
-                        f"stacks, got {data.image_size}")
+        raise DataError(
+            f"images must be at least {2 ** (config.num_stacks - 1)} pixels for {config.num_stacks} "
+            f"stacks, got {data.image_size}"
+        )
 
 
-def train_cell(cell: Cell, data: ImageData, network_config: NetworkConfig | None = None,
-               config: TrainConfig = TrainConfig(), device: str | torch.device = "cpu",
-               checkpoint_dir: str | os.PathLike | None = None, progress: bool = False) -> TrainResult:
+def train_cell(
+    cell: Cell,
+    data: ImageData,
+    network_config: NetworkConfig | None = None,
+    config: TrainConfig = TrainConfig(),
+    device: str | torch.device = "cpu",
+    checkpoint_dir: str | os.PathLike | None = None,
+    progress: bool = False,
+) -> TrainResult:
     """Build ``cell``'s network (seeded by ``config.seed``), train it and measure it.
 
     With ``checkpoint_dir``, a run that finds a checkpoint there continues from its last
     finished epoch; the checkpoint must be of the same cell, network, training settings and data.
     """
-    network_config = network_config or NetworkConfig(in_channels=data.in_channels, image_size=data.image_size,
-                                                     num_classes=data.num_classes)
+    network_config = network_config or NetworkConfig(
+        in_channels=data.in_channels, image_size=data.image_size, num_classes=data.num_classes
+    )
     if checkpoint_dir is not None and (Path(checkpoint_dir) / CHECKPOINT_FILE).exists():
         network, document, state = load_checkpoint(checkpoint_dir, device)
-        found = {"cell": document["cell"]["hash"], "network": document["network"], "train": document["train"],
-                 "data": document["data"]}
+        found = {
+            "cell": document["cell"]["hash"],
+            "network": document["network"],
+            "train": document["train"],
+            "data": document["data"],
+        }
         wanted = {"cell": cell.hash, "network": network_config.to_dict(), "train": asdict(config), "data": data.name}
         differing = [key for key in wanted if found[key] != wanted[key]]
         if differing:
-            raise DataError(f"checkpoint in {checkpoint_dir} must be of the same run to resume, got different "
-                            + ", ".join(f"{key} ({found[key]!r} there, {wanted[key]!r} here)" for key in differing))
+            raise DataError(
+                f"checkpoint in {checkpoint_dir} must be of the same run to resume, got different "
+                + ", ".join(f"{key} ({found[key]!r} there, {wanted[key]!r} here)" for key in differing)
+            )
         return train_network(network, data, config, checkpoint_dir, progress, document["history"], state)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)

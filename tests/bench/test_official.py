@@ -32,8 +32,12 @@ def record(row: int, arrays, epochs: int, repeat: int) -> bytes:
     value = (row % 100) / 1000 + epochs / 1000 + repeat / 10000
 
     def evaluation(fraction):
-        return {"training_time": 10.0 * epochs * fraction + repeat, "train_accuracy": 0.5 + value,
-                "validation_accuracy": 0.4 + value * fraction, "test_accuracy": 0.3 + value * fraction}
+        return {
+            "training_time": 10.0 * epochs * fraction + repeat,
+            "train_accuracy": 0.5 + value,
+            "validation_accuracy": 0.4 + value * fraction,
+            "test_accuracy": 0.3 + value * fraction,
+        }
 
     metrics = encode_metrics([start, evaluation(0.5), evaluation(1.0)], trainable_parameters=1000 + row)
     return json.dumps([str(arrays.hashes[row]), epochs, adjacency, ops, base64.b64encode(metrics).decode()]).encode()
@@ -42,7 +46,9 @@ def record(row: int, arrays, epochs: int, repeat: int) -> bytes:
 @pytest.fixture
 def official(tmp_path, arrays):
     rows = [5, 1, 300_000, 42]
-    records = [record(r, arrays, e, k) for r in rows for e in (4, 108) for k in range(3)][:-1]  # row 42: 2 repeats at 108
+    records = [record(r, arrays, e, k) for r in rows for e in (4, 108) for k in range(3)][
+        :-1
+    ]  # row 42: 2 repeats at 108
     path = tmp_path / "nasbench_full.tfrecord"
     write_tfrecord(path, records)
     return path, rows
@@ -127,8 +133,10 @@ def test_damaged_files_name_the_record(official, tmp_path, damage, message):
         (json.dumps(["h", 108, "0100", "input,output,output", ""]).encode(), "ops must have one entry per vertex"),
         (json.dumps(["h", 108, "0100", "input,conv5x5", ""]).encode(), "unknown op 'conv5x5'"),
         (json.dumps(["h", 108, "0100", "input,output", "%%%"]).encode(), "metrics are not base64 ModelMetrics"),
-        (json.dumps(["h", 108, "0100", "input,output", base64.b64encode(b"\x0a\x05ab").decode()]).encode(),
-         "metrics are not base64 ModelMetrics"),
+        (
+            json.dumps(["h", 108, "0100", "input,output", base64.b64encode(b"\x0a\x05ab").decode()]).encode(),
+            "metrics are not base64 ModelMetrics",
+        ),
     ],
 )
 def test_malformed_rows_name_the_record(tmp_path, payload, message):
