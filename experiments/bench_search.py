@@ -13,9 +13,10 @@ import numpy as np
 
 from netembed.bench import Benchmark
 from netembed.errors import DataError
-from netembed.reward import Reward
+from netembed.evaluators import TableEvaluator
+from netembed.objective import Reward
 from netembed.runs import METHODS, build_method
-from netembed.search import Budget, TableEvaluator, run_search
+from netembed.search import Budget, run_search
 
 
 def main() -> None:

@@ -41,9 +41,10 @@ from netembed.bench import Benchmark
 from netembed.compare import median_hypervolume_ratio, true_front
 from netembed.controller import ControllerConfig, NetembedSearch
 from netembed.errors import DataError
+from netembed.evaluators import TableEvaluator
+from netembed.objective import pareto_front
 from netembed.predictors import AccuracyPredictor, PredictorConfig
-from netembed.reward import pareto_front
-from netembed.search import Budget, TableEvaluator, run_search
+from netembed.search import Budget, run_search
 
 
 class MoreParents(NetembedSearch):

@@ -52,6 +52,7 @@ __all__ = [
     "random_walk_rows",
     "random_walks",
     "ring_graph",
+    "run_embedding_locality",
     "run_locality",
     "write_csv",
 ]
@@ -623,6 +624,24 @@ def run_locality(
         write_csv(result.rows(), out / "rwa.csv")
         plot_locality(result, out / "rwa.png", f"NAS-Bench-101 RWA: {walks:,} walks x {length} moves, seed {seed}")
     return result
+
+
+def run_embedding_locality(
+    model: str, *, seed: int = 0, out: str | os.PathLike, data: str | os.PathLike | None = None
+) -> EmbeddingLocality:
+    """The counterpart of ``run_locality`` in a pretrained encoder's space: accuracy correlation of
+    random cell pairs by embedding distance; writes ``embedding_locality.csv`` and ``.png`` in ``out``."""
+    from netembed import space
+    from netembed.encoder import CellEncoder
+
+    arrays = space.space_arrays()
+    accuracy = _table_accuracy(data)
+    embeddings = CellEncoder.from_pretrained(model).embed_arrays(arrays.adjacency, arrays.ops).numpy()
+    near = embedding_locality(embeddings, accuracy, np.random.default_rng(seed))
+    out = Path(out)
+    write_csv(near.rows(), out / "embedding_locality.csv")
+    plot_locality(near, out / "embedding_locality.png", f"Accuracy correlation vs embedding distance ({model})")
+    return near
 
 
 def _vertex_drift(rows: np.ndarray, graph_rows: int) -> dict[str, float]:

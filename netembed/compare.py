@@ -1,8 +1,8 @@
 """``netembed compare``: every search method side by side on the NAS-Bench-101 table.
 
 Same seeds, same budget, same evaluator (the table: each new cell is one query, repeats are
-free) and the same reward (test accuracy) for every method, as DESIGN.md's benchmarking rules
-ask. Each finished run is written to ``OUT/runs/`` at once, so a killed comparison reruns only
+free) and the same reward (test accuracy) for every method, as the benchmarking rules in
+docs/design.md ask. Each finished run is written to ``OUT/runs/`` at once, so a killed comparison reruns only
 the runs it had not finished. Runs can go in parallel processes (``jobs``), one torch thread each.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from netembed._io import atomic_write, save_figure
-from netembed.reward import hypervolume_ratio, pareto_front
+from netembed.objective import HV_REFERENCE, Objective, hypervolume_ratio, pareto_front
 from netembed.search import SearchError
 
 __all__ = [
@@ -34,8 +34,6 @@ __all__ = [
 #: Test accuracy of the 42nd best cell: reaching it means finding a top-0.01% cell.
 TOP_THRESHOLD = 0.9423077
 CHECKPOINTS = (50, 100, 150, 300)
-#: Hypervolume reference point of (accuracy, parameters): 0.80 and the largest cell in the space.
-HV_REFERENCE = (0.80, 49_979_274)
 
 
 @dataclass
@@ -77,14 +75,15 @@ def _worker_init(data: str | None, threads: int) -> None:
 
 
 def _one_run(task: tuple[str, str, int, int, str]) -> Run:
+    from netembed.evaluators import TableEvaluator
     from netembed.runs import build_method
-    from netembed.search import Budget, TableEvaluator, run_search
+    from netembed.search import Budget, run_search
 
     method_name, objective, seed, budget, out = task
     result = run_search(
         build_method(method_name, seed, objective),
         TableEvaluator(_BENCH),
-        lambda accuracy, **_: accuracy,
+        Objective(objective),  # the accuracy reward: the figures are test accuracies
         Budget(queries=budget),
         seed=seed,
     )

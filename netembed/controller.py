@@ -12,12 +12,12 @@ weights) and learns the rest by REINFORCE over each round's sampled batch (Plack
 log-likelihood of the batch drawn without replacement, a moving-average baseline and an
 entropy bonus, as EAS does).
 
-With ``objective="pareto"`` the parents are the run's front of (accuracy, parameters), the
+With a "pareto" ``objective`` the parents are the run's front of (accuracy, parameters), the
 surrogate learns accuracy, and the policy's prior scores each candidate by the hypervolume it
 would add to that front (parameter counts are exact and cost no query).
 
 Mode: co-trained during the search from a label-free start; nothing in it has seen a label
-that the run did not pay for, so its query counts are honest (DESIGN.md).
+that the run did not pay for, so its query counts are honest (docs/design.md).
 """
 
 from __future__ import annotations
@@ -31,20 +31,15 @@ from torch import nn
 from netembed import space
 from netembed.cell import Cell
 from netembed.encoder import CellEncoder, EncoderConfig
+from netembed.objective import Objective, as_objective
 from netembed.predictors import AccuracyPredictor, PredictorConfig
-from netembed.reward import hypervolume, pareto_front
 from netembed.search import Evaluation, Method, SearchError
 from netembed.transforms import FAMILIES, neighbors
 
-__all__ = ["OBJECTIVES", "ControllerConfig", "NetembedSearch", "Policy"]
+__all__ = ["ControllerConfig", "NetembedSearch", "Policy"]
 
 #: Candidate kinds: every move kind, plus "jump" (a uniformly random cell).
 KINDS = (*FAMILIES, "jump")
-#: "reward": maximise the run's reward. "pareto": grow the front of (accuracy, parameters), the
-#: parameter count being exact and free (no query); candidates are scored by the hypervolume
-#: they would add (reference point ``HV_REFERENCE``) and the policy is rewarded with it.
-OBJECTIVES = ("reward", "pareto")
-HV_REFERENCE = (0.80, 49_979_274.0)  # accuracy 0.80 and the largest cell of the space
 
 
 @dataclass(frozen=True)
@@ -126,18 +121,18 @@ class NetembedSearch(Method):
         rng: np.random.Generator,
         config: ControllerConfig = ControllerConfig(),
         init: str | None = None,
-        objective: str = "reward",
+        objective: Objective | str = "reward",
         prior: str | None = None,
     ):
         super().__init__(rng)
-        if objective not in OBJECTIVES:
-            raise SearchError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
+        objective = as_objective(objective)
         self.config, self.init, self.objective, self.prior = config, init, objective, prior
+        self.pareto = objective.kind == "pareto"
         self.name = (
             "netembed"
             + ("+pretrained" if init else "")
             + ("+prior" if prior else "")
-            + ("+pareto" if objective == "pareto" else "")
+            + ("+pareto" if self.pareto else "")
         )
         self._params: dict[str, int] = {}  # parameter counts of candidates (pareto objective)
         self._round_front: dict = {}  # the front a pareto round was planned against
@@ -147,21 +142,7 @@ class NetembedSearch(Method):
         self.encoder.eval()
         encoder = self.encoder.config
         self.predictor = AccuracyPredictor(
-            PredictorConfig(
-                hidden=encoder.hidden,
-                layers=encoder.layers,
-                embedding_dim=encoder.embedding_dim,
-                # raw scores, no forest blend; the accuracies themselves (normal-score targets searched
-                # worse fronts: README, experiments/pareto_variants.py)
-                members=config.members,
-                forest=0.0,
-                targets="raw",
-                seed=torch_seed % 100_000,
-                # the embedding alone: with the output vertex's latent beside it (the predictors'
-                # default) the front search did worse (README, pareto_variants --variants readout); a
-                # prior hands over whole members, so with one the readout is the prior's (the default)
-                readout=PredictorConfig().readout if prior else "mean",
-            )
+            PredictorConfig.for_search(encoder, config.members, torch_seed % 100_000, prior=bool(prior))
         )
         self.policy = Policy(2 * encoder.embedding_dim + len(KINDS) + 1, config)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
@@ -185,9 +166,9 @@ class NetembedSearch(Method):
             self.round["pending"].remove(evaluation.cell.hash)
             self.round["rewards"][evaluation.cell.hash] = (
                 evaluation.reward
-                if self.objective == "reward"
+                if not self.pareto
                 else float(
-                    self._gain(
+                    self.objective.gain(
                         self.round["front"], np.array([evaluation.accuracy]), np.array([float(evaluation.params)])
                     )[0]
                 )
@@ -228,7 +209,7 @@ class NetembedSearch(Method):
 
     def _refresh_surrogate(self) -> None:
         cells = [e.cell for e in self.told.values()]
-        rewards = np.array([self._score(e) for e in self.told.values()])
+        rewards = np.array([self.objective.score(e) for e in self.told.values()])
         calibrate = bool(self.predictor.config.forest)  # raw scores suffice, but a forest blends in label units
         if not self.fitted:
             self.predictor.fit(
@@ -263,13 +244,16 @@ class NetembedSearch(Method):
 
     def _features(self, candidates, parents, kinds) -> tuple[torch.Tensor, torch.Tensor]:
         mean, std = self.predictor.predict(candidates)
-        if self.objective == "reward":
+        if not self.pareto:
             surrogate = np.stack([(mean - self.reward_mean) / self.reward_std, std / self.reward_std], 1)
             self._round_front = {}
         else:  # hypervolume each candidate would add if it scored its mean, and its optimistic mean + std
             front = self._front()
             params = np.array([self._param_count(c) for c in candidates], dtype=float)
-            at_mean, optimistic = self._gain(front, mean, params), self._gain(front, mean + std, params)
+            at_mean, optimistic = (
+                self.objective.gain(front, mean, params),
+                self.objective.gain(front, mean + std, params),
+            )
             scale = max(float(optimistic.std()), 1e-12)
             surrogate = np.stack([at_mean / scale, (optimistic - at_mean) / scale], 1)
             self._round_front = {"front": front, "gain_scale": scale}
@@ -279,38 +263,19 @@ class NetembedSearch(Method):
         parent = self._embed(parent_cells)
         kind = torch.nn.functional.one_hot(torch.tensor([KINDS.index(k) for k in kinds]), len(KINDS)).float()
         parent_reward = torch.tensor(
-            [[0.0 if p is None else (self._score(p) - self.reward_mean) / self.reward_std] for p in parents],
+            [[0.0 if p is None else (self.objective.score(p) - self.reward_mean) / self.reward_std] for p in parents],
             dtype=torch.float32,
         )
         return surrogate, torch.cat([child, child - parent, kind, parent_reward], dim=1)
 
     # -- the objective ------------------------------------------------------------------------
 
-    def _score(self, evaluation: Evaluation) -> float:
-        """What the surrogate learns and parents are ranked by: the reward, or accuracy for a front."""
-        return evaluation.reward if self.objective == "reward" else evaluation.accuracy
-
     def _parents(self) -> list[Evaluation]:
-        told = list(self.told.values())
-        if self.objective == "reward":
-            return sorted(told, key=lambda e: (-e.reward, e.query))[: self.config.parents]
-        front = pareto_front(np.array([e.accuracy for e in told]), np.array([float(e.params) for e in told]))
-        return [told[i] for i in front]
+        return self.objective.parents(list(self.told.values()), self.config.parents)
 
     def _front(self) -> tuple[np.ndarray, np.ndarray]:
         parents = self._parents()
         return np.array([e.accuracy for e in parents]), np.array([float(e.params) for e in parents])
-
-    @staticmethod
-    def _gain(front: tuple[np.ndarray, np.ndarray], accuracy: np.ndarray, params: np.ndarray) -> np.ndarray:
-        """Hypervolume each point would add to ``front`` on its own."""
-        base = hypervolume(*front, *HV_REFERENCE)
-        return np.array(
-            [
-                hypervolume(np.append(front[0], a), np.append(front[1], c), *HV_REFERENCE) - base
-                for a, c in zip(np.clip(accuracy, 0.0, 1.0), params)
-            ]
-        )
 
     def _param_count(self, cell: Cell) -> int:
         if cell.hash not in self._params:
@@ -329,9 +294,9 @@ class NetembedSearch(Method):
         """REINFORCE on the round's batch: advantage-weighted Plackett-Luce terms plus entropy."""
         round_, config = self.round, self.config
         rewards = np.array([round_["rewards"][h] for h in round_["hashes"]])
-        scale = self.reward_std if self.objective == "reward" else 1.0  # pareto gains are already scaled
+        scale = 1.0 if self.pareto else self.reward_std  # pareto gains are already scaled
         if self.baseline is None:
-            self.baseline = self.reward_mean if self.objective == "reward" else 0.0
+            self.baseline = 0.0 if self.pareto else self.reward_mean
         advantage = torch.tensor((rewards - self.baseline) / scale, dtype=torch.float32)
         logits = self.policy(round_["surrogate"], round_["features"])
         log_prob = plackett_luce_log_prob(logits, round_["order"])

@@ -10,6 +10,7 @@ __all__ = [
     "InvalidCellError",
     "NetembedError",
     "OutOfSpaceError",
+    "SearchError",
     "UnknownCellError",
 ]
 
@@ -39,3 +40,8 @@ class UnknownCellError(NetembedError, KeyError):
 
 class DataError(NetembedError, ValueError):
     """A data file that is missing, corrupt, or not in the expected format."""
+
+
+class SearchError(NetembedError, ValueError):
+    """Search settings that cannot run (unknown method or objective, empty budget, a method stuck on
+    duplicates), or a run that cannot continue (a log or study written with other settings)."""

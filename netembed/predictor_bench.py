@@ -36,7 +36,7 @@ import torch
 from scipy.stats import kendalltau, spearmanr
 
 from netembed import space
-from netembed._io import atomic_write
+from netembed._io import atomic_write, save_figure
 from netembed.cell import OPS, Cell
 from netembed.errors import NetembedError
 from netembed.predictors import TIME_TRAINING, AccuracyPredictor, PredictorConfig, TimeEstimator
@@ -48,9 +48,11 @@ __all__ = [
     "flat_features",
     "mdape_percent",
     "path_encoding",
+    "plot_bench",
     "run_predictor_bench",
     "run_time_bench",
     "summarise",
+    "write_bench",
 ]
 
 
@@ -428,3 +430,36 @@ def summarise(results: Sequence[Measurement]) -> list[dict]:
             if group[0].mdape_percent is not None:
                 rows[-1]["mdape_percent"] = float(np.mean([r.mdape_percent for r in group]))
     return rows
+
+
+def write_bench(results: list, rows: list[dict], out: Path, name: str, title: str) -> Path:
+    """``out/NAME_runs.csv`` (one row per run), ``out/NAME.csv`` (means over seeds) and the plot."""
+    from netembed.analysis import write_csv
+
+    out = Path(out)
+    write_csv([r.__dict__ for r in results], out / f"{name}_runs.csv")
+    write_csv(rows, out / f"{name}.csv")
+    return plot_bench(rows, out / f"{name}.png", title)
+
+
+def plot_bench(rows: list[dict], path: Path, title: str) -> Path:
+    """Kendall tau (mean +- std over seeds) against training cells, one line per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+    for method in dict.fromkeys(r["method"] for r in rows):
+        mine = [r for r in rows if r["method"] == method]
+        ax.errorbar(
+            [r["train_size"] for r in mine],
+            [r["kendall_tau"] for r in mine],
+            yerr=[r["kendall_tau_std"] for r in mine],
+            marker="o",
+            capsize=3,
+            label=method,
+        )
+    ax.set(xscale="log", xlabel="training cells", ylabel="Kendall tau on held-out cells", title=title)
+    ax.legend(fontsize=8)
+    return save_figure(fig, path)

@@ -100,6 +100,42 @@ class PredictorConfig:
     def encoder(self) -> EncoderConfig:
         return EncoderConfig(hidden=self.hidden, layers=self.layers, embedding_dim=self.embedding_dim)
 
+    # -- the roles a predictor plays, by name -------------------------------------------------
+
+    @classmethod
+    def for_accuracy(cls, **fields) -> PredictorConfig:
+        """An accuracy predictor (``AccuracyPredictor``): the defaults, as the README measures them."""
+        return cls(**fields)
+
+    @classmethod
+    def for_time(cls, **fields) -> PredictorConfig:
+        """A training-time estimator (``TimeEstimator``): ``TIME_TRAINING``'s settings."""
+        return cls(**{**TIME_TRAINING, **fields})
+
+    @classmethod
+    def for_prior(cls, **fields) -> PredictorConfig:
+        """A label-free prior (log parameter counts): trained like the time estimator, with the
+        accuracy predictors' readout, since a prior hands its whole members to them."""
+        return cls(**{**TIME_TRAINING, "readout": cls.readout, **fields})
+
+    @classmethod
+    def for_search(cls, encoder: EncoderConfig, members: int, seed: int, prior: bool = False) -> PredictorConfig:
+        """The netembed search's online surrogate: an ensemble of ``members`` on ``encoder``'s
+        shape, no feature view, raw targets (normal-score targets searched worse fronts: README,
+        experiments/pareto_variants.py) and the embedding alone as the heads' input (with the
+        output vertex's latent the front search did worse: pareto_variants --variants readout);
+        with a ``prior``, whose whole members it starts from, the prior's readout."""
+        return cls(
+            hidden=encoder.hidden,
+            layers=encoder.layers,
+            embedding_dim=encoder.embedding_dim,
+            members=members,
+            forest=0.0,
+            targets="raw",
+            seed=seed,
+            readout=cls.readout if prior else "mean",
+        )
+
     def __post_init__(self) -> None:
         positive = ("hidden", "layers", "embedding_dim", "head_hidden", "members", "steps", "batch_size", "lr")
         for name in positive + ("weight_decay", "ranking_weight", "epochs", "forest"):

@@ -28,7 +28,15 @@ from netembed.encoder import CellEncoder, EncoderConfig
 from netembed.errors import DataError
 from netembed.graph import NODE_TYPES, DenseCells, dense_arrays
 
-__all__ = ["CellAutoencoder", "Decoder", "PretrainConfig", "holdout_split", "pretrain", "reconstruction"]
+__all__ = [
+    "CellAutoencoder",
+    "Decoder",
+    "PretrainConfig",
+    "holdout_split",
+    "pretrain",
+    "quality_text",
+    "reconstruction",
+]
 
 _log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.safetensors"
@@ -330,7 +338,7 @@ def evaluate_pretrained(
 
 def _write_card(out_dir: Path, meta: dict) -> None:
     q = meta["quality"]
-    rec, speed = q["reconstruction"], q["speed"]
+    rec, speed = q["quality_text", "reconstruction"], q["speed"]
     lines = [
         "# encoder-nb101: label-free pretrained cell encoder",
         "",
@@ -369,3 +377,30 @@ def _write_card(out_dir: Path, meta: dict) -> None:
         "",
     ]
     atomic_write(out_dir / "README.md", lambda tmp: Path(tmp).write_text("\n".join(lines)))
+
+
+def quality_text(quality: dict) -> str:
+    """``evaluate_pretrained``'s figures as lines of text."""
+    lines = [f"pretrained encoder: {quality['model']}"]
+    rec = quality["quality_text", "reconstruction"]
+    lines.append(
+        f"reconstruction, held-out {rec['cells']:,} cells: ops {rec['ops_accuracy']:.5f}, "
+        f"exact adjacency {rec['adjacency_accuracy']:.5f}, exact cell {rec['cell_accuracy']:.5f}"
+    )
+    for name in ("pretrained", "random_init"):
+        sm = quality["smoothness"][name]
+        lines.append(
+            f"smoothness ({name}): |acc diff| to {sm['k']} nearest {sm['neighbour_gap']:.5f} vs random "
+            f"{sm['random_gap']:.5f}, ratio {sm['ratio']:.3f}"
+        )
+    for name in ("pretrained", "random_init"):
+        ed = quality["edit_distance"][name]
+        lines.append(
+            f"Spearman(embedding distance, move distance) ({name}): {ed['spearman']:.3f} over {ed['pairs']:,} pairs"
+        )
+    speed = quality["speed"]
+    lines.append(
+        f"embedding all {speed['cells']:,} cells: {speed['seconds']:.2f} s ({speed['cells_per_second']:,.0f} cells/s)"
+    )
+    lines += [f"wrote {path}" for path in quality.get("files", [])]
+    return "\n".join(lines)

@@ -1,168 +1,501 @@
-"""One search run end to end: the method by name, the query log that makes it resumable, the report.
+"""One search run end to end: a frozen spec in, a report out.
 
-The log is JSON lines: a header with the run's settings, then one line per query, each
-flushed to disk as soon as the evaluator answers. A killed run loses at most the query in
-flight; ``resume`` replays the logged queries into a fresh method (same name, seed and
-settings), which re-asks the same cells and is told the logged answers without calling the
-evaluator, and then continues. A torn last line (a crash mid-write) is dropped.
+``SearchSpec`` describes a search completely (method, evaluator, objective and reward, budget,
+seed, models, storage, workers); ``run(spec, out)`` builds what it names, runs it in one process
+(its query log in ``out`` makes it resumable) or as workers sharing an Optuna study, and returns
+a ``SearchReport``: the queries, the best cells (with true table values when the table is
+present), the front of the queried cells, the plot and ``result.json``.
+
+>>> from netembed.search import Budget
+>>> spec = SearchSpec(method="random", evaluator="table", budget=Budget(queries=20), seed=1)
+>>> spec.to_dict()["budget"], spec.shared
+({'queries': 20, 'seconds': None}, False)
 """
 
 from __future__ import annotations
 
 import json
-import os
-from dataclasses import dataclass
+import sys
+import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from netembed.cell import Cell
-from netembed.search import Evaluation, Method, SearchError
+from netembed._io import atomic_write, save_figure
+from netembed.evaluators import EVALUATORS
+from netembed.objective import Objective, as_objective, pareto_front
+from netembed.search import Budget, Evaluation, Method, SearchError, SearchResult
 
-__all__ = ["METHODS", "QueryLog", "best_rows", "build_method"]
+if TYPE_CHECKING:
+    from netembed.train.spec import TrainingSpec
+
+__all__ = ["METHODS", "SearchReport", "SearchSpec", "best_rows", "build_method", "check_method", "run"]
 
 #: Every method the harness can run, baselines first; "netembed+pretrained" warm-starts from encoder-nb101.
 METHODS = ("random", "regularized_evolution", "local_search", "tpe", "netembed", "netembed+pretrained")
+#: Methods with a "pareto" objective (random search is the same either way).
+PARETO_METHODS = ("random", "netembed", "netembed+pretrained")
 
 PRETRAINED_ENCODER = "encoder-nb101"
-LOG_VERSION = 1
 
 
-def build_method(name: str, seed: int, objective: str = "reward") -> Method:
+def check_method(name: str, objective: Objective | str = "reward") -> Objective:
+    """Refuse an unknown method, or one without ``objective``; returns the objective."""
+    objective = as_objective(objective)
+    if name not in METHODS:
+        raise SearchError(f"method must be one of {', '.join(METHODS)}, got {name!r}")
+    if objective.kind != "reward" and name not in PARETO_METHODS:
+        raise SearchError(f"{name} has no {objective.kind} objective; use random, netembed or netembed+pretrained")
+    return objective
+
+
+def build_method(name: str, seed: int, objective: Objective | str = "reward") -> Method:
     """A fresh method seeded with ``seed`` (its settings are the defaults the README measures).
 
-    ``objective="pareto"`` (netembed and random only) searches for the front of accuracy
+    A "pareto" objective (netembed and random only) searches for the front of accuracy
     against parameters instead of the best reward; random search is the same either way.
     """
     from netembed.baselines import BASELINES
-    from netembed.controller import OBJECTIVES, NetembedSearch
+    from netembed.controller import NetembedSearch
 
-    if objective not in OBJECTIVES:
-        raise SearchError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
+    objective = check_method(name, objective)
     rng = np.random.default_rng(seed)
-    if name in ("netembed", "netembed+pretrained"):
-        return NetembedSearch(
-            rng, init=PRETRAINED_ENCODER if name == "netembed+pretrained" else None, objective=objective
-        )
     if name in BASELINES:
-        if objective != "reward" and name != "random":
-            raise SearchError(f"{name} has no {objective} objective; use random, netembed or netembed+pretrained")
         return BASELINES[name](rng)
-    raise SearchError(f"method must be one of {', '.join(METHODS)}, got {name!r}")
+    return NetembedSearch(rng, init=PRETRAINED_ENCODER if name == "netembed+pretrained" else None, objective=objective)
 
 
-def _evaluation_json(e: Evaluation) -> dict:
-    return {
-        "query": e.query,
-        "hash": e.cell.hash,
-        "matrix": e.cell.matrix.tolist(),
-        "ops": list(e.cell.ops),
-        "accuracy": e.accuracy,
-        "seconds": e.seconds,
-        "params": e.params,
-        "reward": e.reward,
-    }
+# -- the spec ------------------------------------------------------------------------------------
 
 
-def _evaluation_from_json(row: dict) -> Evaluation:
-    cell = Cell(row["matrix"], row["ops"])
-    if cell.hash != row["hash"]:
-        raise SearchError(
-            f"query {row['query']} of the log: its cell hashes to {cell.hash}, the log says {row['hash']}"
-        )
-    return Evaluation(
-        cell,
-        float(row["accuracy"]),
-        None if row["seconds"] is None else float(row["seconds"]),
-        int(row["params"]),
-        float(row["reward"]),
-        int(row["query"]),
-    )
+def _whole(name: str, value, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise SearchError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
-def read_log(path: str | os.PathLike) -> tuple[dict, list[Evaluation], bool]:
-    """A query log's header, its evaluations, and whether its last line was torn (a run that
-    died while writing it; that line is dropped)."""
-    path = Path(path)
-    if not path.is_file():
-        raise SearchError(f"no query log at {path}")
-    lines = path.read_text().split("\n")
-    try:
-        header = json.loads(lines[0])
-    except json.JSONDecodeError as exc:
-        raise SearchError(f"{path} does not start with a netembed log header ({exc.msg})") from None
-    if not isinstance(header, dict) or header.get("netembed_log") != LOG_VERSION:
-        got = header.get("netembed_log") if isinstance(header, dict) else header
-        raise SearchError(f"{path} has log version {got!r}, this netembed writes {LOG_VERSION}")
-    evaluations, body = [], lines[1:]
-    for number, line in enumerate(body):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            if number >= len(body) - 2:  # torn last line: the query in flight when the run died
-                break
-            raise SearchError(f"line {number + 2} of {path} is not JSON") from None
-        evaluations.append(_evaluation_from_json(row))
-    return header, evaluations, bool(body and body[-1].strip())
+@dataclass(frozen=True)
+class SearchSpec:
+    """One search, fully described (validated at construction; see the module docstring).
+
+    - ``method``: one of ``METHODS``; ``evaluator``: "surrogate" (the pretrained models, no table
+      needed), "table" (NAS-Bench-101's labels) or "train" (real training, set by ``training``);
+    - ``objective``: the reward each cell earns and what the search is for (``Objective``);
+    - ``budget``: queries and/or seconds; ``seed``: the method's seed (worker k: seed + 10,000 k);
+    - ``accuracy_model`` / ``time_model``: pretrained names or directories (the surrogate
+      evaluator's labels, the table's missing seconds, the best cells' predicted accuracy);
+    - ``data``: the table's folder or ``.npz`` (None: ``$NETEMBED_DATA``, else the default folder);
+    - ``workers``, ``worker``, ``storage``, ``study``: a search shared through an Optuna study
+      (``storage`` None: an SQLite file in the run's folder) when ``storage`` is set or
+      ``workers`` is not 1; ``worker`` is this process's first worker index.
+    """
+
+    method: str = "netembed"
+    evaluator: str = "surrogate"
+    objective: Objective = Objective()
+    budget: Budget = Budget(queries=100)
+    seed: int = 0
+    accuracy_model: str = "surrogate-nb101/accuracy"
+    time_model: str = "surrogate-nb101/time"
+    training: TrainingSpec | None = None
+    data: str | None = None
+    workers: int = 1
+    worker: int = 0
+    storage: str | None = None
+    study: str = "netembed"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.objective, Objective):
+            raise SearchError(f"SearchSpec.objective must be an Objective, got {self.objective!r}")
+        if not isinstance(self.budget, Budget):
+            raise SearchError(f"SearchSpec.budget must be a Budget, got {self.budget!r}")
+        check_method(self.method, self.objective)
+        if self.evaluator not in EVALUATORS:
+            raise SearchError(f"evaluator must be one of {', '.join(EVALUATORS)}, got {self.evaluator!r}")
+        _whole("seed", self.seed, 0)
+        for value in (self.workers, self.worker):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise SearchError(f"workers and worker must be integers, got {value!r}")
+        if self.workers < 1 or self.worker < 0:
+            raise SearchError(f"--workers must be >= 1 and --worker >= 0, got {self.workers} and {self.worker}")
+        if self.training is not None and self.evaluator != "train":
+            raise SearchError(f"training settings are for the train evaluator, got evaluator {self.evaluator!r}")
+
+    @property
+    def shared(self) -> bool:
+        """Whether the search runs as workers sharing an Optuna study."""
+        return self.storage is not None or self.workers != 1
+
+    def to_dict(self) -> dict:
+        """JSON-ready, the storage URL without its password."""
+        from netembed.study import safe_url
+
+        spec = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        return spec | {
+            "objective": {"kind": self.objective.kind, **asdict(self.objective.reward)},
+            "budget": asdict(self.budget),
+            "training": None if self.training is None else self.training.to_dict(),
+            "storage": None if self.storage is None else safe_url(self.storage),
+        }
+
+
+# -- running it ----------------------------------------------------------------------------------
 
 
 @dataclass
-class QueryLog:
-    """``queries.jsonl`` of one run: ``start`` (new) or ``resume`` (existing), then ``append`` per query."""
+class SearchReport:
+    """What a search found: ``payload`` is ``result.json``; ``rows`` the best cells by reward."""
 
-    path: Path
-    settings: dict
-    evaluations: list[Evaluation]
+    spec: SearchSpec
+    result: SearchResult
+    payload: dict
+    rows: list[dict]
+    table_present: bool
+    out: Path
+    sharing: dict | None = None  # storage, study, workers and wall seconds of a shared search
+    overhead: float | None = None  # search seconds per query (one process; None when shared)
+    logged: int = 0  # queries a resumed run replayed from its log
 
-    @classmethod
-    def start(cls, path: str | os.PathLike, settings: dict) -> QueryLog:
-        path = Path(path)
-        if path.exists():
-            raise SearchError(f"{path} already exists: pass --resume to continue that run, or another --out")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        log = cls(path, settings, [])
-        log._write_line({"netembed_log": LOG_VERSION, **settings}, mode="x")
-        return log
-
-    @classmethod
-    def resume(cls, path: str | os.PathLike, settings: dict) -> QueryLog:
-        """The logged queries, after checking the log was written with the same ``settings``
-        (the budget may differ: a run can be resumed with a larger one)."""
-        path = Path(path)
-        try:
-            header, evaluations, torn = read_log(path)
-        except SearchError as exc:
-            raise SearchError(f"cannot resume: {exc}") from None
-        logged = {k: v for k, v in header.items() if k not in ("netembed_log", "budget")}
-        wanted = {k: v for k, v in settings.items() if k != "budget"}
-        if logged != wanted:
-            diff = sorted(k for k in set(logged) | set(wanted) if logged.get(k) != wanted.get(k))
-            raise SearchError(
-                f"cannot resume: the log at {path} was written with other settings ({', '.join(diff)}: "
-                f"{[logged.get(k) for k in diff]} in the log, {[wanted.get(k) for k in diff]} now)"
+    def text(self) -> str:
+        """The report as a person reads it: the best cells, where the figures come from, the files."""
+        payload, sharing, result = self.payload, self.sharing, self.result
+        if sharing is None:
+            done = f"search overhead {self.overhead:.3f} s/query (evaluator {result.evaluator_seconds:.1f} s in all)"
+        elif self.overhead is not None:
+            done = f"search overhead {self.overhead:.3f} s/query"
+        else:
+            done = f"{sharing['workers']} workers, {sharing['wall_seconds']:.1f} s wall time"
+        sources = {
+            "surrogate": "(pred: the pretrained surrogates the search used; true: the table, unseen by the search):",
+            "table": "(pred acc: the pretrained surrogate; true: the table):",
+            "train": f"(reward and seconds: measured by training on {payload['settings'].get('training', {}).get('data')}; "
+            "pred acc: the pretrained surrogate; true: the table's CIFAR-10 figures):",
+        }
+        lines = [
+            f"\n{len(result.evaluations)} queries, {done}. Best cells by reward " + sources[self.spec.evaluator],
+            (
+                f"{'#':>2} {'hash':<33}{'reward':>7}{'pred acc':>9}{'true acc':>9}{'rank':>8}{'seconds':>8}"
+                f"{'true s':>7}{'params':>11}  ops"
+            ),
+        ]
+        lines += [_best_row_text(i, r) for i, r in enumerate(self.rows, 1)]
+        if self.rows:
+            best = self.rows[0]
+            lines.append(f"best cell: {json.dumps({'matrix': best['matrix'], 'ops': best['ops']})}")
+        if "pareto_front" in payload:
+            lines.append(
+                f"Pareto front (accuracy vs {self.spec.objective.cost}) of the queried cells: "
+                f"{len(payload['pareto_front'])} cells (in {self.out / 'result.json'})"
             )
-        log = cls(path, settings, evaluations)
-        if torn:  # rewrite without the torn line so appends start on a fresh line
-            log._rewrite(header)
-        return log
+        if not self.table_present:
+            lines.append("(no table found: true accuracies not shown; set NETEMBED_DATA to see them)")
+        lines.append(f"wrote {self.out / 'result.json'} and {payload['plot']}")
+        return "\n".join(lines)
 
-    def append(self, evaluation: Evaluation) -> None:
-        self.evaluations.append(evaluation)
-        self._write_line(_evaluation_json(evaluation))
 
-    def _write_line(self, row: dict, mode: str = "a") -> None:
-        with open(self.path, mode) as handle:
-            handle.write(json.dumps(row) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+def _best_row_text(i: int, r: dict) -> str:
+    def show(value, spec: str) -> str:
+        return "-" if value is None else format(value, spec)
 
-    def _rewrite(self, header: dict) -> None:
-        from netembed._io import atomic_write
+    seconds = show(r["seconds"], ".0f" if (r["seconds"] or 0) >= 100 else ".2f")
+    return (
+        f"{i:>2} {r['hash']:<33}{r['reward']:>7.4f}{show(r['predicted_accuracy'], '.4f'):>9}"
+        f"{show(r.get('true_accuracy'), '.4f'):>9}{show(r.get('true_rank'), ','):>8}"
+        f"{seconds:>8}{show(r.get('true_seconds'), '.0f'):>7}{r['params']:>11,}  "
+        + " ".join(o.replace("-bn-relu", "") for o in r["ops"][1:-1])
+    )
 
-        text = "".join(json.dumps(r) + "\n" for r in [header, *map(_evaluation_json, self.evaluations)])
-        atomic_write(self.path, lambda tmp: Path(tmp).write_text(text))
+
+@dataclass
+class _Parts:
+    """What every process of a search builds from the spec."""
+
+    bench: object
+    predictor: object
+    evaluator: object
+    settings: dict
+
+
+def _load_models(spec: SearchSpec):
+    """The pretrained accuracy predictor and time estimator (either may be missing unless required)."""
+    from netembed.errors import NetembedError
+    from netembed.predictors import AccuracyPredictor, TimeEstimator
+
+    models = []
+    for cls, name, required in (
+        (AccuracyPredictor, spec.accuracy_model, spec.evaluator == "surrogate"),
+        (TimeEstimator, spec.time_model, False),
+    ):
+        try:
+            models.append(cls.from_pretrained(name))
+        except NetembedError:
+            if required:
+                raise
+            models.append(None)
+    return models
+
+
+def _parts(spec: SearchSpec, out: Path) -> _Parts:
+    """The table (if any), the pretrained models, the evaluator, and the run's settings (which a
+    resumed or shared run must match)."""
+    from netembed.bench import load_table
+    from netembed.evaluators import SurrogateEvaluator, TableEvaluator
+
+    bench = load_table(spec.data, required=spec.evaluator == "table")
+    reward = spec.objective.reward
+    predictor, timer = _load_models(spec)
+    if reward.mode != "accuracy" and reward.cost == "seconds" and timer is None:  # table times cover 20k cells only
+        raise SearchError(f"a {reward.mode} reward on seconds needs a time estimator, none found at {spec.time_model}")
+    if spec.evaluator == "table":
+        evaluator = TableEvaluator(bench, time_estimator=timer)
+    elif spec.evaluator == "train":
+        from netembed.evaluators import RealTrainingEvaluator
+        from netembed.train.spec import TrainingSpec
+
+        training = spec.training or TrainingSpec()
+        data, network, config, device = training.build(spec.seed)
+        evaluator = RealTrainingEvaluator(
+            data, network, config, device, checkpoint_root=out / "networks", inherit=training.inherit
+        )
+    else:
+        evaluator = SurrogateEvaluator(predictor, timer)
+    settings = {
+        "method": spec.method,
+        "objective": spec.objective.kind,
+        "seed": spec.seed,
+        "evaluator": spec.evaluator,
+        "reward": reward.describe(),
+        "cost": reward.cost,
+        "accuracy_model": spec.accuracy_model if spec.evaluator == "surrogate" else None,
+        "time_model": spec.time_model if timer is not None else None,
+        "budget": {"queries": spec.budget.queries, "seconds": spec.budget.seconds},
+    }
+    if spec.evaluator == "train":
+        settings["training"] = evaluator.describe()
+    return _Parts(bench, predictor, evaluator, settings)
+
+
+def run(
+    spec: SearchSpec, out, resume: bool = False, top: int = 5, progress: bool = False, announce=None
+) -> SearchReport:
+    """Run ``spec``, writing the query log (or study), ``result.json`` and the plot in ``out``.
+
+    ``resume``: continue the one-process run logged in ``out`` (a shared study is rejoined by
+    running the same spec again). ``top``: best cells to report. ``announce(line)`` hears what
+    the run is about to do (e.g. ``print``), before the progress bar starts.
+    """
+    out = Path(out)
+    announce = announce or (lambda line: None)
+    parts = _parts(spec, out)
+    if spec.shared:
+        if resume:
+            raise SearchError(
+                "--resume is for one-process runs; a shared study is rejoined by rerunning the same command"
+            )
+        result, sharing, overhead = _run_shared(spec, out, parts, progress, announce)
+        logged = 0
+    else:
+        result, logged = _run_local(spec, out, parts, resume, progress, announce)
+        sharing, overhead = None, result.search_seconds / max(1, len(result.evaluations))
+    return _report(spec, out, parts, result, top, sharing, overhead, logged)
+
+
+def _run_local(spec: SearchSpec, out: Path, parts: _Parts, resume: bool, progress: bool, announce):
+    from netembed.querylog import QueryLog
+    from netembed.search import run_search
+
+    method = build_method(spec.method, spec.seed, spec.objective)  # before the log: a bad method writes nothing
+    log_path = out / "queries.jsonl"
+    log = QueryLog.resume(log_path, parts.settings) if resume else QueryLog.start(log_path, parts.settings)
+    logged = len(log.evaluations)
+    where = f"{logged} logged queries replayed, " if logged else ""
+    announce(
+        f"{method.name} search, seed {spec.seed}, {parts.evaluator.name} evaluator, reward "
+        f"{spec.objective.reward.describe()}; {where}log {log_path}"
+    )
+    try:
+        result = run_search(
+            method,
+            parts.evaluator,
+            spec.objective,
+            spec.budget,
+            seed=spec.seed,
+            replay=log.evaluations,
+            on_query=log.append,
+            progress=progress,
+        )
+    except KeyboardInterrupt:
+        raise SearchError(
+            f"interrupted after {len(log.evaluations)} queries, all logged in {log_path}; "
+            "continue with the same command and --resume"
+        ) from None
+    return result, logged
+
+
+def _study(spec: SearchSpec, out: Path, settings: dict, worker: int):
+    """A worker's connection to the study (``spec.storage``, else an SQLite file in ``out``: one
+    machine, many processes) and its own method, seeded from the spec's seed and its index."""
+    from netembed.study import SharedStudy, worker_seed
+
+    storage = spec.storage
+    if storage is None:
+        out.mkdir(parents=True, exist_ok=True)
+        storage = f"sqlite:///{(out / 'study.db').resolve()}"
+    shared = SharedStudy(storage, spec.study, settings)
+    return shared, build_method(spec.method, worker_seed(spec.seed, worker), spec.objective)
+
+
+def _worker_process(spec: SearchSpec, out: Path, worker: int) -> None:
+    """One spawned process of a shared search: its own evaluator and method, the shared study."""
+    import os
+
+    import torch
+
+    from netembed.errors import NetembedError
+    from netembed.study import run_worker
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // spec.workers))
+    try:
+        parts = _parts(spec, out)
+        shared, method = _study(spec, out, parts.settings, worker)
+        run_worker(method, parts.evaluator, spec.objective, spec.budget, shared, worker)
+    except NetembedError as exc:
+        print(f"netembed search: worker {worker}: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def _run_shared(spec: SearchSpec, out: Path, parts: _Parts, progress: bool, announce):
+    """Workers sharing one Optuna study (``netembed.study``): this process runs worker
+    ``spec.worker`` itself when it is the only one, else spawns ``spec.workers`` processes and
+    shows the study's progress."""
+    import multiprocessing
+
+    from tqdm.auto import tqdm
+
+    from netembed.study import run_worker
+
+    shared, method = _study(spec, out, parts.settings, spec.worker)  # a bad storage: nothing runs
+    there = len(shared.labels())
+    announce(
+        f"{method.name} search, {spec.workers} worker(s) sharing study {spec.study!r} in {shared.safe_url}, "
+        f"seed {spec.seed}, {parts.evaluator.name} evaluator, reward {spec.objective.reward.describe()}"
+        + (f"; {there} queries already there" if there else "")
+    )
+    started = time.perf_counter()
+    if spec.workers == 1:
+        mine = run_worker(method, parts.evaluator, spec.objective, spec.budget, shared, spec.worker, progress=progress)
+        overhead = mine.search_seconds / max(1, len(mine.evaluations))
+    else:
+        context = multiprocessing.get_context("spawn")  # fresh interpreters: no forked torch or DB state
+        workers = [
+            context.Process(target=_worker_process, args=(spec, out, spec.worker + k)) for k in range(spec.workers)
+        ]
+        for process in workers:
+            process.start()
+        bar = tqdm(
+            total=spec.budget.queries,
+            desc=f"{method.name} x{spec.workers}",
+            unit="query",
+            disable=not progress,
+            dynamic_ncols=True,
+        )
+        try:
+            while any(p.is_alive() for p in workers):
+                with shared.connection():
+                    labels = shared.labels()
+                bar.n = len(labels)
+                if labels:
+                    bar.set_postfix(best=f"{max(e.reward for e in labels.values()):.4f}", refresh=False)
+                bar.refresh()
+                time.sleep(1.0)
+        except KeyboardInterrupt:
+            for process in workers:
+                process.join()
+            raise SearchError(
+                f"interrupted; every finished query is in study {spec.study!r}: rerun the same command to continue"
+            ) from None
+        finally:
+            bar.close()
+        failed = [(spec.worker + k, p.exitcode) for k, p in enumerate(workers) if p.exitcode != 0]
+        if failed:
+            raise SearchError(
+                f"worker(s) {', '.join(f'{w} (exit code {c})' for w, c in failed)} stopped early; every "
+                f"finished query is in study {spec.study!r}: rerun the same command to continue"
+            )
+        overhead = None  # spread over processes; the wall time says what a user waits
+    result = shared.result(method.name, spec.seed)
+    sharing = {
+        "storage": shared.safe_url,
+        "study": spec.study,
+        "workers": spec.workers,
+        "wall_seconds": time.perf_counter() - started,
+    }
+    return result, sharing, overhead
+
+
+def _report(spec, out, parts, result, top, sharing, overhead, logged) -> SearchReport:
+    objective = spec.objective
+    rows = best_rows(result.evaluations, top, bench=parts.bench, predictor=parts.predictor)
+    payload = {
+        "spec": spec.to_dict(),
+        "settings": parts.settings,
+        "queries": len(result.evaluations),
+        "search_seconds_per_query": overhead,
+        "best": rows,
+    }
+    if sharing is not None:
+        payload["shared"] = sharing
+    else:
+        payload["evaluator_seconds"] = result.evaluator_seconds
+    if objective.multi:  # cost matters: keep the front of what was queried
+        payload["pareto_front"] = front_rows(result.evaluations, objective.cost)
+    if getattr(parts.evaluator, "inherit", False) and not (sharing and sharing["workers"] > 1):
+        # which cells started from a parent's weights (this process's; worker processes keep their own)
+        payload["inherited_from"] = parts.evaluator.parents
+    payload["plot"] = str(plot_search(result, parts.bench, out / "best_so_far.png"))
+    atomic_write(out / "result.json", lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=2)))
+    return SearchReport(spec, result, payload, rows, parts.bench is not None, out, sharing, overhead, logged)
+
+
+def _cell_json(cell) -> dict:
+    return {"hash": cell.hash, "matrix": cell.matrix.tolist(), "ops": list(cell.ops)}
+
+
+def front_rows(evaluations: list[Evaluation], cost: str) -> list[dict]:
+    """The queried cells on the front of accuracy against ``cost`` (cells without it are left out)."""
+    values = np.array([getattr(e, cost) or np.nan for e in evaluations], dtype=float)
+    known = np.flatnonzero(np.isfinite(values))
+    front = known[pareto_front(np.array([evaluations[i].accuracy for i in known]), values[known])]
+    return [
+        _cell_json(evaluations[i].cell) | {"accuracy": evaluations[i].accuracy, cost: float(values[i])} for i in front
+    ]
+
+
+def plot_search(result: SearchResult, bench, path: Path) -> Path:
+    """Best reward and accuracy so far against queries; with the table, the true accuracy of the
+    best-reward cell so far (the table is not used by the search)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+    queries = np.arange(1, len(result.evaluations) + 1)
+    ax.plot(queries, result.best_so_far("reward"), label="best reward so far")
+    ax.plot(queries, result.best_so_far("accuracy"), label="best evaluator accuracy so far", ls="--")
+    if bench is not None:
+        best, truth = None, []
+        for e in result.evaluations:
+            if best is None or e.reward > best.reward:
+                best = e
+            truth.append(bench.query(best.cell).test_acc_108 if best.cell in bench else np.nan)
+        ax.plot(queries, truth, label="true test accuracy of that cell", ls=":")
+    ax.set(xlabel="queries", ylabel="value", title=f"{result.method} (seed {result.seed})")
+    ax.legend(fontsize=8)
+    return save_figure(fig, path)
 
 
 def best_rows(evaluations: list[Evaluation], k: int, bench=None, predictor=None) -> list[dict]:

@@ -1,8 +1,11 @@
 """The search harness: methods propose cells, an evaluator labels them, the loop counts queries.
 
 Every method (the project's controller and each baseline) is a ``Method``: ``ask()`` proposes
-one cell, ``tell(evaluation)`` hands back its result. The loop owns the evaluator and the
-query accounting, so every method is measured the same way:
+one cell, ``tell(evaluation)`` hands back its result. One loop (``run_loop``) owns the
+evaluator (``netembed.evaluators``) and the query accounting, so every method is measured the
+same way, and a ``Store`` holds the run's labels: ``LocalStore`` for one process (``run_search``;
+replay of a logged run, a callback per query) or a shared Optuna study for many workers
+(``netembed.study.run_worker``):
 
 - a query is one new cell labelled by the evaluator; a cell already labelled in this run is
   answered from the run's own history and is not counted again (deduplication by hash);
@@ -13,28 +16,30 @@ query accounting, so every method is measured the same way:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from netembed.cell import Cell
-from netembed.errors import NetembedError
+from netembed.errors import SearchError
+
+if TYPE_CHECKING:
+    from netembed.evaluators import Measurement
 
 __all__ = [
+    "MAX_REPEATS",
     "Budget",
     "Evaluation",
-    "Measurement",
+    "LocalStore",
     "Method",
     "SearchError",
     "SearchResult",
-    "SurrogateEvaluator",
-    "TableEvaluator",
+    "Store",
+    "run_loop",
     "run_search",
 ]
-
-
-class SearchError(NetembedError, ValueError):
-    """Search settings that cannot run (unknown method, empty budget, a method stuck on duplicates)."""
 
 
 @dataclass(frozen=True)
@@ -68,56 +73,6 @@ class Method(ABC):
     def observe(self, evaluation: Evaluation) -> None:
         """A label this method did not ask for (another worker's query, ``netembed.study``).
         Ignored by default: the method then stays an independent search."""
-
-
-# -- evaluators -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Measurement:
-    """An evaluator's answer for one cell."""
-
-    accuracy: float
-    seconds: float | None
-    params: int
-
-
-class TableEvaluator:
-    """Labels from the NAS-Bench-101 table: each new cell is one query.
-
-    Accuracy is the table's ``test_acc_108``; seconds come from the training-time file where it
-    covers the cell, else from ``time_estimator`` when given (else None).
-    """
-
-    name = "table"
-
-    def __init__(self, bench, time_estimator=None):
-        self.bench, self.time_estimator = bench, time_estimator
-
-    def __call__(self, cell: Cell) -> Measurement:
-        row = self.bench.row_of(cell)
-        seconds = None
-        if self.bench.train_time_108 is not None and np.isfinite(self.bench.train_time_108[row]):
-            seconds = float(self.bench.train_time_108[row])
-        elif self.time_estimator is not None:
-            seconds = float(self.time_estimator.predict([cell])[0][0])
-        return Measurement(float(self.bench.test_acc_108[row]), seconds, int(self.bench.params[row]))
-
-
-class SurrogateEvaluator:
-    """Labels from surrogate models (no table needed): predicted accuracy and training seconds."""
-
-    name = "surrogate"
-
-    def __init__(self, accuracy_predictor, time_estimator=None):
-        self.accuracy_predictor, self.time_estimator = accuracy_predictor, time_estimator
-
-    def __call__(self, cell: Cell) -> Measurement:
-        from netembed import space
-
-        accuracy = float(np.clip(self.accuracy_predictor.predict([cell])[0][0], 0.0, 1.0))
-        seconds = None if self.time_estimator is None else float(self.time_estimator.predict([cell])[0][0])
-        return Measurement(accuracy, seconds, space.count_params(cell))
 
 
 # -- the loop ---------------------------------------------------------------------------------
@@ -162,6 +117,113 @@ class SearchResult:
 MAX_REPEATS = 10_000
 
 
+#: ``measure(cell)``: the evaluator's measurement of a cell and the reward it earns.
+Measure = Callable[[Cell], tuple["Measurement", float]]
+
+
+class Store(Protocol):
+    """Where a run's labels live: the loop asks it for labels it did not make, whether the budget
+    is spent, and to label a new cell (``measure`` runs the evaluator)."""
+
+    def news(self) -> dict[str, Evaluation]:
+        """Every label in the store by cell hash (the loop hands the ones it has not seen to
+        ``Method.observe``)."""
+
+    def spent(self, queries: int | None) -> bool:
+        """Whether a budget of ``queries`` labels is spent."""
+
+    def label(self, cell: Cell, measure: Measure) -> tuple[Evaluation, bool] | None:
+        """The label of a cell no label is known for, and whether this loop paid for it; None
+        when the budget was spent meanwhile."""
+
+
+class LocalStore:
+    """The labels of a one-process run. ``replay``: earlier evaluations of the same run (same
+    method, seed and settings), handed back without calling the evaluator, which is how a
+    killed run resumes (the method re-asks the same cells and is told the logged results).
+    ``on_query(evaluation)`` sees each new query (e.g. to log it) as soon as it exists."""
+
+    def __init__(self, method_name: str, replay: list[Evaluation] | None = None, on_query=None):
+        self.method_name, self.replay, self.on_query, self.count = method_name, list(replay or []), on_query, 0
+
+    def news(self) -> dict[str, Evaluation]:
+        return {}  # one process: every label is the loop's own
+
+    def spent(self, queries: int | None) -> bool:
+        return queries is not None and self.count >= queries
+
+    def label(self, cell: Cell, measure: Measure) -> tuple[Evaluation, bool]:
+        if self.replay:
+            evaluation = self.replay.pop(0)
+            if evaluation.cell != cell:
+                raise SearchError(
+                    f"cannot resume: query {evaluation.query} of the log was {evaluation.cell.hash}, "
+                    f"but {self.method_name} now proposes {cell.hash} (different settings or code?)"
+                )
+        else:
+            measured, value = measure(cell)
+            evaluation = Evaluation(cell, measured.accuracy, measured.seconds, measured.params, value, self.count + 1)
+            if self.on_query is not None:
+                self.on_query(evaluation)
+        self.count += 1
+        return evaluation, True
+
+
+def run_loop(
+    method: Method, evaluator, reward, budget: Budget, store: Store, desc: str, progress: bool = False
+) -> SearchResult:
+    """Ask/evaluate/tell until the budget is spent: the one loop of every search.
+
+    ``evaluator(cell) -> Measurement``; ``reward(accuracy, seconds=, params=) -> float`` (a
+    ``Reward`` or an ``Objective``). Returns the queries this loop paid for or replayed, in
+    order, with the seconds spent in the evaluator and in the search itself.
+    """
+    import time
+
+    from tqdm.auto import tqdm
+
+    result = SearchResult(method.name, 0, [])
+    told: dict[str, Evaluation] = {}  # every label the method knows
+    started, repeats = time.perf_counter(), 0
+    bar = tqdm(total=budget.queries, desc=desc, unit="query", disable=not progress, dynamic_ncols=True)
+
+    def measure(cell: Cell):
+        tick = time.perf_counter()
+        measured = evaluator(cell)
+        value = reward(measured.accuracy, seconds=measured.seconds, params=measured.params)
+        result.evaluator_seconds += time.perf_counter() - tick
+        return measured, value
+
+    while budget.seconds is None or time.perf_counter() - started < budget.seconds:
+        news = store.news()
+        for key in news.keys() - told.keys():  # other workers' queries
+            told[key] = news[key]
+            method.observe(news[key])
+        if store.spent(budget.queries):
+            break
+        cell = method.ask()
+        if cell.hash in told:
+            repeats += 1
+            if repeats > MAX_REPEATS:
+                raise SearchError(f"{method.name} proposed {MAX_REPEATS} already-evaluated cells in a row")
+        else:
+            repeats = 0
+            labelled = store.label(cell, measure)
+            if labelled is None:  # budget spent meanwhile; the method's last ask goes unanswered
+                break
+            evaluation, own = labelled
+            told[cell.hash] = evaluation
+            if own:
+                result.evaluations.append(evaluation)
+            bar.n = len(told)
+            bar.set_postfix(best=f"{max(e.reward for e in told.values()):.4f}", refresh=False)
+            bar.refresh()
+        method.tell(told[cell.hash])
+    bar.close()
+    result.search_seconds = time.perf_counter() - started - result.evaluator_seconds
+    return result
+
+
 def run_search(
     method: Method,
     evaluator,
@@ -172,63 +234,9 @@ def run_search(
     on_query=None,
     progress: bool = False,
 ) -> SearchResult:
-    """Ask/evaluate/tell until the budget is spent.
-
-    ``replay`` feeds earlier evaluations of the same run (same method, seed and settings) back
-    without calling the evaluator, which is how a killed run resumes: the method re-asks the
-    same cells and is told the logged results. ``on_query(evaluation)`` sees each new query
-    (e.g. to append it to a log) as soon as it exists.
-    """
-    import time
-
-    from tqdm.auto import tqdm
-
-    seen: dict[str, Evaluation] = {}
-    result = SearchResult(method.name, seed, [])
-    replay = list(replay or [])
-    started, repeats = time.perf_counter(), 0
-    bar = tqdm(
-        total=budget.queries,
-        desc=f"{method.name} (seed {seed})",
-        unit="query",
-        disable=not progress,
-        dynamic_ncols=True,
-    )
-    best = -np.inf
-    while budget.queries is None or len(result.evaluations) < budget.queries:
-        if budget.seconds is not None and time.perf_counter() - started >= budget.seconds:
-            break
-        cell = method.ask()
-        if cell.hash in seen:
-            repeats += 1
-            if repeats > MAX_REPEATS:
-                raise SearchError(f"{method.name} proposed {MAX_REPEATS} already-evaluated cells in a row")
-            method.tell(seen[cell.hash])
-            continue
-        repeats = 0
-        if replay:
-            evaluation = replay.pop(0)
-            if evaluation.cell != cell:
-                raise SearchError(
-                    f"cannot resume: query {evaluation.query} of the log was {evaluation.cell.hash}, "
-                    f"but {method.name} now proposes {cell.hash} (different settings or code?)"
-                )
-        else:
-            tick = time.perf_counter()
-            measured = evaluator(cell)
-            value = reward(measured.accuracy, seconds=measured.seconds, params=measured.params)
-            result.evaluator_seconds += time.perf_counter() - tick
-            evaluation = Evaluation(
-                cell, measured.accuracy, measured.seconds, measured.params, value, len(result.evaluations) + 1
-            )
-            if on_query is not None:
-                on_query(evaluation)
-        seen[cell.hash] = evaluation
-        result.evaluations.append(evaluation)
-        best = max(best, evaluation.reward)
-        bar.update()
-        bar.set_postfix(best=f"{best:.4f}", refresh=False)
-        method.tell(evaluation)
-    bar.close()
-    result.search_seconds = time.perf_counter() - started - result.evaluator_seconds
+    """One process's search: ``run_loop`` over a ``LocalStore`` (see there for ``replay`` and
+    ``on_query``); ``seed`` is the one the method was built with, for the report."""
+    store = LocalStore(method.name, replay, on_query)
+    result = run_loop(method, evaluator, reward, budget, store, f"{method.name} (seed {seed})", progress)
+    result.seed = seed
     return result

@@ -39,6 +39,7 @@ __all__ = [
     "index_of",
     "space_arrays",
     "space_checksum",
+    "summary",
 ]
 
 NUM_CELLS = 423_624
@@ -366,3 +367,10 @@ def count_params(cell: Cell) -> int:
             total += _cell_params(cell, in_channels, channels)
             in_channels = channels
     return total + channels * _NUM_CLASSES + _NUM_CLASSES
+
+
+def summary() -> dict:
+    """How many unique cells the space holds, by vertex count, and where they are cached."""
+    arrays = space_arrays()
+    vertices = {int(n): int(c) for n, c in zip(*np.unique(arrays.num_vertices, return_counts=True))}
+    return {"cells": len(arrays), "by_vertices": vertices, "cache": str(cache_dir())}

@@ -31,9 +31,9 @@ from contextlib import contextmanager
 from dataclasses import replace
 
 from netembed.cell import Cell
-from netembed.search import MAX_REPEATS, Budget, Evaluation, Method, SearchError, SearchResult
+from netembed.search import Budget, Evaluation, Measure, Method, SearchError, SearchResult, run_loop
 
-__all__ = ["SharedStudy", "run_worker", "worker_seed"]
+__all__ = ["SharedStudy", "run_worker", "safe_url", "worker_seed"]
 
 #: The study's user attribute holding the run's settings (every worker must share them).
 SETTINGS_KEY = "netembed_settings"
@@ -76,12 +76,7 @@ class SharedStudy:
     @property
     def safe_url(self) -> str:
         """The storage URL without its password, for messages."""
-        import sqlalchemy
-
-        try:
-            return sqlalchemy.engine.make_url(self.url).render_as_string(hide_password=True)
-        except sqlalchemy.exc.ArgumentError:  # not a URL at all: it holds no password we could find
-            return repr(self.url)
+        return safe_url(self.url)
 
     def _check_settings(self, settings: dict) -> None:
         if SETTINGS_KEY not in self.study.user_attrs:
@@ -292,81 +287,73 @@ def _evaluation(trial) -> Evaluation:
     )
 
 
-def run_worker(
-    method: Method, evaluator, reward, budget: Budget, shared: SharedStudy, worker: int = 0, progress: bool = False
-) -> SearchResult:
-    """One worker's ask/evaluate/tell loop against the shared study, until the study holds
-    ``budget.queries`` queries or this worker has run ``budget.seconds``. Returns this worker's
-    own queries (the whole run is ``shared.result(...)``)."""
-    from tqdm.auto import tqdm
+class _WorkerStore:
+    """The study as one worker's ``netembed.search.Store``: a new cell is claimed, then evaluated
+    here or answered by the worker that holds it."""
 
-    released = shared.release(worker)
-    result = SearchResult(method.name, worker, [])
-    told: dict[str, Evaluation] = {}  # every label this worker's method knows
-    started, repeats = time.perf_counter(), 0
-    bar = tqdm(
-        total=budget.queries,
-        desc=f"{method.name} worker {worker}",
-        unit="query",
-        disable=not progress,
-        dynamic_ncols=True,
-    )
-    if released and progress:
-        bar.write(f"worker {worker}: freed {released} claim(s) a killed process of this worker left running")
+    def __init__(self, shared: SharedStudy, worker: int, queries: int | None):
+        self.shared, self.worker, self.queries = shared, worker, queries
 
-    def label(cell: Cell) -> Evaluation | None:
-        """The cell's label: evaluated here, or another worker's; None once the budget is spent."""
+    def news(self) -> dict[str, Evaluation]:
+        return self.shared.labels()
+
+    def spent(self, queries: int | None) -> bool:
+        return queries is not None and self.shared.spent(queries)
+
+    def label(self, cell: Cell, measure: Measure) -> tuple[Evaluation, bool] | None:
+        shared = self.shared
         while True:
-            if budget.queries is not None and shared.spent(budget.queries):
+            if self.spent(self.queries):
                 return None
-            claim = shared.claim(cell, worker, budget.queries)
+            claim = shared.claim(cell, self.worker, self.queries)
             if claim is None:  # the budget looked full; spent() waits to see whether it is
                 continue
             if isinstance(claim, int):  # another worker holds it
                 evaluation = shared.wait(claim)
                 if evaluation is not None:
-                    return evaluation
+                    return evaluation, False
                 continue  # that worker died: claim it again
-            tick = time.perf_counter()
             try:
                 with shared.heartbeat(claim):
-                    measured = evaluator(cell)
-                value = reward(measured.accuracy, seconds=measured.seconds, params=measured.params)
+                    measured, value = measure(cell)
             except BaseException as exc:  # the cell is free again for any worker
                 shared.fail(claim, f"{type(exc).__name__}: {exc}"[:200])
                 raise
-            result.evaluator_seconds += time.perf_counter() - tick
-            evaluation = shared.complete(claim, cell, measured, value)
-            result.evaluations.append(evaluation)
-            return evaluation
+            return shared.complete(claim, cell, measured, value), True
 
+
+def run_worker(
+    method: Method,
+    evaluator,
+    reward,
+    budget: Budget,
+    shared: SharedStudy,
+    worker: int = 0,
+    progress: bool = False,
+) -> SearchResult:
+    """One worker's search against the shared study (``netembed.search.run_loop``), until the
+    study holds ``budget.queries`` queries or this worker has run ``budget.seconds``. Returns
+    this worker's own queries (the whole run is ``shared.result(...)``)."""
+    from tqdm.auto import tqdm
+
+    released = shared.release(worker)
+    if released and progress:
+        tqdm.write(f"worker {worker}: freed {released} claim(s) a killed process of this worker left running")
+    store = _WorkerStore(shared, worker, budget.queries)
     with shared.connection():
-        while budget.seconds is None or time.perf_counter() - started < budget.seconds:
-            labels = shared.labels()
-            for key in labels.keys() - told.keys():  # other workers' queries
-                told[key] = labels[key]
-                method.observe(labels[key])
-            bar.n = len(told)
-            if told:
-                bar.set_postfix(best=f"{max(e.reward for e in told.values()):.4f}", refresh=False)
-            bar.refresh()
-            if budget.queries is not None and shared.spent(budget.queries):
-                break
-            cell = method.ask()
-            if cell.hash in told:
-                repeats += 1
-                if repeats > MAX_REPEATS:
-                    raise SearchError(f"{method.name} proposed {MAX_REPEATS} already-evaluated cells in a row")
-            else:
-                repeats = 0
-                evaluation = label(cell)
-                if evaluation is None:  # budget spent meanwhile; the method's last ask goes unanswered
-                    break
-                told[cell.hash] = evaluation
-            method.tell(told[cell.hash])
-    bar.close()
-    result.search_seconds = time.perf_counter() - started - result.evaluator_seconds
+        result = run_loop(method, evaluator, reward, budget, store, f"{method.name} worker {worker}", progress)
+    result.seed = worker
     return result
+
+
+def safe_url(url: str) -> str:
+    """A storage URL without its password, for messages and reports."""
+    import sqlalchemy
+
+    try:
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except sqlalchemy.exc.ArgumentError:  # not a URL at all: it holds no password we could find
+        return repr(url)
 
 
 def worker_seed(seed: int, worker: int) -> int:

@@ -21,6 +21,7 @@ Vertex numbers refer to the cell's own (pruned) matrix. Illegal moves raise
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,8 +36,10 @@ __all__ = [
     "FAMILIES",
     "Action",
     "Neighbor",
+    "Walk",
     "add_edge",
     "deepen",
+    "greedy_walk",
     "move_edge",
     "narrow",
     "neighbors",
@@ -441,3 +444,35 @@ def bfs_levels(graph: tuple[np.ndarray, np.ndarray], start: int) -> list[np.ndar
             return levels
         seen[reached] = True
         levels.append(reached)
+
+
+@dataclass(frozen=True)
+class Walk:
+    """A greedy walk: the cells visited (start first), the moves between them and their scores."""
+
+    cells: list[Cell]
+    actions: list[Action]
+    scores: list[float]
+    scored_by: str
+    stopped_early: bool  # a local optimum before the last step
+
+
+def greedy_walk(seed: int, steps: int, bench=None) -> Walk:
+    """From a random cell, take the best single move while it improves the score: the table's
+    test accuracy, or without a table (``bench`` None) the fewest parameters."""
+    from netembed import space
+
+    cell = Cell.random(np.random.default_rng(seed))
+    score = (lambda c: bench.query(c).test_acc_108) if bench else (lambda c: -space.count_params(c))
+    walk = Walk(
+        [cell], [], [score(cell)], "table test accuracy" if bench else "fewest parameters (no table found)", False
+    )
+    for _ in range(steps):
+        action, best = max(neighbors(cell), key=lambda m: score(m.cell))
+        if score(best) <= score(cell):
+            return dataclasses.replace(walk, stopped_early=True)
+        cell = best
+        walk.cells.append(cell)
+        walk.actions.append(action)
+        walk.scores.append(score(cell))
+    return walk

@@ -3,8 +3,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from netembed.compare import HV_REFERENCE, Run, format_summary, summarise
-from netembed.reward import hypervolume
+from netembed.compare import Run, format_summary, summarise
+from netembed.objective import HV_REFERENCE, hypervolume
 
 
 def test_hypervolume_ratio_at_every_checkpoint():

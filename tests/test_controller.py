@@ -8,7 +8,8 @@ import torch
 
 from netembed import Cell
 from netembed.controller import KINDS, ControllerConfig, NetembedSearch, Policy, plackett_luce_log_prob
-from netembed.search import Budget, Evaluation, Measurement, SearchError, run_search
+from netembed.evaluators import Measurement
+from netembed.search import Budget, Evaluation, SearchError, run_search
 
 SMALL = ControllerConfig(initial=6, batch=4, parents=2, jumps=10, members=1, fit_steps=10, refresh_steps=5)
 
@@ -132,7 +133,7 @@ def test_candidates_are_new_neighbours_of_the_best_cells_plus_jumps():
 
 
 def test_pareto_objective_grows_the_front_from_its_members():
-    from netembed.reward import pareto_front
+    from netembed.objective import pareto_front
 
     def sized(cell: Cell) -> Measurement:  # accuracy rises with size, parameters too: a real trade-off
         params = 1_000_000 * cell.num_vertices + 1_000 * sum(op == "conv3x3-bn-relu" for op in cell.ops)
@@ -147,7 +148,7 @@ def test_pareto_objective_grows_the_front_from_its_members():
     front = pareto_front(np.array([e.accuracy for e in told]), np.array([float(e.params) for e in told]))
     assert [e.cell.hash for e in method._parents()] == [told[i].cell.hash for i in front]
     assert len({e.cell.hash for e in result.evaluations}) == 18
-    gains = method._gain(method._front(), np.array([0.0, 1.0]), np.array([1.0, 1.0]))
+    gains = method.objective.gain(method._front(), np.array([0.0, 1.0]), np.array([1.0, 1.0]))
     assert gains[0] == 0 and gains[1] > 0  # below the reference adds nothing; a perfect tiny cell adds area
     with pytest.raises(SearchError, match="objective must be one of reward, pareto, got 'front'"):
         NetembedSearch(np.random.default_rng(0), SMALL, objective="front")

@@ -7,17 +7,10 @@ import pytest
 
 from netembed import Cell, space
 from netembed.baselines import RandomSearch
-from netembed.runs import METHODS, QueryLog, best_rows, build_method
-from netembed.search import (
-    Budget,
-    Evaluation,
-    Measurement,
-    Method,
-    SearchError,
-    SurrogateEvaluator,
-    TableEvaluator,
-    run_search,
-)
+from netembed.evaluators import Measurement, SurrogateEvaluator, TableEvaluator
+from netembed.querylog import QueryLog
+from netembed.runs import METHODS, best_rows, build_method
+from netembed.search import Budget, Evaluation, Method, SearchError, run_search
 
 
 def toy_accuracy(cell: Cell) -> float:

@@ -14,7 +14,7 @@ import numpy as np
 from netembed.cell import Cell
 from netembed.errors import DataError, UnknownCellError
 
-__all__ = ["FULL_FILE", "TIME_FILE", "Benchmark", "Record", "default_data_dir"]
+__all__ = ["FULL_FILE", "TIME_FILE", "Benchmark", "Record", "default_data_dir", "load_table"]
 
 FULL_FILE = "nb101_full.npz"
 TIME_FILE = "nb101_train_time_20k.npz"
@@ -45,6 +45,17 @@ def default_data_dir() -> Path:
     if os.environ.get("NETEMBED_DATA"):
         return Path(os.environ["NETEMBED_DATA"])
     return Path(__file__).resolve().parents[2].parent / "shared" / "data" / "nb101"
+
+
+def load_table(path: str | os.PathLike | None = None, required: bool = False) -> Benchmark | None:
+    """The table at ``path`` (None: the default folder), or None when the default folder holds
+    none; a table that was asked for (``required``, or an explicit ``path``) must be there."""
+    try:
+        return Benchmark.load(path)
+    except DataError:
+        if required or path is not None:
+            raise
+        return None
 
 
 class Benchmark:
@@ -149,6 +160,19 @@ class Benchmark:
     def cell(self, row: int) -> Cell:
         """The cell stored at ``row``, in the table's vertex order."""
         return Cell.from_arrays(self.adjacency[row], self.ops[row])
+
+    def summary(self) -> dict:
+        """Where the table is, its rows, and its test accuracies (best, mean, median)."""
+        acc = self.test_acc_108
+        timed = 0 if self.train_time_108 is None else int(np.count_nonzero(~np.isnan(self.train_time_108)))
+        return {
+            "path": str(self.source),
+            "rows": len(self),
+            "best_test_acc_108": float(acc.max()),
+            "mean_test_acc_108": float(acc.mean()),
+            "median_test_acc_108": float(np.median(acc)),
+            "timed_rows": timed,
+        }
 
     def rank(self, accuracy: float) -> int:
         """1 + the number of cells whose test accuracy is strictly higher (1 = the best)."""

@@ -1,18 +1,95 @@
-"""Real training as a search evaluator: each query trains the cell's network and measures it."""
+"""Evaluators: what labels a cell during a search.
+
+An evaluator is any callable ``evaluator(cell) -> Measurement`` with a ``name`` (the
+``Evaluator`` protocol); ``describe()``, where it exists, returns the settings a resumed or
+shared run must share. Three ship with netembed:
+
+- ``TableEvaluator``: the NAS-Bench-101 table (each new cell is one query of the table);
+- ``SurrogateEvaluator``: pretrained predictors, for users without the table;
+- ``RealTrainingEvaluator``: trains each cell's network on real images (``netembed.train``).
+
+The harness (``netembed.search``) knows only the protocol; training knows nothing of search.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
 
 from netembed.cell import Cell
-from netembed.search import Measurement
-from netembed.train.data import ImageData
-from netembed.train.network import NetworkConfig
-from netembed.train.trainer import TrainConfig, load_checkpoint, train_cell, train_network
 
-__all__ = ["RealTrainingEvaluator"]
+if TYPE_CHECKING:
+    from netembed.bench import Benchmark
+    from netembed.predictors import AccuracyPredictor, TimeEstimator
+    from netembed.train.data import ImageData
+    from netembed.train.network import NetworkConfig
+    from netembed.train.trainer import TrainConfig
+
+__all__ = ["EVALUATORS", "Evaluator", "Measurement", "RealTrainingEvaluator", "SurrogateEvaluator", "TableEvaluator"]
+
+#: The evaluators a search spec can name.
+EVALUATORS = ("surrogate", "table", "train")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """An evaluator's answer for one cell: accuracy in [0, 1], training seconds (None when
+    unknown) and the network's parameter count."""
+
+    accuracy: float
+    seconds: float | None
+    params: int
+
+
+class Evaluator(Protocol):
+    """Labels one cell: ``evaluator(cell) -> Measurement``."""
+
+    name: str
+
+    def __call__(self, cell: Cell) -> Measurement: ...
+
+
+class TableEvaluator:
+    """Labels from the NAS-Bench-101 table: each new cell is one query.
+
+    Accuracy is the table's ``test_acc_108``; seconds come from the training-time file where it
+    covers the cell, else from ``time_estimator`` when given (else None).
+    """
+
+    name = "table"
+
+    def __init__(self, bench: Benchmark, time_estimator: TimeEstimator | None = None):
+        self.bench, self.time_estimator = bench, time_estimator
+
+    def __call__(self, cell: Cell) -> Measurement:
+        row = self.bench.row_of(cell)
+        seconds = None
+        if self.bench.train_time_108 is not None and np.isfinite(self.bench.train_time_108[row]):
+            seconds = float(self.bench.train_time_108[row])
+        elif self.time_estimator is not None:
+            seconds = float(self.time_estimator.predict([cell])[0][0])
+        return Measurement(float(self.bench.test_acc_108[row]), seconds, int(self.bench.params[row]))
+
+
+class SurrogateEvaluator:
+    """Labels from surrogate models (no table needed): predicted accuracy and training seconds."""
+
+    name = "surrogate"
+
+    def __init__(self, accuracy_predictor: AccuracyPredictor, time_estimator: TimeEstimator | None = None):
+        self.accuracy_predictor, self.time_estimator = accuracy_predictor, time_estimator
+
+    def __call__(self, cell: Cell) -> Measurement:
+        from netembed import space
+
+        accuracy = float(np.clip(self.accuracy_predictor.predict([cell])[0][0], 0.0, 1.0))
+        seconds = None if self.time_estimator is None else float(self.time_estimator.predict([cell])[0][0])
+        return Measurement(accuracy, seconds, space.count_params(cell))
 
 
 class RealTrainingEvaluator:
@@ -33,7 +110,7 @@ class RealTrainingEvaluator:
         self,
         data: ImageData,
         network: NetworkConfig,
-        config: TrainConfig = TrainConfig(),
+        config: TrainConfig | None = None,
         device: str = "cpu",
         checkpoint_root: str | os.PathLike | None = None,
         inherit: bool = False,
@@ -42,12 +119,17 @@ class RealTrainingEvaluator:
             raise ValueError(
                 "RealTrainingEvaluator: inherit=True needs a checkpoint_root to find the parents' weights in"
             )
-        self.data, self.network, self.config, self.device = data, network, config, device
+        from netembed.train.trainer import TrainConfig
+
+        self.data, self.network, self.device = data, network, device
+        self.config = TrainConfig() if config is None else config
         self.checkpoint_root = None if checkpoint_root is None else Path(checkpoint_root)
         self.inherit = inherit
         self.parents: dict[str, str] = {}  # child hash -> the parent hash it inherited from
 
     def __call__(self, cell: Cell) -> Measurement:
+        from netembed.train.trainer import train_cell, train_network
+
         directory = None if self.checkpoint_root is None else self.checkpoint_root / cell.hash
         started = directory is not None and (directory / "checkpoint.json").exists()
         warm = None if started or not self.inherit else self._warm_start(cell)
@@ -60,6 +142,7 @@ class RealTrainingEvaluator:
     def _warm_start(self, cell: Cell):
         """The child network inherited from the best trained parent one move away, or None."""
         from netembed.train.net2net import inherit
+        from netembed.train.trainer import load_checkpoint
         from netembed.transforms import neighbors
 
         trained = []

@@ -1,4 +1,10 @@
-"""Rewards that trade accuracy against cost, and the Pareto front of the two.
+"""What a search maximises: the reward of each cell, or the front of accuracy against cost.
+
+The one place where the accuracy-vs-cost trade-off is decided. ``Objective`` is what the
+harness, the netembed controller and ``compare`` take: its ``reward`` labels each queried cell
+(the harness calls the objective like a reward), and its ``kind`` says what the search is for,
+"reward" (the best reward) or "pareto" (the front of accuracy against parameters, scored by
+hypervolume at ``reference``).
 
 ``Reward`` is MnasNet's combined objective (Tan et al. 2019), ``accuracy * (cost / target)^w``:
 "soft" always applies ``w``, "hard" applies it only above the target, "accuracy" ignores the
@@ -23,12 +29,30 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from netembed.errors import NetembedError
+from netembed.errors import NetembedError, SearchError
 
-__all__ = ["Reward", "RewardError", "hypervolume", "hypervolume_ratio", "pareto_front"]
+__all__ = [
+    "COSTS",
+    "HV_REFERENCE",
+    "KINDS",
+    "MODES",
+    "Objective",
+    "Reward",
+    "RewardError",
+    "as_objective",
+    "hypervolume",
+    "hypervolume_ratio",
+    "pareto_front",
+]
 
 MODES = ("accuracy", "soft", "hard")
 COSTS = ("seconds", "params")
+#: "reward": the best reward. "pareto": the front of (accuracy, parameters); parameter counts
+#: are exact and free (no query), so the front's cost is always parameters.
+KINDS = ("reward", "pareto")
+#: Hypervolume reference point of the accuracy-vs-parameters front: accuracy 0.80 and the
+#: largest cell of the space.
+HV_REFERENCE = (0.80, 49_979_274.0)
 
 
 class RewardError(NetembedError, ValueError):
@@ -192,3 +216,71 @@ def hypervolume_ratio(
             f"({reference_accuracy!r}, {reference_cost!r}), got hypervolume 0"
         )
     return hypervolume(found_acc, found_cost, reference_accuracy, reference_cost) / true
+
+
+# -- the objective -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What a search maximises (see the module docstring); callable like its ``reward``.
+
+    >>> objective = Objective("pareto")
+    >>> objective.cost, objective(0.9, params=1_000_000)
+    ('params', 0.9)
+    """
+
+    kind: str = "reward"
+    reward: Reward = Reward()
+    reference: tuple[float, float] = HV_REFERENCE  # (accuracy, parameters), pareto only
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise SearchError(f"objective must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        if not isinstance(self.reward, Reward):
+            raise SearchError(f"`Objective.reward` must be a Reward, got {type(self.reward).__name__}")
+
+    def __call__(self, accuracy: float, seconds: float | None = None, params: float | None = None) -> float:
+        return self.reward(accuracy, seconds=seconds, params=params)
+
+    @property
+    def cost(self) -> str:
+        """The measurement a front is drawn against: parameters for a pareto search, else the reward's cost."""
+        return "params" if self.kind == "pareto" else self.reward.cost
+
+    @property
+    def multi(self) -> bool:
+        """Whether cost matters at all (a front of the queried cells is worth reporting)."""
+        return self.kind == "pareto" or self.reward.mode != "accuracy"
+
+    def score(self, evaluation) -> float:
+        """What a surrogate learns and parents are ranked by: the reward, or accuracy for a front."""
+        return evaluation.reward if self.kind == "reward" else evaluation.accuracy
+
+    def parents(self, evaluations: list, k: int) -> list:
+        """The cells a search grows from: the ``k`` best by reward (ties: earlier query first), or
+        the front of accuracy against parameters."""
+        if self.kind == "reward":
+            return sorted(evaluations, key=lambda e: (-e.reward, e.query))[:k]
+        front = pareto_front(
+            np.array([e.accuracy for e in evaluations]), np.array([float(e.params) for e in evaluations])
+        )
+        return [evaluations[i] for i in front]
+
+    def gain(self, front: tuple[np.ndarray, np.ndarray], accuracy: np.ndarray, cost: np.ndarray) -> np.ndarray:
+        """Hypervolume each point (accuracy clipped to [0, 1], cost) would add to ``front`` on its own."""
+        base = hypervolume(*front, *self.reference)
+        return np.array(
+            [
+                hypervolume(np.append(front[0], a), np.append(front[1], c), *self.reference) - base
+                for a, c in zip(np.clip(accuracy, 0.0, 1.0), cost)
+            ]
+        )
+
+    def describe(self) -> dict:
+        return {"kind": self.kind, "reward": self.reward.describe(), "cost": self.cost}
+
+
+def as_objective(value: Objective | str) -> Objective:
+    """An ``Objective`` from itself or its kind's name (with the accuracy reward)."""
+    return value if isinstance(value, Objective) else Objective(value)

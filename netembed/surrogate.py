@@ -1,0 +1,221 @@
+"""Training a surrogate predictor end to end: labelled cells in, a saved predictor and its quality out.
+
+``PredictorJob`` describes one training: what is learned (``label``: "accuracy", "time", or
+"params", the label-free log parameter counts a prior learns), where the labelled cells come from
+(random table cells, your own JSON file of evaluated cells, or a search's ``queries.jsonl``) and
+how to train (``PredictorConfig``'s role for the label, with the job's overrides).
+``train_predictor(job, out)`` fits it, measures it on held-out table cells when the table is
+present (Kendall tau, Spearman, MdAPE, a scatter plot) and saves it with what it was trained on.
+
+>>> job = PredictorJob(label="time", train_size=100)
+>>> job.config(100).ranking_weight, job.config(100).readout
+(0.0, 'mean')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from netembed import space
+from netembed._io import save_figure
+from netembed.cell import Cell
+from netembed.errors import NetembedError
+
+__all__ = ["LABELS", "PredictorJob", "PredictorJobError", "train_predictor"]
+
+#: What a predictor can learn: table accuracies, training seconds, or log parameter counts (a prior).
+LABELS = ("accuracy", "time", "params")
+
+
+class PredictorJobError(NetembedError, ValueError):
+    """A predictor training that cannot run as asked (label, cells, sizes)."""
+
+
+@dataclass(frozen=True)
+class PredictorJob:
+    """One predictor training. ``cells``: a JSON file ``[{"matrix", "ops", "value"}]`` or a search's
+    ``queries.jsonl`` (None: ``train_size`` random table cells, or random cells of the space for
+    "params"); ``test_size``: held-out table cells to report on; ``init``: a pretrained encoder or
+    predictor every member starts from; the rest override the label's ``PredictorConfig`` role
+    (None: the role's value; ``steps`` given: exactly that many)."""
+
+    label: str = "accuracy"
+    cells: str | None = None
+    train_size: int = 424
+    test_size: int = 50_000
+    init: str | None = None
+    members: int | None = None
+    steps: int | None = None
+    batch_size: int | None = None
+    ranking_weight: float | None = None
+    targets: str | None = None
+    readout: str | None = None
+    seed: int = 0
+    data: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.label not in LABELS:
+            raise PredictorJobError(f"label must be one of {', '.join(LABELS)}, got {self.label!r}")
+        if self.label != "accuracy" and self.targets not in (None, "raw"):
+            raise PredictorJobError(
+                f"--targets must be raw with --target {self.label} (it learns logs), got {self.targets}"
+            )
+        if self.label == "params" and self.cells:
+            raise PredictorJobError(
+                f"--target params learns random cells of the space (--train-size), got --cells {self.cells}"
+            )
+
+    def config(self, cells: int):
+        """The ``PredictorConfig`` for a fit on ``cells`` labelled cells."""
+        from netembed.predictors import PredictorConfig
+
+        role = {
+            "accuracy": PredictorConfig.for_accuracy,
+            "time": PredictorConfig.for_time,
+            "params": PredictorConfig.for_prior,
+        }[self.label]
+        given = {
+            "ranking_weight": self.ranking_weight,
+            "steps": self.steps,
+            "epochs": None if self.steps is None else 0,
+            "targets": self.targets,
+            "readout": self.readout,
+            "members": self.members,
+            "batch_size": self.batch_size,
+        }
+        config = role(**{k: v for k, v in given.items() if v is not None}, seed=self.seed)
+        if not config.forest_weight(cells):  # too many cells for the forest to count: no all-zero table
+            config = dataclasses.replace(config, forest=0.0)
+        return config
+
+
+def train_predictor(job: PredictorJob, out, command: str | None = None, progress: bool = False) -> dict:
+    """Fit, measure (with the table) and save the predictor ``job`` describes in ``out``; returns
+    what was written: ``out``, ``train_cells`` and, with the table, ``test`` and ``plot``."""
+    from netembed.bench import load_table
+    from netembed.predictors import AccuracyPredictor, TimeEstimator
+
+    bench = load_table(job.data, required=job.cells is None and job.label != "params")
+    rng = np.random.default_rng(job.seed)
+    cells, labels, train_rows = _labelled(job, bench, rng)
+    model_cls = TimeEstimator if job.label == "time" else AccuracyPredictor
+    model = model_cls(job.config(len(cells))).fit(cells, labels, init=job.init, progress=progress)
+    meta = {
+        "command": command,
+        "target": job.label,
+        "train_cells": len(cells),
+        "init": job.init,
+        "train_rows_sha256": hashlib.sha256(train_rows.tobytes()).hexdigest(),
+    }
+    payload = {"out": str(out), "train_cells": len(cells), "model": model_cls.__name__}
+    if job.label == "params":
+        meta["space_sha256"] = space.space_checksum()
+    elif bench is not None:  # which table the labels and the held-out cells came from
+        meta["data_sha256"] = _data_hashes(bench, job.label)
+    if bench is not None:  # held-out quality on table cells it never saw
+        payload["test"] = meta["quality"] = _held_out(model, bench, job, train_rows, rng, Path(out))
+        payload["plot"] = payload["test"].pop("plot")
+    model.save_pretrained(out, meta)
+    return payload
+
+
+def _labelled(job: PredictorJob, bench, rng: np.random.Generator) -> tuple[list[Cell], np.ndarray, np.ndarray]:
+    """The training cells, their labels and their table rows (as far as the table holds them)."""
+    if job.label == "params":  # label-free: log parameter counts, computed from each cell's structure
+        if not 2 <= job.train_size <= space.NUM_CELLS - 1:
+            raise PredictorJobError(f"--train-size must be in [2, {space.NUM_CELLS - 1}], got {job.train_size}")
+        train_rows = rng.choice(space.NUM_CELLS, job.train_size, replace=False)
+        cells = [space.cell_at(int(r)) for r in train_rows]
+        return cells, np.log([space.count_params(c) for c in cells]), train_rows
+    if job.cells:
+        cells, labels = _log_cells(job) if job.cells.endswith(".jsonl") else _user_cells(job.cells)
+        rows = [bench.row_of(c) for c in cells if c in bench] if bench is not None else []
+        return cells, labels, np.array(rows, dtype=int)
+    column = bench.test_acc_108 if job.label == "accuracy" else bench.train_time_108
+    if column is None:
+        raise PredictorJobError("--target time needs the training-time file (nb101_train_time_20k.npz)")
+    known = np.flatnonzero(~np.isnan(column))
+    if not 2 <= job.train_size <= len(known) - 1:
+        raise PredictorJobError(f"--train-size must be in [2, {len(known) - 1}], got {job.train_size}")
+    train_rows = rng.choice(known, job.train_size, replace=False)
+    return [bench.cell(int(r)) for r in train_rows], column[train_rows], train_rows
+
+
+def _log_cells(job: PredictorJob) -> tuple[list[Cell], np.ndarray]:
+    """A search's query log: its accuracies, or its seconds (e.g. measured by real training)."""
+    from netembed.querylog import read_log
+
+    _, evaluations, _ = read_log(job.cells)
+    field = "accuracy" if job.label == "accuracy" else "seconds"
+    labelled = [e for e in evaluations if getattr(e, field) is not None]
+    return [e.cell for e in labelled], np.array([getattr(e, field) for e in labelled], dtype=float)
+
+
+def _user_cells(path: str) -> tuple[list[Cell], np.ndarray]:
+    """The user's own evaluated cells: ``[{"matrix": ..., "ops": ..., "value": ...}]``."""
+    rule = '--cells must hold a JSON list of {"matrix": ..., "ops": ..., "value": ...}'
+    try:
+        specs = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as exc:
+        raise PredictorJobError(f"{rule}, got invalid JSON in {path} ({exc.msg} at position {exc.pos})") from None
+    if not isinstance(specs, list) or not all(isinstance(s, dict) and "value" in s for s in specs):
+        raise PredictorJobError(rule)
+    for s in specs:
+        if not {"matrix", "ops"} <= set(s):
+            raise PredictorJobError(f"{rule}, got an entry with the keys {sorted(s)}")
+    return [Cell(s["matrix"], s["ops"]) for s in specs], np.array([s["value"] for s in specs], dtype=float)
+
+
+def _data_hashes(bench, label: str) -> dict[str, str]:
+    from netembed.bench.table import TIME_FILE
+
+    files = [bench.source] + ([bench.source.parent / TIME_FILE] if label == "time" else [])
+    return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files if f.is_file()}
+
+
+def _held_out(model, bench, job: PredictorJob, train_rows: np.ndarray, rng, out: Path) -> dict:
+    """Kendall tau, Spearman and MdAPE on ``job.test_size`` table cells outside the training set."""
+    from scipy.stats import kendalltau, spearmanr
+
+    from netembed.predictor_bench import mdape_percent
+
+    column = {
+        "accuracy": lambda: bench.test_acc_108,
+        "time": lambda: bench.train_time_108,
+        "params": lambda: np.log(bench.params.astype(np.float64)),
+    }[job.label]()
+    pool = np.setdiff1d(np.flatnonzero(~np.isnan(column)), train_rows)
+    test = rng.choice(pool, min(job.test_size, len(pool)), replace=False)
+    predicted, _ = model.predict_rows(test)
+    truth = column[test]
+    return {
+        "cells": len(test),
+        "kendall_tau": float(kendalltau(predicted, truth).statistic),
+        "spearman": float(spearmanr(predicted, truth).statistic),
+        "mdape_percent": mdape_percent(predicted, truth),
+        "plot": str(plot_predictions(predicted, truth, out / "predicted_vs_true.png", job.label)),
+    }
+
+
+def plot_predictions(predicted: np.ndarray, truth: np.ndarray, path: Path, label: str) -> Path:
+    """Predicted against true values of held-out cells."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=110)
+    ax.scatter(truth, predicted, s=2, alpha=0.4)
+    low, high = float(min(truth.min(), predicted.min())), float(max(truth.max(), predicted.max()))
+    ax.plot([low, high], [low, high], color="gray", lw=1)
+    if label == "accuracy":
+        ax.set(xlim=(0.8, high), ylim=(0.8, high))
+    name = "log parameters" if label == "params" else label
+    ax.set(xlabel=f"true {name}", ylabel=f"predicted {name}", title="held-out cells")
+    return save_figure(fig, path)

@@ -1,0 +1,120 @@
+"""Real training described by one frozen spec: which images, which network scale, which optimiser.
+
+``TrainingSpec`` is what ``netembed train-cell`` and ``netembed search --evaluator train`` take;
+``build(seed)`` turns it into the image data, the network and optimiser configs, and the device.
+Its defaults are the small offline task (``SMALL_DATA``, ``SMALL_NETWORK``, ``TrainConfig()``).
+
+>>> spec = TrainingSpec(epochs=1)
+>>> spec.epochs, spec.images, spec.stem_channels
+(1, 'digits', 16)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from netembed.errors import NetembedError
+from netembed.train.data import ImageData, digits, load_npz
+from netembed.train.network import NetworkConfig
+from netembed.train.trainer import SMALL_DATA, SMALL_NETWORK, TrainConfig
+
+__all__ = ["TrainingError", "TrainingSpec", "resolve_device", "train_one"]
+
+_TRAIN = TrainConfig()
+
+
+class TrainingError(NetembedError, ValueError):
+    """Real-training settings that cannot be used (a scale, an optimiser value, a device)."""
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """Images (``"digits"``: scikit-learn's, offline; or an ``.npz`` path), the network scale and
+    the optimiser; ``device`` None picks CUDA when there is one. ``inherit``: a search starts each
+    cell from the weights of a trained cell one move away (Net2Net), when there is one."""
+
+    images: str = "digits"
+    train_size: int = SMALL_DATA["train_size"]  # digits images to train on
+    label_noise: float = SMALL_DATA["label_noise"]
+    split_seed: int = 0  # digits train/test split
+    epochs: int = _TRAIN.epochs
+    batch_size: int = _TRAIN.batch_size
+    lr: float = _TRAIN.learning_rate
+    stem_channels: int = SMALL_NETWORK.stem_channels
+    stacks: int = SMALL_NETWORK.num_stacks
+    cells_per_stack: int = SMALL_NETWORK.cells_per_stack
+    device: str | None = None
+    inherit: bool = False
+
+    def data(self) -> ImageData:
+        if self.images == "digits":
+            return digits(self.train_size, self.label_noise, seed=self.split_seed)
+        return load_npz(self.images)
+
+    def build(self, seed: int) -> tuple[ImageData, NetworkConfig, TrainConfig, str]:
+        """The image data, network scale, optimiser settings (seeded ``seed``) and device."""
+        data = self.data()
+        try:
+            network = NetworkConfig(
+                stem_channels=self.stem_channels,
+                num_stacks=self.stacks,
+                cells_per_stack=self.cells_per_stack,
+                num_classes=max(10, data.num_classes),
+                in_channels=data.in_channels,
+                image_size=data.image_size,
+            )
+            config = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.lr, seed=seed)
+        except ValueError as exc:
+            raise TrainingError(str(exc)) from exc
+        return data, network, config, resolve_device(self.device)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def resolve_device(name: str | None) -> str:
+    """``name``, checked against this machine; None: CUDA when available, else the CPU."""
+    import torch
+
+    if name is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise TrainingError(f"--device must be a device this machine has, got {name!r} (no CUDA here)")
+    return name
+
+
+def train_one(cell, training: TrainingSpec, seed: int, out, data: str | None = None, progress=False, announce=None):
+    """Train ``cell``'s network as ``training`` says (seeded ``seed``), checkpointed in ``out`` (rerun
+    to resume), and write ``out/result.json``: the measurements, the settings and, when the table
+    holds the cell, its CIFAR-10 figure. Returns that document and the ``TrainResult``."""
+    import json
+    from pathlib import Path
+
+    from netembed._io import atomic_write
+    from netembed.bench import load_table
+    from netembed.train.trainer import train_cell
+
+    images, network, config, device = training.build(seed)
+    out = Path(out)
+    if announce is not None:
+        announce(
+            f"training {cell.hash} on {images.name} ({len(images.train_images):,} train / "
+            f"{len(images.test_images):,} test images, {images.image_size}x{images.image_size}) for "
+            f"{config.epochs} epochs on {device}; checkpoints in {out}"
+        )
+    try:
+        result = train_cell(cell, images, network, config, device, checkpoint_dir=out, progress=progress)
+    except KeyboardInterrupt:
+        raise TrainingError(
+            f"interrupted; finished epochs are checkpointed in {out}: rerun the same command to resume"
+        ) from None
+    payload = (
+        {"hash": cell.hash, "matrix": cell.matrix.tolist(), "ops": list(cell.ops)}
+        | result.to_dict()
+        | {"data": images.name, "network": network.to_dict(), "device": device, "checkpoint": str(out)}
+    )
+    bench = load_table(data)
+    if bench is not None and cell in bench:
+        payload["table_test_accuracy"] = float(bench.query(cell).test_acc_108)
+    atomic_write(out / "result.json", lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=2)))
+    return payload, result
