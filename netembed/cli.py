@@ -928,7 +928,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     """The main job while the search is being built: a greedy walk over single moves."""
     rng = np.random.default_rng(args.seed)
     bench = _load_bench(args.data, required=False)
-    cell = Cell.random(rng)
+    cell = space.random_cell(rng)
     score = (lambda c: bench.query(c).test_acc_108) if bench else (lambda c: -space.count_params(c))
     what = "table test accuracy" if bench else "fewest parameters (no table found)"
     print(f"greedy walk over widen/deepen/rewire moves, scored by {what}, seed {args.seed}")
