@@ -7,7 +7,7 @@ Optuna from it), so the same seed and the same rewards give the same cells.
 Random search and regularized evolution sample specs as NAS-Bench-101's own code does: a
 7x7 matrix with every upper-triangular bit a coin flip and uniform interior ops, rejected
 until it is a cell of the space (:func:`random_spec`). This favours small cells: pruning is
-what brings most samples under 9 edges. ``Cell.random`` is the uniform alternative.
+what brings most samples under 9 edges. ``space.random_cell`` is the uniform alternative.
 
 A *raw spec* below is the unpruned spec in the flat layout of :meth:`Cell.to_flat`: the 21
 upper-triangular edge bits of the 7x7 matrix (row by row), then the 5 interior op codes.
@@ -74,7 +74,7 @@ def _random_raw_spec(rng: np.random.Generator) -> tuple[np.ndarray, Cell]:
 def random_spec(rng: np.random.Generator) -> Cell:
     """A cell from NAS-Bench-101's random sampling: coin-flip edges, uniform ops, resampled until valid.
 
-    Not uniform over the unique cells (that is :meth:`Cell.random`): the 7x7 specs are
+    Not uniform over the unique cells (that is :func:`netembed.space.random_cell`): the 7x7 specs are
     uniform, and many specs prune to the same small cell.
 
     >>> random_spec(np.random.default_rng(0)).num_vertices <= 7

@@ -189,13 +189,6 @@ class Cell:
         ops = [INPUT] + [OPS[int(v)] for v in flat[-5:]] + [OUTPUT]
         return cls(matrix, ops)
 
-    @classmethod
-    def random(cls, rng: np.random.Generator) -> Cell:
-        """A cell drawn uniformly from the 423,624 unique cells of the space."""
-        from netembed import space  # the space imports Cell; import late to avoid a cycle
-
-        return space.cell_at(int(rng.integers(space.NUM_CELLS)))
-
 
 # -- validation and pruning -------------------------------------------------------------------
 

@@ -186,7 +186,7 @@ class NetembedSearch(Method):
     def _plan(self) -> list[Cell]:
         config = self.config
         if len(self.told) < config.initial:  # one at a time, so other workers' labels end it too
-            return [Cell.random(self.rng)]
+            return [space.random_cell(self.rng)]
         self._refresh_surrogate()
         candidates, parents, kinds = self._candidates()
         surrogate, features = self._features(candidates, parents, kinds)
@@ -234,10 +234,10 @@ class NetembedSearch(Method):
             for action, child in neighbors(parent.cell):
                 add(child, parent, action.kind)
         for _ in range(self.config.jumps):
-            add(Cell.random(self.rng), None, "jump")
+            add(space.random_cell(self.rng), None, "jump")
         if len(candidates) < self.config.batch:  # a tiny, exhausted neighbourhood: jump until full
             for _ in range(100 * self.config.batch):
-                add(Cell.random(self.rng), None, "jump")
+                add(space.random_cell(self.rng), None, "jump")
                 if len(candidates) >= self.config.batch:
                     break
         return candidates, parents, kinds

@@ -8,6 +8,10 @@ vertex latents; cells are canonicalised first, so isomorphic cells embed identic
 
 The same weights run on PyG sparse batches (``torch_geometric.data.Batch``) and on the dense
 padded batches of :mod:`netembed.graph` (the fast path); tests check that they agree.
+
+:class:`CellAutoencoder` (the encoder with the :class:`Decoder` that reconstructs cells from its
+vertex latents) is the model :mod:`netembed.pretrain` trains and ``pretrained/encoder-nb101``
+holds; it is defined here so that loading a pretrained encoder needs no training code.
 """
 
 from __future__ import annotations
@@ -23,9 +27,9 @@ from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import scatter
 
 from netembed.cell import Cell
-from netembed.graph import NODE_FEATURES, DenseCells, cells_to_batch, dense_arrays, dense_cells
+from netembed.graph import NODE_FEATURES, NODE_TYPES, DenseCells, cells_to_batch, dense_arrays, dense_cells
 
-__all__ = ["CellEncoder", "DirectedGINConv", "EncoderConfig"]
+__all__ = ["CellAutoencoder", "CellEncoder", "Decoder", "DirectedGINConv", "EncoderConfig"]
 
 
 @dataclass(frozen=True)
@@ -147,8 +151,6 @@ class CellEncoder(nn.Module):
 
         directory = hub.resolve(name_or_dir)
         if hub.read_config(directory)["model_type"] == "CellAutoencoder":
-            from netembed.pretrain import CellAutoencoder
-
             model, _ = hub.load_pretrained(CellAutoencoder, directory, EncoderConfig, device=device)
             return model.encoder
         model, _ = hub.load_pretrained(cls, directory, EncoderConfig, device=device)
@@ -180,3 +182,31 @@ class CellEncoder(nn.Module):
         ]
         self.train(was_training)
         return torch.cat(parts) if parts else torch.empty(0, self.config.embedding_dim)
+
+
+class Decoder(nn.Module):
+    """Vertex latents -> op logits per vertex and edge logits per ordered vertex pair.
+
+    Shapes:
+        z: (B, V, d) -> ops (B, V, 5), edges (B, V, V) (only i < j is used: cells are
+        stored in topological order).
+    """
+
+    def __init__(self, embedding_dim: int):
+        super().__init__()
+        self.ops = nn.Linear(embedding_dim, len(NODE_TYPES))
+        self.source = nn.Linear(embedding_dim, embedding_dim)
+        self.target = nn.Linear(embedding_dim, embedding_dim)
+
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.ops(z), self.source(z) @ self.target(z).transpose(1, 2)
+
+
+class CellAutoencoder(nn.Module):
+    """The pretrained artifact: the encoder and the decoder that checks what it learned."""
+
+    def __init__(self, config: EncoderConfig = EncoderConfig()):
+        super().__init__()
+        self.config = config
+        self.encoder = CellEncoder(config)
+        self.decoder = Decoder(config.embedding_dim)

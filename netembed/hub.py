@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save
+from safetensors.torch import load, save
 
 from netembed._io import atomic_write
 from netembed.errors import DataError
@@ -40,6 +40,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "available",
     "load_pretrained",
+    "load_weights",
     "read_config",
     "resolve",
     "save_pretrained",
@@ -51,14 +52,6 @@ WEIGHTS_FILE = "model.safetensors"
 PRETRAINED_ROOT = Path(__file__).resolve().parents[1] / "pretrained"
 # field -> the JSON type it must have
 _FIELDS = {"schema_version": int, "model_type": str, "config": dict, "weights_sha256": str, "meta": dict}
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def save_pretrained(
@@ -134,12 +127,6 @@ def load_pretrained(
         raise DataError(f"{config_path}: model_type must be {model_cls.__name__!r}, got {document['model_type']!r}")
     if not weights.is_file():
         raise DataError(f"pretrained directory must hold {WEIGHTS_FILE}, none in {directory}")
-    digest = _sha256(weights)
-    if digest != document["weights_sha256"]:
-        raise DataError(
-            f"{weights} must have the sha256 recorded in {CONFIG_FILE} "
-            f"({document['weights_sha256']}), got {digest}: truncated, modified or replaced"
-        )
     # every field must be present: a default filled in here may not be what the weights were trained
     # with. Only a field added after configs were first saved may be absent, and then it takes the
     # value every config saved before it was trained with (``LEGACY_VALUES`` of the config class).
@@ -155,22 +142,47 @@ def load_pretrained(
     except (TypeError, ValueError) as exc:  # the dataclass's own validation (__post_init__)
         raise DataError(f"{config_path}: config must be a valid {config_cls.__name__} ({exc})") from exc
     model = model_cls(config)
+    load_weights(model, weights, document["weights_sha256"], CONFIG_FILE, model_cls.__name__)
+    return model.to(device).eval(), document["meta"]
+
+
+def load_weights(
+    model: torch.nn.Module, path: Path, sha256: str, recorded_in: str, owner: str, prefix: str = ""
+) -> dict[str, torch.Tensor]:
+    """Load the safetensors file ``path`` into ``model`` strictly: the one loader of saved weights.
+
+    The file is read once and must have the sha256 ``sha256`` (recorded in the file named
+    ``recorded_in``); it is parsed without unpickling anything. The tensors whose keys start
+    with ``prefix`` (the prefix stripped) must be exactly ``model``'s state, key for key and
+    shape for shape; other tensors (an optimizer's) are left alone. Returns every tensor of the
+    file, as saved. Any mismatch raises :class:`DataError` naming the file and ``owner`` (what
+    the tensors are of), the missing and unexpected keys, or the key with the wrong shape.
+    """
+    raw = path.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != sha256:
+        raise DataError(
+            f"{path} must have the sha256 recorded in {recorded_in} ({sha256}), got {digest}: "
+            "truncated, modified or replaced"
+        )
     try:
-        state = load_file(str(weights))  # safetensors: no pickle, no code execution
+        tensors = load(raw)  # safetensors: no pickle, no code execution
     except SafetensorError as exc:
-        raise DataError(f"{weights} must be a readable safetensors file ({exc})") from exc
+        raise DataError(f"{path} must be a readable safetensors file ({exc})") from exc
+    state = {key[len(prefix) :]: value for key, value in tensors.items() if key.startswith(prefix)}
     expected = model.state_dict()
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     if missing or unexpected:
         raise DataError(
-            f"{weights} must hold exactly the tensors of {model_cls.__name__}, "
-            f"got missing keys {missing}, unexpected keys {unexpected}"
+            f"{path} must hold exactly the tensors of {owner}, got missing keys {missing}, unexpected keys {unexpected}"
         )
-    for key, value in state.items():
-        if value.shape != expected[key].shape:
-            raise DataError(f"{weights}: {key} must have shape {tuple(expected[key].shape)}, got {tuple(value.shape)}")
+    for key in sorted(state):  # by name, not the file's layout: the same key is named first every time
+        if state[key].shape != expected[key].shape:
+            raise DataError(
+                f"{path}: {key} must have shape {tuple(expected[key].shape)}, got {tuple(state[key].shape)}"
+            )
     model.load_state_dict(state, strict=True)
-    return model.to(device).eval(), document["meta"]
+    return tensors
 
 
 def available() -> list[str]:

@@ -219,7 +219,11 @@ TIME_METHODS: dict[str, Callable] = {"netembed": _fit_time_netembed, "params": _
 
 
 @dataclass(frozen=True)
-class Measurement:
+class PredictorScore:
+    """How well one method, trained on ``train_size`` cells with ``seed``, ranks and predicts the
+    held-out labels (saved under ``runs_dir`` as ``"measurement"``). Not a cell's labels: that is
+    :class:`netembed.search.Measurement`."""
+
     method: str
     train_size: int
     seed: int
@@ -242,7 +246,7 @@ def run_predictor_bench(
     steps: int | None = None,
     batch_size: int | None = None,
     runs_dir: str | Path | None = None,
-) -> list[Measurement]:
+) -> list[PredictorScore]:
     """Train every method on the same random cells per (size, seed); score on one fixed test set.
     ``steps`` and ``batch_size`` override the ``netembed`` rows' training (default:
     ``PredictorConfig``'s); ``runs_dir``: save and reuse each measurement (see the module docstring)."""
@@ -295,7 +299,7 @@ def run_time_bench(
     steps: int | None = None,
     batch_size: int | None = None,
     runs_dir: str | Path | None = None,
-) -> list[Measurement]:
+) -> list[PredictorScore]:
     """Time estimators on the timed rows (``seconds`` NaN elsewhere): train on N of a fixed pool of
     ``pool_size`` rows per (size, seed), score on every other timed row. ``steps`` and
     ``batch_size`` override the ``netembed`` estimator's training (default: ``PredictorConfig``'s)."""
@@ -360,7 +364,7 @@ def _measure(
     test: CellRows,
     truth: np.ndarray,
     from_prediction: Callable | None = None,
-) -> Measurement:
+) -> PredictorScore:
     """Fit, predict ``test`` and score against ``truth``, timing both. ``from_prediction`` maps a
     method's outputs onto the labels (time estimators predict log-seconds); only they get an MdAPE."""
     start = time.perf_counter()
@@ -370,7 +374,7 @@ def _measure(
     done = time.perf_counter()
     if from_prediction is not None:
         predicted = from_prediction(predicted)
-    return Measurement(
+    return PredictorScore(
         method,
         size,
         seed,
@@ -389,8 +393,13 @@ def _fingerprint(labels: np.ndarray) -> str:
 
 
 def _saved(
-    runs_dir: str | Path | None, method: str, size: int, seed: int, settings: dict, measure: Callable[[], Measurement]
-) -> Measurement:
+    runs_dir: str | Path | None,
+    method: str,
+    size: int,
+    seed: int,
+    settings: dict,
+    measure: Callable[[], PredictorScore],
+) -> PredictorScore:
     """The measurement saved under ``runs_dir`` for these settings, else ``measure()``, saved atomically."""
     if runs_dir is None:
         return measure()
@@ -398,7 +407,7 @@ def _saved(
     try:
         saved = json.loads(path.read_text())
         if saved["settings"] == settings:
-            return Measurement(**saved["measurement"])
+            return PredictorScore(**saved["measurement"])
     except (OSError, ValueError, KeyError, TypeError):
         pass  # absent, unreadable or from other settings: measure again
     measurement = measure()
@@ -407,7 +416,7 @@ def _saved(
     return measurement
 
 
-def summarise(results: Sequence[Measurement]) -> list[dict]:
+def summarise(results: Sequence[PredictorScore]) -> list[dict]:
     """One row per (method, train size): means over seeds, and the spread of Kendall tau."""
     rows = []
     for method in dict.fromkeys(r.method for r in results):

@@ -24,10 +24,12 @@ from torch import nn
 
 from netembed import space
 from netembed._io import atomic_write
-from netembed.encoder import CellEncoder, EncoderConfig
+from netembed.encoder import CellAutoencoder, CellEncoder, Decoder, EncoderConfig
 from netembed.errors import DataError
 from netembed.graph import NODE_TYPES, DenseCells, dense_arrays
 
+# CellAutoencoder and Decoder live beside the encoder (loading a pretrained encoder needs them);
+# they stay importable from here, where they are trained.
 __all__ = [
     "CellAutoencoder",
     "Decoder",
@@ -51,34 +53,6 @@ class PretrainConfig:
     kl_weight: float = 0.005
     holdout: float = 0.1
     seed: int = 0
-
-
-class Decoder(nn.Module):
-    """Vertex latents -> op logits per vertex and edge logits per ordered vertex pair.
-
-    Shapes:
-        z: (B, V, d) -> ops (B, V, 5), edges (B, V, V) (only i < j is used: cells are
-        stored in topological order).
-    """
-
-    def __init__(self, embedding_dim: int):
-        super().__init__()
-        self.ops = nn.Linear(embedding_dim, len(NODE_TYPES))
-        self.source = nn.Linear(embedding_dim, embedding_dim)
-        self.target = nn.Linear(embedding_dim, embedding_dim)
-
-    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.ops(z), self.source(z) @ self.target(z).transpose(1, 2)
-
-
-class CellAutoencoder(nn.Module):
-    """The pretrained artifact: the encoder and the decoder that checks what it learned."""
-
-    def __init__(self, config: EncoderConfig = EncoderConfig()):
-        super().__init__()
-        self.config = config
-        self.encoder = CellEncoder(config)
-        self.decoder = Decoder(config.embedding_dim)
 
 
 def holdout_split(num_cells: int, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -37,6 +37,7 @@ __all__ = [
     "count_params",
     "enumerate_cells",
     "index_of",
+    "random_cell",
     "space_arrays",
     "space_checksum",
     "summary",
@@ -122,6 +123,16 @@ def cell_at(index: int) -> Cell:
     if not 0 <= index < len(arrays):
         raise IndexError(f"index must be in [0, {len(arrays)}), got {index}")
     return _cell_from_row(arrays, index)
+
+
+def random_cell(rng: np.random.Generator) -> Cell:
+    """A cell drawn uniformly from the 423,624 unique cells of the space (one ``rng.integers`` draw).
+
+    >>> cell = random_cell(np.random.default_rng(0))
+    >>> cell == random_cell(np.random.default_rng(0)), index_of(cell) < NUM_CELLS
+    (True, True)
+    """
+    return cell_at(int(rng.integers(NUM_CELLS)))
 
 
 def index_of(cell: Cell) -> int:

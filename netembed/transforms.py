@@ -462,7 +462,7 @@ def greedy_walk(seed: int, steps: int, bench=None) -> Walk:
     test accuracy, or without a table (``bench`` None) the fewest parameters."""
     from netembed import space
 
-    cell = Cell.random(np.random.default_rng(seed))
+    cell = space.random_cell(np.random.default_rng(seed))
     score = (lambda c: bench.query(c).test_acc_108) if bench else (lambda c: -space.count_params(c))
     walk = Walk(
         [cell], [], [score(cell)], "table test accuracy" if bench else "fewest parameters (no table found)", False

@@ -92,7 +92,7 @@ def test_random_spec_follows_nasbench_sampling_not_the_uniform_one():
     # sampling of the unique cells gives 7 vertices to 85% of them
     assert (sizes < MAX_VERTICES).mean() > 0.9
     assert len(set(sizes)) >= 4
-    # many specs prune to the same small cell: repeats are common, unlike under Cell.random
+    # many specs prune to the same small cell: repeats are common, unlike under space.random_cell
     assert len({cell.hash for cell in cells}) < 290
 
 

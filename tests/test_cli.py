@@ -107,7 +107,7 @@ def test_demo_walks_uphill(capsys, no_table):
     code, out, _ = run(capsys, "demo", "--seed", "3", "--steps", "4")
     assert code == 0 and "fewest parameters" in out
     final = json.loads(out.strip().splitlines()[-1])
-    start = Cell.random(np.random.default_rng(3))
+    start = space.random_cell(np.random.default_rng(3))
     assert space.count_params(Cell(final["matrix"], final["ops"])) < space.count_params(start)
 
 
@@ -356,7 +356,7 @@ def tiny_surrogate(tmp_path_factory):
     """An accuracy predictor trained by the project's own command on a few synthetic labels."""
     folder = tmp_path_factory.mktemp("surrogate")
     rng = np.random.default_rng(0)
-    cells = [Cell.random(rng) for _ in range(20)]
+    cells = [space.random_cell(rng) for _ in range(20)]
     labels = [
         {"matrix": c.matrix.tolist(), "ops": list(c.ops), "value": 0.8 + 0.01 * c.ops.count("conv3x3-bn-relu")}
         for c in cells

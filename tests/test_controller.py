@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from netembed import Cell
+from netembed import Cell, space
 from netembed.controller import KINDS, ControllerConfig, NetembedSearch, Policy, plackett_luce_log_prob
 from netembed.evaluators import Measurement
 from netembed.search import Budget, Evaluation, SearchError, run_search
@@ -107,7 +107,7 @@ def test_search_is_seeded_resumable_and_only_asks_new_cells():
 
 def test_other_workers_labels_count_towards_the_random_start_and_train_the_surrogate():
     rng = np.random.default_rng(5)
-    cells = [Cell.random(rng) for _ in range(SMALL.initial + 3)]
+    cells = [space.random_cell(rng) for _ in range(SMALL.initial + 3)]
     others = [Evaluation(c, toy(c).accuracy, None, 1, toy(c).accuracy, i) for i, c in enumerate(cells, 1)]
     method = NetembedSearch(np.random.default_rng(0), SMALL)
     for evaluation in others[: SMALL.initial - 1]:

@@ -6,7 +6,7 @@ import pytest
 import torch
 from scipy.stats import kendalltau
 
-from netembed import Cell, space
+from netembed import space
 from netembed.errors import DataError, NetembedError
 from netembed.graph import NODE_TYPES, dense_cells
 from netembed.predictors import TIME_TRAINING, AccuracyPredictor, LabelError, PredictorConfig, TimeEstimator
@@ -150,7 +150,7 @@ def test_config_validation(field, value, rule):
 def test_the_shipped_surrogates_load_and_predict_in_range():
     from netembed.predictors import AccuracyPredictor, TimeEstimator
 
-    cells = [Cell.random(np.random.default_rng(seed)) for seed in range(20)]
+    cells = [space.random_cell(np.random.default_rng(seed)) for seed in range(20)]
     accuracy, spread = AccuracyPredictor.from_pretrained("surrogate-nb101/accuracy").predict(cells)
     seconds, _ = TimeEstimator.from_pretrained("surrogate-nb101/time").predict(cells)
     assert np.all((accuracy > 0.5) & (accuracy < 1.0)) and np.all(spread >= 0)

@@ -54,7 +54,7 @@ class Scripted(Method):
 @pytest.fixture
 def cells():
     rng = np.random.default_rng(0)
-    return [Cell.random(rng) for _ in range(5)]
+    return [space.random_cell(rng) for _ in range(5)]
 
 
 def test_repeats_are_answered_from_history_and_cost_no_query(cells):

@@ -26,6 +26,17 @@ def test_enumerated_rows_are_valid_pruned_cells_with_their_own_hash(arrays, rng)
         assert space.cell_at(int(row)) == cell and space.index_of(cell) == row
 
 
+def test_random_is_uniform_over_unique_cells(arrays):
+    """Vertex counts of sampled cells follow the space's own proportions (7 vertices: 84.8%)."""
+    rng = np.random.default_rng(1)
+    sample = [space.random_cell(rng) for _ in range(4000)]
+    share = np.mean([c.num_vertices == 7 for c in sample])
+    expected = np.mean(arrays.num_vertices == 7)
+    assert abs(share - expected) < 4 * np.sqrt(expected * (1 - expected) / len(sample))
+    assert len(set(sample)) > 3950  # 4,000 draws from 423,624 cells rarely repeat
+    assert space.random_cell(np.random.default_rng(5)) == space.random_cell(np.random.default_rng(5))
+
+
 def test_enumeration_equals_the_table_row_for_row(arrays, table_columns):
     """Same hashes, and NAS-Bench-101's own matrix and ops for every one of the 423,624 cells."""
     assert np.array_equal(arrays.hashes, table_columns["hash"])

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from netembed import Cell
+from netembed import space
 from netembed.baselines import RandomSearch
 from netembed.controller import NetembedSearch
 from netembed.search import Budget, SearchError, run_search
@@ -20,7 +20,7 @@ SETTINGS = {"method": "toy", "seed": 0, "budget": {"queries": 10}}
 @pytest.fixture
 def cells():
     rng = np.random.default_rng(0)
-    return [Cell.random(rng) for _ in range(5)]
+    return [space.random_cell(rng) for _ in range(5)]
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ def run_workers(storage: str, methods: list, evaluator, budget: Budget, name: st
 
 def test_workers_asking_the_same_cells_evaluate_each_once_within_one_global_budget(storage, cells):
     rng = np.random.default_rng(1)
-    more = cells + [Cell.random(rng) for _ in range(10)]
+    more = cells + [space.random_cell(rng) for _ in range(10)]
     evaluator = CountingEvaluator()
     SharedStudy(storage, "s", SETTINGS)  # create the tables once, before the threads
     methods = [Scripted(more) for _ in range(3)]
@@ -204,7 +204,7 @@ def test_four_workers_on_postgresql(cells):
     import uuid
 
     rng = np.random.default_rng(2)
-    more = cells + [Cell.random(rng) for _ in range(20)]
+    more = cells + [space.random_cell(rng) for _ in range(20)]
     evaluator = CountingEvaluator()
     name = f"test-{uuid.uuid4().hex}"
     SharedStudy(POSTGRES, name, SETTINGS)

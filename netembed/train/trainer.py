@@ -22,14 +22,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load, save
+from safetensors.torch import save
 from torch import nn
 from tqdm.auto import tqdm
 
 from netembed._io import atomic_write
 from netembed.cell import Cell
 from netembed.errors import DataError
+from netembed.hub import load_weights
 from netembed.train.data import ImageData
 from netembed.train.network import Network, NetworkConfig, build_network, count_trainable
 
@@ -202,34 +202,15 @@ def load_checkpoint(directory: str | os.PathLike, device: str | torch.device = "
         raise DataError(
             f"{path} must have the fields cell, network, train, data, history, state_sha256, missing {missing}"
         )
-    raw = state_path.read_bytes()
-    digest = hashlib.sha256(raw).hexdigest()
-    if digest != document["state_sha256"]:
-        raise DataError(
-            f"{state_path} must have the sha256 recorded in {CHECKPOINT_FILE} "
-            f"({document['state_sha256']}), got {digest}: truncated, modified or replaced"
-        )
     try:
-        state = load(raw)
         cell = Cell(document["cell"]["matrix"], document["cell"]["ops"])
         config = NetworkConfig(**document["network"])
-    except (SafetensorError, TypeError, ValueError, KeyError) as exc:
+    except (TypeError, ValueError, KeyError) as exc:
         raise DataError(f"{directory} must hold a readable checkpoint ({exc})") from exc
     network = build_network(cell, config, device)
-    model_state = {key[len("model.") :]: value for key, value in state.items() if key.startswith("model.")}
-    expected = network.state_dict()
-    missing, unexpected = sorted(set(expected) - set(model_state)), sorted(set(model_state) - set(expected))
-    if missing or unexpected:
-        raise DataError(
-            f"{state_path} must hold exactly the tensors of the cell's network, "
-            f"got missing keys {missing}, unexpected keys {unexpected}"
-        )
-    for key, value in model_state.items():
-        if value.shape != expected[key].shape:
-            raise DataError(
-                f"{state_path}: {key} must have shape {tuple(expected[key].shape)}, got {tuple(value.shape)}"
-            )
-    network.load_state_dict(model_state, strict=True)
+    state = load_weights(
+        network, state_path, document["state_sha256"], CHECKPOINT_FILE, "the cell's network", prefix="model."
+    )
     return network, document, state
 
 
