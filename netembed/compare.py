@@ -15,17 +15,21 @@ from pathlib import Path
 
 import numpy as np
 
+from netembed import stats
 from netembed._io import atomic_write, save_figure
 from netembed.objective import HV_REFERENCE, Objective, hypervolume_ratio, pareto_front
 from netembed.search import SearchError
 
 __all__ = [
     "CHECKPOINTS",
+    "REFERENCE",
     "TOP_THRESHOLD",
     "Run",
     "format_summary",
+    "hypervolume_ratios",
     "median_hypervolume_ratio",
     "plot_runs",
+    "queries_to_top",
     "run_compare",
     "summarise",
     "true_front",
@@ -34,6 +38,8 @@ __all__ = [
 #: Test accuracy of the 42nd best cell: reaching it means finding a top-0.01% cell.
 TOP_THRESHOLD = 0.9423077
 CHECKPOINTS = (50, 100, 150, 300)
+#: The method every other is compared with, seed by seed.
+REFERENCE = "regularized_evolution"
 
 
 @dataclass
@@ -169,108 +175,224 @@ def run_compare(
     return [done[m, s] for m in methods for s in seeds]
 
 
-def _median_or_none(values: list[float]) -> float | None:
-    value = float(np.median(values))
-    return value if np.isfinite(value) else None
-
-
 def true_front(bench) -> tuple[np.ndarray, np.ndarray]:
     """Accuracy and parameters of the table's (accuracy, parameters) Pareto front."""
     front = pareto_front(bench.test_acc_108, bench.params.astype(float))
     return bench.test_acc_108[front], bench.params[front].astype(float)
 
 
-def median_hypervolume_ratio(runs, front: tuple[np.ndarray, np.ndarray], queries: int) -> float:
-    """Median over ``runs`` (anything with ``accuracy`` and ``params`` lists) of the hypervolume of
-    their first ``queries`` cells over that of ``front`` (``true_front``), at ``HV_REFERENCE``."""
-    return float(
-        np.median(
-            [
-                hypervolume_ratio(
-                    np.asarray(r.accuracy[:queries]), np.asarray(r.params[:queries], float), *front, *HV_REFERENCE
-                )
-                for r in runs
-            ]
+def hypervolume_ratios(runs, front: tuple[np.ndarray, np.ndarray], queries: int) -> list[float]:
+    """Per run in ``runs`` (anything with ``accuracy`` and ``params`` lists): the hypervolume of its
+    first ``queries`` cells over that of ``front`` (``true_front``), at ``HV_REFERENCE``."""
+    return [
+        hypervolume_ratio(
+            np.asarray(r.accuracy[:queries]), np.asarray(r.params[:queries], float), *front, *HV_REFERENCE
         )
+        for r in runs
+    ]
+
+
+def median_hypervolume_ratio(runs, front: tuple[np.ndarray, np.ndarray], queries: int) -> float:
+    """Median over ``runs`` of ``hypervolume_ratios``."""
+    return float(np.median(hypervolume_ratios(runs, front, queries)))
+
+
+def queries_to_top(run: Run, budget: int | None = None) -> float:
+    """Queries until ``run`` first found a top-0.01% cell (``TOP_THRESHOLD``) within its first
+    ``budget`` (default: all), infinity if it found none: censored at the budget."""
+    curve = run.best_so_far()[: run.budget if budget is None else budget]
+    return float(np.argmax(curve >= TOP_THRESHOLD) + 1) if curve[-1] >= TOP_THRESHOLD else np.inf
+
+
+def _interval(prefix: str, interval: stats.Interval) -> dict:
+    return {f"{prefix}_low": interval.low, f"{prefix}_high": interval.high}
+
+
+def _paired(method: list[Run], reference: list[Run], seed: int) -> dict:
+    """The paired fields of ``method`` against ``reference`` over the seeds both ran ({} if none)."""
+    theirs = {r.seed: r for r in reference}
+    mine = [r for r in method if r.seed in theirs]
+    if not mine:
+        return {}
+    budget = min(r.budget for r in [*method, *reference])  # both cut to the budget they share
+    paired = stats.paired_comparison(
+        [queries_to_top(theirs[r.seed], budget) for r in mine],
+        [queries_to_top(r, budget) for r in mine],
+        budget,
+        seed=seed,
     )
+    return {
+        "paired_seeds": paired.pairs,
+        "paired_budget": budget,
+        "queries_ratio_vs_reference": paired.ratio.estimate,
+        **_interval("queries_ratio_vs_reference", paired.ratio),
+        "share_ahead_of_reference": paired.share_ahead.estimate,
+        **_interval("share_ahead_of_reference", paired.share_ahead),
+        "pairs_only_method_reached": paired.method_only,
+        "pairs_only_reference_reached": paired.reference_only,
+        "pairs_neither_reached": paired.neither,
+    }
 
 
-def summarise(runs: list[Run], bench, checkpoints=CHECKPOINTS) -> list[dict]:
+def summarise(
+    runs: list[Run], bench, checkpoints=CHECKPOINTS, reference: str | None = REFERENCE, seed: int = 0
+) -> list[dict]:
     """One row per method: medians over seeds at each checkpoint, queries to a top-0.01% cell,
-    the method's own time per query, and the hypervolume of the (accuracy, parameters) front it queried."""
+    the method's own time per query, and the hypervolume of the (accuracy, parameters) front it queried.
+
+    Every median comes with a percentile-bootstrap 95% interval over seeds (``stats``, seeded by
+    ``seed``): ``NAME_low`` / ``NAME_high`` beside ``NAME`` at the top level, and for the
+    checkpoints in ``by_budget_interval[point]`` (``by_budget`` itself keeps its four medians).
+    Queries to the top: the Kaplan-Meier median (``stats.km_median``), a run that found no top
+    cell being censored at the budget (kept, as "more than the budget"); ``None`` = not reached,
+    i.e. at most half the seeds reached (the median then exceeds ``budget``); a ``None`` bound
+    is open above the budget. ``reached_top`` counts the seeds that reached.
+
+    When ``reference`` is among the methods, every other method's row also has the paired
+    comparison with it over the seeds both ran, each cut to the budget they share
+    (``stats.paired_comparison``: a run that did not reach counts the budget, a lower bound;
+    pairs where neither reached are ties): ``reference``, ``paired_seeds``, ``paired_budget``,
+    ``queries_ratio_vs_reference`` (median over seeds of the reference's queries / the
+    method's: 2.0 = half as many) with ``_low`` / ``_high``, ``share_ahead_of_reference`` (share
+    of seeds where the method needed fewer queries, ties half) with ``_low`` / ``_high``, and the
+    counts ``pairs_only_method_reached``, ``pairs_only_reference_reached``, ``pairs_neither_reached``.
+    The reference's own row has ``reference`` only."""
     best = float(bench.test_acc_108.max())
     front = true_front(bench)
+    methods = list(dict.fromkeys(r.method for r in runs))
+    by_method = {m: [r for r in runs if r.method == m] for m in methods}
     rows = []
-    for method in dict.fromkeys(r.method for r in runs):
-        mine = [r for r in runs if r.method == method]
+    for method, mine in by_method.items():
         budget = min(r.budget for r in mine)
         curves = np.stack([r.best_so_far()[:budget] for r in mine])
-        first = [int(np.argmax(c >= TOP_THRESHOLD)) + 1 if c[-1] >= TOP_THRESHOLD else np.inf for c in curves]
-        by_budget = {}
+        first = [queries_to_top(r, budget) for r in mine]
+        reached = np.isfinite(first)
+        queries = stats.bootstrap_km_median(np.where(reached, first, budget), reached, seed=seed)
+        by_budget, by_budget_interval = {}, {}
         for point in [c for c in checkpoints if c <= budget] or [budget]:
             found = curves[:, point - 1]
-            by_budget[str(point)] = {
-                "median_accuracy": float(np.median(found)),
-                "median_regret": float(np.median(best - found)),
-                "median_rank": float(np.median([bench.rank(a) for a in found])),
-                "median_hypervolume_ratio": median_hypervolume_ratio(mine, front, point),
+            figures = {
+                "median_accuracy": found,
+                "median_regret": best - found,
+                "median_rank": [bench.rank(a) for a in found],
+                "median_hypervolume_ratio": hypervolume_ratios(mine, front, point),
             }
+            intervals = {name: stats.bootstrap_median(values, seed=seed) for name, values in figures.items()}
+            by_budget[str(point)] = {name: i.estimate for name, i in intervals.items()}
+            by_budget_interval[str(point)] = {
+                k: v for name, i in intervals.items() for k, v in _interval(name, i).items()
+            }
+        hypervolume = stats.bootstrap_median(hypervolume_ratios(mine, front, budget), seed=seed)
         rows.append(
             {
                 "method": method,
                 "seeds": len(mine),
                 "budget": budget,
-                "median_queries_to_top": _median_or_none(first),
-                "reached_top": int(np.sum(np.isfinite(first))),
+                "median_queries_to_top": queries.estimate,
+                "reached_top": int(reached.sum()),
                 "by_budget": by_budget,
                 "search_seconds_per_query": float(np.mean([r.search_seconds / len(r.accuracy) for r in mine])),
-                "median_hypervolume_ratio": median_hypervolume_ratio(mine, front, budget),
+                "median_hypervolume_ratio": hypervolume.estimate,
+                **_interval("median_queries_to_top", queries),
+                **_interval("median_hypervolume_ratio", hypervolume),
+                "by_budget_interval": by_budget_interval,
             }
         )
+        if reference in by_method:
+            rows[-1]["reference"] = reference
+            if method != reference:
+                rows[-1] |= _paired(mine, by_method[reference], seed)
     return rows
+
+
+def _number(value: float | None, budget: int) -> str:
+    """``65.5``, ``52`` (no trailing zeros), or ``>300`` for a bound beyond the budget."""
+    return f">{budget}" if value is None else f"{value:.1f}".rstrip("0").rstrip(".")
+
+
+def _with_interval(value: float, low: float | None, high: float | None, fmt: str, scale: float = 1) -> str:
+    """``value [low, high]`` in ``fmt`` (times ``scale``), or the value alone where the bounds are unknown."""
+    if low is None or high is None:
+        return format(scale * value, fmt)
+    return f"{scale * value:{fmt}} [{scale * low:{fmt}}, {scale * high:{fmt}}]"
+
+
+def _checkpoint_cell(row: dict, point: str, name: str, fmt: str, scale: float = 1) -> str:
+    bounds = row.get("by_budget_interval", {}).get(point, {})
+    value = row["by_budget"][point][name]
+    return _with_interval(value, bounds.get(f"{name}_low"), bounds.get(f"{name}_high"), fmt, scale)
+
+
+def _queries_cell(r: dict) -> str:
+    """The median queries to a top cell, its interval and how many seeds reached one."""
+    budget, q = r["budget"], r["median_queries_to_top"]
+    seeds = f"({r['reached_top']}/{r['seeds']} seeds reached)"
+    median = "median not reached" if q is None else _number(q, budget)
+    if "median_queries_to_top_low" not in r or (q is None and r["median_queries_to_top_low"] is None):
+        return f"{median} {seeds}"
+    low, high = r["median_queries_to_top_low"], r["median_queries_to_top_high"]
+    return f"{median} [{_number(low, budget)}, {_number(high, budget)}] {seeds}"
+
+
+def _paired_cells(r: dict) -> tuple[str, str]:
+    """The ratio to the reference's queries and the share of seeds ahead of it, with intervals."""
+    if r.get("reference") == r["method"]:
+        return "reference", ""
+    if "queries_ratio_vs_reference" not in r:
+        return "-", ""
+    ratio = [r[f"queries_ratio_vs_reference{s}"] for s in ("", "_low", "_high")]
+    ahead = [r[f"share_ahead_of_reference{s}"] for s in ("", "_low", "_high")]
+    return f"{ratio[0]:.2f}x [{ratio[1]:.2f}, {ratio[2]:.2f}]", _with_interval(*ahead, ".0%")
 
 
 def format_summary(rows: list[dict]) -> str:
     """The comparison as three plain-text tables: checkpoints, queries to the top, and the
-    hypervolume ratio of the (accuracy, parameters) front queried by each checkpoint."""
+    hypervolume ratio of the (accuracy, parameters) front queried by each checkpoint; each
+    median with its bootstrap 95% interval over seeds, ``median [low, high]``, where the row has it."""
     points = list(dict.fromkeys(p for r in rows for p in r["by_budget"]))
-    lines = [f"{'method':<22}" + "".join(f"{'@' + p + ' acc / regret pp / rank':>34}" for p in points)]
+    lines = [f"{'method':<22}{'queries':>7}  {'accuracy [95% CI]':<28}{'regret pp [95% CI]':<22}rank [95% CI]"]
     for r in rows:
-        cells = [r["by_budget"].get(p) for p in points]
-        lines.append(
-            f"{r['method']:<22}"
-            + "".join(
-                f"{'-':>34}"
-                if c is None
-                else f"{c['median_accuracy']:>17.4f} / {100 * c['median_regret']:5.2f} / {c['median_rank']:>5.0f}"
-                for c in cells
+        for p in r["by_budget"]:
+            accuracy, regret = (
+                _checkpoint_cell(r, p, "median_accuracy", ".4f"),
+                _checkpoint_cell(r, p, "median_regret", ".2f", 100),
             )
-        )
-    reference = next((r for r in rows if r["method"] == "regularized_evolution"), None)
+            lines.append(
+                f"{r['method']:<22}{p:>7}  {accuracy:<28}{regret:<22}{_checkpoint_cell(r, p, 'median_rank', '.0f')}"
+            )
+    reference = next((r["reference"] for r in rows if "reference" in r), None)
+    versus = f"vs {reference} [95% CI]" if reference else "vs reference"
     lines += [
         "",
         (
-            f"{'method':<22}{'seeds':>6}{'queries to top-0.01%':>22}{'reached':>9}{'vs RE':>8}"
-            f"{'search s/query':>16}{'HV ratio':>10}"
+            f"{'method':<22}{'seeds':>6}  {'median queries to top-0.01% [95% CI]':<56}{versus:<36}"
+            f"{'ahead [95% CI]':<18}{'search s/query':>14}  HV ratio [95% CI]"
         ),
     ]
     for r in rows:
-        q = r["median_queries_to_top"]
-        ratio = "-"
-        if reference is not None and q and reference["median_queries_to_top"]:
-            ratio = f"{reference['median_queries_to_top'] / q:.1f}x"
+        ratio, ahead = _paired_cells(r)
+        hypervolume = [r.get(f"median_hypervolume_ratio{s}") for s in ("", "_low", "_high")]
         lines.append(
-            f"{r['method']:<22}{r['seeds']:>6}{'not reached' if q is None else f'{q:.1f}':>22}"
-            f"{r['reached_top']:>6}/{r['seeds']:<2}{ratio:>8}{r['search_seconds_per_query']:>16.3f}"
-            f"{r['median_hypervolume_ratio']:>10.3f}"
+            f"{r['method']:<22}{r['seeds']:>6}  {_queries_cell(r):<56}{ratio:<36}{ahead:<18}"
+            f"{r['search_seconds_per_query']:>14.3f}  {_with_interval(*hypervolume, '.3f')}"
         )
-    lines += ["", f"{'method':<22}" + "".join(f"{'HV ratio @' + p:>16}" for p in points)]
+    lines += ["", f"{'method':<22}" + "".join(f"{'HV ratio @' + p:>24}" for p in points)]
     for r in rows:
-        cells = [r["by_budget"].get(p) for p in points]
-        lines.append(
-            f"{r['method']:<22}"
-            + "".join(f"{'-':>16}" if c is None else f"{c['median_hypervolume_ratio']:>16.3f}" for c in cells)
-        )
+        cells = [
+            _checkpoint_cell(r, p, "median_hypervolume_ratio", ".3f") if p in r["by_budget"] else "-" for p in points
+        ]
+        lines.append(f"{r['method']:<22}" + "".join(f"{c:>24}" for c in cells))
+    lines += [
+        "",
+        "[low, high]: bootstrap 95% interval of the median over seeds. Queries to the top-0.01%: Kaplan-Meier",
+        "median, a seed that found no top cell being censored at the budget N (>N: beyond the budget).",
+    ]
+    if reference:
+        lines += [
+            f"vs {reference}: median over seeds of its queries / the method's, same seed (a seed that",
+            "found no top cell counts N queries, a bound); ahead: share of seeds where the method needed fewer",
+            "queries (ties count half).",
+        ]
     return "\n".join(lines)
 
 
@@ -288,8 +410,17 @@ def write_runs_csv(runs: list[Run], path: str | os.PathLike) -> Path:
     )
 
 
-def plot_runs(runs: list[Run], path: str | os.PathLike, best: float) -> Path:
-    """Median and interquartile band of the best true test accuracy found vs queries, per method."""
+def _median_band(curves: np.ndarray, seed: int, points: int = 80, resamples: int = 2_000) -> tuple[np.ndarray, ...]:
+    """Query counts (``points`` log-spaced, with the first and last) and the bootstrap 95% interval of
+    the median over seeds (rows of ``curves``) at each."""
+    x = np.unique(np.geomspace(1, curves.shape[1], points).round().astype(int))
+    bounds = [stats.bootstrap_median(curves[:, q - 1], resamples=resamples, seed=seed) for q in x]
+    return x, np.array([b.low for b in bounds]), np.array([b.high for b in bounds])
+
+
+def plot_runs(runs: list[Run], path: str | os.PathLike, best: float, seed: int = 0) -> Path:
+    """Median over seeds of the best true test accuracy found vs queries, per method, with the
+    bootstrap 95% interval of that median (seeded by ``seed``) as a band."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -301,9 +432,8 @@ def plot_runs(runs: list[Run], path: str | os.PathLike, best: float) -> Path:
         budget = min(r.budget for r in mine)
         curves = np.stack([r.best_so_far()[:budget] for r in mine])
         x = np.arange(1, budget + 1)
-        low, mid, high = np.percentile(curves, [25, 50, 75], axis=0)
-        (line,) = ax.plot(x, mid, label=f"{method} ({len(mine)} seeds)")
-        ax.fill_between(x, low, high, color=line.get_color(), alpha=0.15)
+        (line,) = ax.plot(x, np.median(curves, axis=0), label=f"{method} ({len(mine)} seeds)")
+        ax.fill_between(*_median_band(curves, seed), color=line.get_color(), alpha=0.15, lw=0)
     ax.axhline(TOP_THRESHOLD, color="gray", ls="--", lw=1, label="top 0.01%")
     ax.axhline(best, color="black", ls=":", lw=1, label="best in the table")
     ax.set(
@@ -311,7 +441,7 @@ def plot_runs(runs: list[Run], path: str | os.PathLike, best: float) -> Path:
         xlabel="queries (unique cells labelled)",
         ylabel="test accuracy of best cell found",
         ylim=(0.925, best + 0.002),
-        title="NAS-Bench-101: median and interquartile range over seeds",
+        title="NAS-Bench-101: median over seeds, band: its bootstrap 95% interval",
     )
     ax.legend(fontsize=7, loc="lower right")
     return save_figure(fig, path)

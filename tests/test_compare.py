@@ -1,9 +1,10 @@
+import json
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from netembed.compare import Run, format_summary, summarise
+from netembed.compare import Run, format_summary, median_hypervolume_ratio, plot_runs, summarise, true_front
 from netembed.objective import HV_REFERENCE, hypervolume
 
 
@@ -26,3 +27,112 @@ def test_hypervolume_ratio_at_every_checkpoint():
     )
     assert ratios[0] < ratios[1] < ratios[2] and row["median_hypervolume_ratio"] == ratios[2]
     assert "HV ratio @2" in format_summary([row]) and f"{ratios[1]:.3f}" in format_summary([row])
+
+
+def _bench():
+    """Ten cells: the best (0.95) and a second top cell (0.945) above TOP_THRESHOLD, the rest below."""
+    accuracy = np.array([0.95, 0.945, *np.linspace(0.90, 0.94, 8)])
+    params = np.arange(10) * 1e6 + 1e6
+    return SimpleNamespace(test_acc_108=accuracy, params=params, rank=lambda a: int((accuracy > a).sum()) + 1)
+
+
+def _run(method: str, seed: int, first_top: int | None, budget: int = 10) -> Run:
+    """A run whose first top-0.01% cell is query ``first_top`` (never if None)."""
+    accuracy = [0.90 + 0.001 * q for q in range(budget)]
+    if first_top is not None:
+        accuracy[first_top - 1] = 0.945
+    return Run(method, seed, budget, accuracy, [1_000_000 * (q + 1) for q in range(budget)], 0.0, 0.0)
+
+
+def _runs() -> list[Run]:
+    firsts = {"regularized_evolution": [8, 6, None, 10], "netembed": [2, 3, 4, None], "random": [None] * 4}
+    return [_run(method, seed, q) for method, qs in firsts.items() for seed, q in enumerate(qs)]
+
+
+def test_summarise_adds_intervals_and_the_paired_comparison():
+    bench, runs = _bench(), _runs()
+    rows = summarise(runs, bench, checkpoints=(5, 10))
+    json.dumps(rows, allow_nan=False)  # plain numbers and None only
+    assert rows == summarise(runs, bench, checkpoints=(5, 10))  # seeded
+    re, net, rand = rows
+    # the Kaplan-Meier medians: RE 6, 8, 10, >10 -> S(8) = 1/2, midpoint to 10; netembed 2, 3, 4, >10 -> 3.5
+    assert re["median_queries_to_top"] == 9.0 and net["median_queries_to_top"] == 3.5
+    assert rand["median_queries_to_top"] is None and rand["reached_top"] == 0
+    assert rand["median_queries_to_top_low"] is None and rand["median_queries_to_top_high"] is None
+    # a quarter of the resamples hold the censored seed twice or more: the interval is open above the budget
+    assert net["median_queries_to_top_low"] <= 3.5 and net["median_queries_to_top_high"] is None
+    assert re["median_queries_to_top_low"] <= 9.0 and re["median_queries_to_top_high"] is None
+    for row in rows:
+        assert row["median_hypervolume_ratio_low"] <= row["median_hypervolume_ratio"]
+        assert row["median_hypervolume_ratio"] <= row["median_hypervolume_ratio_high"]
+        for point, figures in row["by_budget"].items():
+            bounds = row["by_budget_interval"][point]
+            assert set(bounds) == {f"{name}_{side}" for name in figures for side in ("low", "high")}
+            for name, value in figures.items():
+                assert bounds[f"{name}_low"] <= value <= bounds[f"{name}_high"]
+    # paired with RE (same seed): ratios 8/2, 6/3, 10/4 (RE censored: the budget, a bound), 10/10
+    # (netembed censored: its budget, a bound) -> median 2.25; ahead in 3 seeds of 4
+    assert net["reference"] == "regularized_evolution" and net["paired_seeds"] == 4 and net["paired_budget"] == 10
+    assert net["queries_ratio_vs_reference"] == 2.25 and net["share_ahead_of_reference"] == 0.75
+    assert net["queries_ratio_vs_reference_low"] <= 2.25 <= net["queries_ratio_vs_reference_high"]
+    assert net["share_ahead_of_reference_low"] <= 0.75 <= net["share_ahead_of_reference_high"]
+    assert (net["pairs_only_method_reached"], net["pairs_only_reference_reached"], net["pairs_neither_reached"]) == (
+        1,
+        1,
+        0,
+    )
+    # random never reaches: 8/10, 6/10, tie, 10/10 -> 0.9; ahead only half a seed (the tie)
+    assert rand["queries_ratio_vs_reference"] == pytest.approx(0.9) and rand["share_ahead_of_reference"] == 0.125
+    assert rand["pairs_neither_reached"] == 1
+    assert re["reference"] == "regularized_evolution" and "queries_ratio_vs_reference" not in re
+
+
+def test_summarise_keeps_the_existing_fields_and_values():
+    bench, runs = _bench(), _runs()
+    for row in summarise(runs, bench, checkpoints=(5, 10)):
+        mine = [r for r in runs if r.method == row["method"]]
+        curves = np.stack([r.best_so_far() for r in mine])
+        first = [int(np.argmax(c >= 0.9423077)) + 1 if c[-1] >= 0.9423077 else np.inf for c in curves]
+        plain = float(np.median(first))
+        assert row["median_queries_to_top"] == (plain if np.isfinite(plain) else None)
+        assert row["reached_top"] == int(np.isfinite(first).sum())
+        for point, figures in row["by_budget"].items():
+            found = curves[:, int(point) - 1]
+            assert figures == {
+                "median_accuracy": float(np.median(found)),
+                "median_regret": float(np.median(0.95 - found)),
+                "median_rank": float(np.median([bench.rank(a) for a in found])),
+                "median_hypervolume_ratio": median_hypervolume_ratio(mine, true_front(bench), int(point)),
+            }
+
+
+def test_summarise_pairs_the_common_seeds_and_budget_and_omits_a_missing_reference():
+    bench = _bench()
+    runs = [_run("regularized_evolution", s, q) for s, q in enumerate([4, 6, 10])]
+    runs += [_run("netembed", s, q, budget=8) for s, q in [(1, 2), (2, 5), (7, 1)]]  # seed 7: RE did not run it
+    runs += [_run("tpe", s, 3) for s in (10, 11)]  # no seed in common
+    _, net, tpe = summarise(runs, bench, checkpoints=(8,))
+    # seeds 1 and 2 only, both cut at 8 queries: 6/2 and RE's 10 -> not reached (8, a bound) / 5
+    assert net["paired_seeds"] == 2 and net["paired_budget"] == 8
+    assert net["queries_ratio_vs_reference"] == pytest.approx((3 + 8 / 5) / 2) and net["share_ahead_of_reference"] == 1
+    assert "paired_seeds" not in tpe and tpe["reference"] == "regularized_evolution"
+    for reference in ("local_search", None):
+        rows = summarise(runs, bench, checkpoints=(8,), reference=reference)
+        assert not any("reference" in r or "paired_seeds" in r for r in rows)
+        assert "vs reference" in format_summary(rows)
+
+
+def test_format_summary_prints_intervals_and_a_consistent_not_reached():
+    bench = _bench()
+    runs = _runs() + [_run("tpe", 0, 3), _run("tpe", 1, None)]
+    text = format_summary(summarise(runs, bench, checkpoints=(5, 10)))
+    tpe = next(line for line in text.splitlines() if line.startswith("tpe") and "seeds reached" in line)
+    assert "median not reached" in tpe and "(1/2 seeds reached)" in tpe
+    assert "3.5 [" in text and "(3/4 seeds reached)" in text and "median not reached (0/4 seeds reached)" in text
+    assert "reference" in text and "75% [" in text and "vs regularized_evolution [95% CI]" in text
+    assert "HV ratio @10" in text and "0.9450 [" in text
+
+
+def test_plot_runs_draws_the_interval_band(tmp_path):
+    path = plot_runs(_runs(), tmp_path / "search.png", best=0.95)
+    assert path.exists() and path.stat().st_size > 0

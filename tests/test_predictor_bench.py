@@ -162,3 +162,22 @@ def test_saved_warm_started_runs_name_the_weights_they_started_from(tmp_path):
     fresh = json.loads((tmp_path / "accuracy-netembed-30-0.json").read_text())["settings"]
     assert warm["init_sha256"] == hub.read_config(hub.resolve("encoder-nb101"))["weights_sha256"]
     assert "init_sha256" not in fresh  # so retrained pretrained weights are measured again
+
+
+def test_summarise_gives_the_t_interval_of_the_mean_kendall_tau():
+    from scipy import stats as scipy_stats
+
+    from netembed.predictor_bench import PredictorScore
+
+    def measure(method, seed, tau):
+        return PredictorScore(method, 100, seed, tau, 0.5, 0.01, 1.0, 0.1)
+
+    taus = [0.70, 0.74, 0.69]
+    results = [measure("gbt", s, t) for s, t in enumerate(taus)] + [measure("mlp", 0, 0.6)]
+    results += [measure("netembed", s, t) for s, t in enumerate([0.8, np.nan])]
+    gbt, mlp, netembed = summarise(results)
+    low, high = scipy_stats.t.interval(0.95, 2, loc=np.mean(taus), scale=scipy_stats.sem(taus))
+    assert gbt["kendall_tau"] == pytest.approx(np.mean(taus)) and gbt["kendall_tau_std"] == pytest.approx(np.std(taus))
+    assert (gbt["kendall_tau_low"], gbt["kendall_tau_high"]) == pytest.approx((low, high))
+    assert mlp["kendall_tau_low"] is None and mlp["kendall_tau_high"] is None  # one seed: no interval
+    assert netembed["kendall_tau_low"] is None  # a NaN tau: no interval either
