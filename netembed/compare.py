@@ -257,7 +257,6 @@ def summarise(
     of seeds where the method needed fewer queries, ties half) with ``_low`` / ``_high``, and the
     counts ``pairs_only_method_reached``, ``pairs_only_reference_reached``, ``pairs_neither_reached``.
     The reference's own row has ``reference`` only."""
-    best = float(bench.test_acc_108.max())
     front = true_front(bench)
     methods = list(dict.fromkeys(r.method for r in runs))
     by_method = {m: [r for r in runs if r.method == m] for m in methods}
@@ -268,20 +267,8 @@ def summarise(
         first = [queries_to_top(r, budget) for r in mine]
         reached = np.isfinite(first)
         queries = stats.bootstrap_km_median(np.where(reached, first, budget), reached, seed=seed)
-        by_budget, by_budget_interval = {}, {}
-        for point in [c for c in checkpoints if c <= budget] or [budget]:
-            found = curves[:, point - 1]
-            figures = {
-                "median_accuracy": found,
-                "median_regret": best - found,
-                "median_rank": [bench.rank(a) for a in found],
-                "median_hypervolume_ratio": hypervolume_ratios(mine, front, point),
-            }
-            intervals = {name: stats.bootstrap_median(values, seed=seed) for name, values in figures.items()}
-            by_budget[str(point)] = {name: i.estimate for name, i in intervals.items()}
-            by_budget_interval[str(point)] = {
-                k: v for name, i in intervals.items() for k, v in _interval(name, i).items()
-            }
+        points = [c for c in checkpoints if c <= budget] or [budget]
+        by_budget, by_budget_interval = _at_checkpoints(mine, curves, points, bench, front, seed)
         hypervolume = stats.bootstrap_median(hypervolume_ratios(mine, front, budget), seed=seed)
         rows.append(
             {
@@ -303,6 +290,25 @@ def summarise(
             if method != reference:
                 rows[-1] |= _paired(mine, by_method[reference], seed)
     return rows
+
+
+def _at_checkpoints(runs: list[Run], curves: np.ndarray, points: list[int], bench, front, seed: int):
+    """Medians over seeds at each checkpoint (accuracy found, regret, rank, hypervolume ratio), and
+    their bootstrap intervals as ``NAME_low`` / ``NAME_high``."""
+    best = float(bench.test_acc_108.max())
+    by_budget, by_budget_interval = {}, {}
+    for point in points:
+        found = curves[:, point - 1]
+        figures = {
+            "median_accuracy": found,
+            "median_regret": best - found,
+            "median_rank": [bench.rank(a) for a in found],
+            "median_hypervolume_ratio": hypervolume_ratios(runs, front, point),
+        }
+        intervals = {name: stats.bootstrap_median(values, seed=seed) for name, values in figures.items()}
+        by_budget[str(point)] = {name: i.estimate for name, i in intervals.items()}
+        by_budget_interval[str(point)] = {k: v for name, i in intervals.items() for k, v in _interval(name, i).items()}
+    return by_budget, by_budget_interval
 
 
 def _number(value: float | None, budget: int) -> str:

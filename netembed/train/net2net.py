@@ -157,35 +157,45 @@ def _silent(block: ConvBnRelu) -> None:
     block[1].bias.zero_()
 
 
+def _new_vertex(child: CellModule, parent: CellModule, v: int, action: Action) -> bool:
+    """Set up the vertex deepen created on the parent's edge (src, dst); True when it is neutral."""
+    src, dst = action.edge
+    parent_n = len(parent.matrix)
+    if isinstance(child.ops[str(v)], ConvBnRelu):
+        _identity(child.ops[str(v)])
+    exact = True
+    if str(v) in child.projections:  # src is the input: dst's projection moves here
+        moved = parent.projections[str(dst)] if dst < parent_n - 1 else parent.output_projection
+        exact &= _copy_conv_bn(child.projections[str(v)], moved)
+    replaced = dst if dst < parent_n - 1 else src  # into the output, it takes src's place
+    return exact and child.channels[v] == parent.channels[replaced]
+
+
+def _projection(child: ConvBnRelu, parent: ConvBnRelu | None) -> bool:
+    """Copy a projection of the cell input, or silence a new one (a new edge from the input)."""
+    if parent is None:
+        _silent(child)
+        return True
+    return _copy_conv_bn(child, parent)
+
+
 def _inherit_cell(child: CellModule, parent: CellModule, origin: list[int | None], action: Action) -> bool:
     """Copy one cell copy's weights; True when every copy was exact and every new part neutral."""
     exact = True
     n, parent_n = len(child.matrix), len(parent.matrix)
     for v in range(1, n - 1):
         p = origin[v]
-        if p is None:  # the vertex deepen created on the parent's edge (src, dst)
-            src, dst = action.edge
-            if isinstance(child.ops[str(v)], ConvBnRelu):
-                _identity(child.ops[str(v)])
-            if str(v) in child.projections:  # src is the input: dst's projection moves here
-                moved = parent.projections[str(dst)] if dst < parent_n - 1 else parent.output_projection
-                exact &= _copy_conv_bn(child.projections[str(v)], moved)
-            replaced = dst if dst < parent_n - 1 else src  # into the output, it takes src's place
-            exact &= child.channels[v] == parent.channels[replaced]
+        if p is None:
+            exact &= _new_vertex(child, parent, v, action)
             continue
         exact &= child.channels[v] == parent.channels[p]
         if isinstance(child.ops[str(v)], ConvBnRelu) and isinstance(parent.ops[str(p)], ConvBnRelu):
             exact &= _copy_conv_bn(child.ops[str(v)], parent.ops[str(p)])
         if str(v) in child.projections:
-            if str(p) in parent.projections:
-                exact &= _copy_conv_bn(child.projections[str(v)], parent.projections[str(p)])
-            else:  # a new edge from the input
-                _silent(child.projections[str(v)])
+            held = parent.projections[str(p)] if str(p) in parent.projections else None  # noqa: SIM401 (ModuleDict has no get)
+            exact &= _projection(child.projections[str(v)], held)
     if child.output_projection is not None:
-        if parent.output_projection is not None:
-            exact &= _copy_conv_bn(child.output_projection, parent.output_projection)
-        else:
-            _silent(child.output_projection)
+        exact &= _projection(child.output_projection, parent.output_projection)
     # the concatenation into the output must list the same tensors in the same order
     feeders = [origin[v] for v in range(1, n - 1) if child.matrix[v][n - 1]]
     parent_feeders = [p for p in range(1, parent_n - 1) if parent.matrix[p][parent_n - 1]]
