@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 RUN_OUT ?= results/make-run
 run: install
 	rm -rf $(RUN_OUT)
-	$(VENV)/bin/netembed search --budget 100 --reward soft --target 1500 --out $(RUN_OUT)
+	$(VENV)/bin/netembed search --budget 100 --reward soft --cost-target 1500 --out $(RUN_OUT)
 
 test: install
 	$(PYTHON) -m pytest -q -rs

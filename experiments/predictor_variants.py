@@ -23,7 +23,7 @@ before the forest, the passes rule and normal-score targets existed (those three
 - ``prior``: every member starts from ``prior-nb101``; ``prior_lr1e-3``, ``prior_wd1e-3``,
   ``prior_rank1``: the same with learning rate 1e-3, weight decay 1e-3, ranking weight 1;
 - ``prior:<directory>``: from another prior, e.g. one written by ``netembed train-predictor
-  --target params --train-size 60000 --steps 4000 --out <directory>``.
+  --label params --train-size 60000 --steps 4000 --out <directory>``.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ class WithParams(AccuracyPredictor):
 
 def fit(variant: str, cells, labels, seed: int) -> AccuracyPredictor:
     # a prior hands over whole members, so the prior variants take the priors' readout (the default,
-    # as ``netembed train-predictor --target params`` writes them; the README's prior figures were
+    # as ``netembed train-predictor --label params`` writes them; the README's prior figures were
     # measured at commit 73cb2c4, when prior-nb101's heads saw the embedding alone)
     as_prior = {"readout": PredictorConfig().readout}
     if variant.startswith("prior:"):

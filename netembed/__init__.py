@@ -1,4 +1,23 @@
-"""netembed: embedding-based neural architecture search on NAS-Bench-101."""
+"""netembed: embedding-based neural architecture search on NAS-Bench-101.
+
+The main objects, importable from here; all but ``Cell`` and the errors load on first use, so
+``import netembed`` stays fast and torch-free:
+
+- cells and the space: ``Cell``, ``space``, ``transforms``, ``Benchmark``, ``load_table``;
+- surrogate predictors: ``PredictorJob`` and ``train_predictor`` (train one end to end),
+  ``AccuracyPredictor``, ``TimeEstimator``, ``PredictorConfig``, ``CellEncoder``;
+- search: ``SearchSpec`` and ``run`` (one search end to end, as ``netembed search`` does),
+  ``Objective``, ``Reward``, ``Budget``, ``METHODS``, ``build_method``, ``run_search`` (the loop
+  for a method you built), the evaluators ``TableEvaluator``, ``SurrogateEvaluator`` and
+  ``RealTrainingEvaluator``, and ``TrainingSpec`` for real training.
+
+>>> import netembed
+>>> spec = netembed.SearchSpec(method="random", evaluator="table", budget=netembed.Budget(queries=50))
+>>> spec.objective.kind, spec.budget.queries
+('reward', 50)
+"""
+
+from importlib import import_module
 
 from netembed.cell import Cell
 from netembed.errors import (
@@ -7,16 +26,58 @@ from netembed.errors import (
     InvalidCellError,
     NetembedError,
     OutOfSpaceError,
+    SearchError,
     UnknownCellError,
 )
 
-__all__ = [
+#: Where each lazily loaded name lives.
+_LAZY = {
+    "space": "netembed.space",
+    "transforms": "netembed.transforms",
+    "Benchmark": "netembed.bench",
+    "load_table": "netembed.bench",
+    "PredictorJob": "netembed.surrogate",
+    "train_predictor": "netembed.surrogate",
+    "AccuracyPredictor": "netembed.predictors",
+    "TimeEstimator": "netembed.predictors",
+    "PredictorConfig": "netembed.predictors",
+    "CellEncoder": "netembed.encoder",
+    "SearchSpec": "netembed.runs",
+    "run": "netembed.runs",
+    "METHODS": "netembed.runs",
+    "build_method": "netembed.runs",
+    "Objective": "netembed.objective",
+    "Reward": "netembed.objective",
+    "Budget": "netembed.search",
+    "run_search": "netembed.search",
+    "TableEvaluator": "netembed.evaluators",
+    "SurrogateEvaluator": "netembed.evaluators",
+    "RealTrainingEvaluator": "netembed.evaluators",
+    "TrainingSpec": "netembed.train.spec",
+}
+
+__all__ = [  # noqa: PLE0604 (the lazy names are _LAZY's keys)
     "Cell",
     "DataError",
     "IllegalTransformError",
     "InvalidCellError",
     "NetembedError",
     "OutOfSpaceError",
+    "SearchError",
     "UnknownCellError",
+    *_LAZY,
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'netembed' has no attribute {name!r}")
+    module = import_module(_LAZY[name])
+    value = module if module.__name__.endswith(f".{name}") else getattr(module, name)
+    globals()[name] = value  # once loaded, a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

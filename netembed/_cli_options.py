@@ -82,14 +82,14 @@ def train_predictor(sub):
     job, config = PredictorJob(), PredictorConfig()
     _common(sub)
     sub.add_argument(
-        "--target", choices=LABELS, default=job.label,
+        "--label", choices=LABELS, default=job.label,
         help="params: log parameter counts of random cells, computed (no table, no labels): a label-free prior "
         "for --init",
     )  # fmt: skip
     sub.add_argument("--train-size", type=int, default=job.train_size, help="random table cells to train on")
     sub.add_argument(
         "--cells", help='or: a JSON file of your evaluated cells [{"matrix", "ops", "value"}], '
-        "or a search's queries.jsonl (its accuracies, or its seconds with --target time)",
+        "or a search's queries.jsonl (its accuracies, or its seconds with --label time)",
     )  # fmt: skip
     sub.add_argument("--test-size", type=int, default=job.test_size, help="held-out table cells to report on")
     sub.add_argument(
@@ -164,7 +164,7 @@ def search(sub):
         help="accuracy, or MnasNet's accuracy * (cost / target)^w, soft or hard",
     )  # fmt: skip
     sub.add_argument("--cost", choices=COSTS, default=spec.objective.reward.cost)
-    sub.add_argument("--target", type=float, help="T0 of the soft/hard reward, in units of --cost")
+    sub.add_argument("--cost-target", type=float, help="T0 of the soft/hard reward, in units of --cost")
     sub.add_argument(
         "--objective", choices=KINDS, default=spec.objective.kind,
         help="pareto: grow the front of accuracy vs parameters (netembed and random)",

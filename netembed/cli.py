@@ -223,7 +223,7 @@ def cmd_train_predictor(args: argparse.Namespace) -> None:
     from netembed.surrogate import PredictorJob, train_predictor
 
     job = PredictorJob(
-        label=args.target, cells=args.cells, train_size=args.train_size, test_size=args.test_size, init=args.init,
+        label=args.label, cells=args.cells, train_size=args.train_size, test_size=args.test_size, init=args.init,
         members=args.members, steps=args.steps, batch_size=args.batch_size, ranking_weight=args.ranking_weight,
         targets=args.targets, readout=args.readout, seed=args.seed, data=args.data,
     )  # fmt: skip
@@ -312,7 +312,7 @@ def search_spec(args: argparse.Namespace):
 
     return SearchSpec(
         method=args.method, evaluator=args.evaluator,
-        objective=Objective(args.objective, Reward(mode=args.reward, cost=args.cost, target=args.target)),
+        objective=Objective(args.objective, Reward(mode=args.reward, cost=args.cost, target=args.cost_target)),
         budget=Budget(queries=args.budget, seconds=args.seconds), seed=args.seed,
         accuracy_model=args.accuracy_model, time_model=args.time_model,
         training=_training_spec(args, args.inherit) if args.evaluator == "train" else None, data=args.data,

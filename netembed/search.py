@@ -215,9 +215,8 @@ def run_loop(
             told[cell.hash] = evaluation
             if own:
                 result.evaluations.append(evaluation)
-            bar.n = len(told)
             bar.set_postfix(best=f"{max(e.reward for e in told.values()):.4f}", refresh=False)
-            bar.refresh()
+            bar.update(len(told) - bar.n)  # other workers' labels count too
         method.tell(told[cell.hash])
     bar.close()
     result.search_seconds = time.perf_counter() - started - result.evaluator_seconds

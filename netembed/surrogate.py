@@ -64,11 +64,11 @@ class PredictorJob:
             raise PredictorJobError(f"label must be one of {', '.join(LABELS)}, got {self.label!r}")
         if self.label != "accuracy" and self.targets not in (None, "raw"):
             raise PredictorJobError(
-                f"--targets must be raw with --target {self.label} (it learns logs), got {self.targets}"
+                f"--targets must be raw with --label {self.label} (it learns logs), got {self.targets}"
             )
         if self.label == "params" and self.cells:
             raise PredictorJobError(
-                f"--target params learns random cells of the space (--train-size), got --cells {self.cells}"
+                f"--label params learns random cells of the space (--train-size), got --cells {self.cells}"
             )
 
     def config(self, cells: int):
@@ -139,7 +139,7 @@ def _labelled(job: PredictorJob, bench, rng: np.random.Generator) -> tuple[list[
         return cells, labels, np.array(rows, dtype=int)
     column = bench.test_acc_108 if job.label == "accuracy" else bench.train_time_108
     if column is None:
-        raise PredictorJobError("--target time needs the training-time file (nb101_train_time_20k.npz)")
+        raise PredictorJobError("--label time needs the training-time file (nb101_train_time_20k.npz)")
     known = np.flatnonzero(~np.isnan(column))
     if not 2 <= job.train_size <= len(known) - 1:
         raise PredictorJobError(f"--train-size must be in [2, {len(known) - 1}], got {job.train_size}")

@@ -201,7 +201,7 @@ def test_train_predictor_learns_parameter_counts_without_a_table(capsys, no_tabl
     code, text, _ = run(
         capsys,
         "train-predictor",
-        "--target",
+        "--label",
         "params",
         "--train-size",
         "30",
@@ -225,7 +225,7 @@ def test_train_predictor_learns_parameter_counts_without_a_table(capsys, no_tabl
     code, _, _ = run(
         capsys,
         "train-predictor",
-        "--target",
+        "--label",
         "params",
         "--train-size",
         "30",
@@ -246,12 +246,12 @@ def test_train_predictor_learns_parameter_counts_without_a_table(capsys, no_tabl
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--target", "time"], "needs the training-time file"),
-        (["--target", "params", "--cells", "mine.json"], "--target params learns random cells of the space"),
+        (["--label", "time"], "needs the training-time file"),
+        (["--label", "params", "--cells", "mine.json"], "--label params learns random cells of the space"),
         (["--train-size", "1"], "--train-size must be in [2, 11], got 1"),
         (
-            ["--target", "time", "--targets", "normal"],
-            "--targets must be raw with --target time (it learns logs), got normal",
+            ["--label", "time", "--targets", "normal"],
+            "--targets must be raw with --label time (it learns logs), got normal",
         ),
     ],
 )
@@ -454,7 +454,7 @@ def test_shared_search_mistakes(capsys, no_table, tiny_surrogate, tmp_path, argv
     "argv, message",
     [
         (["--reward", "soft"], "`Reward.target` is required in soft mode"),
-        (["--reward", "soft", "--target", "1500"], "needs a time estimator"),
+        (["--reward", "soft", "--cost-target", "1500"], "needs a time estimator"),
         (["--evaluator", "table"], "NAS-Bench-101"),
         (["--method", "bayes"], "method must be one of"),
         (["--method", "tpe", "--objective", "pareto"], "tpe has no pareto objective"),
@@ -480,7 +480,7 @@ def test_search_with_a_cost_keeps_the_pareto_front(capsys, no_table, tiny_surrog
         "soft",
         "--cost",
         "params",
-        "--target",
+        "--cost-target",
         "1e6",
     )
     front = json.loads(text)["pareto_front"]
@@ -633,7 +633,7 @@ def test_search_with_real_training(capsys, no_table, tmp_path):
     code, out, _ = run(
         capsys,
         "train-predictor",
-        "--target",
+        "--label",
         "time",
         "--cells",
         str(tmp_path / "run" / "queries.jsonl"),
@@ -686,3 +686,48 @@ def test_search_with_real_training_inherits_weights(capsys, no_table, tmp_path):
 
     for child, parent in inherited.items():  # each parent is one move from its child
         assert trained_cell(child) in [n.cell for n in transforms.neighbors(trained_cell(parent))]
+
+
+def test_a_python_spec_runs_the_search_the_command_line_runs(capsys, no_table, tiny_surrogate, tmp_path):
+    import netembed
+
+    code, text, _ = search(
+        capsys, tiny_surrogate, tmp_path / "cli", "--method", "random", "--budget", "6", "--seed", "2"
+    )
+    assert code == 0
+    spec = netembed.SearchSpec(
+        method="random",
+        budget=netembed.Budget(queries=6),
+        seed=2,
+        accuracy_model=str(tiny_surrogate),
+        time_model=str(tmp_path / "python" / "no-time-model"),
+    )
+    report = netembed.run(spec, tmp_path / "python")
+    from_cli = json.loads(text)
+    assert [r["hash"] for r in report.payload["best"]] == [r["hash"] for r in from_cli["best"]]
+    assert report.payload["spec"] == json.loads((tmp_path / "python" / "result.json").read_text())["spec"]
+    assert report.payload["spec"]["method"] == "random" and report.payload["spec"]["budget"]["queries"] == 6
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"method": "bayes"}, "method must be one of"),
+        ({"evaluator": "oracle"}, "evaluator must be one of surrogate, table, train, got 'oracle'"),
+        ({"seed": -1}, "seed must be an integer >= 0, got -1"),
+        ({"workers": 0}, "--workers must be >= 1 and --worker >= 0, got 0 and 0"),
+        ({"method": "tpe", "objective": "pareto"}, "SearchSpec.objective must be an Objective"),
+    ],
+)
+def test_a_search_spec_refuses_what_cannot_run(fields, message):
+    from netembed.runs import SearchSpec
+
+    with pytest.raises(NetembedError, match=message):
+        SearchSpec(**fields)
+
+
+def test_a_spec_never_shows_the_storage_password():
+    from netembed.runs import SearchSpec
+
+    spec = SearchSpec(storage="postgresql+psycopg://alice:S3cret@db.example/netembed", workers=2)
+    assert "S3cret" not in json.dumps(spec.to_dict()) and spec.shared
