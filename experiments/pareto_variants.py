@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -39,11 +38,11 @@ import torch
 from netembed._io import atomic_write
 from netembed.bench import Benchmark
 from netembed.compare import median_hypervolume_ratio, true_front
-from netembed.controller import ControllerConfig, NetembedSearch
+from netembed.controller import ControllerConfig, NetembedSearch, SurrogateSettings
 from netembed.errors import DataError
 from netembed.evaluators import TableEvaluator
-from netembed.objective import pareto_front
-from netembed.predictors import AccuracyPredictor, PredictorConfig
+from netembed.objective import Objective, pareto_front
+from netembed.predictors import PredictorConfig
 from netembed.search import Budget, run_search
 
 
@@ -62,9 +61,9 @@ class Alternate(NetembedSearch):
         if len(self.told) >= self.config.initial:
             self._rounds = getattr(self, "_rounds", 0) + 1
             baselines = self.__dict__.setdefault("_baselines", {})
-            baselines[self.objective] = self.baseline
-            self.objective = "reward" if self._rounds % 2 == 0 else "pareto"
-            self.baseline = baselines.get(self.objective)
+            baselines[self.objective.kind] = self.baseline
+            self.objective = Objective("reward" if self._rounds % 2 == 0 else "pareto")
+            self.baseline = baselines.get(self.objective.kind)
         return super()._plan()
 
 
@@ -74,29 +73,14 @@ class Phased(NetembedSearch):
     switch = 120
 
     def _plan(self):
-        if self.objective == "reward" and len(self.told) >= self.switch:
-            self.objective, self.baseline = "pareto", None
+        if not self.pareto and len(self.told) >= self.switch:
+            self.objective, self.baseline = Objective("pareto"), None
         return super()._plan()
 
 
-class NormalTargets(NetembedSearch):
-    def __init__(self, rng, **kwargs):
-        super().__init__(rng, **kwargs)
-        self.predictor = AccuracyPredictor(replace(self.predictor.config, targets="normal"))
-
-
-class OutputReadout(NetembedSearch):
-    def __init__(self, rng, **kwargs):
-        super().__init__(rng, **kwargs)
-        self.predictor = AccuracyPredictor(replace(self.predictor.config, readout="mean+output"))
-
-
-class WithFeatureView(NetembedSearch):
-    """The surrogate blends a structure-feature view (``PredictorConfig.forest`` and ``view``)."""
-
-    def __init__(self, rng, forest: float, view: str, **kwargs):
-        super().__init__(rng, **kwargs)
-        self.predictor = AccuracyPredictor(replace(self.predictor.config, forest=forest, view=view))
+def surrogate(**settings) -> ControllerConfig:
+    """The shipped controller with other settings for its online surrogate."""
+    return ControllerConfig(surrogate=SurrogateSettings(**settings))
 
 
 VARIANTS = {
@@ -106,13 +90,13 @@ VARIANTS = {
     "wide": lambda rng: NetembedSearch(rng, ControllerConfig(jumps=1000), objective="pareto"),
     "accuracy": lambda rng: NetembedSearch(rng, objective="reward"),
     "prior": lambda rng: NetembedSearch(rng, objective="pareto", prior="prior-nb101"),
-    "forest": lambda rng: WithFeatureView(rng, 0.6, "forest", objective="pareto"),
-    "feature_view": lambda rng: WithFeatureView(
-        rng, PredictorConfig().forest, PredictorConfig().view, objective="pareto"
+    "forest": lambda rng: NetembedSearch(rng, surrogate(forest=0.6, view="forest"), objective="pareto"),
+    "feature_view": lambda rng: NetembedSearch(
+        rng, surrogate(forest=PredictorConfig().forest, view=PredictorConfig().view), objective="pareto"
     ),
     "phased": lambda rng: Phased(rng, objective="reward"),
-    "normal": lambda rng: NormalTargets(rng, objective="pareto"),
-    "readout": lambda rng: OutputReadout(rng, objective="pareto"),
+    "normal": lambda rng: NetembedSearch(rng, surrogate(targets="normal"), objective="pareto"),
+    "readout": lambda rng: NetembedSearch(rng, surrogate(readout="mean+output"), objective="pareto"),
 }
 
 

@@ -90,7 +90,7 @@ def fit(variant: str, cells, labels, seed: int) -> AccuracyPredictor:
     # a prior hands over whole members, so the prior variants take the priors' readout (the default,
     # as ``netembed train-predictor --label params`` writes them; the README's prior figures were
     # measured at commit 73cb2c4, when prior-nb101's heads saw the embedding alone)
-    as_prior = {"readout": PredictorConfig().readout}
+    as_prior = {"readout": PredictorConfig.for_prior().readout}
     if variant.startswith("prior:"):
         config = PredictorConfig(seed=seed, **{**GNN_ALONE, **as_prior})
         return AccuracyPredictor(config).fit(cells, labels, init=variant.split(":", 1)[1])

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -34,6 +34,9 @@ from netembed.cell import MAX_VERTICES, OPS, Cell
 from netembed.errors import InvalidCellError
 from netembed.search import Evaluation, Method, SearchError
 from netembed.transforms import neighbors
+
+if TYPE_CHECKING:
+    from optuna.trial import Trial
 
 __all__ = [
     "BASELINES",
@@ -334,7 +337,7 @@ class TPESearch(_Baseline):
         self.fallbacks = 0
         self._trial = None
 
-    def _sample(self, trial) -> np.ndarray:
+    def _sample(self, trial: Trial) -> np.ndarray:
         edges = [trial.suggest_categorical(f"e{k}", [0, 1]) for k in range(NUM_EDGE_BITS)]
         ops = [OPS.index(trial.suggest_categorical(f"op{k}", list(OPS))) for k in range(NUM_OP_SPOTS)]
         return np.array(edges + ops, dtype=np.int8)

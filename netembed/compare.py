@@ -12,6 +12,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +20,9 @@ from netembed import stats
 from netembed._io import atomic_write, save_figure
 from netembed.objective import HV_REFERENCE, Objective, hypervolume_ratio, pareto_front
 from netembed.search import SearchError
+
+if TYPE_CHECKING:
+    from netembed.bench import Benchmark
 
 __all__ = [
     "CHECKPOINTS",
@@ -175,13 +179,13 @@ def run_compare(
     return [done[m, s] for m in methods for s in seeds]
 
 
-def true_front(bench) -> tuple[np.ndarray, np.ndarray]:
+def true_front(bench: Benchmark) -> tuple[np.ndarray, np.ndarray]:
     """Accuracy and parameters of the table's (accuracy, parameters) Pareto front."""
     front = pareto_front(bench.test_acc_108, bench.params.astype(float))
     return bench.test_acc_108[front], bench.params[front].astype(float)
 
 
-def hypervolume_ratios(runs, front: tuple[np.ndarray, np.ndarray], queries: int) -> list[float]:
+def hypervolume_ratios(runs: list[Run], front: tuple[np.ndarray, np.ndarray], queries: int) -> list[float]:
     """Per run in ``runs`` (anything with ``accuracy`` and ``params`` lists): the hypervolume of its
     first ``queries`` cells over that of ``front`` (``true_front``), at ``HV_REFERENCE``."""
     return [
@@ -192,7 +196,7 @@ def hypervolume_ratios(runs, front: tuple[np.ndarray, np.ndarray], queries: int)
     ]
 
 
-def median_hypervolume_ratio(runs, front: tuple[np.ndarray, np.ndarray], queries: int) -> float:
+def median_hypervolume_ratio(runs: list[Run], front: tuple[np.ndarray, np.ndarray], queries: int) -> float:
     """Median over ``runs`` of ``hypervolume_ratios``."""
     return float(np.median(hypervolume_ratios(runs, front, queries)))
 
@@ -235,7 +239,7 @@ def _paired(method: list[Run], reference: list[Run], seed: int) -> dict:
 
 
 def summarise(
-    runs: list[Run], bench, checkpoints=CHECKPOINTS, reference: str | None = REFERENCE, seed: int = 0
+    runs: list[Run], bench: Benchmark, checkpoints=CHECKPOINTS, reference: str | None = REFERENCE, seed: int = 0
 ) -> list[dict]:
     """One row per method: medians over seeds at each checkpoint, queries to a top-0.01% cell,
     the method's own time per query, and the hypervolume of the (accuracy, parameters) front it queried.
@@ -292,7 +296,14 @@ def summarise(
     return rows
 
 
-def _at_checkpoints(runs: list[Run], curves: np.ndarray, points: list[int], bench, front, seed: int):
+def _at_checkpoints(
+    runs: list[Run],
+    curves: np.ndarray,
+    points: list[int],
+    bench: Benchmark,
+    front: tuple[np.ndarray, np.ndarray],
+    seed: int,
+):
     """Medians over seeds at each checkpoint (accuracy found, regret, rank, hypervolume ratio), and
     their bootstrap intervals as ``NAME_low`` / ``NAME_high``."""
     best = float(bench.test_acc_108.max())

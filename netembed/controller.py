@@ -22,7 +22,7 @@ that the run did not pay for, so its query counts are honest (docs/design.md).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -36,10 +36,22 @@ from netembed.predictors import AccuracyPredictor, PredictorConfig
 from netembed.search import Evaluation, Method, SearchError
 from netembed.transforms import FAMILIES, neighbors
 
-__all__ = ["ControllerConfig", "NetembedSearch", "Policy"]
+__all__ = ["ControllerConfig", "NetembedSearch", "Policy", "SurrogateSettings"]
 
 #: Candidate kinds: every move kind, plus "jump" (a uniformly random cell).
 KINDS = (*FAMILIES, "jump")
+
+
+@dataclass(frozen=True)
+class SurrogateSettings:
+    """What the controller's online surrogate learns and sees (``PredictorConfig.for_search``):
+    ``targets``, ``readout`` (None: the embedding alone, or a prior's readout), and the weight and
+    kind of the structure-feature view (``forest``, ``view``)."""
+
+    targets: str = "raw"
+    readout: str | None = None
+    forest: float = 0.0
+    view: str = "forest+gp"
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,7 @@ class ControllerConfig:
     baseline_decay: float = 0.8  # moving-average reward baseline
     mean_weight: float = 4.0  # prior: logit weight of the surrogate's standardised mean...
     std_weight: float = 2.0  # ...and of its standardised spread (optimism)
+    surrogate: SurrogateSettings = SurrogateSettings()
 
     def __post_init__(self) -> None:
         for name in ("initial", "batch", "parents", "members", "fit_steps", "hidden"):
@@ -73,6 +86,8 @@ class ControllerConfig:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and np.isfinite(value) and value >= 0):
                 raise SearchError(f"ControllerConfig.{name} must be a non-negative number, got {value!r}")
+        if not isinstance(self.surrogate, SurrogateSettings):
+            raise SearchError(f"ControllerConfig.surrogate must be a SurrogateSettings, got {self.surrogate!r}")
         if self.baseline_decay >= 1:
             raise SearchError(f"ControllerConfig.baseline_decay must be below 1, got {self.baseline_decay!r}")
 
@@ -127,7 +142,6 @@ class NetembedSearch(Method):
         super().__init__(rng)
         objective = as_objective(objective)
         self.config, self.init, self.objective, self.prior = config, init, objective, prior
-        self.pareto = objective.kind == "pareto"
         self.name = (
             "netembed"
             + ("+pretrained" if init else "")
@@ -142,7 +156,9 @@ class NetembedSearch(Method):
         self.encoder.eval()
         encoder = self.encoder.config
         self.predictor = AccuracyPredictor(
-            PredictorConfig.for_search(encoder, config.members, torch_seed % 100_000, prior=bool(prior))
+            PredictorConfig.for_search(
+                encoder, config.members, torch_seed % 100_000, prior=bool(prior), **asdict(config.surrogate)
+            )
         )
         self.policy = Policy(2 * encoder.embedding_dim + len(KINDS) + 1, config)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
@@ -152,6 +168,11 @@ class NetembedSearch(Method):
         self.baseline: float | None = None
         self.fitted = False
         self._embeddings: dict[str, torch.Tensor] = {}
+
+    @property
+    def pareto(self) -> bool:
+        """Whether this search grows a front (else it maximises the reward)."""
+        return self.objective.kind == "pareto"
 
     # -- ask / tell --------------------------------------------------------------------------
 

@@ -39,7 +39,7 @@ from netembed import space, stats
 from netembed._io import atomic_write, save_figure
 from netembed.cell import OPS, Cell
 from netembed.errors import NetembedError
-from netembed.predictors import TIME_TRAINING, AccuracyPredictor, PredictorConfig, TimeEstimator
+from netembed.predictors import AccuracyPredictor, PredictorConfig, TimeEstimator
 
 __all__ = [
     "METHODS",
@@ -152,19 +152,20 @@ def _overrides(method: str, steps: int | None, batch_size: int | None) -> dict:
     return {k: v for k, v in given.items() if v is not None} if method.startswith("netembed") else {}
 
 
-def _training(method: str, options: dict, defaults: dict) -> dict:
-    """A ``netembed`` row's whole training config, part of its saved settings: a run measured under
-    other defaults is measured again."""
+def _training(method: str, options: dict, role) -> dict:
+    """A ``netembed`` row's whole training config (``role``: a ``PredictorConfig`` role such as
+    ``PredictorConfig.for_time``), part of its saved settings: a run measured under other defaults
+    is measured again."""
     if not method.startswith("netembed"):
         return {}
-    config = asdict(PredictorConfig(**{**defaults, **options}))
+    config = asdict(role(**options))
     config.pop("seed")
     return {"config": config}
 
 
 def _fit_netembed(init: str | None):
     def fit(cells: Sequence[Cell], y: np.ndarray, seed: int, **training) -> Callable[[CellRows], np.ndarray]:
-        model = AccuracyPredictor(PredictorConfig(seed=seed, **training)).fit(cells, y, init=init)
+        model = AccuracyPredictor(PredictorConfig.for_accuracy(seed=seed, **training)).fit(cells, y, init=init)
         return lambda test: model.predict_rows(test.rows)[0]
 
     return fit
@@ -192,9 +193,7 @@ def _init_weights(method: str) -> dict:
 def _fit_time_netembed(
     train: CellRows, log_seconds: np.ndarray, seed: int, **training
 ) -> Callable[[CellRows], np.ndarray]:
-    model = TimeEstimator(PredictorConfig(**{**TIME_TRAINING, **training}, seed=seed)).fit(
-        train.cells, np.exp(log_seconds)
-    )
+    model = TimeEstimator(PredictorConfig.for_time(**training, seed=seed)).fit(train.cells, np.exp(log_seconds))
     return lambda test: np.log(model.predict_rows(test.rows)[0])
 
 
@@ -277,7 +276,7 @@ def run_predictor_bench(
             "test_size": test_size,
             "split_seed": split_seed,
             **options,
-            **_training(method, options, {}),
+            **_training(method, options, PredictorConfig.for_accuracy),
             **starts[method],
         }
         results.append(
@@ -336,7 +335,7 @@ def run_time_bench(
             "pool_size": pool_size,
             "split_seed": split_seed,
             **options,
-            **_training(method, options, TIME_TRAINING),
+            **_training(method, options, PredictorConfig.for_time),
         }
         results.append(
             _saved(

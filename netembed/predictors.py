@@ -119,21 +119,33 @@ class PredictorConfig:
         return cls(**{**TIME_TRAINING, "readout": cls.readout, **fields})
 
     @classmethod
-    def for_search(cls, encoder: EncoderConfig, members: int, seed: int, prior: bool = False) -> PredictorConfig:
-        """The netembed search's online surrogate: an ensemble of ``members`` on ``encoder``'s
-        shape, no feature view, raw targets (normal-score targets searched worse fronts: README,
-        experiments/pareto_variants.py) and the embedding alone as the heads' input (with the
-        output vertex's latent the front search did worse: pareto_variants --variants readout);
-        with a ``prior``, whose whole members it starts from, the prior's readout."""
+    def for_search(
+        cls,
+        encoder: EncoderConfig,
+        members: int,
+        seed: int,
+        prior: bool = False,
+        targets: str = "raw",
+        readout: str | None = None,
+        forest: float = 0.0,
+        view: str = "forest+gp",
+    ) -> PredictorConfig:
+        """The netembed search's online surrogate: an ensemble of ``members`` on ``encoder``'s shape.
+        Its defaults (``controller.SurrogateSettings``): raw targets (normal-score targets searched
+        worse fronts: experiments/README.md, pareto_variants.py), no feature view, and the
+        embedding alone as the heads' input (``readout`` None; with the output vertex's latent the
+        front search did worse), or with a ``prior``, whose whole members it starts from, the
+        prior's readout."""
         return cls(
             hidden=encoder.hidden,
             layers=encoder.layers,
             embedding_dim=encoder.embedding_dim,
             members=members,
-            forest=0.0,
-            targets="raw",
+            forest=forest,
+            view=view,
+            targets=targets,
             seed=seed,
-            readout=cls.readout if prior else "mean",
+            readout=readout or (cls.readout if prior else "mean"),
         )
 
     def __post_init__(self) -> None:

@@ -29,6 +29,8 @@ from netembed.objective import Objective, as_objective, pareto_front
 from netembed.search import Budget, Evaluation, Method, SearchError, SearchResult
 
 if TYPE_CHECKING:
+    from netembed.bench import Benchmark
+    from netembed.predictors import AccuracyPredictor
     from netembed.train.spec import TrainingSpec
 
 __all__ = ["METHODS", "SearchReport", "SearchSpec", "best_rows", "build_method", "check_method", "run"]
@@ -474,7 +476,7 @@ def front_rows(evaluations: list[Evaluation], cost: str) -> list[dict]:
     ]
 
 
-def plot_search(result: SearchResult, bench, path: Path) -> Path:
+def plot_search(result: SearchResult, bench: Benchmark | None, path: Path) -> Path:
     """Best reward and accuracy so far against queries; with the table, the true accuracy of the
     best-reward cell so far (the table is not used by the search)."""
     import matplotlib
@@ -498,7 +500,9 @@ def plot_search(result: SearchResult, bench, path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def best_rows(evaluations: list[Evaluation], k: int, bench=None, predictor=None) -> list[dict]:
+def best_rows(
+    evaluations: list[Evaluation], k: int, bench: Benchmark | None = None, predictor: AccuracyPredictor | None = None
+) -> list[dict]:
     """The ``k`` best cells by reward, with predicted accuracy (``predictor``) and true table values (``bench``)."""
     best = sorted(evaluations, key=lambda e: (-e.reward, e.query))[:k]
     predicted = predictor.predict([e.cell for e in best])[0] if predictor is not None and best else [None] * len(best)

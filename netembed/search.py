@@ -26,7 +26,7 @@ from netembed.cell import Cell
 from netembed.errors import SearchError
 
 if TYPE_CHECKING:
-    from netembed.evaluators import Measurement
+    from netembed.evaluators import Evaluator, Measurement
 
 __all__ = [
     "MAX_REPEATS",
@@ -121,6 +121,12 @@ MAX_REPEATS = 10_000
 Measure = Callable[[Cell], tuple["Measurement", float]]
 
 
+class RewardFunction(Protocol):
+    """What a cell earns from its measurement: a ``Reward`` or an ``Objective``."""
+
+    def __call__(self, accuracy: float, seconds: float | None = None, params: float | None = None) -> float: ...
+
+
 class Store(Protocol):
     """Where a run's labels live: the loop asks it for labels it did not make, whether the budget
     is spent, and to label a new cell (``measure`` runs the evaluator)."""
@@ -170,7 +176,13 @@ class LocalStore:
 
 
 def run_loop(
-    method: Method, evaluator, reward, budget: Budget, store: Store, desc: str, progress: bool = False
+    method: Method,
+    evaluator: Evaluator,
+    reward: RewardFunction,
+    budget: Budget,
+    store: Store,
+    desc: str,
+    progress: bool = False,
 ) -> SearchResult:
     """Ask/evaluate/tell until the budget is spent: the one loop of every search.
 
@@ -225,8 +237,8 @@ def run_loop(
 
 def run_search(
     method: Method,
-    evaluator,
-    reward,
+    evaluator: Evaluator,
+    reward: RewardFunction,
     budget: Budget,
     seed: int = 0,
     replay: list[Evaluation] | None = None,

@@ -29,9 +29,16 @@ import time
 import warnings
 from contextlib import contextmanager
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from netembed.cell import Cell
 from netembed.search import Budget, Evaluation, Measure, Method, SearchError, SearchResult, run_loop
+
+if TYPE_CHECKING:
+    from optuna.trial import FrozenTrial, Trial
+
+    from netembed.evaluators import Evaluator, Measurement
+    from netembed.search import RewardFunction
 
 __all__ = ["SharedStudy", "run_worker", "safe_url", "worker_seed"]
 
@@ -188,7 +195,7 @@ class SharedStudy:
                 return None
             time.sleep(poll)
 
-    def complete(self, trial, cell: Cell, measured, reward: float) -> Evaluation:
+    def complete(self, trial: Trial, cell: Cell, measured: Measurement, reward: float) -> Evaluation:
         import optuna
 
         for key, value in (
@@ -223,7 +230,7 @@ class SharedStudy:
             ) from None
 
     @contextmanager
-    def heartbeat(self, trial):
+    def heartbeat(self, trial: Trial):
         """Keep ``trial``'s claim alive while the block runs (the evaluator may take hours)."""
         stop = threading.Event()
 
@@ -239,7 +246,7 @@ class SharedStudy:
             stop.set()
             thread.join()
 
-    def fail(self, trial, why: str) -> None:
+    def fail(self, trial: Trial, why: str) -> None:
         """Give a claim up (budget spent, cell held elsewhere, evaluator raised): its cell is free again."""
         from optuna.trial import TrialState
 
@@ -269,7 +276,7 @@ class SharedStudy:
                 self._fail_number(t.number)
 
 
-def _evaluation(trial) -> Evaluation:
+def _evaluation(trial: FrozenTrial) -> Evaluation:
     attrs = trial.user_attrs
     cell = Cell(attrs["matrix"], attrs["ops"])
     if cell.hash != attrs["claim"]["hash"]:
@@ -324,8 +331,8 @@ class _WorkerStore:
 
 def run_worker(
     method: Method,
-    evaluator,
-    reward,
+    evaluator: Evaluator,
+    reward: RewardFunction,
     budget: Budget,
     shared: SharedStudy,
     worker: int = 0,

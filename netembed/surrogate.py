@@ -19,6 +19,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +27,10 @@ from netembed import space
 from netembed._io import save_figure
 from netembed.cell import Cell
 from netembed.errors import NetembedError
+
+if TYPE_CHECKING:
+    from netembed.bench import Benchmark
+    from netembed.predictors import AccuracyPredictor
 
 __all__ = ["LABELS", "PredictorJob", "PredictorJobError", "train_predictor"]
 
@@ -125,7 +130,9 @@ def train_predictor(job: PredictorJob, out, command: str | None = None, progress
     return payload
 
 
-def _labelled(job: PredictorJob, bench, rng: np.random.Generator) -> tuple[list[Cell], np.ndarray, np.ndarray]:
+def _labelled(
+    job: PredictorJob, bench: Benchmark | None, rng: np.random.Generator
+) -> tuple[list[Cell], np.ndarray, np.ndarray]:
     """The training cells, their labels and their table rows (as far as the table holds them)."""
     if job.label == "params":  # label-free: log parameter counts, computed from each cell's structure
         if not 2 <= job.train_size <= space.NUM_CELLS - 1:
@@ -172,14 +179,16 @@ def _user_cells(path: str) -> tuple[list[Cell], np.ndarray]:
     return [Cell(s["matrix"], s["ops"]) for s in specs], np.array([s["value"] for s in specs], dtype=float)
 
 
-def _data_hashes(bench, label: str) -> dict[str, str]:
+def _data_hashes(bench: Benchmark, label: str) -> dict[str, str]:
     from netembed.bench.table import TIME_FILE
 
     files = [bench.source] + ([bench.source.parent / TIME_FILE] if label == "time" else [])
     return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files if f.is_file()}
 
 
-def _held_out(model, bench, job: PredictorJob, train_rows: np.ndarray, rng, out: Path) -> dict:
+def _held_out(
+    model: AccuracyPredictor, bench: Benchmark, job: PredictorJob, train_rows: np.ndarray, rng, out: Path
+) -> dict:
     """Kendall tau, Spearman and MdAPE on ``job.test_size`` table cells outside the training set."""
     from scipy.stats import kendalltau, spearmanr
 

@@ -25,12 +25,15 @@ import dataclasses
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from netembed.cell import MAX_EDGES, MAX_VERTICES, OPS, PADDING, Cell
 from netembed.errors import IllegalTransformError, InvalidCellError
+
+if TYPE_CHECKING:
+    from netembed.bench import Benchmark
 
 __all__ = [
     "FAMILIES",
@@ -457,7 +460,7 @@ class Walk:
     stopped_early: bool  # a local optimum before the last step
 
 
-def greedy_walk(seed: int, steps: int, bench=None) -> Walk:
+def greedy_walk(seed: int, steps: int, bench: Benchmark | None = None) -> Walk:
     """From a random cell, take the best single move while it improves the score: the table's
     test accuracy, or without a table (``bench`` None) the fewest parameters."""
     from netembed import space
