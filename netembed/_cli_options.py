@@ -4,6 +4,7 @@ specs and configs, imported only when that command's options are built (``cli.bu
 from __future__ import annotations
 
 import argparse
+import os
 
 DATA_HELP = "table folder or .npz (default: $NETEMBED_DATA, else ../shared/data/nb101)"
 CELL_HELP = 'JSON {"matrix": ..., "ops": ...} or a file holding it'
@@ -53,7 +54,10 @@ def pretrain(sub):
 
     encoder, config = EncoderConfig(), PretrainConfig()
     _common(sub, formats=False, data=False)
-    sub.add_argument("--out", default="pretrained/encoder-nb101", help="pretrained directory to write")
+    sub.add_argument(
+        "--out", default="results/encoder-nb101", help="pretrained directory to write (new or empty, or --force)"
+    )
+    sub.add_argument("--force", action="store_true", help="replace what --out holds (e.g. pretrained/encoder-nb101)")
     sub.add_argument("--work", help="checkpoint folder (default: OUT.checkpoint); rerun to resume")
     sub.add_argument("--epochs", type=int, default=config.epochs)
     sub.add_argument("--batch-size", type=int, default=config.batch_size)
@@ -180,8 +184,9 @@ def search(sub):
         "command rejoins the study",
     )  # fmt: skip
     sub.add_argument(
-        "--storage", help="an Optuna RDB storage URL shared by workers on any machines, e.g. "
-        "postgresql+psycopg://user:pass@host/db (each machine runs the same command)",
+        "--storage", default=os.environ.get("NETEMBED_STORAGE"),
+        help="an Optuna RDB storage URL shared by workers on any machines, e.g. postgresql+psycopg://user@host/db "
+        "(each machine runs the same command); default $NETEMBED_STORAGE, which keeps a password out of ps",
     )  # fmt: skip
     sub.add_argument("--study", default=spec.study, help="the study's name in --storage")
     sub.add_argument(

@@ -30,8 +30,8 @@ def parse_cell(text: str):
     from netembed.cell import Cell
 
     source = "argument"
-    if not text.lstrip().startswith("{") and Path(text).is_file():
-        source, text = text, Path(text).read_text()
+    if not text.lstrip().startswith(("{", "[")):  # not inline JSON: a file
+        source, text = text, _read_file(text, 'cell must be JSON like {"matrix": ..., "ops": ...} or a file holding it')
     try:
         spec = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -43,6 +43,19 @@ def parse_cell(text: str):
         got = sorted(spec) if isinstance(spec, dict) else type(spec).__name__
         raise UsageError(f"cell JSON must be an object with exactly the keys 'matrix' and 'ops', got {got}")
     return Cell(spec["matrix"], spec["ops"])
+
+
+def _read_file(path: str, rule: str) -> str:
+    """The text of a file named on the command line, or a one-line error naming the rule."""
+    file = Path(path)
+    if not file.exists():
+        raise UsageError(f"{rule}, got {path!r}: no such file")
+    if not file.is_file():
+        raise UsageError(f"{rule}, got {path!r}: not a file")
+    try:
+        return file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{rule}, got {path!r}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
 def _cell_json(cell) -> dict:
@@ -156,7 +169,10 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
     )
     work = Path(args.work) if args.work else Path(args.out).with_name(Path(args.out).name + ".checkpoint")
     command = _command_line() if sys.argv[0].endswith("netembed") else None
-    print(f"wrote {write_pretrained(args.out, work, encoder_config, config, device=args.device, command=command)}")
+    path = write_pretrained(
+        args.out, work, encoder_config, config, device=args.device, command=command, force=args.force
+    )
+    print(f"wrote {path}")
 
 
 def cmd_embed(args: argparse.Namespace) -> None:
@@ -171,8 +187,13 @@ def cmd_embed(args: argparse.Namespace) -> None:
     if args.cells is None:
         raise UsageError("embed needs a JSON file of cells, or --eval")
     rule = 'cells must be a JSON list of {"matrix": ..., "ops": ...}'
+    text = (
+        args.cells
+        if args.cells.lstrip().startswith(("[", "{"))
+        else _read_file(args.cells, f"{rule} or a file holding one")
+    )
     try:
-        specs = json.loads(Path(args.cells).read_text()) if Path(args.cells).is_file() else json.loads(args.cells)
+        specs = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(f"{rule}, got invalid JSON ({exc.msg})") from exc
     if not isinstance(specs, list):

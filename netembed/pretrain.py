@@ -229,10 +229,20 @@ def write_pretrained(
     config: PretrainConfig,
     device: str = "cpu",
     command: str | None = None,
+    force: bool = False,
 ) -> Path:
-    """Pretrain (resuming from ``work_dir``), save the autoencoder to ``out_dir``, measure it, write its card."""
+    """Pretrain (resuming from ``work_dir``), save the autoencoder to ``out_dir``, measure it, write its card.
+
+    ``out_dir`` must be new or empty (a shipped model is not replaced by surprise), unless ``force``.
+    """
     from netembed import hub
 
+    out_dir = Path(out_dir)
+    if not force and out_dir.is_dir() and any(out_dir.iterdir()):
+        raise DataError(
+            f"--out must be a new or empty directory, got {out_dir} holding {len(list(out_dir.iterdir()))} "
+            "file(s); pass --force to replace what is there"
+        )
     start = time.perf_counter()
     model, trained = pretrain(work_dir, encoder_config, config, device=device)
     seconds = time.perf_counter() - start
@@ -245,7 +255,6 @@ def write_pretrained(
         "history": trained["history"],
         "train_seconds_this_run": round(seconds, 1),
     }
-    out_dir = Path(out_dir)
     hub.save_pretrained(model.cpu(), encoder_config, out_dir, meta)  # evaluated as users load it: from disk
     quality = evaluate_pretrained(out_dir, out_dir=out_dir, device=device)
     meta["quality"] = {k: v for k, v in quality.items() if k not in ("files", "model")}

@@ -731,3 +731,48 @@ def test_a_spec_never_shows_the_storage_password():
 
     spec = SearchSpec(storage="postgresql+psycopg://alice:S3cret@db.example/netembed", workers=2)
     assert "S3cret" not in json.dumps(spec.to_dict()) and spec.shared
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["query", "missing.json"], "got 'missing.json': no such file"),
+        (["neighbors", "missing.json"], "got 'missing.json': no such file"),
+        (["embed", "missing.json"], "got 'missing.json': no such file"),
+        (["query", "."], "got '.': not a file"),
+    ],
+)
+def test_a_missing_file_is_named_as_missing(capsys, no_table, argv, message):
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_the_shipped_examples_are_read_as_the_readme_says(capsys, no_table):
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    code, text, _ = run(capsys, "query", str(examples / "cell.json"), "--format", "json")
+    assert code == 0 and json.loads(text)["params"] > 0
+    rows = json.loads((examples / "evaluated_cells.json").read_text())
+    assert len(rows) >= 10 and all(set(r) == {"matrix", "ops", "value"} and 0 < r["value"] <= 1 for r in rows)
+    assert [Cell(r["matrix"], r["ops"]) for r in json.loads((examples / "cells.json").read_text())]
+
+
+def test_pretrain_refuses_to_replace_a_model_without_force(capsys, tmp_path):
+    shipped = tmp_path / "model"
+    shipped.mkdir()
+    (shipped / "config.json").write_text("{}")
+    code, _, err = run(capsys, "pretrain", "--out", str(shipped), "--epochs", "1")
+    assert code == 2 and "--out must be a new or empty directory" in err and "--force" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # nothing written, no checkpoint folder
+    assert (shipped / "config.json").read_text() == "{}"
+
+
+def test_make_test_shows_why_tests_skip_and_starts_postgres():
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(["make", "-n", "test"], cwd=root, capture_output=True, text=True, check=True)
+    line = next(x for x in done.stdout.splitlines() if "pytest" in x)
+    assert "-rs" in line.split() and line.startswith(".ci/with-postgres")
