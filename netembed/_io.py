@@ -1,13 +1,21 @@
-"""Atomic file writes: readers see the old file or the new one, never half of one."""
+"""Atomic file writes (readers see the old file or the new one, never half of one) and the lock
+that gives a run folder one owner."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_write", "save_figure"]
+from netembed.errors import BusyError
+
+__all__ = ["LOCK_FILE", "atomic_write", "folder_lock", "save_figure"]
+
+LOCK_FILE = ".netembed.lock"
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
@@ -37,3 +45,31 @@ def save_figure(figure, path: str | os.PathLike) -> Path:
         return atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", bbox_inches="tight"))
     finally:
         plt.close(figure)
+
+
+@contextmanager
+def folder_lock(folder: str | os.PathLike) -> Iterator[Path]:
+    """Own ``folder`` while the block runs: an exclusive advisory lock on ``folder/.netembed.lock``,
+    taken before anything else is written there. A second process gets a ``BusyError`` naming the
+    owner (pid and host, which the lock file records). The operating system releases the lock when
+    its process dies, however it dies, so a killed run's folder is free again at once."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_FILE
+    handle = open(path, "a+")  # noqa: SIM115 (held open for the lock's lifetime)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            raise BusyError(
+                f"{folder} is in use by {owner} (lock {path}); wait for it to finish, or use another --out"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()} on {socket.gethostname()}\n")
+        handle.flush()
+        yield folder
+    finally:
+        handle.close()  # releases the lock

@@ -5,6 +5,7 @@ Every message names the rule that was broken and the value received, e.g.
 """
 
 __all__ = [
+    "BusyError",
     "DataError",
     "IllegalTransformError",
     "InvalidCellError",
@@ -45,3 +46,7 @@ class DataError(NetembedError, ValueError):
 class SearchError(NetembedError, ValueError):
     """Search settings that cannot run (unknown method or objective, empty budget, a method stuck on
     duplicates), or a run that cannot continue (a log or study written with other settings)."""
+
+
+class BusyError(NetembedError, RuntimeError):
+    """A run folder that another process owns (it holds the folder's lock)."""

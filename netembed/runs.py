@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from netembed._io import atomic_write, save_figure
+from netembed._io import atomic_write, folder_lock, save_figure
 from netembed.evaluators import EVALUATORS
 from netembed.objective import Objective, as_objective, pareto_front
 from netembed.search import Budget, Evaluation, Method, SearchError, SearchResult
@@ -289,18 +289,17 @@ def run(
     """
     out = Path(out)
     announce = announce or (lambda line: None)
-    parts = _parts(spec, out)
-    if spec.shared:
-        if resume:
-            raise SearchError(
-                "--resume is for one-process runs; a shared study is rejoined by rerunning the same command"
-            )
-        result, sharing, overhead = _run_shared(spec, out, parts, progress, announce)
-        logged = 0
-    else:
-        result, logged = _run_local(spec, out, parts, resume, progress, announce)
-        sharing, overhead = None, result.search_seconds / max(1, len(result.evaluations))
-    return _report(spec, out, parts, result, top, sharing, overhead, logged)
+    if spec.shared and resume:
+        raise SearchError("--resume is for one-process runs; a shared study is rejoined by rerunning the same command")
+    with folder_lock(out):  # one process owns a run folder (its log, study file, result)
+        parts = _parts(spec, out)
+        if spec.shared:
+            result, sharing, overhead = _run_shared(spec, out, parts, progress, announce)
+            logged = 0
+        else:
+            result, logged = _run_local(spec, out, parts, resume, progress, announce)
+            sharing, overhead = None, result.search_seconds / max(1, len(result.evaluations))
+        return _report(spec, out, parts, result, top, sharing, overhead, logged)
 
 
 def _run_local(spec: SearchSpec, out: Path, parts: _Parts, resume: bool, progress: bool, announce):

@@ -24,6 +24,7 @@ so replays its path before going on.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import warnings
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from netembed.evaluators import Evaluator, Measurement
     from netembed.search import RewardFunction
 
-__all__ = ["SharedStudy", "run_worker", "safe_url", "worker_seed"]
+__all__ = ["SharedStudy", "run_worker", "safe_url", "scrub", "worker_seed"]
 
 #: The study's user attribute holding the run's settings (every worker must share them).
 SETTINGS_KEY = "netembed_settings"
@@ -75,7 +76,9 @@ class SharedStudy:
                 "for PostgreSQL: pip install 'psycopg[binary]' and a postgresql+psycopg:// URL"
             ) from None
         except (sqlalchemy.exc.SQLAlchemyError, ValueError) as exc:
-            raise SearchError(f"cannot open storage {self.safe_url}: {str(exc).splitlines()[0]}") from None
+            raise SearchError(
+                f"cannot open storage {self.safe_url}: {scrub(str(exc).splitlines()[0], storage)}"
+            ) from None
         self.name, self.grace = name, grace
         self._labelled: dict[int, Evaluation] = {}  # complete trials never change: parse each once
         self._check_settings({k: v for k, v in settings.items() if k != "budget"})
@@ -219,14 +222,15 @@ class SharedStudy:
     @contextmanager
     def connection(self):
         """Storage errors (a database restarted, a network gone) as a SearchError saying what to do."""
+        import optuna
         import sqlalchemy
 
         try:
             yield
-        except sqlalchemy.exc.SQLAlchemyError as exc:
+        except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as exc:
             raise SearchError(
-                f"lost the study's storage {self.safe_url} ({str(exc).splitlines()[0]}); every finished "
-                "query is in it: rerun the same command to continue"
+                f"lost the study's storage {self.safe_url} ({scrub(str(exc).splitlines()[0], self.url)}); every "
+                "finished query is in it: rerun the same command to continue"
             ) from None
 
     @contextmanager
@@ -354,13 +358,35 @@ def run_worker(
 
 
 def safe_url(url: str) -> str:
-    """A storage URL without its password, for messages and reports."""
-    import sqlalchemy
+    """A storage URL without its password, whatever its form: ``user:password@host`` (a password
+    may hold ``@``: the host follows the last one), ``password=`` parameters, or a string that is
+    no URL at all.
 
-    try:
-        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
-    except sqlalchemy.exc.ArgumentError:  # not a URL at all: it holds no password we could find
-        return repr(url)
+    >>> safe_url("postgresql+psycopg://alice:p@ss@db.example/netembed?sslmode=require&password=x")
+    'postgresql+psycopg://alice:***@db.example/netembed?sslmode=require&password=***'
+    """
+    text = re.sub(r"(?i)\b(password|passwd|pwd)=[^&;\s]*", r"\1=***", url)
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "", text
+    if "@" in rest:
+        credentials, _, host = rest.rpartition("@")
+        user, colon, _ = credentials.partition(":")
+        rest = f"{user}:***@{host}" if colon else f"{user}@{host}"
+    return f"{scheme}{sep}{rest}"
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` (e.g. a database driver's message) with ``url``'s password and ``url`` itself hidden."""
+    secrets = re.findall(r"(?i)\b(?:password|passwd|pwd)=([^&;\s]+)", url)
+    _, sep, rest = url.partition("://")
+    credentials = (rest if sep else url).rpartition("@")[0]
+    if ":" in credentials:
+        secrets.append(credentials.partition(":")[2])
+    text = text.replace(url, safe_url(url))
+    for secret in filter(None, secrets):
+        text = text.replace(secret, "***")
+    return text
 
 
 def worker_seed(seed: int, worker: int) -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -106,6 +107,10 @@ def train_predictor(job: PredictorJob, out, command: str | None = None, progress
     from netembed.bench import load_table
     from netembed.predictors import AccuracyPredictor, TimeEstimator
 
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)  # before the training: a folder that cannot be written fails now
+    if not os.access(out, os.W_OK):
+        raise PredictorJobError(f"--out must be a folder this process can write to, got {out}")
     bench = load_table(job.data, required=job.cells is None and job.label != "params")
     rng = np.random.default_rng(job.seed)
     cells, labels, train_rows = _labelled(job, bench, rng)
@@ -124,7 +129,7 @@ def train_predictor(job: PredictorJob, out, command: str | None = None, progress
     elif bench is not None:  # which table the labels and the held-out cells came from
         meta["data_sha256"] = _data_hashes(bench, job.label)
     if bench is not None:  # held-out quality on table cells it never saw
-        payload["test"] = meta["quality"] = _held_out(model, bench, job, train_rows, rng, Path(out))
+        payload["test"] = meta["quality"] = _held_out(model, bench, job, train_rows, rng, out)
         payload["plot"] = payload["test"].pop("plot")
     model.save_pretrained(out, meta)
     return payload

@@ -1,6 +1,7 @@
 """The search harness: query accounting, budgets, seeding, replay (resume) and the query log."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -251,3 +252,38 @@ def test_only_netembed_and_random_search_for_a_front():
     assert build_method("random", 0, "pareto").name == "random"
     with pytest.raises(SearchError, match="tpe has no pareto objective"):
         build_method("tpe", 0, "pareto")
+
+
+def test_a_run_folder_has_one_owner(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from netembed._io import LOCK_FILE, folder_lock
+    from netembed.errors import BusyError
+
+    code = (
+        f"from netembed._io import folder_lock\nwith folder_lock({str(tmp_path)!r}):\n    print('held', flush=True)\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code + "    import time; time.sleep(60)"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with (
+            pytest.raises(BusyError, match=rf"in use by process {holder.pid} on .*use another --out"),
+            folder_lock(tmp_path),
+        ):
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
+    deadline = time.monotonic() + 30
+    while True:  # the dead owner's lock is free at once
+        try:
+            with folder_lock(tmp_path):
+                assert f"process {os.getpid()}" in (tmp_path / LOCK_FILE).read_text()
+            break
+        except BusyError:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)

@@ -1,6 +1,7 @@
 """Workers sharing one search through an Optuna study: one query per cell, a global budget,
 claims of dead workers freed, rejoining, and the same settings for every worker."""
 
+import json
 import os
 import threading
 
@@ -215,3 +216,49 @@ def test_four_workers_on_postgresql(cells):
     assert len(evaluator.calls) == 12 == len(set(evaluator.calls))  # no cell evaluated twice, the budget kept
     assert sorted(complete_hashes(shared)) == sorted(evaluator.calls)
     assert sum(len(r.evaluations) for r in results) == 12
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://alice:S3cretPW@db.example:5432/netembed",
+        "postgresql+psycopg://alice:S3cret@PW@db.example/netembed",  # '@' in the password
+        "postgresql+psycopg://db.example/netembed?user=alice&password=S3cretPW",
+        "alice:S3cretPW@db.example/netembed",  # not a URL at all
+    ],
+)
+def test_the_storage_password_never_shows(url):
+    from netembed.runs import SearchSpec
+    from netembed.study import safe_url, scrub
+
+    assert "S3cret" not in safe_url(url) and "db.example" in safe_url(url)
+    assert "S3cret" not in scrub(f"could not connect to {url} (as {url.split(chr(47))[-1]})", url)
+    with pytest.raises(SearchError) as info:
+        SharedStudy(url, "s", SETTINGS)
+    assert "S3cret" not in str(info.value)
+    assert "S3cret" not in json.dumps(SearchSpec(storage=url, workers=2).to_dict())
+
+
+def test_the_storage_can_come_from_the_environment(monkeypatch, capsys):
+    from netembed.cli import build_parser, main
+
+    monkeypatch.setenv("NETEMBED_STORAGE", "postgresql+psycopg://alice:S3cretPW@db.example/netembed")
+    args = build_parser(["search"]).parse_args(["search"])
+    assert args.storage == "postgresql+psycopg://alice:S3cretPW@db.example/netembed"
+    with pytest.raises(SystemExit):
+        main(["search", "--help"])
+    shown = capsys.readouterr().out
+    assert "NETEMBED_STORAGE" in shown and "S3cret" not in shown
+
+
+def test_an_internal_storage_error_says_how_to_continue(storage, cells, monkeypatch):
+    import optuna
+
+    shared = SharedStudy(storage, "s", SETTINGS)
+
+    def gone():
+        raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.")
+
+    monkeypatch.setattr(shared, "labels", gone)
+    with pytest.raises(SearchError, match=r"lost the study's storage .*commit.*rerun the same command"):
+        run_worker(Scripted(cells), CountingEvaluator(), accuracy_reward, Budget(queries=3), shared, worker=0)

@@ -90,31 +90,32 @@ def train_one(cell, training: TrainingSpec, seed: int, out, data: str | None = N
     import json
     from pathlib import Path
 
-    from netembed._io import atomic_write
+    from netembed._io import atomic_write, folder_lock
     from netembed.bench import load_table
     from netembed.train.trainer import train_cell
 
-    images, network, config, device = training.build(seed)
     out = Path(out)
-    if announce is not None:
-        announce(
-            f"training {cell.hash} on {images.name} ({len(images.train_images):,} train / "
-            f"{len(images.test_images):,} test images, {images.image_size}x{images.image_size}) for "
-            f"{config.epochs} epochs on {device}; checkpoints in {out}"
+    with folder_lock(out):  # one process trains in a checkpoint folder
+        images, network, config, device = training.build(seed)
+        if announce is not None:
+            announce(
+                f"training {cell.hash} on {images.name} ({len(images.train_images):,} train / "
+                f"{len(images.test_images):,} test images, {images.image_size}x{images.image_size}) for "
+                f"{config.epochs} epochs on {device}; checkpoints in {out}"
+            )
+        try:
+            result = train_cell(cell, images, network, config, device, checkpoint_dir=out, progress=progress)
+        except KeyboardInterrupt:
+            raise TrainingError(
+                f"interrupted; finished epochs are checkpointed in {out}: rerun the same command to resume"
+            ) from None
+        payload = (
+            {"hash": cell.hash, "matrix": cell.matrix.tolist(), "ops": list(cell.ops)}
+            | result.to_dict()
+            | {"data": images.name, "network": network.to_dict(), "device": device, "checkpoint": str(out)}
         )
-    try:
-        result = train_cell(cell, images, network, config, device, checkpoint_dir=out, progress=progress)
-    except KeyboardInterrupt:
-        raise TrainingError(
-            f"interrupted; finished epochs are checkpointed in {out}: rerun the same command to resume"
-        ) from None
-    payload = (
-        {"hash": cell.hash, "matrix": cell.matrix.tolist(), "ops": list(cell.ops)}
-        | result.to_dict()
-        | {"data": images.name, "network": network.to_dict(), "device": device, "checkpoint": str(out)}
-    )
-    bench = load_table(data)
-    if bench is not None and cell in bench:
-        payload["table_test_accuracy"] = float(bench.query(cell).test_acc_108)
-    atomic_write(out / "result.json", lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=2)))
-    return payload, result
+        bench = load_table(data)
+        if bench is not None and cell in bench:
+            payload["table_test_accuracy"] = float(bench.query(cell).test_acc_108)
+        atomic_write(out / "result.json", lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=2)))
+        return payload, result
