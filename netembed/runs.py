@@ -26,7 +26,7 @@ import numpy as np
 from netembed._io import atomic_write, folder_lock, save_figure
 from netembed.evaluators import EVALUATORS
 from netembed.objective import Objective, as_objective, pareto_front
-from netembed.search import Budget, Evaluation, Method, SearchError, SearchResult
+from netembed.search import Budget, Evaluation, Method, SearchError, SearchResult, best_so_far
 
 if TYPE_CHECKING:
     from netembed.bench import Benchmark
@@ -182,6 +182,12 @@ class SearchReport:
             ),
         ]
         lines += [_best_row_text(i, r) for i, r in enumerate(self.rows, 1)]
+        reward = self.spec.objective.reward
+        if reward.mode != "accuracy":
+            lines.append(
+                f"(reward = {reward.describe()}: it weighs accuracy against {reward.cost}, so the best cells by reward "
+                "are not the most accurate ones; --reward accuracy ranks by accuracy alone)"
+            )
         if self.rows:
             best = self.rows[0]
             lines.append(f"best cell: {json.dumps({'matrix': best['matrix'], 'ops': best['ops']})}")
@@ -409,7 +415,7 @@ def _run_shared(spec: SearchSpec, out: Path, parts: _Parts, progress: bool, anno
                     labels = shared.labels()
                 bar.n = len(labels)
                 if labels:
-                    bar.set_postfix(best=f"{max(e.reward for e in labels.values()):.4f}", refresh=False)
+                    bar.set_postfix(best_so_far(labels.values()), refresh=False)
                 bar.refresh()
                 time.sleep(1.0)
         except KeyboardInterrupt:
@@ -494,7 +500,7 @@ def plot_search(result: SearchResult, bench: Benchmark | None, path: Path) -> Pa
                 best = e
             truth.append(bench.query(best.cell).test_acc_108 if best.cell in bench else np.nan)
         ax.plot(queries, truth, label="true test accuracy of that cell", ls=":")
-    ax.set(xlabel="queries", ylabel="value", title=f"{result.method} (seed {result.seed})")
+    ax.set(xlabel="queries", ylabel="best so far: reward, accuracy", title=f"{result.method} (seed {result.seed})")
     ax.legend(fontsize=8)
     return save_figure(fig, path)
 

@@ -37,6 +37,7 @@ __all__ = [
     "SearchError",
     "SearchResult",
     "Store",
+    "best_so_far",
     "run_loop",
     "run_search",
 ]
@@ -227,12 +228,22 @@ def run_loop(
             told[cell.hash] = evaluation
             if own:
                 result.evaluations.append(evaluation)
-            bar.set_postfix(best=f"{max(e.reward for e in told.values()):.4f}", refresh=False)
+            bar.set_postfix(best_so_far(told.values()), refresh=False)
             bar.update(len(told) - bar.n)  # other workers' labels count too
         method.tell(told[cell.hash])
     bar.close()
     result.search_seconds = time.perf_counter() - started - result.evaluator_seconds
     return result
+
+
+def best_so_far(evaluations) -> dict[str, str]:
+    """A progress bar's figures: the best reward and the best accuracy so far, named apart (one
+    figure when the reward is the accuracy)."""
+    evaluations = list(evaluations)
+    reward, accuracy = max(e.reward for e in evaluations), max(e.accuracy for e in evaluations)
+    if all(e.reward == e.accuracy for e in evaluations):
+        return {"best accuracy": f"{accuracy:.4f}"}
+    return {"best reward": f"{reward:.4f}", "best accuracy": f"{accuracy:.4f}"}
 
 
 def run_search(

@@ -199,7 +199,7 @@ POSTGRES = os.environ.get("NETEMBED_TEST_POSTGRES")
 
 
 @pytest.mark.skipif(
-    not POSTGRES, reason="no PostgreSQL server: set NETEMBED_TEST_POSTGRES to a URL (.ci/run starts one)"
+    not POSTGRES, reason="no PostgreSQL server: set NETEMBED_TEST_POSTGRES to a URL (make test starts one when it can)"
 )
 def test_four_workers_on_postgresql(cells):
     import uuid
