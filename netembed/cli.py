@@ -361,9 +361,10 @@ def cmd_compare(args: argparse.Namespace) -> None:
     compare.check_methods(args.methods, args.objective)
     bench, out = load_table(args.data, required=True), Path(args.out)
     seeds = list(range(args.seed_offset, args.seed_offset + args.seeds))
+    text = args.format == "text"
     runs = compare.run_compare(
-        args.methods, seeds, args.budget, out, data=args.data, jobs=args.jobs, progress=args.format == "text",
-        objective=args.objective,
+        args.methods, seeds, args.budget, out, data=args.data, jobs=args.jobs, progress=text,
+        objective=args.objective, announce=(lambda line: print(line, flush=True)) if text else None,
     )  # fmt: skip
     rows = compare.summarise(runs, bench)
     csv = compare.write_runs_csv(runs, out / "search_runs.csv")

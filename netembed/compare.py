@@ -140,11 +140,15 @@ def run_compare(
     jobs: int = 1,
     progress: bool = True,
     objective: str = "reward",
+    announce=None,
 ) -> list[Run]:
     """Every (method, seed) run, reusing finished runs found under ``out/runs``.
 
     ``objective="pareto"``: the methods search for the (accuracy, parameters) front (netembed
-    and random only); the figure that matters is then the hypervolume ratio.
+    and random only); the figure that matters is then the hypervolume ratio. ``announce(line)``
+    hears the plan before any run starts. The runs go seed by seed (every method's first seed
+    first), so the progress bar's estimate of the time left rests on a measured run of every
+    method from early on.
     """
     from multiprocessing import get_context
 
@@ -157,7 +161,9 @@ def run_compare(
         raise SearchError(f"jobs must be a positive integer, got {jobs!r}")
     out = Path(out)
     done = {(m, s): _load_run(_run_path(out, run_label(m, objective), s), budget) for m in methods for s in seeds}
-    todo = [(m, objective, s, budget, str(out)) for (m, s), run in done.items() if run is None]
+    todo = [(m, objective, s, budget, str(out)) for s in seeds for m in methods if done[m, s] is None]
+    if announce is not None:
+        announce(_plan(methods, seeds, budget, len(done) - len(todo), jobs, out))
     bar = tqdm(total=len(done), initial=len(done) - len(todo), desc="compare", unit="run", disable=not progress)
     if todo:
         threads = max(1, (os.cpu_count() or 1) // jobs)
@@ -168,15 +174,44 @@ def run_compare(
             pool = get_context("spawn").Pool(jobs, initializer=_worker_init, initargs=(data, threads))
             results = pool.imap_unordered(_one_run, todo)
         method_of = {run_label(m, objective): m for m in methods}
+        left = {m: sum(1 for t in todo if t[0] == m) for m in methods}
+        measured: dict[str, list[float]] = {m: [] for m in methods}
         for run in results:
-            done[method_of[run.method], run.seed] = run
-            bar.set_postfix(last=f"{run.method} seed {run.seed}", refresh=False)
+            method = method_of[run.method]
+            done[method, run.seed] = run
+            left[method] -= 1
+            measured[method].append(run.search_seconds + run.evaluator_seconds)
+            bar.set_postfix(last=f"{run.method} seed {run.seed}", left=_time_left(left, measured, jobs), refresh=False)
             bar.update()
         if jobs > 1:
             pool.close()
             pool.join()
     bar.close()
     return [done[m, s] for m in methods for s in seeds]
+
+
+def _plan(methods: list[str], seeds: list[int], budget: int, finished: int, jobs: int, out: Path) -> str:
+    runs = len(methods) * len(seeds)
+    slow = [m for m in methods if m.startswith("netembed")]
+    cost = (
+        f"; a {slow[0]} run refits its surrogate every round (minutes per run on 2 cores), the baselines take "
+        "seconds, so expect hours: the bar's estimate of the time left follows the finished runs"
+        if slow
+        else ""
+    )
+    return (
+        f"compare: {len(methods)} method(s) x {len(seeds)} seed(s) x {budget} queries = {runs} runs, "
+        f"{finished} already in {out / 'runs'}, {runs - finished} to run in {jobs} process(es){cost}"
+    )
+
+
+def _time_left(left: dict[str, int], measured: dict[str, list[float]], jobs: int) -> str:
+    """Time left: each method's runs still to go times its mean measured run, over the processes;
+    "measuring" until every method with runs to go has finished one."""
+    if any(left[m] and not measured[m] for m in left):
+        return "measuring"
+    seconds = sum(left[m] * float(np.mean(measured[m])) for m in left if left[m]) / jobs
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
 
 
 def true_front(bench: Benchmark) -> tuple[np.ndarray, np.ndarray]:
