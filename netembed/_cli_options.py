@@ -28,6 +28,13 @@ def _common(sub: argparse.ArgumentParser, formats: bool = True, data: bool = Tru
         sub.add_argument("--data", help=DATA_HELP)
 
 
+def _threads(sub) -> None:
+    sub.add_argument(
+        "--threads", type=int,
+        help="CPU threads for torch (default: $NETEMBED_THREADS, else the usable CPUs not already busy)",
+    )  # fmt: skip
+
+
 def info(sub):
     _common(sub)
 
@@ -54,6 +61,7 @@ def pretrain(sub):
 
     encoder, config = EncoderConfig(), PretrainConfig()
     _common(sub, formats=False, data=False)
+    _threads(sub)
     sub.add_argument(
         "--out", default="results/encoder-nb101", help="pretrained directory to write (new or empty, or --force)"
     )
@@ -72,6 +80,7 @@ def pretrain(sub):
 
 def embed(sub):
     _common(sub, data=False)
+    _threads(sub)
     sub.add_argument("cells", nargs="?", help='JSON list of {"matrix": ..., "ops": ...} (a file or text)')
     sub.add_argument("--model", default="encoder-nb101", help="pretrained name or directory")
     sub.add_argument("--eval", action="store_true", help="measure reconstruction, smoothness, edit distance, speed")
@@ -85,6 +94,7 @@ def train_predictor(sub):
 
     job, config = PredictorJob(), PredictorConfig()
     _common(sub)
+    _threads(sub)
     sub.add_argument(
         "--label", choices=LABELS, default=job.label,
         help="params: log parameter counts of random cells, computed (no table, no labels): a label-free prior "
@@ -154,6 +164,7 @@ def search(sub):
 
     spec = SearchSpec()
     _common(sub)
+    _threads(sub)
     sub.add_argument("--method", default=spec.method, help=", ".join(METHODS))
     sub.add_argument(
         "--evaluator", choices=EVALUATORS, default=spec.evaluator,
@@ -206,6 +217,7 @@ def compare(sub):
     from netembed.runs import METHODS
 
     _common(sub)
+    _threads(sub)
     sub.add_argument("--methods", nargs="+", default=list(METHODS))
     sub.add_argument("--seeds", type=int, default=30, help="number of seeds")
     sub.add_argument("--seed-offset", type=int, default=0, help="first seed")
@@ -220,6 +232,7 @@ def compare(sub):
 
 def train_cell(sub):
     _common(sub)
+    _threads(sub)
     sub.add_argument("cell", help=CELL_HELP)
     sub.add_argument("--seed", type=int, default=0, help="initial weights and shuffles")
     _training(sub)
@@ -236,6 +249,7 @@ def bench(sub, cli):
     preds = benches.add_parser("predictors", help="accuracy predictors against baselines, same splits and seeds")
     preds.set_defaults(handler=cli.cmd_bench_predictors)
     _common(preds)
+    _threads(preds)
     preds.add_argument("--train-sizes", type=int, nargs="+", default=[100, 172, 424, 4236])
     preds.add_argument("--seeds", type=int, default=5, help="number of seeds")
     preds.add_argument("--seed-offset", type=int, default=0, help="first seed")
@@ -249,6 +263,7 @@ def bench(sub, cli):
     timing = benches.add_parser("time", help="training-time estimators against baselines, same splits and seeds")
     timing.set_defaults(handler=cli.cmd_bench_time)
     _common(timing)
+    _threads(timing)
     timing.add_argument("--train-sizes", type=int, nargs="+", default=[100, 424, 15_000])
     timing.add_argument("--seeds", type=int, default=3, help="number of seeds")
     timing.add_argument("--seed-offset", type=int, default=0, help="first seed")
@@ -269,6 +284,7 @@ def analyze(sub, cli):
     loc = analyses.add_parser("locality", help="random-walk autocorrelation of accuracy over single moves (RWA)")
     loc.set_defaults(handler=cli.cmd_locality)
     _common(loc)
+    _threads(loc)
     loc.add_argument("--walks", type=int, default=1000)
     loc.add_argument("--length", type=int, default=100, help="moves per walk")
     loc.add_argument("--max-lag", type=int, default=20)

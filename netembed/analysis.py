@@ -47,6 +47,7 @@ __all__ = [
     "EmbeddingLocality",
     "embedding_locality",
     "format_table",
+    "locality_text",
     "plot_locality",
     "random_walk_autocorrelation",
     "random_walk_rows",
@@ -642,6 +643,29 @@ def run_embedding_locality(
     write_csv(near.rows(), out / "embedding_locality.csv")
     plot_locality(near, out / "embedding_locality.png", f"Accuracy correlation vs embedding distance ({model})")
     return near
+
+
+def locality_text(result: Autocorrelation, near: EmbeddingLocality | None, out: str | os.PathLike) -> str:
+    """``run_locality``'s (and ``run_embedding_locality``'s) figures and files as lines of text."""
+    out, meta, nan = Path(out), result.meta, float("nan")
+    lines = [
+        format_table(result),
+        f"distinct cells visited: {meta['distinct_cells_visited']:,}",
+        (
+            f"walk drift after {result.length} moves: mean vertices {meta.get('mean_vertices_first', nan):.2f}"
+            f" -> {meta.get('mean_vertices_last', nan):.2f} (moves that prune lead to smaller cells)"
+        ),
+        f"wrote {out / 'rwa.csv'} and {out / 'rwa.png'}",
+    ]
+    if near is not None:
+        lines.append("accuracy correlation of random cell pairs by embedding-distance bin (nearest first):")
+        lines += [
+            f"  bin {r['bin']:>2}  distance {r['mean_distance']:.3f}  correlation {r['correlation']:+.3f}  "
+            f"|acc diff| {r['mean_abs_difference']:.4f}"
+            for r in near.rows()
+        ]
+        lines.append(f"wrote {out / 'embedding_locality.csv'} and {out / 'embedding_locality.png'}")
+    return "\n".join(lines)
 
 
 def _vertex_drift(rows: np.ndarray, graph_rows: int) -> dict[str, float]:

@@ -159,6 +159,11 @@ class Cell:
         cell.matrix, cell.ops, cell._hash = matrix, tuple(_CODE_TO_OP[c] for c in labels), self._hash
         return cell
 
+    def to_dict(self) -> dict:
+        """The JSON form netembed reads and writes, with the official hash:
+        ``{"hash": ..., "matrix": [[...]], "ops": [...]}``."""
+        return {"hash": self.hash, "matrix": self.matrix.tolist(), "ops": list(self.ops)}
+
     def to_flat(self) -> np.ndarray:
         """Canonical flat encoding: 21 upper-triangular edge bits of a 7x7 matrix, then 5 op choices.
 

@@ -58,10 +58,6 @@ def _read_file(path: str, rule: str) -> str:
         raise UsageError(f"{rule}, got {path!r}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
-def _cell_json(cell) -> dict:
-    return {"hash": cell.hash, "matrix": cell.matrix.tolist(), "ops": list(cell.ops)}
-
-
 def _print(args: argparse.Namespace, payload, text: str) -> None:
     print(json.dumps(payload, indent=2) if args.format == "json" else text)
 
@@ -104,7 +100,7 @@ def cmd_query(args: argparse.Namespace) -> None:
     is_hash = len(args.cell) == 32 and not args.cell.lstrip().startswith("{") and not Path(args.cell).is_file()
     bench = load_table(args.data, required=is_hash)
     cell = bench.cell(bench.row_of(args.cell)) if is_hash else parse_cell(args.cell)
-    payload = {**_cell_json(cell), "params": space.count_params(cell)}
+    payload = {**cell.to_dict(), "params": space.count_params(cell)}
     if bench is not None:
         payload["table"] = bench.query(cell).__dict__
     lines = [
@@ -124,7 +120,7 @@ def cmd_neighbors(args: argparse.Namespace) -> None:
     cell, bench = parse_cell(args.cell), load_table(args.data)
     rows = []
     for action, child in transforms.neighbors(cell):
-        row = {"action": repr(action), "family": action.family, **_cell_json(child)}
+        row = {"action": repr(action), "family": action.family, **child.to_dict()}
         if bench is not None:
             row["test_acc_108"] = bench.query(child).test_acc_108
         rows.append(row)
@@ -149,7 +145,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         print(f"step {step:<2} {action!r:<60} {cell.hash}  score {score:.4f}")
     if walk.stopped_early:
         print(f"local optimum after {len(walk.actions)} moves")
-    print(json.dumps(_cell_json(walk.cells[-1])))
+    print(json.dumps(walk.cells[-1].to_dict()))
 
 
 def cmd_convert(args: argparse.Namespace) -> None:
@@ -216,27 +212,11 @@ def cmd_locality(args: argparse.Namespace) -> None:
         permutations=args.permutations, bootstrap=args.bootstrap, progress=args.format == "text",
     )  # fmt: skip
     payload = {**result.to_dict(), "seconds": round(time.perf_counter() - start, 2), "out": str(out)}
-    meta, nan = result.meta, float("nan")
-    lines = [
-        analysis.format_table(result),
-        f"distinct cells visited: {meta['distinct_cells_visited']:,}",
-        (
-            f"walk drift after {result.length} moves: mean vertices {meta.get('mean_vertices_first', nan):.2f}"
-            f" -> {meta.get('mean_vertices_last', nan):.2f} (moves that prune lead to smaller cells)"
-        ),
-        f"wrote {out / 'rwa.csv'} and {out / 'rwa.png'}",
-    ]
+    near = None
     if args.embedding:
         near = analysis.run_embedding_locality(args.embedding, seed=args.seed, out=out, data=args.data)
         payload["embedding"] = near.to_dict()
-        lines.append("accuracy correlation of random cell pairs by embedding-distance bin (nearest first):")
-        lines += [
-            f"  bin {r['bin']:>2}  distance {r['mean_distance']:.3f}  correlation {r['correlation']:+.3f}  "
-            f"|acc diff| {r['mean_abs_difference']:.4f}"
-            for r in near.rows()
-        ]
-        lines.append(f"wrote {out / 'embedding_locality.csv'} and {out / 'embedding_locality.png'}")
-    _print(args, payload, "\n".join(lines))
+    _print(args, payload, analysis.locality_text(result, near, out))
 
 
 def cmd_train_predictor(args: argparse.Namespace) -> None:
@@ -272,16 +252,8 @@ def cmd_bench_predictors(args: argparse.Namespace) -> None:
     )  # fmt: skip
     rows = predictor_bench.summarise(results)
     plot = predictor_bench.write_bench(results, rows, out, "predictors", "Accuracy predictors, same splits and seeds")
-    lines = [
-        f"{'method':<22}{'train':>7}{'seeds':>6}{'Kendall tau':>18}{'Spearman':>10}{'RMSE':>9}{'fit s':>8}{'predict s':>10}"
-    ]
-    lines += [
-        f"{r['method']:<22}{r['train_size']:>7}{r['seeds']:>6}{r['kendall_tau']:>11.3f} +- {r['kendall_tau_std']:.3f}"
-        f"{r['spearman']:>10.3f}{r['rmse']:>9.4f}{r['fit_seconds']:>8.1f}{r['predict_seconds']:>10.1f}"
-        for r in rows
-    ]
-    lines.append(f"wrote {out / 'predictors.csv'}, {out / 'predictors_runs.csv'} and {plot}")
-    _print(args, rows, "\n".join(lines))
+    table = predictor_bench.format_rows(rows, ("spearman", "rmse"))
+    _print(args, rows, f"{table}\nwrote {out / 'predictors.csv'}, {out / 'predictors_runs.csv'} and {plot}")
 
 
 def cmd_bench_time(args: argparse.Namespace) -> None:
@@ -301,18 +273,12 @@ def cmd_bench_time(args: argparse.Namespace) -> None:
     )  # fmt: skip
     rows = predictor_bench.summarise(results)
     plot = predictor_bench.write_bench(results, rows, out, "time", "Training-time estimators, same splits and seeds")
-    lines = [f"{'method':<12}{'train':>7}{'seeds':>6}{'Kendall tau':>18}{'MdAPE %':>9}{'fit s':>8}{'predict s':>10}"]
-    lines += [
-        f"{r['method']:<12}{r['train_size']:>7}{r['seeds']:>6}{r['kendall_tau']:>11.3f} +- {r['kendall_tau_std']:.3f}"
-        f"{r['mdape_percent']:>9.2f}{r['fit_seconds']:>8.1f}{r['predict_seconds']:>10.1f}"
-        for r in rows
-    ]
     test = int(np.isfinite(bench.train_time_108).sum()) - args.pool_size
-    lines.append(
-        f"test: the {test:,} timed rows outside the {args.pool_size:,}-row training pool; wrote "
-        f"{out / 'time.csv'}, {out / 'time_runs.csv'} and {plot}"
-    )
-    _print(args, rows, "\n".join(lines))
+    table = predictor_bench.format_rows(rows, ("mdape_percent",))
+    _print(
+        args, rows, f"{table}\ntest: the {test:,} timed rows outside the {args.pool_size:,}-row training pool; "
+        f"wrote {out / 'time.csv'}, {out / 'time_runs.csv'} and {plot}",
+    )  # fmt: skip
 
 
 def _training_spec(args: argparse.Namespace, inherit: bool = False):
@@ -419,6 +385,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(argv).parse_args(argv)
     try:
+        if hasattr(args, "threads"):  # before torch is imported: it reads OMP_NUM_THREADS then
+            from netembed import threads
+
+            threads.configure(args.threads)
         args.handler(args)
     except (NetembedError, OSError) as exc:
         print(f"netembed {args.command}: error: {exc}", file=sys.stderr)

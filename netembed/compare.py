@@ -150,8 +150,6 @@ def run_compare(
     first), so the progress bar's estimate of the time left rests on a measured run of every
     method from early on.
     """
-    from multiprocessing import get_context
-
     from tqdm.auto import tqdm
 
     check_methods(methods, objective)
@@ -165,29 +163,38 @@ def run_compare(
     if announce is not None:
         announce(_plan(methods, seeds, budget, len(done) - len(todo), jobs, out))
     bar = tqdm(total=len(done), initial=len(done) - len(todo), desc="compare", unit="run", disable=not progress)
-    if todo:
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        if jobs == 1:
-            _worker_init(data, threads)
-            results = map(_one_run, todo)
-        else:  # spawn: a fresh interpreter per worker, no forked torch state
-            pool = get_context("spawn").Pool(jobs, initializer=_worker_init, initargs=(data, threads))
-            results = pool.imap_unordered(_one_run, todo)
-        method_of = {run_label(m, objective): m for m in methods}
-        left = {m: sum(1 for t in todo if t[0] == m) for m in methods}
-        measured: dict[str, list[float]] = {m: [] for m in methods}
-        for run in results:
-            method = method_of[run.method]
-            done[method, run.seed] = run
-            left[method] -= 1
-            measured[method].append(run.search_seconds + run.evaluator_seconds)
-            bar.set_postfix(last=f"{run.method} seed {run.seed}", left=_time_left(left, measured, jobs), refresh=False)
-            bar.update()
-        if jobs > 1:
-            pool.close()
-            pool.join()
+    method_of = {run_label(m, objective): m for m in methods}
+    left = {m: sum(1 for t in todo if t[0] == m) for m in methods}
+    measured: dict[str, list[float]] = {m: [] for m in methods}
+    for run in _execute(todo, data, jobs):
+        method = method_of[run.method]
+        done[method, run.seed] = run
+        left[method] -= 1
+        measured[method].append(run.search_seconds + run.evaluator_seconds)
+        bar.set_postfix(last=f"{run.method} seed {run.seed}", left=_time_left(left, measured, jobs), refresh=False)
+        bar.update()
     bar.close()
     return [done[m, s] for m in methods for s in seeds]
+
+
+def _execute(todo: list[tuple], data: str | None, jobs: int):
+    """The runs of ``todo`` as they finish, in this process or in ``jobs`` spawned ones (fresh
+    interpreters: no forked torch state), the CPU threads shared between them."""
+    from multiprocessing import get_context
+
+    from netembed import threads as cpu
+
+    if not todo:
+        return
+    threads = max(1, cpu.choose() // jobs)
+    if jobs == 1:
+        _worker_init(data, threads)
+        yield from map(_one_run, todo)
+        return
+    with get_context("spawn").Pool(jobs, initializer=_worker_init, initargs=(data, threads)) as pool:
+        yield from pool.imap_unordered(_one_run, todo)
+        pool.close()
+        pool.join()
 
 
 def _plan(methods: list[str], seeds: list[int], budget: int, finished: int, jobs: int, out: Path) -> str:

@@ -38,6 +38,7 @@ from netembed.errors import DataError
 __all__ = [
     "PRETRAINED_ROOT",
     "SCHEMA_VERSION",
+    "UPGRADES",
     "available",
     "load_pretrained",
     "load_weights",
@@ -46,7 +47,14 @@ __all__ = [
     "save_pretrained",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: How an older schema's configs become this one's, by schema version and config class: the
+#: fields added since, with the value every model saved under that version was trained with
+#: (never the new default). Schema 1 -> 2: the predictors' feature view, training length,
+#: targets and readout, added after the first predictors were saved.
+UPGRADES: dict[int, dict[str, dict]] = {
+    1: {"PredictorConfig": {"forest": 0.0, "epochs": 0, "targets": "raw", "view": "forest", "readout": "mean"}},
+}
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 PRETRAINED_ROOT = Path(__file__).resolve().parents[1] / "pretrained"
@@ -103,8 +111,8 @@ def read_config(directory: str | os.PathLike) -> dict:
     if missing:
         raise DataError(f"{path} must have the fields {list(_FIELDS)}, missing {missing}")
     version = document["schema_version"]
-    if type(version) is not int or version != SCHEMA_VERSION:  # type(): True == 1 in Python
-        raise DataError(f"{path}: schema_version must be {SCHEMA_VERSION}, got {version!r}")
+    if type(version) is not int or not 1 <= version <= SCHEMA_VERSION:  # type(): True == 1 in Python
+        raise DataError(f"{path}: schema_version must be 1 to {SCHEMA_VERSION} (this netembed's), got {version!r}")
     for name, kind in _FIELDS.items():
         if not isinstance(document[name], kind):
             raise DataError(
@@ -128,9 +136,12 @@ def load_pretrained(
     if not weights.is_file():
         raise DataError(f"pretrained directory must hold {WEIGHTS_FILE}, none in {directory}")
     # every field must be present: a default filled in here may not be what the weights were trained
-    # with. Only a field added after configs were first saved may be absent, and then it takes the
-    # value every config saved before it was trained with (``LEGACY_VALUES`` of the config class).
-    fields = {**getattr(config_cls, "LEGACY_VALUES", {}), **document["config"]}  # saved values win
+    # with. Only an older schema's config may lack the fields added since; its upgrade gives them
+    # the value every model of that schema was trained with.
+    added: dict = {}
+    for version in range(document["schema_version"], SCHEMA_VERSION):
+        added |= UPGRADES.get(version, {}).get(config_cls.__name__, {})
+    fields = {**added, **document["config"]}  # saved values win
     known, given = {field.name for field in dataclasses.fields(config_cls)}, set(fields)
     unknown, missing = sorted(given - known), sorted(known - given)
     if unknown or missing:

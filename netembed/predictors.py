@@ -25,7 +25,6 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 import torch
@@ -91,10 +90,6 @@ class PredictorConfig:
     # Kendall at 100 and 424 cells, README), or the embedding alone ("mean")
     readout: str = "mean+output"
     seed: int = 0
-
-    #: fields added after predictors were first saved, with the behaviour every predictor saved
-    #: before them has (``hub.load_pretrained`` fills them in when a saved config lacks them)
-    LEGACY_VALUES: ClassVar[dict] = {"forest": 0.0, "epochs": 0, "targets": "raw", "view": "forest", "readout": "mean"}
 
     @property
     def encoder(self) -> EncoderConfig:

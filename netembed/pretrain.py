@@ -10,6 +10,7 @@ after every epoch and picked up by the next run with the same output directory.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save
 from torch import nn
 
 from netembed import space
@@ -129,18 +130,25 @@ def _save_checkpoint(
         "torch_rng": torch.get_rng_state().tolist(),
         "history": history,
     }
+    weights = save(tensors)
+    meta["weights_sha256"] = hashlib.sha256(weights).hexdigest()
     folder.mkdir(parents=True, exist_ok=True)
-    atomic_write(folder / CHECKPOINT, lambda path: save_file(tensors, path))
+    atomic_write(folder / CHECKPOINT, lambda path: Path(path).write_bytes(weights))
     atomic_write(folder / CHECKPOINT_STATE, lambda path: Path(path).write_text(json.dumps(meta)))
 
 
 def _load_checkpoint(folder: Path, model: CellAutoencoder, optimizer) -> tuple[int, dict, list]:
+    from netembed.hub import load_weights
+
     try:
-        tensors = load_file(folder / CHECKPOINT)
         meta = json.loads((folder / CHECKPOINT_STATE).read_text())
-    except Exception as exc:  # any unreadable checkpoint: say so rather than train from a half state
-        raise DataError(f"checkpoint in {folder} is unreadable ({exc}); delete it to start over") from exc
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
+        sha256 = meta["weights_sha256"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # say so rather than train from a half state
+        raise DataError(f"checkpoint in {folder} is unreadable ({exc!r}); delete it to start over") from exc
+    try:  # the one strict loader: the recorded sha256, then keys and shapes
+        tensors = load_weights(model, folder / CHECKPOINT, sha256, CHECKPOINT_STATE, "CellAutoencoder", "model.")
+    except DataError as exc:
+        raise DataError(f"checkpoint in {folder} is unreadable ({exc}); delete it to start over") from None
     state: dict = {"state": {}, "param_groups": meta["param_groups"]}
     for key, value in tensors.items():
         if key.startswith("optimizer."):

@@ -355,14 +355,13 @@ def _study(spec: SearchSpec, out: Path, settings: dict, worker: int):
 
 def _worker_process(spec: SearchSpec, out: Path, worker: int) -> None:
     """One spawned process of a shared search: its own evaluator and method, the shared study."""
-    import os
-
     import torch
 
+    from netembed import threads
     from netembed.errors import NetembedError
     from netembed.study import run_worker
 
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // spec.workers))
+    torch.set_num_threads(max(1, threads.choose() // spec.workers))
     try:
         parts = _parts(spec, out)
         shared, method = _study(spec, out, parts.settings, worker)
@@ -467,17 +466,13 @@ def _report(spec, out, parts, result, top, sharing, overhead, logged) -> SearchR
     return SearchReport(spec, result, payload, rows, parts.bench is not None, out, sharing, overhead, logged)
 
 
-def _cell_json(cell) -> dict:
-    return {"hash": cell.hash, "matrix": cell.matrix.tolist(), "ops": list(cell.ops)}
-
-
 def front_rows(evaluations: list[Evaluation], cost: str) -> list[dict]:
     """The queried cells on the front of accuracy against ``cost`` (cells without it are left out)."""
     values = np.array([getattr(e, cost) or np.nan for e in evaluations], dtype=float)
     known = np.flatnonzero(np.isfinite(values))
     front = known[pareto_front(np.array([evaluations[i].accuracy for i in known]), values[known])]
     return [
-        _cell_json(evaluations[i].cell) | {"accuracy": evaluations[i].accuracy, cost: float(values[i])} for i in front
+        evaluations[i].cell.to_dict() | {"accuracy": evaluations[i].accuracy, cost: float(values[i])} for i in front
     ]
 
 

@@ -4,7 +4,6 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 import torch
@@ -287,7 +286,7 @@ def test_config_missing_field(saved, field):
 @pytest.mark.parametrize("version, shown", [(7, "7"), (0, "0"), ("1", "'1'"), (True, "True"), (1.5, "1.5")])
 def test_wrong_schema_version(saved, version, shown):
     edit_config(saved, schema_version=version)
-    with pytest.raises(DataError, match=f"schema_version must be 1, got {shown}$"):
+    with pytest.raises(DataError, match=rf"schema_version must be 1 to 2 \(this netembed's\), got {shown}$"):
         hub.load_pretrained(Tiny, saved, TinyConfig)
 
 
@@ -356,16 +355,19 @@ def test_config_with_missing_key(saved):
 
 @dataclass(frozen=True)
 class GrownConfig:
-    """TinyConfig after ``width`` was added with a new default: saved configs without it had 4."""
+    """TinyConfig after ``width`` was added with a new default: schema-1 configs without it had 4."""
 
     width: int = 8
-    LEGACY_VALUES: ClassVar[dict] = {"width": 4}
 
 
-def test_a_field_added_later_takes_its_legacy_value_not_its_default(saved):
-    edit_config(saved, config={})
+def test_a_field_added_later_takes_its_older_schemas_value_not_its_default(saved, monkeypatch):
+    monkeypatch.setitem(hub.UPGRADES, 1, {"GrownConfig": {"width": 4}})
+    edit_config(saved, config={}, schema_version=1)
     model, _ = hub.load_pretrained(Tiny, saved, GrownConfig)
     assert model.config.width == 4 and torch.equal(model.scale, torch.arange(1.0, 5.0) * 3)
+    edit_config(saved, schema_version=hub.SCHEMA_VERSION)  # a config of this schema must hold every field
+    with pytest.raises(DataError, match=r"missing keys \['width'\]"):
+        hub.load_pretrained(Tiny, saved, GrownConfig)
 
 
 def test_config_rejected_by_its_dataclass(saved):

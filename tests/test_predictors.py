@@ -198,8 +198,9 @@ def test_predictors_saved_before_a_field_existed_still_load_as_they_were_trained
         shutil.copytree(hub.resolve(name), old)
         document = json.loads((old / "config.json").read_text())
         saved = document["config"]
-        for field in PredictorConfig.LEGACY_VALUES:  # as a config saved before these fields existed
-            if saved[field] == PredictorConfig.LEGACY_VALUES[field]:
+        added = hub.UPGRADES[1]["PredictorConfig"]
+        for field in added:  # as a schema-1 config saved before these fields existed
+            if saved[field] == added[field]:
                 del saved[field]
         (old / "config.json").write_text(json.dumps(document))
         assert model_cls.from_pretrained(old).config == model_cls.from_pretrained(name).config

@@ -110,7 +110,7 @@ def train_one(cell, training: TrainingSpec, seed: int, out, data: str | None = N
                 f"interrupted; finished epochs are checkpointed in {out}: rerun the same command to resume"
             ) from None
         payload = (
-            {"hash": cell.hash, "matrix": cell.matrix.tolist(), "ops": list(cell.ops)}
+            cell.to_dict()
             | result.to_dict()
             | {"data": images.name, "network": network.to_dict(), "device": device, "checkpoint": str(out)}
         )
