@@ -99,7 +99,7 @@ def test_config_json_holds_every_field(saved):
         "weights_sha256": hashlib.sha256((saved / "model.safetensors").read_bytes()).hexdigest(),
         "meta": META,
     }
-    assert hub.SCHEMA_VERSION == 1
+    assert hub.SCHEMA_VERSION == 2  # 1 -> 2: hub.UPGRADES[1] (fields predictors gained since schema 1)
     assert sorted(path.name for path in saved.iterdir()) == ["config.json", "model.safetensors"]
 
 
