@@ -30,6 +30,7 @@ from netembed.search import Budget, Evaluation, Method, SearchError, SearchResul
 
 if TYPE_CHECKING:
     from netembed.bench import Benchmark
+    from netembed.evaluators import Evaluator
     from netembed.predictors import AccuracyPredictor
     from netembed.train.spec import TrainingSpec
 
@@ -219,9 +220,9 @@ def _best_row_text(i: int, r: dict) -> str:
 class _Parts:
     """What every process of a search builds from the spec."""
 
-    bench: object
-    predictor: object
-    evaluator: object
+    bench: Benchmark | None
+    predictor: AccuracyPredictor | None
+    evaluator: Evaluator
     settings: dict
 
 
