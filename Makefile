@@ -23,13 +23,13 @@ run: install
 	$(VENV)/bin/netembed search --budget 100 --reward soft --cost-target 1500 --out $(RUN_OUT)
 
 # The whole suite (about 10 minutes on 2 quiet cores without the table; longer with it, or on a
-# busy machine), beside a throwaway PostgreSQL server when one can be started; -rs says why tests skip.
+# busy machine), beside a throwaway PostgreSQL server when one can be started; -rfEs names failures and skips.
 test: install
-	.ci/with-postgres $(PYTHON) -m pytest -q -rs
+	.ci/with-postgres $(PYTHON) -m pytest -q -rfEs
 
 # The core in about a minute: cells, space, moves, objective, search loop, statistics, imports.
 test-quick: install
-	$(PYTHON) -m pytest -q -rs tests/test_cell.py tests/test_space.py tests/test_transforms.py \
+	$(PYTHON) -m pytest -q -rfEs tests/test_cell.py tests/test_space.py tests/test_transforms.py \
 		tests/test_objective.py tests/test_search.py tests/test_stats.py tests/test_imports.py tests/test_api.py
 
 lint: install

@@ -46,6 +46,7 @@ __all__ = [
     "TIME_METHODS",
     "BenchError",
     "flat_features",
+    "format_rows",
     "mdape_percent",
     "path_encoding",
     "plot_bench",
@@ -479,3 +480,25 @@ def plot_bench(rows: list[dict], path: Path, title: str) -> Path:
     ax.set(xscale="log", xlabel="training cells", ylabel="Kendall tau on held-out cells", title=title)
     ax.legend(fontsize=8)
     return save_figure(fig, path)
+
+
+#: How ``format_rows`` shows each optional column: header and format.
+_COLUMNS = {"spearman": ("Spearman", ".3f"), "rmse": ("RMSE", ".4f"), "mdape_percent": ("MdAPE %", ".2f")}
+
+
+def format_rows(rows: list[dict], columns: tuple[str, ...]) -> str:
+    """``summarise``'s rows as a table: Kendall tau (mean +- std, and its 95% interval where there
+    is one), then ``columns``, then the fit and prediction seconds."""
+    width = max([len("method"), *(len(r["method"]) for r in rows)]) + 2
+    head = f"{'method':<{width}}{'train':>7}{'seeds':>6}{'Kendall tau':>18}{'95% interval':>17}"
+    lines = [head + "".join(f"{_COLUMNS[c][0]:>10}" for c in columns) + f"{'fit s':>8}{'predict s':>10}"]
+    for r in rows:
+        low, high = r.get("kendall_tau_low"), r.get("kendall_tau_high")
+        interval = "-" if low is None or high is None else f"[{low:.3f}, {high:.3f}]"
+        lines.append(
+            f"{r['method']:<{width}}{r['train_size']:>7}{r['seeds']:>6}{r['kendall_tau']:>11.3f} +- "
+            f"{r['kendall_tau_std']:.3f}{interval:>17}"
+            + "".join(f"{r[c]:>10{_COLUMNS[c][1]}}" for c in columns)
+            + f"{r['fit_seconds']:>8.1f}{r['predict_seconds']:>10.1f}"
+        )
+    return "\n".join(lines)

@@ -298,8 +298,8 @@ def run(
     announce = announce or (lambda line: None)
     if spec.shared and resume:
         raise SearchError("--resume is for one-process runs; a shared study is rejoined by rerunning the same command")
+    parts = _parts(spec, out)  # reads the table and the models, writes nothing: bad input leaves no folder
     with folder_lock(out):  # one process owns a run folder (its log, study file, result)
-        parts = _parts(spec, out)
         if spec.shared:
             result, sharing, overhead = _run_shared(spec, out, parts, progress, announce)
             logged = 0

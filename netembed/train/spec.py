@@ -95,8 +95,8 @@ def train_one(cell, training: TrainingSpec, seed: int, out, data: str | None = N
     from netembed.train.trainer import train_cell
 
     out = Path(out)
+    images, network, config, device = training.build(seed)  # bad settings: nothing written
     with folder_lock(out):  # one process trains in a checkpoint folder
-        images, network, config, device = training.build(seed)
         if announce is not None:
             announce(
                 f"training {cell.hash} on {images.name} ({len(images.train_images):,} train / "
