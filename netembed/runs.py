@@ -296,6 +296,8 @@ def run(
     """
     out = Path(out)
     announce = announce or (lambda line: None)
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        raise SearchError(f"--top must be a positive integer, got {top!r}")
     if spec.shared and resume:
         raise SearchError("--resume is for one-process runs; a shared study is rejoined by rerunning the same command")
     parts = _parts(spec, out)  # reads the table and the models, writes nothing: bad input leaves no folder

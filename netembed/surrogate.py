@@ -76,6 +76,14 @@ class PredictorJob:
             raise PredictorJobError(
                 f"--label params learns random cells of the space (--train-size), got --cells {self.cells}"
             )
+        for name in ("train_size", "test_size", "members", "steps", "batch_size"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise PredictorJobError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
+        if self.ranking_weight is not None and not (
+            isinstance(self.ranking_weight, (int, float)) and 0 <= self.ranking_weight < float("inf")
+        ):
+            raise PredictorJobError(f"--ranking-weight must be a finite number >= 0, got {self.ranking_weight!r}")
 
     def config(self, cells: int):
         """The ``PredictorConfig`` for a fit on ``cells`` labelled cells."""

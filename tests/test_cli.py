@@ -776,3 +776,22 @@ def test_make_test_shows_why_tests_skip_and_starts_postgres():
     done = subprocess.run(["make", "-n", "test"], cwd=root, capture_output=True, text=True, check=True)
     line = next(x for x in done.stdout.splitlines() if "pytest" in x)
     assert any(a.startswith("-r") and "s" in a for a in line.split()) and line.startswith(".ci/with-postgres")
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train-predictor", "--steps", "-5"], "--steps must be a positive integer, got -5"),
+        (["train-predictor", "--members", "0"], "--members must be a positive integer, got 0"),
+        (["train-predictor", "--batch-size", "0"], "--batch-size must be a positive integer, got 0"),
+        (["train-predictor", "--test-size", "0"], "--test-size must be a positive integer, got 0"),
+        (["train-predictor", "--ranking-weight", "-1"], "--ranking-weight must be a finite number >= 0, got -1.0"),
+        (["search", "--top", "-3"], "--top must be a positive integer, got -3"),
+        (["search", "--seed", "-1"], "seed must be an integer >= 0, got -1"),
+        (["search", "--worker", "-1"], "--workers must be >= 1 and --worker >= 0, got 1 and -1"),
+    ],
+)
+def test_out_of_range_numbers_are_one_line_errors(capsys, no_table, tmp_path, argv, message):
+    code, _, err = run(capsys, *argv, "--out", str(tmp_path / "out"))
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()  # refused before anything is written
