@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from netembed.errors import BusyError
+from netembed.errors import BusyError, DataError
 
-__all__ = ["LOCK_FILE", "atomic_write", "folder_lock", "save_figure"]
+__all__ = ["LOCK_FILE", "atomic_write", "folder_lock", "read_text", "save_figure"]
 
 LOCK_FILE = ".netembed.lock"
 
@@ -73,3 +73,17 @@ def folder_lock(folder: str | os.PathLike) -> Iterator[Path]:
         yield folder
     finally:
         handle.close()  # releases the lock
+
+
+def read_text(path: str | os.PathLike, rule: str) -> str:
+    """The UTF-8 text of a file a user named, or a one-line ``DataError`` saying the ``rule`` and
+    what is wrong with the file (missing, not a file, not UTF-8)."""
+    file = Path(path)
+    if not file.exists():
+        raise DataError(f"{rule}, got {str(path)!r}: no such file")
+    if not file.is_file():
+        raise DataError(f"{rule}, got {str(path)!r}: not a file")
+    try:
+        return file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{rule}, got {str(path)!r}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None

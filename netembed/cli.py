@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from netembed._io import read_text
 from netembed.errors import NetembedError
 
 __all__ = ["build_parser", "main"]
@@ -31,7 +32,7 @@ def parse_cell(text: str):
 
     source = "argument"
     if not text.lstrip().startswith(("{", "[")):  # not inline JSON: a file
-        source, text = text, _read_file(text, 'cell must be JSON like {"matrix": ..., "ops": ...} or a file holding it')
+        source, text = text, read_text(text, 'cell must be JSON like {"matrix": ..., "ops": ...} or a file holding it')
     try:
         spec = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -43,19 +44,6 @@ def parse_cell(text: str):
         got = sorted(spec) if isinstance(spec, dict) else type(spec).__name__
         raise UsageError(f"cell JSON must be an object with exactly the keys 'matrix' and 'ops', got {got}")
     return Cell(spec["matrix"], spec["ops"])
-
-
-def _read_file(path: str, rule: str) -> str:
-    """The text of a file named on the command line, or a one-line error naming the rule."""
-    file = Path(path)
-    if not file.exists():
-        raise UsageError(f"{rule}, got {path!r}: no such file")
-    if not file.is_file():
-        raise UsageError(f"{rule}, got {path!r}: not a file")
-    try:
-        return file.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{rule}, got {path!r}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
 def _print(args: argparse.Namespace, payload, text: str) -> None:
@@ -186,7 +174,7 @@ def cmd_embed(args: argparse.Namespace) -> None:
     text = (
         args.cells
         if args.cells.lstrip().startswith(("[", "{"))
-        else _read_file(args.cells, f"{rule} or a file holding one")
+        else read_text(args.cells, f"{rule} or a file holding one")
     )
     try:
         specs = json.loads(text)

@@ -14,8 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from netembed.cell import Cell
-from netembed.search import Evaluation, SearchError
+from netembed.search import Evaluation, SearchError, evaluation_from_record
 
 __all__ = ["LOG_VERSION", "QueryLog", "read_log"]
 
@@ -36,18 +35,8 @@ def _evaluation_json(e: Evaluation) -> dict:
 
 
 def _evaluation_from_json(row: dict) -> Evaluation:
-    cell = Cell(row["matrix"], row["ops"])
-    if cell.hash != row["hash"]:
-        raise SearchError(
-            f"query {row['query']} of the log: its cell hashes to {cell.hash}, the log says {row['hash']}"
-        )
-    return Evaluation(
-        cell,
-        float(row["accuracy"]),
-        None if row["seconds"] is None else float(row["seconds"]),
-        int(row["params"]),
-        float(row["reward"]),
-        int(row["query"]),
+    return evaluation_from_record(
+        row, row["reward"], row["query"], row["hash"], f"query {row['query']} of the log", "the log"
     )
 
 

@@ -26,7 +26,7 @@ import numpy as np
 from netembed._io import atomic_write, folder_lock, save_figure
 from netembed.evaluators import EVALUATORS
 from netembed.objective import Objective, as_objective, pareto_front
-from netembed.search import Budget, Evaluation, Method, SearchError, SearchResult, best_so_far
+from netembed.search import Budget, Evaluation, Method, SearchError, SearchResult, progress_figures
 
 if TYPE_CHECKING:
     from netembed.bench import Benchmark
@@ -417,7 +417,7 @@ def _run_shared(spec: SearchSpec, out: Path, parts: _Parts, progress: bool, anno
                     labels = shared.labels()
                 bar.n = len(labels)
                 if labels:
-                    bar.set_postfix(best_so_far(labels.values()), refresh=False)
+                    bar.set_postfix(progress_figures(labels.values()), refresh=False)
                 bar.refresh()
                 time.sleep(1.0)
         except KeyboardInterrupt:

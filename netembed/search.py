@@ -37,7 +37,8 @@ __all__ = [
     "SearchError",
     "SearchResult",
     "Store",
-    "best_so_far",
+    "evaluation_from_record",
+    "progress_figures",
     "run_loop",
     "run_search",
 ]
@@ -53,6 +54,22 @@ class Evaluation:
     params: int
     reward: float
     query: int  # 1-based number of the query that first labelled this cell
+
+
+def evaluation_from_record(
+    record: dict, reward: float, query: int, claimed: str, source: str, witness: str
+) -> Evaluation:
+    """An ``Evaluation`` from its stored form (a log line, a study trial's attributes). The cell
+    rebuilt from ``matrix`` and ``ops`` must hash to ``claimed``, the hash ``witness`` stored
+    beside it; ``source`` names the record in the error."""
+    cell = Cell(record["matrix"], record["ops"])
+    if cell.hash != claimed:
+        raise SearchError(f"{source}: its cell hashes to {cell.hash}, {witness} says {claimed}")
+    seconds = record["seconds"]
+    return Evaluation(
+        cell, float(record["accuracy"]), None if seconds is None else float(seconds), int(record["params"]),
+        float(reward), int(query),
+    )  # fmt: skip
 
 
 class Method(ABC):
@@ -228,7 +245,7 @@ def run_loop(
             told[cell.hash] = evaluation
             if own:
                 result.evaluations.append(evaluation)
-            bar.set_postfix(best_so_far(told.values()), refresh=False)
+            bar.set_postfix(progress_figures(told.values()), refresh=False)
             bar.update(len(told) - bar.n)  # other workers' labels count too
         method.tell(told[cell.hash])
     bar.close()
@@ -236,7 +253,7 @@ def run_loop(
     return result
 
 
-def best_so_far(evaluations) -> dict[str, str]:
+def progress_figures(evaluations) -> dict[str, str]:
     """A progress bar's figures: the best reward and the best accuracy so far, named apart (one
     figure when the reward is the accuracy)."""
     evaluations = list(evaluations)

@@ -33,7 +33,16 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from netembed.cell import Cell
-from netembed.search import Budget, Evaluation, Measure, Method, SearchError, SearchResult, run_loop
+from netembed.search import (
+    Budget,
+    Evaluation,
+    Measure,
+    Method,
+    SearchError,
+    SearchResult,
+    evaluation_from_record,
+    run_loop,
+)
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial, Trial
@@ -281,21 +290,9 @@ class SharedStudy:
 
 
 def _evaluation(trial: FrozenTrial) -> Evaluation:
-    attrs = trial.user_attrs
-    cell = Cell(attrs["matrix"], attrs["ops"])
-    if cell.hash != attrs["claim"]["hash"]:
-        raise SearchError(
-            f"trial {trial.number} of the study: its cell hashes to {cell.hash}, "
-            f"its claim says {attrs['claim']['hash']}"
-        )
-    return Evaluation(
-        cell,
-        float(attrs["accuracy"]),
-        None if attrs["seconds"] is None else float(attrs["seconds"]),
-        int(attrs["params"]),
-        float(trial.value),
-        trial.number + 1,
-    )
+    claimed = trial.user_attrs["claim"]["hash"]
+    source = f"trial {trial.number} of the study"
+    return evaluation_from_record(trial.user_attrs, trial.value, trial.number + 1, claimed, source, "its claim")
 
 
 class _WorkerStore:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from netembed import space
-from netembed._io import save_figure
+from netembed._io import read_text, save_figure
 from netembed.cell import Cell
 from netembed.errors import NetembedError
 
@@ -181,7 +181,7 @@ def _user_cells(path: str) -> tuple[list[Cell], np.ndarray]:
     """The user's own evaluated cells: ``[{"matrix": ..., "ops": ..., "value": ...}]``."""
     rule = '--cells must hold a JSON list of {"matrix": ..., "ops": ..., "value": ...}'
     try:
-        specs = json.loads(Path(path).read_text())
+        specs = json.loads(read_text(path, rule))
     except json.JSONDecodeError as exc:
         raise PredictorJobError(f"{rule}, got invalid JSON in {path} ({exc.msg} at position {exc.pos})") from None
     if not isinstance(specs, list) or not all(isinstance(s, dict) and "value" in s for s in specs):

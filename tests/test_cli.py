@@ -795,3 +795,10 @@ def test_out_of_range_numbers_are_one_line_errors(capsys, no_table, tmp_path, ar
     code, _, err = run(capsys, *argv, "--out", str(tmp_path / "out"))
     assert code == 2 and message in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()  # refused before anything is written
+
+
+def test_a_cells_file_that_is_not_utf8_is_a_one_line_error(capsys, no_table, tmp_path):
+    bad = tmp_path / "cells.json"
+    bad.write_bytes(b"\xff\xfe[")
+    code, _, err = run(capsys, "train-predictor", "--cells", str(bad), "--out", str(tmp_path / "out"))
+    assert code == 2 and "not UTF-8 text" in err and "Traceback" not in err

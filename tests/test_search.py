@@ -290,9 +290,9 @@ def test_a_run_folder_has_one_owner(tmp_path):
 
 
 def test_the_progress_figures_name_reward_and_accuracy_apart(cells):
-    from netembed.search import best_so_far
+    from netembed.search import progress_figures
 
     plain = [Evaluation(c, a, None, 1, a, q) for q, (c, a) in enumerate(zip(cells, (0.90, 0.93)), 1)]
-    assert best_so_far(plain) == {"best accuracy": "0.9300"}
+    assert progress_figures(plain) == {"best accuracy": "0.9300"}
     costly = [Evaluation(c, a, 100.0, 1, r, q) for q, (c, a, r) in enumerate(zip(cells, (0.90, 0.93), (0.98, 0.91)), 1)]
-    assert best_so_far(costly) == {"best reward": "0.9800", "best accuracy": "0.9300"}
+    assert progress_figures(costly) == {"best reward": "0.9800", "best accuracy": "0.9300"}
