@@ -115,13 +115,13 @@ def train_predictor(job: PredictorJob, out, command: str | None = None, progress
     from netembed.bench import load_table
     from netembed.predictors import AccuracyPredictor, TimeEstimator
 
+    bench = load_table(job.data, required=job.cells is None and job.label != "params")
+    rng = np.random.default_rng(job.seed)
+    cells, labels, train_rows = _labelled(job, bench, rng)  # bad input is refused before anything is written
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)  # before the training: a folder that cannot be written fails now
     if not os.access(out, os.W_OK):
         raise PredictorJobError(f"--out must be a folder this process can write to, got {out}")
-    bench = load_table(job.data, required=job.cells is None and job.label != "params")
-    rng = np.random.default_rng(job.seed)
-    cells, labels, train_rows = _labelled(job, bench, rng)
     model_cls = TimeEstimator if job.label == "time" else AccuracyPredictor
     model = model_cls(job.config(len(cells))).fit(cells, labels, init=job.init, progress=progress)
     meta = {

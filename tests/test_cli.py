@@ -802,3 +802,10 @@ def test_a_cells_file_that_is_not_utf8_is_a_one_line_error(capsys, no_table, tmp
     bad.write_bytes(b"\xff\xfe[")
     code, _, err = run(capsys, "train-predictor", "--cells", str(bad), "--out", str(tmp_path / "out"))
     assert code == 2 and "not UTF-8 text" in err and "Traceback" not in err
+
+
+def test_train_predictor_refuses_bad_input_before_writing(capsys, no_table, tmp_path):
+    code, _, err = run(
+        capsys, "train-predictor", "--label", "params", "--train-size", "1", "--out", str(tmp_path / "o")
+    )
+    assert code == 2 and "--train-size must be in [2, " in err and not (tmp_path / "o").exists()
