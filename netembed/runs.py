@@ -25,7 +25,7 @@ import numpy as np
 
 from netembed._io import atomic_write, folder_lock, save_figure
 from netembed.evaluators import EVALUATORS
-from netembed.objective import Objective, as_objective, pareto_front
+from netembed.objective import Objective, Reward, as_objective, pareto_front
 from netembed.search import Budget, Evaluation, Method, SearchError, SearchResult, progress_figures
 
 if TYPE_CHECKING:
@@ -184,11 +184,13 @@ class SearchReport:
         ]
         lines += [_best_row_text(i, r) for i, r in enumerate(self.rows, 1)]
         reward = self.spec.objective.reward
-        if reward.mode != "accuracy":
+        if reward.mode == "soft":
             lines.append(
                 f"(reward = {reward.describe()}: it weighs accuracy against {reward.cost}, so the best cells by reward "
                 "are not the most accurate ones; --reward accuracy ranks by accuracy alone)"
             )
+        if "within_budget" in payload:
+            lines.append(_within_budget_text(payload["within_budget"], self.spec.evaluator))
         if self.rows:
             best = self.rows[0]
             lines.append(f"best cell: {json.dumps({'matrix': best['matrix'], 'ops': best['ops']})}")
@@ -461,12 +463,59 @@ def _report(spec, out, parts, result, top, sharing, overhead, logged) -> SearchR
         payload["evaluator_seconds"] = result.evaluator_seconds
     if objective.multi:  # cost matters: keep the front of what was queried
         payload["pareto_front"] = front_rows(result.evaluations, objective.cost)
+    if objective.reward.mode == "hard":  # a cost budget: the most accurate cell that fits it
+        payload["within_budget"] = within_budget(result.evaluations, objective.reward, parts.bench)
     if getattr(parts.evaluator, "inherit", False) and not (sharing and sharing["workers"] > 1):
         # which cells started from a parent's weights (this process's; worker processes keep their own)
         payload["inherited_from"] = parts.evaluator.parents
     payload["plot"] = str(plot_search(result, parts.bench, out / "best_so_far.png"))
     atomic_write(out / "result.json", lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=2)))
     return SearchReport(spec, result, payload, rows, parts.bench is not None, out, sharing, overhead, logged)
+
+
+def within_budget(evaluations: list[Evaluation], reward: Reward, bench: Benchmark | None) -> dict:
+    """The most accurate queried cell whose cost (the evaluator's) is within the hard reward's
+    target; with the table, its true accuracy and rank among the table's cells that fit (by the
+    table's parameter counts, or its training seconds, which it has for a sample of cells)."""
+    cost, target = reward.cost, reward.target
+    fits = [e for e in evaluations if getattr(e, cost) is not None and getattr(e, cost) <= target]
+    row = {"cost": cost, "target": target, "queried_within": len(fits), "best": None}
+    if not fits:
+        return row
+    best = max(fits, key=lambda e: (e.accuracy, -e.query))
+    row["best"] = best.cell.to_dict() | {"query": best.query, "accuracy": best.accuracy, cost: getattr(best, cost)}
+    costs = None if bench is None else bench.params if cost == "params" else bench.train_time_108
+    if costs is not None and best.cell in bench:
+        true = float(bench.query(best.cell).test_acc_108)
+        known = ~np.isnan(costs.astype(float))
+        fit = known & (costs <= target)
+        row["best"].update(
+            true_accuracy=true,
+            true_rank_within=1 + int(np.count_nonzero(bench.test_acc_108[fit] > true)),
+            table_cells_within=int(fit.sum()),
+            table_cells_costed=int(known.sum()),
+            table_rows=len(bench),
+        )
+    return row
+
+
+def _within_budget_text(row: dict, evaluator: str) -> str:
+    unit = "parameters" if row["cost"] == "params" else "s"
+    limit, best = f"{row['target']:,.0f} {unit}", row["best"]
+    if best is None:
+        return f"none of the queried cells is within {limit} (by the {evaluator} evaluator)"
+    line = (
+        f"within {limit} (by the {evaluator} evaluator; {row['queried_within']} queried cells fit), the most "
+        f"accurate: query {best['query']}, accuracy {best['accuracy']:.4f} at {best[row['cost']]:,.0f} {unit}"
+    )
+    if "true_accuracy" in best:
+        costed, rows = best["table_cells_costed"], best["table_rows"]
+        line += (
+            f"; true accuracy {best['true_accuracy']:.4f}, rank {best['true_rank_within']:,} of the "
+            f"{best['table_cells_within']:,} table cells within {limit}"
+            + ("" if costed == rows else f" (the table times {costed:,} of its {rows:,} cells)")
+        )
+    return line
 
 
 def front_rows(evaluations: list[Evaluation], cost: str) -> list[dict]:

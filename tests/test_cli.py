@@ -490,6 +490,19 @@ def test_search_with_a_cost_keeps_the_pareto_front(capsys, no_table, tiny_surrog
     assert params == sorted(params) and accuracy == sorted(accuracy)  # cheaper points are less accurate
 
 
+def test_a_search_under_a_hard_budget_reports_the_most_accurate_cell_that_fits(
+    capsys, no_table, tiny_surrogate, tmp_path
+):
+    argv = ("--method", "random", "--budget", "12", "--reward", "hard", "--cost", "params", "--cost-target", "5e6")
+    code, text, _ = search(capsys, tiny_surrogate, tmp_path / "s", *argv)
+    row = json.loads(text)["within_budget"]
+    logged = [json.loads(line) for line in (tmp_path / "s" / "queries.jsonl").read_text().splitlines()[1:]]
+    fits = [q for q in logged if q["params"] <= 5e6]
+    assert code == 0 and row["queried_within"] == len(fits) and (row["cost"], row["target"]) == ("params", 5e6)
+    assert 0 < len(fits) < 12  # seed 0's random cells fall on both sides of the budget
+    assert row["best"]["accuracy"] == max(q["accuracy"] for q in fits) and row["best"]["params"] <= 5e6
+
+
 def test_compare_runs_every_method_and_reuses_finished_runs(capsys, tmp_path, arrays, monkeypatch):
     from netembed import compare
 

@@ -10,7 +10,7 @@ from netembed import Cell, space
 from netembed.baselines import RandomSearch
 from netembed.evaluators import Measurement, SurrogateEvaluator, TableEvaluator
 from netembed.querylog import QueryLog
-from netembed.runs import METHODS, best_rows, build_method
+from netembed.runs import METHODS, best_rows, build_method, within_budget
 from netembed.search import Budget, Evaluation, Method, SearchError, run_search
 
 
@@ -245,6 +245,37 @@ def test_best_rows_add_predictions_and_table_truth(cells):
     rows = best_rows(result.evaluations, 3, predictor=FixedModel(0.91))
     assert [r["hash"] for r in rows] == [e.cell.hash for e in result.best(3)]
     assert all(r["predicted_accuracy"] == 0.91 and "true_accuracy" not in r for r in rows)
+
+
+def test_within_budget_is_the_most_accurate_cell_that_fits_and_its_rank_among_the_table_cells_that_fit(cells):
+    from netembed.bench.table import Benchmark
+    from netembed.objective import Reward
+
+    seconds = dict(zip([c.hash for c in cells], [50.0, 150.0, 80.0, 300.0, 90.0]))
+    accuracy = dict(zip([c.hash for c in cells], [0.90, 0.95, 0.91, 0.96, 0.85]))
+    evaluations = [
+        Evaluation(c, accuracy[c.hash], seconds[c.hash], 1000, 0.0, i) for i, c in enumerate(cells[:3], 1)
+    ]  # the run queried three of the five cells
+    rows = sorted(cells, key=lambda c: c.hash)
+    arrays = [c.to_arrays() for c in rows]
+    bench = Benchmark(
+        {
+            "hash": np.array([c.hash for c in rows]),
+            "test_acc_108": np.array([accuracy[c.hash] for c in rows], dtype=np.float32),
+            "params": np.full(5, 1000),
+            "adjacency": np.stack([a for a, _ in arrays]),
+            "ops": np.stack([o for _, o in arrays]),
+            "num_vertices": np.array([len(c.ops) for c in rows], dtype=np.int8),
+            "train_time_108": np.array([seconds[c.hash] for c in rows]),
+        },
+        source=None,
+    )
+    row = within_budget(evaluations, Reward("hard", "seconds", 100.0), bench)
+    best = row["best"]
+    assert row["queried_within"] == 2 and best["hash"] == cells[2].hash and best["accuracy"] == 0.91
+    # the table cells within 100 s: 0.90, 0.91, 0.85 -> the found cell is the best of 3
+    assert (best["true_rank_within"], best["table_cells_within"], best["table_cells_costed"]) == (1, 3, 5)
+    assert within_budget(evaluations, Reward("hard", "seconds", 10.0), None)["best"] is None
 
 
 def test_only_netembed_and_random_search_for_a_front():
