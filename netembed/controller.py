@@ -202,6 +202,45 @@ class NetembedSearch(Method):
         # another worker's label: it trains the surrogate and may become a parent like our own
         self.tell(evaluation)
 
+    # -- checkpoints -------------------------------------------------------------------------
+
+    def state(self) -> dict | None:
+        """Everything the next rounds depend on, between rounds (a round's batch half told is
+        not a checkpoint: the log replays it). The encoder is rebuilt by the constructor."""
+        if self.queue or self.round is not None:
+            return None
+        hashes = list(self._embeddings)
+        return {
+            "told": list(self.told),
+            "rng": self.rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "predictor": self.predictor.state_dict(),
+            "policy": self.policy.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scalars": {
+                "baseline": self.baseline,
+                "fitted": self.fitted,
+                "reward_mean": getattr(self, "reward_mean", None),
+                "reward_std": getattr(self, "reward_std", None),
+            },
+            "embedded": hashes,
+            "embeddings": torch.stack([self._embeddings[h] for h in hashes]) if hashes else torch.zeros(0),
+        }
+
+    def restore(self, state: dict, told: list[Evaluation]) -> None:
+        if state["told"] != [e.cell.hash for e in told]:
+            raise SearchError(f"{self.name}: the checkpoint was taken after other queries than the log's first")
+        self.told = {e.cell.hash: e for e in told}
+        self.rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+        self.predictor.load_state_dict(state["predictor"])
+        self.policy.load_state_dict(state["policy"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        for name, value in state["scalars"].items():
+            if value is not None:
+                setattr(self, name, value)
+        self._embeddings = dict(zip(state["embedded"], state["embeddings"]))
+
     # -- a round -----------------------------------------------------------------------------
 
     def _plan(self) -> list[Cell]:

@@ -158,7 +158,7 @@ class SearchReport:
     out: Path
     sharing: dict | None = None  # storage, study, workers and wall seconds of a shared search
     overhead: float | None = None  # search seconds per query (one process; None when shared)
-    logged: int = 0  # queries a resumed run replayed from its log
+    resumed: dict | None = None  # a resumed run: its logged queries, restored or replayed
 
     def text(self) -> str:
         """The report as a person reads it: the best cells, where the figures come from, the files."""
@@ -306,11 +306,12 @@ def run(
     with folder_lock(out):  # one process owns a run folder (its log, study file, result)
         if spec.shared:
             result, sharing, overhead = _run_shared(spec, out, parts, progress, announce)
-            logged = 0
+            resumed = None
         else:
-            result, logged = _run_local(spec, out, parts, resume, progress, announce)
-            sharing, overhead = None, result.search_seconds / max(1, len(result.evaluations))
-        return _report(spec, out, parts, result, top, sharing, overhead, logged)
+            result, resumed = _run_local(spec, out, parts, resume, progress, announce)
+            asked = len(result.evaluations) - (resumed["restored"] if resumed else 0)  # restored ones cost nothing
+            sharing, overhead = None, result.search_seconds / max(1, asked)
+        return _report(spec, out, parts, result, top, sharing, overhead, resumed)
 
 
 def _run_local(spec: SearchSpec, out: Path, parts: _Parts, resume: bool, progress: bool, announce):
@@ -320,8 +321,15 @@ def _run_local(spec: SearchSpec, out: Path, parts: _Parts, resume: bool, progres
     method = build_method(spec.method, spec.seed, spec.objective)  # before the log: a bad method writes nothing
     log_path = out / "queries.jsonl"
     log = QueryLog.resume(log_path, parts.settings) if resume else QueryLog.start(log_path, parts.settings)
-    logged = len(log.evaluations)
-    where = f"{logged} logged queries replayed, " if logged else ""
+    logged, known, where, resumed = len(log.evaluations), [], "", None
+    if resume:
+        method, known, why = _restore(method, spec, log)
+        resumed = {"logged": logged, "restored": len(known), "replayed": logged - len(known), "checkpoint": why}
+        where = (
+            f"{logged} logged queries: {len(known)} restored from the checkpoint, {logged - len(known)} replayed; "
+            if known
+            else f"{logged} logged queries replayed ({why}); "
+        )
     announce(
         f"{method.name} search, seed {spec.seed}, {parts.evaluator.name} evaluator, reward "
         f"{spec.objective.reward.describe()}; {where}log {log_path}"
@@ -333,16 +341,33 @@ def _run_local(spec: SearchSpec, out: Path, parts: _Parts, resume: bool, progres
             spec.objective,
             spec.budget,
             seed=spec.seed,
-            replay=log.evaluations,
+            replay=log.evaluations[len(known) :],
             on_query=log.append,
             progress=progress,
+            known=known,
+            on_state=log.save_state,
         )
     except KeyboardInterrupt:
         raise SearchError(
             f"interrupted after {len(log.evaluations)} queries, all logged in {log_path}; "
             "continue with the same command and --resume"
         ) from None
-    return result, logged
+    return result, resumed
+
+
+def _restore(method: Method, spec: SearchSpec, log) -> tuple[Method, list[Evaluation], str]:
+    """The method restored from the log's checkpoint and the labels it had seen then; or, without
+    a usable checkpoint, the fresh method, no labels, and why (the whole log is then replayed)."""
+    state, queries, why = log.saved_state()
+    if state is None:
+        return method, [], why
+    known = log.evaluations[:queries]
+    try:
+        method.restore(state, known)
+    except (SearchError, KeyError, RuntimeError, TypeError, ValueError, NotImplementedError) as exc:
+        # an edited or foreign state: the replay asks the same cells, only slower
+        return build_method(spec.method, spec.seed, spec.objective), [], f"checkpoint set aside: {exc}"
+    return method, known, "restored"
 
 
 def _study(spec: SearchSpec, out: Path, settings: dict, worker: int):
@@ -447,7 +472,7 @@ def _run_shared(spec: SearchSpec, out: Path, parts: _Parts, progress: bool, anno
     return result, sharing, overhead
 
 
-def _report(spec, out, parts, result, top, sharing, overhead, logged) -> SearchReport:
+def _report(spec, out, parts, result, top, sharing, overhead, resumed) -> SearchReport:
     objective = spec.objective
     rows = best_rows(result.evaluations, top, bench=parts.bench, predictor=parts.predictor)
     payload = {
@@ -457,6 +482,8 @@ def _report(spec, out, parts, result, top, sharing, overhead, logged) -> SearchR
         "search_seconds_per_query": overhead,
         "best": rows,
     }
+    if resumed is not None:
+        payload["resumed"] = resumed
     if sharing is not None:
         payload["shared"] = sharing
     else:
@@ -470,7 +497,7 @@ def _report(spec, out, parts, result, top, sharing, overhead, logged) -> SearchR
         payload["inherited_from"] = parts.evaluator.parents
     payload["plot"] = str(plot_search(result, parts.bench, out / "best_so_far.png"))
     atomic_write(out / "result.json", lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=2)))
-    return SearchReport(spec, result, payload, rows, parts.bench is not None, out, sharing, overhead, logged)
+    return SearchReport(spec, result, payload, rows, parts.bench is not None, out, sharing, overhead, resumed)
 
 
 def within_budget(evaluations: list[Evaluation], reward: Reward, bench: Benchmark | None) -> dict:

@@ -16,7 +16,7 @@ replay of a logged run, a callback per query) or a shared Optuna study for many 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -65,11 +65,30 @@ def evaluation_from_record(
     cell = Cell(record["matrix"], record["ops"])
     if cell.hash != claimed:
         raise SearchError(f"{source}: its cell hashes to {cell.hash}, {witness} says {claimed}")
-    seconds = record["seconds"]
+    accuracy, seconds, params = record["accuracy"], record["seconds"], record["params"]
+    for name, value, ok in [
+        ("accuracy", accuracy, _is_number(accuracy) and 0 <= accuracy <= 1),
+        ("seconds", seconds, seconds is None or (_is_number(seconds) and seconds >= 0)),
+        ("params", params, isinstance(params, int) and not isinstance(params, bool) and params > 0),
+        ("reward", reward, _is_number(reward)),
+    ]:
+        if not ok:
+            raise SearchError(f"{source}: its {name} must be a {_RULES[name]}, got {value!r}")
     return Evaluation(
-        cell, float(record["accuracy"]), None if seconds is None else float(seconds), int(record["params"]),
-        float(reward), int(query),
-    )  # fmt: skip
+        cell, float(accuracy), None if seconds is None else float(seconds), params, float(reward), int(query)
+    )
+
+
+_RULES = {
+    "accuracy": "number in [0, 1]",
+    "seconds": "non-negative number or null",
+    "params": "positive integer",
+    "reward": "finite number",
+}
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
 
 
 class Method(ABC):
@@ -91,6 +110,18 @@ class Method(ABC):
     def observe(self, evaluation: Evaluation) -> None:
         """A label this method did not ask for (another worker's query, ``netembed.study``).
         Ignored by default: the method then stays an independent search."""
+
+    def state(self) -> dict | None:
+        """The method's whole state when it is at a point a resumed run can start from, else None
+        (the default: never; a resumed run then replays its log from the first query, which costs
+        a baseline milliseconds). Tensors, numbers, strings, lists, tuples and dicts only: it is
+        saved with ``torch.save`` and read back with ``weights_only=True``."""
+        return None
+
+    def restore(self, state: dict, told: list[Evaluation]) -> None:
+        """Continue from ``state()`` of a method built with the same settings and seed, which had
+        been told ``told`` (in order) when it was taken."""
+        raise NotImplementedError(f"{self.name} keeps no state to restore")
 
 
 # -- the loop ---------------------------------------------------------------------------------
@@ -165,10 +196,11 @@ class LocalStore:
     """The labels of a one-process run. ``replay``: earlier evaluations of the same run (same
     method, seed and settings), handed back without calling the evaluator, which is how a
     killed run resumes (the method re-asks the same cells and is told the logged results).
-    ``on_query(evaluation)`` sees each new query (e.g. to log it) as soon as it exists."""
+    ``on_query(evaluation)`` sees each new query (e.g. to log it) as soon as it exists;
+    ``count``: labels the run had before this loop (a method restored from a checkpoint)."""
 
-    def __init__(self, method_name: str, replay: list[Evaluation] | None = None, on_query=None):
-        self.method_name, self.replay, self.on_query, self.count = method_name, list(replay or []), on_query, 0
+    def __init__(self, method_name: str, replay: list[Evaluation] | None = None, on_query=None, count: int = 0):
+        self.method_name, self.replay, self.on_query, self.count = method_name, list(replay or []), on_query, count
 
     def news(self) -> dict[str, Evaluation]:
         return {}  # one process: every label is the loop's own
@@ -201,21 +233,26 @@ def run_loop(
     store: Store,
     desc: str,
     progress: bool = False,
+    known: Sequence[Evaluation] = (),
+    on_state: Callable[[dict, int], None] | None = None,
 ) -> SearchResult:
     """Ask/evaluate/tell until the budget is spent: the one loop of every search.
 
     ``evaluator(cell) -> Measurement``; ``reward(accuracy, seconds=, params=) -> float`` (a
-    ``Reward`` or an ``Objective``). Returns the queries this loop paid for or replayed, in
+    ``Reward`` or an ``Objective``). ``known``: the labels a restored method was told before
+    this loop. ``on_state(state, labels)`` hears each ``Method.state()`` that is not None (to
+    checkpoint it). Returns the known queries and those this loop paid for or replayed, in
     order, with the seconds spent in the evaluator and in the search itself.
     """
     import time
 
     from tqdm.auto import tqdm
 
-    result = SearchResult(method.name, 0, [])
-    told: dict[str, Evaluation] = {}  # every label the method knows
+    result = SearchResult(method.name, 0, list(known))
+    told: dict[str, Evaluation] = {e.cell.hash: e for e in known}  # every label the method knows
     started, repeats = time.perf_counter(), 0
     bar = tqdm(total=budget.queries, desc=desc, unit="query", disable=not progress, dynamic_ncols=True)
+    bar.update(len(told))
 
     def measure(cell: Cell):
         tick = time.perf_counter()
@@ -248,6 +285,8 @@ def run_loop(
             bar.set_postfix(progress_figures(told.values()), refresh=False)
             bar.update(len(told) - bar.n)  # other workers' labels count too
         method.tell(told[cell.hash])
+        if on_state is not None and (state := method.state()) is not None:
+            on_state(state, len(told))
     bar.close()
     result.search_seconds = time.perf_counter() - started - result.evaluator_seconds
     return result
@@ -272,10 +311,14 @@ def run_search(
     replay: list[Evaluation] | None = None,
     on_query=None,
     progress: bool = False,
+    known: Sequence[Evaluation] = (),
+    on_state: Callable[[dict, int], None] | None = None,
 ) -> SearchResult:
     """One process's search: ``run_loop`` over a ``LocalStore`` (see there for ``replay`` and
-    ``on_query``); ``seed`` is the one the method was built with, for the report."""
-    store = LocalStore(method.name, replay, on_query)
-    result = run_loop(method, evaluator, reward, budget, store, f"{method.name} (seed {seed})", progress)
+    ``on_query``, and ``run_loop`` for ``known`` and ``on_state``); ``seed`` is the one the
+    method was built with, for the report."""
+    store = LocalStore(method.name, replay, on_query, count=len(known))
+    desc = f"{method.name} (seed {seed})"
+    result = run_loop(method, evaluator, reward, budget, store, desc, progress, known, on_state)
     result.seed = seed
     return result

@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from netembed import Cell, space, transforms
 from netembed.cli import main, parse_cell
@@ -420,6 +421,41 @@ def test_a_resumed_search_ends_where_an_uninterrupted_one_does(capsys, no_table,
     assert code == 2 and "already exists: pass --resume" in err
     code, _, err = search(capsys, tiny_surrogate, tmp_path / "part", "--method", "random", "--resume")
     assert code == 2 and "other settings (method" in err
+
+
+def test_a_resumed_netembed_search_restores_its_checkpoint_and_asks_what_the_uninterrupted_run_asks(
+    capsys, no_table, tiny_surrogate, tmp_path
+):
+    def asked(folder):
+        rows = (folder / "queries.jsonl").read_text().splitlines()[1:]
+        return [(q["hash"], q["reward"]) for q in map(json.loads, rows)]
+
+    argv = ("--method", "netembed", "--seed", "2")
+    search(capsys, tiny_surrogate, tmp_path / "whole", *argv, "--budget", "32")
+    search(capsys, tiny_surrogate, tmp_path / "part", *argv, "--budget", "17")  # stops mid-round
+    code, text, _ = search(capsys, tiny_surrogate, tmp_path / "part", *argv, "--budget", "32", "--resume")
+    resumed = {"logged": 17, "restored": 15, "replayed": 2, "checkpoint": "restored"}
+    assert code == 0 and json.loads(text)["resumed"] == resumed
+    assert asked(tmp_path / "part") == asked(tmp_path / "whole")
+
+    # a checkpoint that is not this log's, or not a whole state, is set aside: the whole log is
+    # replayed, to the same cells
+    search(capsys, tiny_surrogate, tmp_path / "other", "--method", "netembed", "--seed", "3", "--budget", "17")
+    edited = torch.load(tmp_path / "whole" / "method_state.pt", weights_only=True)
+    del edited["state"]["predictor"]["target_mean"]
+    torch.save(edited, tmp_path / "edited.pt")
+    for folder, seed, checkpoint, why in [
+        (tmp_path / "part", "2", b"not a checkpoint", "unreadable checkpoint"),
+        (tmp_path / "other", "3", (tmp_path / "whole" / "method_state.pt").read_bytes(), "checkpoint of another log"),
+        (tmp_path / "whole", "2", (tmp_path / "edited.pt").read_bytes(), "checkpoint set aside: Error(s) in loading"),
+    ]:
+        (folder / "method_state.pt").write_bytes(checkpoint)
+        budget = str(len(asked(folder)) + 3)
+        code, text, _ = search(capsys, tiny_surrogate, folder, "--method", "netembed", "--seed", seed, "--budget", budget,
+                               "--resume")  # fmt: skip
+        assert code == 0 and json.loads(text)["resumed"]["checkpoint"].startswith(why)
+    part, whole = asked(tmp_path / "part"), asked(tmp_path / "whole")
+    assert len(part) == 35 and part == whole
 
 
 def test_a_search_shared_by_worker_processes_is_rejoined_by_the_same_command(

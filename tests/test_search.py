@@ -204,6 +204,56 @@ def test_query_log_round_trip_and_torn_last_line(tmp_path, cells):
     assert path.read_text().endswith("\n") and len(path.read_text().splitlines()) == 5  # torn line gone
 
 
+def test_a_torn_line_then_a_whole_row_without_its_newline_keeps_the_row(tmp_path, cells):
+    settings = {"method": "random", "seed": 0}
+    path = tmp_path / "queries.jsonl"
+    log = QueryLog.start(path, settings)
+    result = run_search(Scripted(cells), CountingEvaluator(), accuracy_reward, Budget(queries=4), on_query=log.append)
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:4] + ['{"query": 4, "hash": "ab', lines[4]]))  # torn, then whole, no newline
+    assert QueryLog.resume(path, settings).evaluations == result.evaluations
+    assert path.read_text() == "\n".join(lines) + "\n"  # rewritten: the torn line gone, the newline added
+    path.write_text("\n".join(lines[:3] + ['{"query": 3, "hash": "ab', lines[4]]))  # torn where query 3 was
+    with pytest.raises(SearchError, match="line 5 of .* must be query 3, got query 4"):
+        QueryLog.resume(path, settings)
+
+
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        ("{}", "must be a logged query with query, hash"),
+        ("null", "must be a logged query with query, hash"),
+        ('"text"', "must be a logged query with query, hash"),
+        ({"query": 2}, "must be query 1, got query 2"),
+        ({"accuracy": 1.5}, "its accuracy must be a number in \\[0, 1\\], got 1.5"),
+        ({"accuracy": "abc"}, "its accuracy must be a number in \\[0, 1\\], got 'abc'"),
+        ({"params": -3}, "its params must be a positive integer, got -3"),
+        ({"seconds": float("nan")}, "its seconds must be a non-negative number or null, got nan"),
+        ({"matrix": [[0, 1], [0]]}, "is not a valid logged query"),
+        ({"reward": None}, "its reward must be a finite number, got None"),
+    ],
+)
+def test_a_damaged_log_row_is_a_one_line_error_naming_its_line(tmp_path, cells, row, message):
+    path = tmp_path / "queries.jsonl"
+    QueryLog.start(path, {"seed": 0})
+    good = {"query": 1, "hash": cells[0].hash, "matrix": cells[0].matrix.tolist(), "ops": list(cells[0].ops)}
+    good |= {"accuracy": 0.9, "seconds": None, "params": 1, "reward": 0.9}
+    line = row if isinstance(row, str) else json.dumps(good | row)
+    with open(path, "a") as handle:
+        handle.write(line + "\n" + json.dumps(good) + "\n")  # not the last line: damage, not a torn write
+    with pytest.raises(SearchError, match=f"line 2 of .*{message}"):
+        QueryLog.resume(path, {"seed": 0})
+
+
+def test_a_log_that_is_not_utf8_is_a_one_line_error(tmp_path):
+    path = tmp_path / "queries.jsonl"
+    QueryLog.start(path, {"seed": 0})
+    with open(path, "ab") as handle:
+        handle.write(b"\xff\xfe\n")
+    with pytest.raises(SearchError, match="not UTF-8 text"):
+        QueryLog.resume(path, {"seed": 0})
+
+
 def test_query_log_errors(tmp_path):
     path = tmp_path / "queries.jsonl"
     with pytest.raises(SearchError, match="no query log at"):

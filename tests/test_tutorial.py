@@ -21,5 +21,5 @@ def test_the_tutorial_runs_as_written(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "AccuracyPredictor trained on 12 cells" in done.stdout
-    assert "written: ['best_so_far.png', 'queries.jsonl', 'result.json']" in done.stdout
+    assert "written: ['best_so_far.png', 'method_state.pt', 'queries.jsonl', 'result.json']" in done.stdout
     assert (tmp_path / "results" / "tutorial" / "warm-predictor" / "config.json").is_file()
