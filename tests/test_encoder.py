@@ -93,10 +93,23 @@ def test_reset_parameters_changes_weights_and_keeps_shapes():
     assert any(not torch.equal(before[k], after[k]) for k in before)
 
 
-@pytest.mark.parametrize("field, value", [("hidden", 0), ("layers", -1), ("embedding_dim", 2.5)])
-def test_config_validation(field, value):
-    with pytest.raises(ValueError, match=f"EncoderConfig.{field} must be a positive integer, got {value}"):
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("hidden", 0, "EncoderConfig.hidden must be an integer in 1..4096, got 0"),
+        ("hidden", 1e12, "EncoderConfig.hidden must be an integer in 1..4096, got 1000000000000.0"),
+        ("hidden", 10**12, "EncoderConfig.hidden must be an integer in 1..4096, got 1000000000000"),
+        ("hidden", True, "EncoderConfig.hidden must be an integer in 1..4096, got True"),
+        ("layers", -1, "EncoderConfig.layers must be an integer in 1..32, got -1"),
+        ("embedding_dim", 2.5, "EncoderConfig.embedding_dim must be an integer in 1..4096, got 2.5"),
+        ("variational", 1, "EncoderConfig.variational must be true or false, got 1"),
+    ],
+)
+def test_config_validation(field, value, message):
+    """Type and range, before anything is allocated (1e12 hidden units would ask for terabytes)."""
+    with pytest.raises(ValueError) as info:
         EncoderConfig(**{field: value})
+    assert str(info.value) == message
 
 
 def test_empty_input_gives_an_empty_batch(encoder):

@@ -140,11 +140,23 @@ def test_too_few_or_wrong_inputs(toy):
 
 @pytest.mark.parametrize(
     "field, value, rule",
-    [("members", 0, "positive"), ("lr", -1.0, "positive"), ("ranking_weight", -0.5, "non-negative")],
+    [
+        ("members", 0, "an integer in 1..100"),
+        ("lr", -1.0, "a number in (0, 10]"),
+        ("ranking_weight", -0.5, "a number in [0, 1000]"),
+        ("hidden", 1e12, "an integer in 1..4096"),  # would allocate terabytes
+        ("hidden", 10**12, "an integer in 1..4096"),
+        ("hidden", True, "an integer in 1..4096"),  # a bool is an int to Python, not to a config
+        ("hidden", 32.5, "an integer in 1..4096"),
+        ("steps", float("inf"), "an integer in 1..10000000"),
+        ("weight_decay", float("nan"), "a number in [0, 10]"),
+        ("seed", -1, "an integer in 0..4294967295"),
+    ],
 )
 def test_config_validation(field, value, rule):
-    with pytest.raises(ValueError, match=f"PredictorConfig.{field} must be {rule}, got {value}"):
+    with pytest.raises(ValueError) as info:
         PredictorConfig(**{field: value})
+    assert str(info.value) == f"PredictorConfig.{field} must be {rule}, got {value!r}"
 
 
 def test_the_shipped_surrogates_load_and_predict_in_range():
@@ -175,9 +187,9 @@ def test_forest_weight_falls_from_its_setting_at_100_cells_to_zero_at_10000():
 @pytest.mark.parametrize(
     "field, value, rule",
     [
-        ("forest", 1.5, "at most 1"),
-        ("forest", -0.1, "non-negative"),
-        ("epochs", -1, "non-negative"),
+        ("forest", 1.5, r"a number in \[0, 1\]"),
+        ("forest", -0.1, r"a number in \[0, 1\]"),
+        ("epochs", -1, r"an integer in 0..1000000"),
         ("view", "trees", r"one of forest\+gp, forest, gp"),
         ("readout", "sum", r"one of mean\+output, mean"),
     ],

@@ -80,11 +80,14 @@ def test_scaled_networks_run_forward_and_backward(rng):
 @pytest.mark.parametrize(
     "changes, message",
     [
-        ({"stem_channels": 0}, "stem_channels must be a positive integer, got 0"),
-        ({"num_stacks": 2.5}, "num_stacks must be a positive integer, got 2.5"),
-        ({"num_classes": 1}, "num_classes must be at least 2, got 1"),
+        ({"stem_channels": 0}, "NetworkConfig.stem_channels must be an integer in 1..4096, got 0"),
+        ({"stem_channels": 10**9}, "NetworkConfig.stem_channels must be an integer in 1..4096, got 1000000000"),
+        ({"num_stacks": 2.5}, "NetworkConfig.num_stacks must be an integer in 1..16, got 2.5"),
+        ({"cells_per_stack": True}, "NetworkConfig.cells_per_stack must be an integer in 1..64, got True"),
+        ({"num_classes": 1}, "NetworkConfig.num_classes must be an integer in 2..100000, got 1"),
         ({"image_size": 2, "num_stacks": 3}, "image_size must be at least 2**(num_stacks - 1) = 4"),
-        ({"bn_momentum": 1.5}, "bn_momentum must be in (0, 1), got 1.5"),
+        ({"bn_momentum": 1.5}, "NetworkConfig.bn_momentum must be a number in (0, 1), got 1.5"),
+        ({"bn_eps": float("nan")}, "NetworkConfig.bn_eps must be a number in (0, 1), got nan"),
     ],
 )
 def test_config_mistakes(changes, message):
@@ -256,10 +259,12 @@ def test_network_must_fit_the_data(tiny_data):
 @pytest.mark.parametrize(
     "changes, message",
     [
-        ({"epochs": 0}, "TrainConfig.epochs must be a positive integer, got 0"),
-        ({"learning_rate": float("nan")}, "TrainConfig.learning_rate must be in [0, 10), got nan"),
-        ({"learning_rate": 0}, "learning_rate must be positive, got 0"),
-        ({"seed": -1}, "seed must be a non-negative integer, got -1"),
+        ({"epochs": 0}, "TrainConfig.epochs must be an integer in 1..1000000, got 0"),
+        ({"batch_size": "64"}, "TrainConfig.batch_size must be an integer in 1..1048576, got '64'"),
+        ({"learning_rate": float("nan")}, "TrainConfig.learning_rate must be a number in (0, 10), got nan"),
+        ({"learning_rate": 0}, "TrainConfig.learning_rate must be a number in (0, 10), got 0"),
+        ({"momentum": True}, "TrainConfig.momentum must be a number in [0, 1), got True"),
+        ({"seed": -1}, "TrainConfig.seed must be an integer in 0..4294967295, got -1"),
     ],
 )
 def test_train_config_mistakes(changes, message):

@@ -26,6 +26,7 @@ from safetensors.torch import save
 from torch import nn
 from tqdm.auto import tqdm
 
+from netembed._fields import SEED, Int, Number, check_fields
 from netembed._io import atomic_write
 from netembed.cell import Cell
 from netembed.errors import DataError
@@ -67,18 +68,17 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"TrainConfig.{name} must be a positive integer, got {value!r}")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"TrainConfig.seed must be a non-negative integer, got {self.seed!r}")
-        for name, low, high in (("learning_rate", 0, 10), ("momentum", 0, 1), ("weight_decay", 0, 1)):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or not low <= value < high:
-                raise ValueError(f"TrainConfig.{name} must be in [{low}, {high}), got {value!r}")
-        if self.learning_rate == 0:
-            raise ValueError("TrainConfig.learning_rate must be positive, got 0")
+        check_fields(
+            self,
+            {
+                "epochs": Int(1, 10**6),
+                "batch_size": Int(1, 2**20),
+                "learning_rate": Number(0, 10, open_low=True, open_high=True),
+                "momentum": Number(0, 1, open_high=True),
+                "weight_decay": Number(0, 1, open_high=True),
+                "seed": SEED,
+            },
+        )
 
 
 @dataclass
