@@ -114,3 +114,31 @@ def test_config_validation(field, value, message):
 
 def test_empty_input_gives_an_empty_batch(encoder):
     assert encoder.embed([]).shape == (0, 16)
+
+
+def test_nan_weights_are_one_error_not_invalid_json(tmp_path, capsys):
+    """NaN weights whose sha256 was rewritten used to load, and ``embed --format json`` printed a bare NaN."""
+    import hashlib
+    import json
+    import shutil
+
+    from safetensors.torch import load, save
+
+    from netembed import hub
+    from netembed.cli import main
+
+    folder = tmp_path / "encoder"
+    shutil.copytree(hub.resolve("encoder-nb101"), folder)
+    tensors = load((folder / "model.safetensors").read_bytes())
+    tensors["encoder.mu.bias"][0] = float("nan")
+    data = save(tensors)
+    (folder / "model.safetensors").write_bytes(data)
+    document = json.loads((folder / "config.json").read_text())
+    document["weights_sha256"] = hashlib.sha256(data).hexdigest()
+    (folder / "config.json").write_text(json.dumps(document))
+    cell = space.cell_at(0)
+    cells = json.dumps([{"matrix": cell.matrix.tolist(), "ops": list(cell.ops)}])
+    code = main(["embed", cells, "--model", str(folder), "--format", "json"])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "model.safetensors: encoder.mu.bias must hold finite values, got 1 NaN or infinite of 16" in err
