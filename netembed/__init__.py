@@ -21,6 +21,7 @@ from importlib import import_module
 
 from netembed.cell import Cell
 from netembed.errors import (
+    ConfigError,
     DataError,
     IllegalTransformError,
     InvalidCellError,
@@ -58,6 +59,7 @@ _LAZY = {
 
 __all__ = [  # noqa: PLE0604 (the lazy names are _LAZY's keys)
     "Cell",
+    "ConfigError",
     "DataError",
     "IllegalTransformError",
     "InvalidCellError",

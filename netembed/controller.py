@@ -29,10 +29,11 @@ import torch
 from torch import nn
 
 from netembed import space
+from netembed._fields import Instance, Int, Number, OneOf, check_fields
 from netembed.cell import Cell
 from netembed.encoder import CellEncoder, EncoderConfig
 from netembed.objective import Objective, as_objective
-from netembed.predictors import AccuracyPredictor, PredictorConfig
+from netembed.predictors import PREDICTOR_RULES, READOUTS, AccuracyPredictor, PredictorConfig
 from netembed.search import Evaluation, Method, SearchError
 from netembed.transforms import FAMILIES, neighbors
 
@@ -52,6 +53,10 @@ class SurrogateSettings:
     readout: str | None = None
     forest: float = 0.0
     view: str = "forest+gp"
+
+    def __post_init__(self) -> None:
+        rules = {name: PREDICTOR_RULES[name] for name in ("targets", "forest", "view")}
+        check_fields(self, {**rules, "readout": OneOf((None, *READOUTS))}, SearchError)
 
 
 @dataclass(frozen=True)
@@ -74,22 +79,27 @@ class ControllerConfig:
     surrogate: SurrogateSettings = SurrogateSettings()
 
     def __post_init__(self) -> None:
-        for name in ("initial", "batch", "parents", "members", "fit_steps", "hidden"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise SearchError(f"ControllerConfig.{name} must be a positive integer, got {value!r}")
-        for name in ("jumps", "refresh_steps"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 0:
-                raise SearchError(f"ControllerConfig.{name} must be a non-negative integer, got {value!r}")
-        for name in ("lr", "entropy", "baseline_decay", "mean_weight", "std_weight"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and np.isfinite(value) and value >= 0):
-                raise SearchError(f"ControllerConfig.{name} must be a non-negative number, got {value!r}")
-        if not isinstance(self.surrogate, SurrogateSettings):
-            raise SearchError(f"ControllerConfig.surrogate must be a SurrogateSettings, got {self.surrogate!r}")
-        if self.baseline_decay >= 1:
-            raise SearchError(f"ControllerConfig.baseline_decay must be below 1, got {self.baseline_decay!r}")
+        count, number = Int(1, 10**6), Number(0, 10**6)
+        check_fields(
+            self,
+            {
+                "initial": count,
+                "batch": count,
+                "parents": count,
+                "jumps": Int(0, 10**6),
+                "members": PREDICTOR_RULES["members"],
+                "fit_steps": PREDICTOR_RULES["steps"],
+                "refresh_steps": Int(0, 10**7),
+                "hidden": Int(1, 4096),
+                "lr": number,
+                "entropy": number,
+                "baseline_decay": Number(0, 1, open_high=True),
+                "mean_weight": number,
+                "std_weight": number,
+                "surrogate": Instance(SurrogateSettings),
+            },
+            SearchError,
+        )
 
 
 class Policy(nn.Module):

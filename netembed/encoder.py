@@ -26,10 +26,15 @@ from torch_geometric.data import Batch
 from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import scatter
 
+from netembed._fields import Flag, Int, check_fields
 from netembed.cell import Cell
 from netembed.graph import NODE_FEATURES, NODE_TYPES, DenseCells, cells_to_batch, dense_arrays, dense_cells
 
-__all__ = ["CellAutoencoder", "CellEncoder", "Decoder", "DirectedGINConv", "EncoderConfig"]
+__all__ = ["ENCODER_RULES", "CellAutoencoder", "CellEncoder", "Decoder", "DirectedGINConv", "EncoderConfig"]
+
+#: The encoder's fields and their ranges (``PredictorConfig`` shares the first three): bounds far
+#: beyond any useful model, that catch a typo or an edited config before anything is allocated.
+ENCODER_RULES = {"hidden": Int(1, 4096), "layers": Int(1, 32), "embedding_dim": Int(1, 4096), "variational": Flag()}
 
 
 @dataclass(frozen=True)
@@ -48,10 +53,7 @@ class EncoderConfig:
     variational: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("hidden", "layers", "embedding_dim"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"EncoderConfig.{name} must be a positive integer, got {value!r}")
+        check_fields(self, ENCODER_RULES)
 
 
 class DirectedGINConv(MessagePassing):

@@ -6,6 +6,7 @@ Every message names the rule that was broken and the value received, e.g.
 
 __all__ = [
     "BusyError",
+    "ConfigError",
     "DataError",
     "IllegalTransformError",
     "InvalidCellError",
@@ -37,6 +38,10 @@ class UnknownCellError(NetembedError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message; keep it readable
         return str(self.args[0]) if self.args else ""
+
+
+class ConfigError(NetembedError, ValueError):
+    """A config dataclass field of the wrong type or out of its range (``netembed._fields``)."""
 
 
 class DataError(NetembedError, ValueError):

@@ -2,8 +2,9 @@
 
 ``config.json`` holds a schema version, the model's type, its frozen config dataclass, the
 sha256 of the weights and free-form ``meta`` (training command, data hash, measured quality),
-so a directory rebuilds its own model. Loading never unpickles, checks the hash, and matches
-keys and shapes strictly. Writes are atomic: weights first, then the config that points to them.
+so a directory rebuilds its own model. Loading never unpickles, checks the hash, validates the
+config's fields, and matches keys, shapes and dtypes strictly before the model is allocated; it
+refuses NaN and infinite weights. Writes are atomic: weights first, then the config that points to them.
 
 Example::
 
@@ -43,6 +44,7 @@ __all__ = [
     "load_pretrained",
     "load_weights",
     "read_config",
+    "read_weights",
     "resolve",
     "save_pretrained",
 ]
@@ -150,24 +152,35 @@ def load_pretrained(
         )
     try:
         config = config_cls(**fields)
-    except (TypeError, ValueError) as exc:  # the dataclass's own validation (__post_init__)
-        raise DataError(f"{config_path}: config must be a valid {config_cls.__name__} ({exc})") from exc
+        with torch.device("meta"):  # shapes and dtypes without storage: the file is checked before anything
+            expected = model_cls(config).state_dict()  # is allocated, so a config edited to huge sizes costs nothing
+    except (TypeError, ValueError) as exc:  # the dataclass's own validation (__post_init__), or the model's
+        raise DataError(
+            f"{config_path}: config must be a valid {config_cls.__name__} for {model_cls.__name__} ({exc})"
+        ) from exc
+    state, _ = read_weights(weights, document["weights_sha256"], CONFIG_FILE, model_cls.__name__, expected)
     model = model_cls(config)
-    load_weights(model, weights, document["weights_sha256"], CONFIG_FILE, model_cls.__name__)
+    model.load_state_dict(state, strict=True)
     return model.to(device).eval(), document["meta"]
 
 
-def load_weights(
-    model: torch.nn.Module, path: Path, sha256: str, recorded_in: str, owner: str, prefix: str = ""
-) -> dict[str, torch.Tensor]:
-    """Load the safetensors file ``path`` into ``model`` strictly: the one loader of saved weights.
+def read_weights(
+    path: Path, sha256: str, recorded_in: str, owner: str, expected: dict[str, torch.Tensor], prefix: str = ""
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Read the safetensors file ``path`` and check it against ``expected`` (a model's state dict;
+    one built on the meta device will do): the one reader of saved weights.
 
     The file is read once and must have the sha256 ``sha256`` (recorded in the file named
     ``recorded_in``); it is parsed without unpickling anything. The tensors whose keys start
-    with ``prefix`` (the prefix stripped) must be exactly ``model``'s state, key for key and
-    shape for shape; other tensors (an optimizer's) are left alone. Returns every tensor of the
-    file, as saved. Any mismatch raises :class:`DataError` naming the file and ``owner`` (what
-    the tensors are of), the missing and unexpected keys, or the key with the wrong shape.
+    with ``prefix`` (the prefix stripped) must be exactly ``expected``, key for key, shape for
+    shape and dtype for dtype (``load_state_dict`` would silently cast an int64 tensor into a
+    float32 parameter); other tensors (an optimizer's) are left to the caller. Every floating
+    tensor of the file must be finite. Returns ``(state, tensors)``: the model's state and every
+    tensor of the file, as saved. Any mismatch raises :class:`DataError` naming the file and
+    ``owner`` (what the tensors are of), the missing and unexpected keys, or the tensor at fault.
+
+    The sha256 detects a truncated, corrupted or replaced file; it cannot detect a deliberate
+    edit, which can rewrite the hash beside it: the checks after it are what refuse such a file.
     """
     raw = path.read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
@@ -181,7 +194,6 @@ def load_weights(
     except SafetensorError as exc:
         raise DataError(f"{path} must be a readable safetensors file ({exc})") from exc
     state = {key[len(prefix) :]: value for key, value in tensors.items() if key.startswith(prefix)}
-    expected = model.state_dict()
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     if missing or unexpected:
         raise DataError(
@@ -192,8 +204,30 @@ def load_weights(
             raise DataError(
                 f"{path}: {key} must have shape {tuple(expected[key].shape)}, got {tuple(state[key].shape)}"
             )
+        if state[key].dtype != expected[key].dtype:
+            raise DataError(
+                f"{path}: {key} must have dtype {_name(expected[key].dtype)}, got {_name(state[key].dtype)}"
+            )
+    for key in sorted(tensors):
+        value = tensors[key]
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            bad = int((~torch.isfinite(value)).sum())
+            raise DataError(f"{path}: {key} must hold finite values, got {bad} NaN or infinite of {value.numel()}")
+    return state, tensors
+
+
+def load_weights(
+    model: torch.nn.Module, path: Path, sha256: str, recorded_in: str, owner: str, prefix: str = ""
+) -> dict[str, torch.Tensor]:
+    """Load the safetensors file ``path`` into ``model`` (already built), checked as ``read_weights``
+    checks it. Returns every tensor of the file, as saved."""
+    state, tensors = read_weights(path, sha256, recorded_in, owner, model.state_dict(), prefix)
     model.load_state_dict(state, strict=True)
     return tensors
+
+
+def _name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
 
 
 def available() -> list[str]:

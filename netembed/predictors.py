@@ -31,12 +31,14 @@ import torch
 from torch import nn
 
 from netembed import features, space
+from netembed._fields import SEED, Int, Number, OneOf, check_fields
 from netembed.cell import Cell
-from netembed.encoder import CellEncoder, EncoderConfig
+from netembed.encoder import ENCODER_RULES, CellEncoder, EncoderConfig
 from netembed.errors import NetembedError
 from netembed.graph import DenseCells, dense_arrays, dense_cells
 
 __all__ = [
+    "PREDICTOR_RULES",
     "READOUTS",
     "TARGETS",
     "TIME_TRAINING",
@@ -51,6 +53,24 @@ TARGETS = ("normal", "raw")
 #: what a member's head sees of the encoder's vertex latents (``PredictorConfig.readout``)
 READOUTS = ("mean+output", "mean")
 _KNOTS = 256  # points of the normal-score -> label map a predictor keeps
+#: ``PredictorConfig``'s fields and their ranges (the encoder's from ``ENCODER_RULES``; the search's
+#: settings share some): bounds far beyond any useful predictor.
+PREDICTOR_RULES = {
+    **{name: ENCODER_RULES[name] for name in ("hidden", "layers", "embedding_dim")},
+    "head_hidden": Int(1, 4096),
+    "members": Int(1, 100),
+    "steps": Int(1, 10**7),
+    "batch_size": Int(1, 2**20),
+    "lr": Number(0, 10, open_low=True),
+    "weight_decay": Number(0, 10),
+    "ranking_weight": Number(0, 1000),
+    "epochs": Int(0, 10**6),
+    "forest": Number(0, 1),
+    "view": OneOf(features.VIEWS),
+    "targets": OneOf(TARGETS),
+    "readout": OneOf(READOUTS),
+    "seed": SEED,
+}
 
 
 class LabelError(NetembedError, ValueError):
@@ -144,20 +164,7 @@ class PredictorConfig:
         )
 
     def __post_init__(self) -> None:
-        positive = ("hidden", "layers", "embedding_dim", "head_hidden", "members", "steps", "batch_size", "lr")
-        for name in positive + ("weight_decay", "ranking_weight", "epochs", "forest"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or value < 0 or (name in positive and value == 0):
-                rule = "positive" if name in positive else "non-negative"
-                raise ValueError(f"PredictorConfig.{name} must be {rule}, got {value!r}")
-        if self.forest > 1:
-            raise ValueError(f"PredictorConfig.forest must be at most 1, got {self.forest!r}")
-        if self.view not in features.VIEWS:
-            raise ValueError(f"PredictorConfig.view must be one of {', '.join(features.VIEWS)}, got {self.view!r}")
-        if self.targets not in TARGETS:
-            raise ValueError(f"PredictorConfig.targets must be one of {', '.join(TARGETS)}, got {self.targets!r}")
-        if self.readout not in READOUTS:
-            raise ValueError(f"PredictorConfig.readout must be one of {', '.join(READOUTS)}, got {self.readout!r}")
+        check_fields(self, PREDICTOR_RULES)
 
     def training_steps(self, cells: int) -> int:
         """Steps a fit on ``cells`` labelled cells takes: ``steps``, or ``epochs`` passes if more."""

@@ -24,6 +24,7 @@ from safetensors.torch import save
 from torch import nn
 
 from netembed import space
+from netembed._fields import SEED, Int, Number, check_fields
 from netembed._io import atomic_write
 from netembed.encoder import CellAutoencoder, CellEncoder, Decoder, EncoderConfig
 from netembed.errors import DataError
@@ -54,6 +55,19 @@ class PretrainConfig:
     kl_weight: float = 0.005
     holdout: float = 0.1
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_fields(
+            self,
+            {
+                "epochs": Int(0, 10**6),  # 0: an untrained autoencoder, the baseline of a measurement
+                "batch_size": Int(1, 2**20),
+                "lr": Number(0, 10, open_low=True),
+                "kl_weight": Number(0, 1000),
+                "holdout": Number(0, 1, open_low=True, open_high=True),
+                "seed": SEED,
+            },
+        )
 
 
 def holdout_split(num_cells: int, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -342,6 +356,11 @@ def _write_card(out_dir: Path, meta: dict) -> None:
         f"  {rec['cells']:,} held out",
         f"- settings: {meta['pretrain']}",
         '- load: `CellEncoder.from_pretrained("encoder-nb101")`',
+        "- integrity: `config.json` records the sha256 of `model.safetensors` and loading checks it, which",
+        "  detects a truncated, corrupted or swapped file, not a deliberate edit (the hash sits beside the",
+        "  weights and is rewritten as easily); loading also refuses a config value of the wrong type or",
+        "  range, a tensor whose shape or dtype is not the model's, and NaN or infinite weights. To detect",
+        "  an edit, compare the folder with a netembed release you trust (`git diff`).",
         "",
         "## Measured quality (`netembed embed --eval`)",
         "",

@@ -229,8 +229,10 @@ class _Parts:
 
 
 def _load_models(spec: SearchSpec):
-    """The pretrained accuracy predictor and time estimator (either may be missing unless required)."""
-    from netembed.errors import NetembedError
+    """The pretrained accuracy predictor and time estimator. Either may be absent unless required
+    (None), but one that is there must load: a broken model is an error, never silently dropped."""
+    from netembed import hub
+    from netembed.errors import DataError
     from netembed.predictors import AccuracyPredictor, TimeEstimator
 
     models = []
@@ -239,11 +241,13 @@ def _load_models(spec: SearchSpec):
         (TimeEstimator, spec.time_model, False),
     ):
         try:
-            models.append(cls.from_pretrained(name))
-        except NetembedError:
+            directory = hub.resolve(name)
+        except DataError:  # no such directory or name
             if required:
                 raise
             models.append(None)
+            continue
+        models.append(cls.from_pretrained(directory))
     return models
 
 

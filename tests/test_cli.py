@@ -632,8 +632,8 @@ def test_train_cell_trains_and_resumes(capsys, small_table, tmp_path):
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--epochs", "0"], "TrainConfig.epochs must be a positive integer, got 0"),
-        (["--stem-channels", "-2"], "NetworkConfig.stem_channels must be a positive integer, got -2"),
+        (["--epochs", "0"], "TrainConfig.epochs must be an integer in 1..1000000, got 0"),
+        (["--stem-channels", "-2"], "NetworkConfig.stem_channels must be an integer in 1..4096, got -2"),
         (["--train-size", "3"], "train_size must be an integer in [10, 1697], got 3"),
         (["--images", "/no/such.npz"], "image data file must exist"),
         (["--stacks", "5"], "image_size must be at least 2**(num_stacks - 1) = 16"),

@@ -7,7 +7,14 @@ import pytest
 import torch
 
 from netembed import Cell, space
-from netembed.controller import KINDS, ControllerConfig, NetembedSearch, Policy, plackett_luce_log_prob
+from netembed.controller import (
+    KINDS,
+    ControllerConfig,
+    NetembedSearch,
+    Policy,
+    SurrogateSettings,
+    plackett_luce_log_prob,
+)
 from netembed.evaluators import Measurement
 from netembed.search import Budget, Evaluation, SearchError, run_search
 
@@ -17,17 +24,27 @@ SMALL = ControllerConfig(initial=6, batch=4, parents=2, jumps=10, members=1, fit
 @pytest.mark.parametrize(
     "field, value, rule",
     [
-        ("batch", 0, "positive integer"),
-        ("members", 1.5, "positive integer"),
-        ("jumps", -1, "non-negative integer"),
-        ("lr", float("nan"), "non-negative number"),
-        ("entropy", -0.1, "non-negative number"),
-        ("baseline_decay", 1.0, "must be below 1"),
+        ("batch", 0, r"an integer in 1..1000000, got 0"),
+        ("members", 1.5, r"an integer in 1..100, got 1.5"),
+        ("jumps", -1, r"an integer in 0..1000000, got -1"),
+        ("lr", float("nan"), r"a number in \[0, 1000000\], got nan"),
+        ("entropy", -0.1, r"a number in \[0, 1000000\], got -0.1"),
+        ("baseline_decay", 1.0, r"a number in \[0, 1\), got 1.0"),
+        ("surrogate", {"targets": "raw"}, r"a SurrogateSettings, got \{'targets': 'raw'\}"),
     ],
 )
 def test_config_rules(field, value, rule):
-    with pytest.raises(SearchError, match=f"ControllerConfig.{field} .*{rule}"):
+    with pytest.raises(SearchError, match=f"^ControllerConfig.{field} must be {rule}$"):
         ControllerConfig(**{field: value})
+
+
+@pytest.mark.parametrize(
+    "field, value, rule",
+    [("targets", "rank", "one of normal, raw"), ("readout", "sum", r"one of None, mean\+output, mean")],
+)
+def test_surrogate_settings_rules(field, value, rule):
+    with pytest.raises(SearchError, match=f"^SurrogateSettings.{field} must be {rule}, got '{value}'$"):
+        SurrogateSettings(**{field: value})
 
 
 def test_plackett_luce_matches_brute_force():

@@ -93,11 +93,52 @@ def test_reset_parameters_changes_weights_and_keeps_shapes():
     assert any(not torch.equal(before[k], after[k]) for k in before)
 
 
-@pytest.mark.parametrize("field, value", [("hidden", 0), ("layers", -1), ("embedding_dim", 2.5)])
-def test_config_validation(field, value):
-    with pytest.raises(ValueError, match=f"EncoderConfig.{field} must be a positive integer, got {value}"):
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("hidden", 0, "EncoderConfig.hidden must be an integer in 1..4096, got 0"),
+        ("hidden", 1e12, "EncoderConfig.hidden must be an integer in 1..4096, got 1000000000000.0"),
+        ("hidden", 10**12, "EncoderConfig.hidden must be an integer in 1..4096, got 1000000000000"),
+        ("hidden", True, "EncoderConfig.hidden must be an integer in 1..4096, got True"),
+        ("layers", -1, "EncoderConfig.layers must be an integer in 1..32, got -1"),
+        ("embedding_dim", 2.5, "EncoderConfig.embedding_dim must be an integer in 1..4096, got 2.5"),
+        ("variational", 1, "EncoderConfig.variational must be true or false, got 1"),
+    ],
+)
+def test_config_validation(field, value, message):
+    """Type and range, before anything is allocated (1e12 hidden units would ask for terabytes)."""
+    with pytest.raises(ValueError) as info:
         EncoderConfig(**{field: value})
+    assert str(info.value) == message
 
 
 def test_empty_input_gives_an_empty_batch(encoder):
     assert encoder.embed([]).shape == (0, 16)
+
+
+def test_nan_weights_are_one_error_not_invalid_json(tmp_path, capsys):
+    """NaN weights whose sha256 was rewritten used to load, and ``embed --format json`` printed a bare NaN."""
+    import hashlib
+    import json
+    import shutil
+
+    from safetensors.torch import load, save
+
+    from netembed import hub
+    from netembed.cli import main
+
+    folder = tmp_path / "encoder"
+    shutil.copytree(hub.resolve("encoder-nb101"), folder)
+    tensors = load((folder / "model.safetensors").read_bytes())
+    tensors["encoder.mu.bias"][0] = float("nan")
+    data = save(tensors)
+    (folder / "model.safetensors").write_bytes(data)
+    document = json.loads((folder / "config.json").read_text())
+    document["weights_sha256"] = hashlib.sha256(data).hexdigest()
+    (folder / "config.json").write_text(json.dumps(document))
+    cell = space.cell_at(0)
+    cells = json.dumps([{"matrix": cell.matrix.tolist(), "ops": list(cell.ops)}])
+    code = main(["embed", cells, "--model", str(folder), "--format", "json"])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "model.safetensors: encoder.mu.bias must hold finite values, got 1 NaN or infinite of 16" in err

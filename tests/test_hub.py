@@ -4,6 +4,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import torch
@@ -395,6 +396,86 @@ def test_missing_key(saved):
     save_tensors(saved, state)
     with pytest.raises(DataError, match=r"missing keys \['scale'\], unexpected keys \[\]"):
         hub.load_pretrained(Tiny, saved, TinyConfig)
+
+
+# -- an edit that rewrites the sha256 beside the weights: the content checks refuse it ------------
+
+
+def test_weights_of_another_dtype_are_refused_not_cast(saved):
+    """load_state_dict would copy int64 weights into the float32 parameters (rounded to integers)."""
+    state = load_file(str(saved / "model.safetensors"))
+    save_tensors(saved, {**state, "linear.weight": state["linear.weight"].to(torch.int64)})
+    with pytest.raises(DataError, match=r"model.safetensors: linear.weight must have dtype float32, got int64$"):
+        hub.load_pretrained(Tiny, saved, TinyConfig)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_weights_are_refused(saved, value):
+    state = load_file(str(saved / "model.safetensors"))
+    state["scale"][1] = value
+    save_tensors(saved, state)
+    with pytest.raises(
+        DataError, match=r"model.safetensors: scale must hold finite values, got 1 NaN or infinite of 4$"
+    ):
+        hub.load_pretrained(Tiny, saved, TinyConfig)
+
+
+def test_non_finite_values_are_refused_beside_the_model_too(saved):
+    """Tensors outside ``prefix`` (a checkpoint's optimizer state) must be finite as well."""
+    state = load_file(str(saved / "model.safetensors"))
+    save_tensors(
+        saved,
+        {f"model.{key}": value for key, value in state.items()} | {"optimizer.0": torch.tensor([0.0, float("nan")])},
+    )
+    with pytest.raises(DataError, match="optimizer.0 must hold finite values, got 1 NaN or infinite of 2"):
+        hub.load_weights(
+            Tiny(TinyConfig()),
+            saved / "model.safetensors",
+            hub.read_config(saved)["weights_sha256"],
+            "config.json",
+            "Tiny",
+            "model.",
+        )
+
+
+class Recorded(Tiny):
+    """Tiny, recording the device of every instance built."""
+
+    built_on: ClassVar[list[str]] = []
+
+    def __init__(self, config: TinyConfig):
+        super().__init__(config)
+        Recorded.built_on.append(self.linear.weight.device.type)
+
+
+def test_the_weights_are_checked_against_the_config_before_the_model_is_allocated(tmp_path, monkeypatch):
+    """A config edited to huge sizes must not allocate them: the model is first built on the meta
+    device (shapes and dtypes, no storage), and only a file that fits it is loaded into a real one."""
+    hub.save_pretrained(Recorded(TinyConfig()), TinyConfig(), tmp_path)
+    monkeypatch.setattr(Recorded, "built_on", [])
+    hub.load_pretrained(Recorded, tmp_path, TinyConfig)
+    assert Recorded.built_on == ["meta", "cpu"]
+    monkeypatch.setattr(Recorded, "built_on", [])
+    edit_config(tmp_path, config={"width": 10**6})
+    with pytest.raises(DataError, match=r"linear.weight must have shape \(2, 1000000\), got \(2, 4\)"):
+        hub.load_pretrained(Recorded, tmp_path, TinyConfig)
+    assert Recorded.built_on == ["meta"]
+
+
+class Picky(Tiny):
+    """A model with a rule of its own about its config."""
+
+    def __init__(self, config: TinyConfig):
+        if config.width == 3:
+            raise ValueError(f"Picky needs a width other than 3, got {config.width}")
+        super().__init__(config)
+
+
+def test_config_rejected_by_the_model_is_a_data_error(tmp_path):
+    hub.save_pretrained(Picky(TinyConfig()), TinyConfig(), tmp_path)
+    edit_config(tmp_path, config={"width": 3})
+    with pytest.raises(DataError, match=r"config must be a valid TinyConfig for Picky \(Picky needs a width other"):
+        hub.load_pretrained(Picky, tmp_path, TinyConfig)
 
 
 # -- names ------------------------------------------------------------------------------------------

@@ -140,11 +140,23 @@ def test_too_few_or_wrong_inputs(toy):
 
 @pytest.mark.parametrize(
     "field, value, rule",
-    [("members", 0, "positive"), ("lr", -1.0, "positive"), ("ranking_weight", -0.5, "non-negative")],
+    [
+        ("members", 0, "an integer in 1..100"),
+        ("lr", -1.0, "a number in (0, 10]"),
+        ("ranking_weight", -0.5, "a number in [0, 1000]"),
+        ("hidden", 1e12, "an integer in 1..4096"),  # would allocate terabytes
+        ("hidden", 10**12, "an integer in 1..4096"),
+        ("hidden", True, "an integer in 1..4096"),  # a bool is an int to Python, not to a config
+        ("hidden", 32.5, "an integer in 1..4096"),
+        ("steps", float("inf"), "an integer in 1..10000000"),
+        ("weight_decay", float("nan"), "a number in [0, 10]"),
+        ("seed", -1, "an integer in 0..4294967295"),
+    ],
 )
 def test_config_validation(field, value, rule):
-    with pytest.raises(ValueError, match=f"PredictorConfig.{field} must be {rule}, got {value}"):
+    with pytest.raises(ValueError) as info:
         PredictorConfig(**{field: value})
+    assert str(info.value) == f"PredictorConfig.{field} must be {rule}, got {value!r}"
 
 
 def test_the_shipped_surrogates_load_and_predict_in_range():
@@ -175,9 +187,9 @@ def test_forest_weight_falls_from_its_setting_at_100_cells_to_zero_at_10000():
 @pytest.mark.parametrize(
     "field, value, rule",
     [
-        ("forest", 1.5, "at most 1"),
-        ("forest", -0.1, "non-negative"),
-        ("epochs", -1, "non-negative"),
+        ("forest", 1.5, r"a number in \[0, 1\]"),
+        ("forest", -0.1, r"a number in \[0, 1\]"),
+        ("epochs", -1, r"an integer in 0..1000000"),
         ("view", "trees", r"one of forest\+gp, forest, gp"),
         ("readout", "sum", r"one of mean\+output, mean"),
     ],
@@ -205,6 +217,52 @@ def test_predictors_saved_before_a_field_existed_still_load_as_they_were_trained
         (old / "config.json").write_text(json.dumps(document))
         assert model_cls.from_pretrained(old).config == model_cls.from_pretrained(name).config
     assert "readout" not in json.loads((tmp_path / "surrogate-nb101/time/config.json").read_text())["config"]
+
+
+def _edited_copy(tmp_path, name: str, config: dict | None = None, weights=None):
+    """A copy of the shipped model ``name`` with config fields replaced, or weights rewritten, and
+    its sha256 rewritten to match: the edit the hash beside the weights cannot detect."""
+    import hashlib
+    import json
+    import shutil
+
+    from safetensors.torch import load, save
+
+    from netembed import hub
+
+    folder = tmp_path / name.replace("/", "-")
+    shutil.copytree(hub.resolve(name), folder)
+    document = json.loads((folder / "config.json").read_text())
+    document["config"].update(config or {})
+    if weights is not None:
+        data = save({key: weights(value) for key, value in load((folder / "model.safetensors").read_bytes()).items()})
+        (folder / "model.safetensors").write_bytes(data)
+        document["weights_sha256"] = hashlib.sha256(data).hexdigest()
+    (folder / "config.json").write_text(json.dumps(document))
+    return folder
+
+
+def test_an_int64_surrogate_is_refused_instead_of_predicting_zero(tmp_path):
+    folder = _edited_copy(tmp_path, "surrogate-nb101/time", weights=lambda tensor: tensor.to(torch.int64))
+    with pytest.raises(DataError, match=r"model.safetensors: calibration must have dtype float32, got int64$"):
+        TimeEstimator.from_pretrained(folder)
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"hidden": True}, "PredictorConfig.hidden must be an integer in 1..4096, got True"),
+        ({"hidden": 32.5}, "PredictorConfig.hidden must be an integer in 1..4096, got 32.5"),
+        ({"hidden": 1e12}, "PredictorConfig.hidden must be an integer in 1..4096, got 1000000000000.0"),
+        ({"hidden": 10**12}, "PredictorConfig.hidden must be an integer in 1..4096, got 1000000000000"),
+        ({"targets": "normal"}, "TimeEstimator learns log-seconds: PredictorConfig.targets must be 'raw'"),
+    ],
+)
+def test_an_edited_config_is_one_data_error_before_anything_is_allocated(tmp_path, fields, message):
+    folder = _edited_copy(tmp_path, "surrogate-nb101/time", config=fields)
+    with pytest.raises(DataError) as info:
+        TimeEstimator.from_pretrained(folder)
+    assert f"config must be a valid PredictorConfig for TimeEstimator ({message}" in str(info.value)
 
 
 def test_the_head_sees_the_embedding_and_the_output_vertex_latent(toy):

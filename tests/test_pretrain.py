@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from netembed.encoder import EncoderConfig
-from netembed.errors import DataError
+from netembed.errors import ConfigError, DataError
 from netembed.pretrain import CHECKPOINT, PretrainConfig, holdout_split, pretrain, reconstruction
 
 SMALL = EncoderConfig(hidden=16, layers=2, embedding_dim=8)
@@ -50,3 +50,20 @@ def test_a_corrupt_checkpoint_is_refused_not_trained_over(tmp_path):
     (tmp_path / CHECKPOINT).write_bytes(b"\x00" * 10)
     with pytest.raises(DataError, match="unreadable .*delete it to start over"):
         pretrain(tmp_path, SMALL, PretrainConfig(epochs=2, batch_size=256), progress=False, max_cells=500)
+
+
+@pytest.mark.parametrize(
+    "field, value, rule",
+    [
+        ("epochs", -1, "an integer in 0..1000000"),
+        ("batch_size", True, "an integer in 1..1048576"),
+        ("lr", 0, "a number in (0, 10]"),
+        ("kl_weight", float("nan"), "a number in [0, 1000]"),
+        ("holdout", 1.0, "a number in (0, 1)"),
+        ("seed", 2**32, "an integer in 0..4294967295"),
+    ],
+)
+def test_config_validation(field, value, rule):
+    with pytest.raises(ConfigError) as info:
+        PretrainConfig(**{field: value})
+    assert str(info.value) == f"PretrainConfig.{field} must be {rule}, got {value!r}"

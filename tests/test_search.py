@@ -377,3 +377,22 @@ def test_the_progress_figures_name_reward_and_accuracy_apart(cells):
     assert progress_figures(plain) == {"best accuracy": "0.9300"}
     costly = [Evaluation(c, a, 100.0, 1, r, q) for q, (c, a, r) in enumerate(zip(cells, (0.90, 0.93), (0.98, 0.91)), 1)]
     assert progress_figures(costly) == {"best reward": "0.9800", "best accuracy": "0.9300"}
+
+
+def test_a_time_model_that_is_there_must_load_even_where_it_is_optional(tmp_path):
+    """Under the table evaluator the time estimator is optional: absent, the run goes without it;
+    present and broken, it used to be dropped without a word and is now the run's error."""
+    import shutil
+
+    from netembed import hub
+    from netembed.errors import DataError
+    from netembed.runs import SearchSpec, _load_models
+
+    broken = tmp_path / "time"
+    shutil.copytree(hub.resolve("surrogate-nb101/time"), broken)
+    (broken / "model.safetensors").write_bytes(b"not the weights")
+    absent = SearchSpec(method="random", evaluator="table", time_model=str(tmp_path / "absent"))
+    assert _load_models(absent)[1] is None
+    spec = SearchSpec(method="random", evaluator="table", time_model=str(broken))
+    with pytest.raises(DataError, match=r"time/model.safetensors must have the sha256 recorded in config.json"):
+        _load_models(spec)

@@ -80,11 +80,14 @@ def test_scaled_networks_run_forward_and_backward(rng):
 @pytest.mark.parametrize(
     "changes, message",
     [
-        ({"stem_channels": 0}, "stem_channels must be a positive integer, got 0"),
-        ({"num_stacks": 2.5}, "num_stacks must be a positive integer, got 2.5"),
-        ({"num_classes": 1}, "num_classes must be at least 2, got 1"),
+        ({"stem_channels": 0}, "NetworkConfig.stem_channels must be an integer in 1..4096, got 0"),
+        ({"stem_channels": 10**9}, "NetworkConfig.stem_channels must be an integer in 1..4096, got 1000000000"),
+        ({"num_stacks": 2.5}, "NetworkConfig.num_stacks must be an integer in 1..16, got 2.5"),
+        ({"cells_per_stack": True}, "NetworkConfig.cells_per_stack must be an integer in 1..64, got True"),
+        ({"num_classes": 1}, "NetworkConfig.num_classes must be an integer in 2..100000, got 1"),
         ({"image_size": 2, "num_stacks": 3}, "image_size must be at least 2**(num_stacks - 1) = 4"),
-        ({"bn_momentum": 1.5}, "bn_momentum must be in (0, 1), got 1.5"),
+        ({"bn_momentum": 1.5}, "NetworkConfig.bn_momentum must be a number in (0, 1), got 1.5"),
+        ({"bn_eps": float("nan")}, "NetworkConfig.bn_eps must be a number in (0, 1), got nan"),
     ],
 )
 def test_config_mistakes(changes, message):
@@ -206,6 +209,105 @@ def test_checkpoint_with_wrong_shapes_is_refused(tiny_data, tmp_path):
         load_checkpoint(tmp_path)
 
 
+def _edit(path, change) -> None:
+    import json
+
+    document = json.loads(path.read_text())
+    change(document)
+    path.write_text(json.dumps(document))
+
+
+def test_a_checkpoint_whose_cell_was_edited_is_refused_not_trained(tiny_data, tmp_path):
+    """An edge added to the saved matrix, its hash kept: the weights still fit, and the resumed run
+    used to train (and report) another cell than the one asked for."""
+    document, _ = _checkpoint(tmp_path, tiny_data)
+    _edit(document, lambda d: d["cell"]["matrix"][1].__setitem__(2, 1))
+    message = r"checkpoint.json: cell.hash must be the hash of its matrix and ops \(\w+\), got '7c65f6bd"
+    with pytest.raises(DataError, match=message):
+        load_checkpoint(tmp_path)
+    with pytest.raises(DataError, match=message):
+        train_cell(TINY_CELL, tiny_data, TINY_NET, TrainConfig(epochs=1), checkpoint_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            lambda d: d["history"][0].update(test_accuracy=1.5),
+            r"history\[0\].test_accuracy must be a number in \[0, 1\], got 1.5",
+        ),
+        (
+            lambda d: d["history"][0].update(loss=float("nan")),
+            r"history\[0\].loss must be a number in \[0, inf\), got nan",
+        ),
+        (lambda d: d["history"][0].update(seconds=-1), r"history\[0\].seconds must be a number in \[0, inf\), got -1"),
+        (lambda d: d["history"][0].update(epoch=2), r"history\[0\].epoch must be one of 1, got 2"),
+        (
+            lambda d: d["history"][0].pop("seconds"),
+            r"history\[0\] must have the fields epoch, loss, test_accuracy, seconds",
+        ),
+        (lambda d: d["history"].append(d["history"][0]), "history must hold at most train.epochs = 1 epochs, got 2"),
+        (lambda d: d.update(history={}), "history must be a list, got dict"),
+        (
+            lambda d: d["train"].update(epochs=10**12),
+            r"TrainConfig.epochs must be an integer in 1..1000000, got 10+\)$",
+        ),
+        (
+            lambda d: d["network"].update(stem_channels=True),
+            "NetworkConfig.stem_channels must be an integer in 1..4096, got True",
+        ),
+        (lambda d: d.update(data=3), "checkpoint.json: data must be a str, got 3"),
+    ],
+)
+def test_a_checkpoint_with_settings_or_history_out_of_range_is_refused(tiny_data, tmp_path, change, message):
+    """What a finished run reports comes from its history: an accuracy of 1.5 used to be reported as is."""
+    document, _ = _checkpoint(tmp_path, tiny_data)
+    _edit(document, change)
+    with pytest.raises(DataError, match=message):
+        train_cell(TINY_CELL, tiny_data, TINY_NET, TrainConfig(epochs=1), checkpoint_dir=tmp_path)
+
+
+def _rewrite_state(document, state, change) -> None:
+    """Change the state's tensors and record the new sha256, as a deliberate edit would."""
+    import hashlib
+
+    from safetensors.torch import load, save
+
+    tensors = load(state.read_bytes())
+    change(tensors)
+    data = save(tensors)
+    state.write_bytes(data)
+    _edit(document, lambda d: d.update(state_sha256=hashlib.sha256(data).hexdigest()))
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            lambda t: t.update({"model.stem.0.weight": t["model.stem.0.weight"].to(torch.int64)}),
+            r"state.safetensors: stem.0.weight must have dtype float32, got int64",
+        ),
+        (
+            lambda t: t["optimizer.0.momentum_buffer"].fill_(float("nan")),
+            r"optimizer.0.momentum_buffer must hold finite values, got \d+ NaN or infinite",
+        ),
+        (
+            lambda t: t.update({"optimizer.0.momentum_buffer": torch.zeros(3)}),
+            r"momentum_buffer must have its parameter's shape \(4, 1, 3, 3\) and dtype float32, got \(3,\) float32",
+        ),
+        (
+            lambda t: t.update({"optimizer.999.momentum_buffer": torch.zeros(3)}),
+            r"optimizer.999.momentum_buffer must be a network tensor or optimizer.<parameter>.momentum_buffer",
+        ),
+    ],
+)
+def test_a_checkpoint_state_edited_under_a_new_sha256_is_refused(tiny_data, tmp_path, change, message):
+    document, state = _checkpoint(tmp_path, tiny_data)
+    _rewrite_state(document, state, change)
+    with pytest.raises(DataError, match=message):
+        load_checkpoint(tmp_path)
+
+
 @pytest.mark.parametrize(
     "call, message",
     [
@@ -256,10 +358,12 @@ def test_network_must_fit_the_data(tiny_data):
 @pytest.mark.parametrize(
     "changes, message",
     [
-        ({"epochs": 0}, "TrainConfig.epochs must be a positive integer, got 0"),
-        ({"learning_rate": float("nan")}, "TrainConfig.learning_rate must be in [0, 10), got nan"),
-        ({"learning_rate": 0}, "learning_rate must be positive, got 0"),
-        ({"seed": -1}, "seed must be a non-negative integer, got -1"),
+        ({"epochs": 0}, "TrainConfig.epochs must be an integer in 1..1000000, got 0"),
+        ({"batch_size": "64"}, "TrainConfig.batch_size must be an integer in 1..1048576, got '64'"),
+        ({"learning_rate": float("nan")}, "TrainConfig.learning_rate must be a number in (0, 10), got nan"),
+        ({"learning_rate": 0}, "TrainConfig.learning_rate must be a number in (0, 10), got 0"),
+        ({"momentum": True}, "TrainConfig.momentum must be a number in [0, 1), got True"),
+        ({"seed": -1}, "TrainConfig.seed must be an integer in 0..4294967295, got -1"),
     ],
 )
 def test_train_config_mistakes(changes, message):

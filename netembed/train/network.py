@@ -16,7 +16,9 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from netembed._fields import Int, Number, check_fields
 from netembed.cell import Cell
+from netembed.errors import ConfigError
 from netembed.space import vertex_channels
 
 __all__ = ["CellModule", "ConvBnRelu", "Network", "NetworkConfig", "build_network", "count_trainable"]
@@ -43,21 +45,24 @@ class NetworkConfig:
     bn_eps: float = 1e-5
 
     def __post_init__(self) -> None:
-        for name in ("stem_channels", "num_stacks", "cells_per_stack", "num_classes", "in_channels", "image_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"NetworkConfig.{name} must be a positive integer, got {value!r}")
-        if self.num_classes < 2:
-            raise ValueError(f"NetworkConfig.num_classes must be at least 2, got {self.num_classes}")
+        check_fields(
+            self,
+            {
+                "stem_channels": Int(1, 4096),
+                "num_stacks": Int(1, 16),
+                "cells_per_stack": Int(1, 64),
+                "num_classes": Int(2, 100_000),
+                "in_channels": Int(1, 1024),
+                "image_size": Int(1, 4096),
+                "bn_momentum": Number(0, 1, open_low=True, open_high=True),
+                "bn_eps": Number(0, 1, open_low=True, open_high=True),
+            },
+        )
         if self.image_size < 2 ** (self.num_stacks - 1):
-            raise ValueError(
+            raise ConfigError(
                 f"NetworkConfig.image_size must be at least 2**(num_stacks - 1) = "
                 f"{2 ** (self.num_stacks - 1)} to survive the downsamplings, got {self.image_size}"
             )
-        for name in ("bn_momentum", "bn_eps"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not 0 < value < 1:
-                raise ValueError(f"NetworkConfig.{name} must be in (0, 1), got {value!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -26,10 +26,11 @@ from safetensors.torch import save
 from torch import nn
 from tqdm.auto import tqdm
 
+from netembed._fields import SEED, Instance, Int, Number, OneOf, check, check_fields
 from netembed._io import atomic_write
 from netembed.cell import Cell
 from netembed.errors import DataError
-from netembed.hub import load_weights
+from netembed.hub import read_weights
 from netembed.train.data import ImageData
 from netembed.train.network import Network, NetworkConfig, build_network, count_trainable
 
@@ -67,18 +68,17 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"TrainConfig.{name} must be a positive integer, got {value!r}")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"TrainConfig.seed must be a non-negative integer, got {self.seed!r}")
-        for name, low, high in (("learning_rate", 0, 10), ("momentum", 0, 1), ("weight_decay", 0, 1)):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or not low <= value < high:
-                raise ValueError(f"TrainConfig.{name} must be in [{low}, {high}), got {value!r}")
-        if self.learning_rate == 0:
-            raise ValueError("TrainConfig.learning_rate must be positive, got 0")
+        check_fields(
+            self,
+            {
+                "epochs": Int(1, 10**6),
+                "batch_size": Int(1, 2**20),
+                "learning_rate": Number(0, 10, open_low=True, open_high=True),
+                "momentum": Number(0, 1, open_high=True),
+                "weight_decay": Number(0, 1, open_high=True),
+                "seed": SEED,
+            },
+        )
 
 
 @dataclass
@@ -182,8 +182,10 @@ def load_checkpoint(directory: str | os.PathLike, device: str | torch.device = "
     Returns ``(network, document, state)``: the network on ``device``, the parsed
     ``checkpoint.json`` and the raw tensors (optimizer buffers included). Raises
     :class:`DataError` naming what is wrong: a missing file, bad JSON, another schema
-    version, a state whose sha256 differs (truncated or replaced), missing or extra tensors,
-    wrong shapes.
+    version, a cell whose hash is not its matrix's, settings or a history out of range, a state
+    whose sha256 differs (truncated or replaced), missing or extra tensors, wrong shapes or
+    dtypes, non-finite values. The state is checked against the network built on the meta
+    device (no storage) before the network is allocated.
     """
     directory = Path(directory)
     path, state_path = directory / CHECKPOINT_FILE, directory / STATE_FILE
@@ -205,13 +207,61 @@ def load_checkpoint(directory: str | os.PathLike, device: str | torch.device = "
     try:
         cell = Cell(document["cell"]["matrix"], document["cell"]["ops"])
         config = NetworkConfig(**document["network"])
+        train = TrainConfig(**document["train"])
     except (TypeError, ValueError, KeyError) as exc:
         raise DataError(f"{directory} must hold a readable checkpoint ({exc})") from exc
-    network = build_network(cell, config, device)
-    state = load_weights(
-        network, state_path, document["state_sha256"], CHECKPOINT_FILE, "the cell's network", prefix="model."
+    # a matrix or ops edited under the old hash would train another cell than the one asked for
+    if document["cell"].get("hash") != cell.hash:
+        raise DataError(
+            f"{path}: cell.hash must be the hash of its matrix and ops ({cell.hash}), "
+            f"got {document['cell'].get('hash')!r}"
+        )
+    check(document["data"], Instance(str), f"{path}: data", DataError)
+    _check_history(path, document["history"], train.epochs)
+    skeleton = build_network(cell, config, "meta")  # shapes and dtypes only: check the state before allocating
+    weights, state = read_weights(
+        state_path, document["state_sha256"], CHECKPOINT_FILE, "the cell's network", skeleton.state_dict(), "model."
     )
+    # the optimizer's tensors: each the momentum of one parameter, shaped like it
+    momenta = {f"optimizer.{index}.momentum_buffer": p for index, p in enumerate(skeleton.parameters())}
+    for key in sorted(key for key in state if not key.startswith("model.")):
+        parameter = momenta.get(key)
+        if parameter is None:
+            raise DataError(f"{state_path}: {key} must be a network tensor or optimizer.<parameter>.momentum_buffer")
+        (shape, dtype), (found_shape, found_dtype) = (
+            (tuple(t.shape), str(t.dtype).removeprefix("torch.")) for t in (parameter, state[key])
+        )
+        if (found_shape, found_dtype) != (shape, dtype):
+            raise DataError(
+                f"{state_path}: {key} must have its parameter's shape {shape} and dtype {dtype}, "
+                f"got {found_shape} {found_dtype}"
+            )
+    network = build_network(cell, config, device)
+    network.load_state_dict(weights)
     return network, document, state
+
+
+#: What each finished epoch records (``train_network``); a resumed run reports them as they are.
+_HISTORY = {
+    "loss": Number(0, math.inf, open_high=True),
+    "test_accuracy": Number(0, 1),
+    "seconds": Number(0, math.inf, open_high=True),
+}
+
+
+def _check_history(path: Path, history, epochs: int) -> None:
+    """A checkpoint's history: epochs 1, 2, ... (at most ``epochs``), each with its figures in range."""
+    if not isinstance(history, list):
+        raise DataError(f"{path}: history must be a list, got {type(history).__name__}")
+    if len(history) > epochs:
+        raise DataError(f"{path}: history must hold at most train.epochs = {epochs} epochs, got {len(history)}")
+    for index, entry in enumerate(history):
+        where = f"{path}: history[{index}]"
+        if not isinstance(entry, dict) or set(entry) != {"epoch", *_HISTORY}:
+            raise DataError(f"{where} must have the fields epoch, {', '.join(_HISTORY)}, got {entry!r}")
+        check(entry["epoch"], OneOf((index + 1,)), f"{where}.epoch", DataError)
+        for name, rule in _HISTORY.items():
+            check(entry[name], rule, f"{where}.{name}", DataError)
 
 
 def train_network(
