@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from netembed.cell import MAX_VERTICES, OPS, Cell
+from netembed.cell import FLAT_NAMES, MAX_VERTICES, OPS, Cell
 from netembed.errors import InvalidCellError
 from netembed.search import Evaluation, Method, SearchError
 from netembed.transforms import neighbors
@@ -293,7 +293,7 @@ class LocalSearch(_Baseline):
 
 
 class TPESearch(_Baseline):
-    """Optuna's TPE over the flat encoding: 21 edge bits ``e0..e20`` and 5 ops ``op0..op4``.
+    """Optuna's TPE over the flat encoding: 21 edge bits ``e0..e20`` and 5 ops ``op0..op4`` (``FLAT_NAMES``).
 
     Multivariate TPE (``multivariate=True``, ``group=False``: the search space never changes, so
     there is nothing for ``group`` to decompose), seeded from ``rng``. The parameters fill the
@@ -338,8 +338,8 @@ class TPESearch(_Baseline):
         self._trial = None
 
     def _sample(self, trial: Trial) -> np.ndarray:
-        edges = [trial.suggest_categorical(f"e{k}", [0, 1]) for k in range(NUM_EDGE_BITS)]
-        ops = [OPS.index(trial.suggest_categorical(f"op{k}", list(OPS))) for k in range(NUM_OP_SPOTS)]
+        edges = [trial.suggest_categorical(name, [0, 1]) for name in FLAT_NAMES[:NUM_EDGE_BITS]]
+        ops = [OPS.index(trial.suggest_categorical(name, list(OPS))) for name in FLAT_NAMES[NUM_EDGE_BITS:]]
         return np.array(edges + ops, dtype=np.int8)
 
     def _propose(self) -> Cell:
@@ -353,8 +353,7 @@ class TPESearch(_Baseline):
             self.study.tell(trial, -math.inf)
         self.fallbacks += 1
         spec, cell = _random_raw_spec(self.rng)
-        params = {f"e{k}": int(spec[k]) for k in range(NUM_EDGE_BITS)}
-        params.update({f"op{k}": OPS[spec[NUM_EDGE_BITS + k]] for k in range(NUM_OP_SPOTS)})
+        params = {name: int(v) if k < NUM_EDGE_BITS else OPS[v] for k, (name, v) in enumerate(zip(FLAT_NAMES, spec))}
         self.study.enqueue_trial(params)
         self._trial = self.study.ask()
         self._sample(self._trial)  # an enqueued trial suggests exactly its enqueued params

@@ -15,6 +15,7 @@ import numpy as np
 from netembed.errors import InvalidCellError, OutOfSpaceError
 
 __all__ = [
+    "FLAT_NAMES",
     "INPUT",
     "MAX_EDGES",
     "MAX_VERTICES",
@@ -37,6 +38,12 @@ MAX_VERTICES = 7
 MAX_EDGES = 9
 #: Length of the flat encoding: 21 upper-triangular edge bits of a 7x7 matrix + 5 interior ops.
 FLAT_LENGTH = MAX_VERTICES * (MAX_VERTICES - 1) // 2 + MAX_VERTICES - 2
+#: Names of the flat encoding's entries, as Optuna params (the tpe baseline, a shared study's
+#: trials): edge bits e0..e20 (the upper triangle row by row: e0 is 0->1, e5 0->6, e6 1->2, ...,
+#: e20 5->6), then op0..op4 (the ops of vertices 1..5).
+FLAT_NAMES = tuple(f"e{k}" for k in range(FLAT_LENGTH - MAX_VERTICES + 2)) + tuple(
+    f"op{k}" for k in range(MAX_VERTICES - 2)
+)
 
 _CODE_TO_OP = {code: op for op, code in OP_CODES.items()}
 _TRIU = np.triu_indices(MAX_VERTICES, 1)

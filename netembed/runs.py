@@ -418,7 +418,8 @@ def _run_shared(spec: SearchSpec, out: Path, parts: _Parts, progress: bool, anno
     from netembed.study import run_worker
 
     shared, method = _study(spec, out, parts.settings, spec.worker)  # a bad storage: nothing runs
-    there = len(shared.labels())
+    with shared.connection():
+        there = len(shared.labels())
     announce(
         f"{method.name} search, {spec.workers} worker(s) sharing study {spec.study!r} in {shared.safe_url}, "
         f"seed {spec.seed}, {parts.evaluator.name} evaluator, reward {spec.objective.reward.describe()}"
@@ -443,22 +444,22 @@ def _run_shared(spec: SearchSpec, out: Path, parts: _Parts, progress: bool, anno
             dynamic_ncols=True,
         )
         try:
-            while any(p.is_alive() for p in workers):
-                with shared.connection():
+            with shared.connection():
+                while any(p.is_alive() for p in workers):
                     labels = shared.labels()
-                bar.n = len(labels)
-                if labels:
-                    bar.set_postfix(progress_figures(labels.values()), refresh=False)
-                bar.refresh()
-                time.sleep(1.0)
+                    bar.n = len(labels)
+                    if labels:
+                        bar.set_postfix(progress_figures(labels.values()), refresh=False)
+                    bar.refresh()
+                    time.sleep(1.0)
         except KeyboardInterrupt:
-            for process in workers:
-                process.join()
             raise SearchError(
                 f"interrupted; every finished query is in study {spec.study!r}: rerun the same command to continue"
             ) from None
-        finally:
+        finally:  # interrupted or the storage lost: the workers say so themselves, then this process
             bar.close()
+            for process in workers:
+                process.join()
         failed = [(spec.worker + k, p.exitcode) for k, p in enumerate(workers) if p.exitcode != 0]
         if failed:
             raise SearchError(
@@ -466,7 +467,8 @@ def _run_shared(spec: SearchSpec, out: Path, parts: _Parts, progress: bool, anno
                 f"finished query is in study {spec.study!r}: rerun the same command to continue"
             )
         overhead = None  # spread over processes; the wall time says what a user waits
-    result = shared.result(method.name, spec.seed)
+    with shared.connection():
+        result = shared.result(method.name, spec.seed)
     sharing = {
         "storage": shared.safe_url,
         "study": spec.study,

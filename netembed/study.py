@@ -14,7 +14,14 @@ through one study in an Optuna RDB storage (``postgresql+psycopg://...``, ``sqli
   waits while running claims fill the budget (one may fail and free its place) and stops once
   the budget's queries are complete;
 - a killed worker's claim stops sending heartbeats and any worker fails it after ``grace``
-  seconds, freeing its cell. Rerunning the worker (the same command) rejoins the study.
+  seconds, freeing its cell. Rerunning the worker (the same command) rejoins the study;
+- every trial also carries its cell as Optuna params (``cell_params``: the flat encoding of
+  ``Cell.to_flat``, 21 edge bits and 5 ops with their distributions), so Optuna's own tools
+  (``study.trials_dataframe()``, ``optuna.visualization``, optuna-dashboard) show the search;
+- a study netembed did not make (trials or user attributes but no netembed settings, or
+  another direction) is refused before anything is written to it;
+- a storage failure (connection lost, commit refused, SQLite locked) stops a worker with one
+  line saying how to continue (``SharedStudy.connection``): every finished query is in the study.
 
 Other workers' labels reach a method through ``Method.observe``: netembed learns from all of them;
 the baselines ignore them (independent searches sharing the budget and the deduplication), so a
@@ -24,15 +31,17 @@ so replays its path before going on.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
 import warnings
 from contextlib import contextmanager
 from dataclasses import replace
+from functools import cache
 from typing import TYPE_CHECKING
 
-from netembed.cell import Cell
+from netembed.cell import FLAT_NAMES, MAX_VERTICES, OPS, Cell
 from netembed.search import (
     Budget,
     Evaluation,
@@ -50,10 +59,45 @@ if TYPE_CHECKING:
     from netembed.evaluators import Evaluator, Measurement
     from netembed.search import RewardFunction
 
-__all__ = ["SharedStudy", "run_worker", "safe_url", "scrub", "worker_seed"]
+__all__ = [
+    "SharedStudy",
+    "cell_distributions",
+    "cell_from_params",
+    "cell_params",
+    "run_worker",
+    "safe_url",
+    "scrub",
+    "worker_seed",
+]
 
 #: The study's user attribute holding the run's settings (every worker must share them).
 SETTINGS_KEY = "netembed_settings"
+#: Edge bits among ``FLAT_NAMES`` (the rest are ops).
+_EDGE_BITS = MAX_VERTICES * (MAX_VERTICES - 1) // 2
+
+
+@cache
+def cell_distributions() -> dict:
+    """The Optuna distributions of a cell's params: 0 or 1 per edge bit, one of ``OPS`` per op."""
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    return {
+        name: IntDistribution(0, 1) if k < _EDGE_BITS else CategoricalDistribution(OPS)
+        for k, name in enumerate(FLAT_NAMES)
+    }
+
+
+def cell_params(cell: Cell) -> dict:
+    """``cell`` as Optuna params: its flat encoding (``Cell.to_flat``) by ``FLAT_NAMES``. A cell
+    of fewer than 7 vertices shows as NAS-Bench-101's 7-vertex spec of it: the output at vertex 6,
+    the vertices it lacks unconnected conv3x3-bn-relu (which pruning removes), so equal cells have
+    equal params and ``cell_from_params(cell_params(cell)) == cell``."""
+    return {name: int(v) if k < _EDGE_BITS else OPS[v] for k, (name, v) in enumerate(zip(FLAT_NAMES, cell.to_flat()))}
+
+
+def cell_from_params(params: dict) -> Cell:
+    """The cell of a trial's params (``cell_params``)."""
+    return Cell.from_flat([params[n] if k < _EDGE_BITS else OPS.index(params[n]) for k, n in enumerate(FLAT_NAMES)])
 
 
 class SharedStudy:
@@ -65,11 +109,13 @@ class SharedStudy:
 
     def __init__(self, storage: str, name: str, settings: dict, heartbeat: int = 5, grace: int = 30):
         import optuna
-        import sqlalchemy
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self.url = storage
-        engine_kwargs = {"connect_args": {"timeout": 60}} if storage.startswith("sqlite") else {"pool_pre_ping": True}
+        # the storage's one warning ("falling back to a slower query") repeats a failed query's SQL
+        # before netembed's one line on the failure
+        logging.getLogger("optuna.storages._rdb.storage").setLevel(logging.ERROR)
+        self.url, self.name, self.grace = storage, name, grace
+        engine_kwargs = self._engine_kwargs()
         try:
             with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna since 2.9
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -84,21 +130,35 @@ class SharedStudy:
                 f"storage {self.safe_url} needs a database driver that is not installed ({exc}); "
                 "for PostgreSQL: pip install 'psycopg[binary]' and a postgresql+psycopg:// URL"
             ) from None
-        except (sqlalchemy.exc.SQLAlchemyError, ValueError) as exc:
-            raise SearchError(
-                f"cannot open storage {self.safe_url}: {scrub(str(exc).splitlines()[0], storage)}"
-            ) from None
-        self.name, self.grace = name, grace
+        except (*_storage_errors(), ValueError) as exc:
+            raise SearchError(f"cannot open storage {self.safe_url}: {_reason(exc, storage)}") from None
         self._labelled: dict[int, Evaluation] = {}  # complete trials never change: parse each once
-        self._check_settings({k: v for k, v in settings.items() if k != "budget"})
+        with self.connection():
+            self._check_settings({k: v for k, v in settings.items() if k != "budget"})
 
     @property
     def safe_url(self) -> str:
         """The storage URL without its password, for messages."""
         return safe_url(self.url)
 
+    def _engine_kwargs(self) -> dict:
+        """SQLAlchemy's settings for the storage: SQLite waits up to 60 s for another process's
+        lock (unless the URL sets ``?timeout=``); a server's connections are checked before use."""
+        import sqlalchemy
+
+        try:
+            url = sqlalchemy.engine.make_url(self.url)
+        except ValueError as exc:  # SQLAlchemy reads the port with int()
+            got = scrub(str(exc).rpartition(": ")[2], self.url)
+            raise SearchError(f"cannot open storage {self.safe_url}: its port must be a number, got {got}") from None
+        except sqlalchemy.exc.ArgumentError:
+            return {}  # not a URL: Optuna says so, in the constructor's error
+        if url.get_backend_name() != "sqlite":
+            return {"pool_pre_ping": True}
+        return {} if "timeout" in url.query else {"connect_args": {"timeout": 60}}
+
     def _check_settings(self, settings: dict) -> None:
-        if SETTINGS_KEY not in self.study.user_attrs:
+        if SETTINGS_KEY not in self.study.user_attrs and self._new():
             self.study.set_user_attr(SETTINGS_KEY, settings)
         saved = self.study.user_attrs[SETTINGS_KEY]  # read back: two first workers may race to write
         if saved != settings:
@@ -108,6 +168,30 @@ class SharedStudy:
                 f"({', '.join(diff)}: {[saved.get(k) for k in diff]} there, "
                 f"{[settings.get(k) for k in diff]} now); use another --study"
             )
+
+    def _new(self) -> bool:
+        """Whether a study without settings is new (a first worker may be between creating it and
+        writing them), not written by another tool; that one is refused before anything is written
+        to it. Its trials, user attributes or direction tell them apart."""
+        from optuna.study import StudyDirection
+
+        trials = len(self._trials())
+        attrs = sorted(self.study.user_attrs)  # read after the trials: netembed writes settings before any trial
+        if SETTINGS_KEY in attrs:
+            return False  # another worker wrote them meanwhile
+        found = []
+        if trials:
+            found.append(f"{trials} trial(s)")
+        if attrs:
+            found.append(f"user attribute(s) {', '.join(attrs[:3])}{', ...' if len(attrs) > 3 else ''}")
+        if self.study.directions != [StudyDirection.MAXIMIZE]:
+            found.append(f"direction(s) {', '.join(d.name.lower() for d in self.study.directions)}")
+        if found:
+            raise SearchError(
+                f"study {self.name!r} in {self.safe_url} was not made by netembed: it has {' and '.join(found)} "
+                f"but no {SETTINGS_KEY}; it was left as it is: use another --study"
+            )
+        return True
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -169,11 +253,15 @@ class SharedStudy:
     def claim(self, cell: Cell, worker: int, limit: int | None):
         """Claim ``cell`` for evaluation. Returns the Optuna trial to complete, or the trial number
         of an earlier claim of the same cell (wait for it), or None when the budget is spent."""
+        import optuna
         from optuna.trial import TrialState
 
-        with warnings.catch_warnings():  # Optuna expects heartbeats only under Study.optimize; we send our own
-            warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
-            trial = self.study.ask()
+        # a trial made as Study.ask makes one, holding the cell as params from the start (one
+        # write: the params never change); Study.ask would leave a sampler to choose them
+        template = optuna.trial.create_trial(
+            state=TrialState.RUNNING, params=cell_params(cell), distributions=cell_distributions()
+        )
+        trial = optuna.Trial(self.study, self.storage.create_new_trial(self.study._study_id, template))
         self.storage.record_heartbeat(trial._trial_id)  # from now on a dead worker's claim goes stale
         trial.set_user_attr("claim", {"hash": cell.hash, "worker": worker})
         while True:
@@ -230,15 +318,13 @@ class SharedStudy:
 
     @contextmanager
     def connection(self):
-        """Storage errors (a database restarted, a network gone) as a SearchError saying what to do."""
-        import optuna
-        import sqlalchemy
-
+        """Storage errors (a database stopped or restarted, a network gone, a commit refused, an
+        SQLite file locked past its timeout) as one SearchError saying what to do."""
         try:
             yield
-        except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as exc:
+        except _storage_errors() as exc:
             raise SearchError(
-                f"lost the study's storage {self.safe_url} ({scrub(str(exc).splitlines()[0], self.url)}); every "
+                f"lost the study's storage {self.safe_url} ({_reason(exc, self.url)}); every "
                 "finished query is in it: rerun the same command to continue"
             ) from None
 
@@ -249,7 +335,10 @@ class SharedStudy:
 
         def beat():
             while not stop.wait(self.storage.heartbeat_interval):
-                self.storage.record_heartbeat(trial._trial_id)
+                try:
+                    self.storage.record_heartbeat(trial._trial_id)
+                except _storage_errors():
+                    return  # the worker's next use of the storage says it is lost, and what to do
 
         thread = threading.Thread(target=beat, daemon=True)
         thread.start()
@@ -290,9 +379,31 @@ class SharedStudy:
 
 
 def _evaluation(trial: FrozenTrial) -> Evaluation:
-    claimed = trial.user_attrs["claim"]["hash"]
     source = f"trial {trial.number} of the study"
-    return evaluation_from_record(trial.user_attrs, trial.value, trial.number + 1, claimed, source, "its claim")
+    try:
+        claimed = trial.user_attrs["claim"]["hash"]
+        return evaluation_from_record(trial.user_attrs, trial.value, trial.number + 1, claimed, source, "its claim")
+    except KeyError as exc:  # a trial another tool added to the study
+        raise SearchError(
+            f"{source} is no netembed query (it lacks user attribute {exc}); use another --study"
+        ) from None
+
+
+def _storage_errors() -> tuple[type[Exception], ...]:
+    """What a storage raises when it fails: SQLAlchemy's errors, and Optuna's wrapping of them."""
+    import optuna
+    import sqlalchemy
+
+    return sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError
+
+
+def _reason(exc: Exception, url: str) -> str:
+    """A storage error's first line, without the password: that of the error that started it (Optuna
+    blames "invalid data" for every failed commit, and a connection lost mid-query surfaces as
+    SQLAlchemy's "rollback first" on the next one)."""
+    while isinstance(earlier := exc.__cause__ or exc.__context__, _storage_errors()):
+        exc = earlier
+    return scrub((str(exc).splitlines() or [type(exc).__name__])[0], url)
 
 
 class _WorkerStore:
@@ -344,11 +455,11 @@ def run_worker(
     this worker's own queries (the whole run is ``shared.result(...)``)."""
     from tqdm.auto import tqdm
 
-    released = shared.release(worker)
-    if released and progress:
-        tqdm.write(f"worker {worker}: freed {released} claim(s) a killed process of this worker left running")
     store = _WorkerStore(shared, worker, budget.queries)
     with shared.connection():
+        released = shared.release(worker)
+        if released and progress:
+            tqdm.write(f"worker {worker}: freed {released} claim(s) a killed process of this worker left running")
         result = run_loop(method, evaluator, reward, budget, store, f"{method.name} worker {worker}", progress)
     result.seed = worker
     return result

@@ -1,18 +1,30 @@
 """Workers sharing one search through an Optuna study: one query per cell, a global budget,
 claims of dead workers freed, rejoining, and the same settings for every worker."""
 
+import glob
 import json
 import os
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
 import threading
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from netembed import space
 from netembed.baselines import RandomSearch
+from netembed.cell import Cell
 from netembed.controller import NetembedSearch
 from netembed.search import Budget, SearchError, run_search
-from netembed.study import SharedStudy, run_worker, worker_seed
+from netembed.study import SharedStudy, cell_distributions, cell_from_params, cell_params, run_worker, worker_seed
 from tests.test_search import CountingEvaluator, Scripted, accuracy_reward
 
 SETTINGS = {"method": "toy", "seed": 0, "budget": {"queries": 10}}
@@ -159,7 +171,11 @@ def test_workers_must_share_the_settings(storage):
 
 @pytest.mark.parametrize(
     "url, rule",
-    [("nonsense://x", "cannot open storage"), ("postgresql+nodriver://u:secret@localhost/db", "cannot open storage")],
+    [
+        ("nonsense://x", "cannot open storage"),
+        ("postgresql+nodriver://u:secret@localhost/db", "cannot open storage"),
+        ("postgresql+psycopg://u:secret@localhost:abc/db", "localhost:abc/db: its port must be a number, got 'abc'$"),
+    ],
 )
 def test_a_storage_that_cannot_open_is_named_without_its_password(url, rule):
     with pytest.raises(SearchError, match=rule) as info:
@@ -262,3 +278,179 @@ def test_an_internal_storage_error_says_how_to_continue(storage, cells, monkeypa
     monkeypatch.setattr(shared, "labels", gone)
     with pytest.raises(SearchError, match=r"lost the study's storage .*commit.*rerun the same command"):
         run_worker(Scripted(cells), CountingEvaluator(), accuracy_reward, Budget(queries=3), shared, worker=0)
+
+
+def test_each_trial_carries_its_cell_as_optuna_params(storage, cells):
+    import optuna
+
+    small = [
+        Cell([[0, 1], [0, 0]], ["input", "output"]),
+        Cell([[0, 1, 0], [0, 0, 1], [0, 0, 0]], ["input", "maxpool3x3", "output"]),
+    ]
+    shared = SharedStudy(storage, "s", SETTINGS)
+    run_worker(Scripted(small + cells), CountingEvaluator(), accuracy_reward, Budget(queries=5), shared, worker=0)
+    shared.claim(cells[0], worker=1, limit=None)  # a withdrawn claim: its trial names its cell too
+    trials = shared.study.get_trials()
+    assert len(trials) == 6 and [t.state for t in trials].count(optuna.trial.TrialState.FAIL) == 1
+    for t in trials:
+        assert t.distributions == cell_distributions()
+        assert cell_from_params(t.params).hash == t.user_attrs["claim"]["hash"]
+    assert all(Cell(t.user_attrs["matrix"], t.user_attrs["ops"]) == cell_from_params(t.params) for t in trials[:5])
+    assert [cell_from_params(t.params) for t in trials[:2]] == small  # 2 and 3 vertices: padded to 7, same cells
+    padded = cell_params(small[1])  # 0 -> 1 -> output at vertex 6; vertices 2..5 unconnected conv3x3
+    assert {n for n, v in padded.items() if v == 1} == {"e0", "e10"} and trials[1].params == padded
+    assert list(padded.values())[-5:] == ["maxpool3x3"] + ["conv3x3-bn-relu"] * 4
+    assert len(optuna.search_space.intersection_search_space(trials)) == 26  # what Optuna's plots draw
+
+
+@pytest.mark.parametrize(
+    "direction, make, why",
+    [
+        ("maximize", lambda study: study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3), r"3 trial\(s\)"),
+        ("maximize", lambda study: study.set_user_attr("owner", "someone"), r"user attribute\(s\) owner"),
+        ("minimize", lambda study: None, r"direction\(s\) minimize"),
+    ],
+    ids=["trials", "attributes", "direction"],
+)
+def test_a_study_another_tool_made_is_refused_before_anything_is_written(storage, direction, make, why):
+    import optuna
+
+    def state(study):
+        return study.user_attrs, study.directions, [(t.number, t.state, t.params, t.user_attrs) for t in study.trials]
+
+    theirs = optuna.create_study(storage=storage, study_name="theirs", direction=direction)
+    make(theirs)
+    before = state(theirs)
+    with pytest.raises(
+        SearchError, match=rf"^study 'theirs' in sqlite:///\S+ was not made by netembed: it has {why} but"
+    ):
+        SharedStudy(storage, "theirs", SETTINGS)
+    assert state(optuna.load_study(storage=storage, study_name="theirs")) == before
+
+
+def test_a_trial_another_tool_added_is_named_not_a_traceback(storage, cells):
+    import optuna
+
+    shared = SharedStudy(storage, "s", SETTINGS)
+    shared.study.add_trial(optuna.trial.create_trial(value=1.0, user_attrs={"claim": {"hash": cells[0].hash}}))
+    with pytest.raises(
+        SearchError, match=r"trial 0 of the study is no netembed query \(it lacks user attribute 'matrix'\)"
+    ):
+        shared.labels()
+
+
+def test_a_locked_sqlite_storage_stops_the_worker_and_a_rerun_keeps_its_queries(tmp_path, cells):
+    path = tmp_path / "study.db"
+    storage = f"sqlite:///{path}?timeout=0.1"  # the URL's lock timeout, not netembed's 60 s
+    other = sqlite3.connect(path, isolation_level=None)  # another program using the same file
+    counting = CountingEvaluator()
+
+    def evaluator(cell):
+        if len(counting.calls) == 3:
+            other.execute("BEGIN EXCLUSIVE")  # holds the write lock from the 4th query on
+        return counting(cell)
+
+    shared = SharedStudy(storage, "s", SETTINGS)
+    with pytest.raises(
+        SearchError, match=r"lost the study's storage .*\(\(sqlite3.OperationalError\) database is locked\)"
+    ):
+        run_worker(Scripted(cells), evaluator, accuracy_reward, Budget(queries=5), shared, worker=0)
+    other.execute("ROLLBACK")
+    other.close()
+    first = complete_hashes(shared)
+    rerun = SharedStudy(storage, "s", SETTINGS)
+    run_worker(Scripted(cells), evaluator, accuracy_reward, Budget(queries=5), rerun, worker=0)
+    assert first == [c.hash for c in cells[:3]] and complete_hashes(rerun) == [c.hash for c in cells]
+    assert counting.calls == [c.hash for c in cells[:4]] + [cells[3].hash, cells[4].hash]  # the 4th, again
+    assert rerun.live() == 5  # the locked-out claim was freed by the rerun, not counted
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def own_postgres():
+    """A throwaway PostgreSQL server of this test's own (it stops and restarts it) on a free port:
+    ``(url, ctl)`` with ``ctl("stop")`` / ``ctl("start")`` (a restart keeps the data)."""
+    if not (shutil.which("initdb") or glob.glob("/usr/lib/postgresql/*/bin/initdb")):
+        pytest.skip("no PostgreSQL server installed (initdb not found): make test installs one when it can")
+    pytest.importorskip("psycopg", reason="psycopg not installed: pip install -e '.[dev]'")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    folder = tempfile.mkdtemp(prefix="netembed-pg-")  # not pytest's tmp_path: the server's own user must reach it
+    env = {**os.environ, "PGPORT_TEST": str(port)}
+
+    def ctl(command: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [ROOT / ".ci" / "postgres", command, folder], env=env, capture_output=True, text=True, check=False
+        )
+
+    started = ctl("start")
+    if started.returncode != 0:
+        shutil.rmtree(folder, ignore_errors=True)
+        pytest.skip(f"no PostgreSQL server could be started: {(started.stderr.strip().splitlines() or ['?'])[-1]}")
+    try:
+        yield started.stdout.strip().partition("=")[2], ctl
+    finally:
+        ctl("stop")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_postgresql_server_stopped_mid_run_stops_every_process_with_one_line(own_postgres, tmp_path):
+    import optuna
+    from optuna.trial import TrialState
+
+    url, ctl = own_postgres
+    command = [sys.executable, "-m", "netembed.cli", "search", "--method", "random", "--workers", "2"]
+    command += ["--budget", "30", "--study", "s", "--out", str(tmp_path / "run"), "--format", "json"]
+    env = {
+        **os.environ,
+        "NETEMBED_STORAGE": url,
+        "NETEMBED_DATA": str(tmp_path / "no-table"),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+
+    storage = optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})  # its tables, before the run's
+
+    def complete() -> dict:
+        try:
+            study = optuna.load_study(study_name="s", storage=storage)
+        except KeyError:  # not created yet
+            return {}
+        return {
+            t.number: (t.user_attrs["claim"]["hash"], t.value) for t in study.get_trials(states=[TrialState.COMPLETE])
+        }
+
+    run = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        while len(complete()) < 5 and run.poll() is None:
+            time.sleep(0.2)
+        os.killpg(run.pid, signal.SIGSTOP)  # the parent and its workers, frozen mid-run
+        before = complete()
+        assert run.poll() is None and 5 <= len(before) < 30
+        assert ctl("stop").returncode == 0
+        os.killpg(run.pid, signal.SIGCONT)
+        _, err = run.communicate(timeout=300)  # a guard against a hang, not a time limit
+    finally:
+        if run.poll() is None:  # a failed assertion above: leave no frozen processes behind
+            os.killpg(run.pid, signal.SIGKILL)
+    assert run.returncode == 2, err
+    lost = (
+        rf"lost the study's storage {re.escape(url)} \(\(psycopg\.[\w.]+\) [^\n]+\); "
+        "every finished query is in it: rerun the same command to continue"
+    )
+    *workers, parent = err.strip().splitlines()  # one line each, nothing else (no traceback, no SQL)
+    names = sorted(line.partition(": error: ")[0] for line in workers)
+    assert names == ["netembed search: worker 0", "netembed search: worker 1"], err
+    assert all(re.fullmatch(rf"netembed search: worker \d: error: {lost}", line) for line in workers), err
+    assert re.fullmatch(rf"netembed search: error: {lost}", parent), err
+
+    assert ctl("start").returncode == 0
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert again.returncode == 0, again.stderr
+    after = complete()
+    assert json.loads(again.stdout)["queries"] == 30 == len(after)
+    assert before.items() <= after.items()  # every query finished before the stop is kept as it was
