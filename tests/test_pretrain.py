@@ -67,3 +67,36 @@ def test_config_validation(field, value, rule):
     with pytest.raises(ConfigError) as info:
         PretrainConfig(**{field: value})
     assert str(info.value) == f"PretrainConfig.{field} must be {rule}, got {value!r}"
+
+
+def _quality(smoothness) -> dict:
+    """The shape of ``evaluate_pretrained``'s result (its figures are made up: this checks the writers)."""
+    pair = {"pretrained": 0.561, "random_init": 0.497}
+    return {
+        "model": "encoder-nb101",
+        "reconstruction": {
+            "cells": 42_362,
+            "ops_accuracy": 0.9991,
+            "adjacency_accuracy": 0.9958,
+            "cell_accuracy": 0.99,
+        },
+        "speed": {"cells": 423_624, "seconds": 2.5, "cells_per_second": 169_449.6},
+        "edit_distance": {name: {"spearman": value, "pairs": 100_000} for name, value in pair.items()},
+        "smoothness": smoothness,
+    }
+
+
+def test_the_quality_text_and_the_model_card_show_every_figure(tmp_path):
+    from netembed.pretrain import _write_card, quality_text
+
+    smooth = {
+        name: {"k": 10, "neighbour_gap": gap, "random_gap": 0.01, "ratio": gap / 0.01}
+        for name, gap in (("pretrained", 0.00556), ("random_init", 0.00535))
+    }
+    text = quality_text(_quality(smooth))
+    assert "ops 0.99910" in text and "ratio 0.556" in text and "(random_init): 0.497 over 100,000 pairs" in text
+    assert "smoothness skipped: no table" in quality_text(_quality("skipped: no table"))
+    meta = {"command": "netembed pretrain", "data": "the space", "space_sha256": "ab", "train_cells": 381_262}
+    _write_card(tmp_path, meta | {"pretrain": {"epochs": 3}, "quality": _quality(smooth)})
+    card = (tmp_path / "README.md").read_text()
+    assert "| held-out exact adjacency accuracy | 0.99580 | |" in card and "| 0.556 | 0.535 |" in card
