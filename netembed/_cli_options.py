@@ -239,6 +239,22 @@ def train_cell(sub):
     sub.add_argument("--out", default="results/train-cell", help="checkpoint folder and result.json")
 
 
+def label(sub):
+    from netembed.train.labels import LabelJob
+
+    job = LabelJob()
+    _common(sub)
+    sub.add_argument(
+        "--size", type=int, default=job.size,
+        help="random cells in the set (any size starts with the same cells: a larger --size extends a set)",
+    )  # fmt: skip
+    sub.add_argument("--seeds", type=int, default=job.seeds, help="training seeds per cell (0, 1, ...)")
+    sub.add_argument("--sample-seed", type=int, default=job.sample_seed, help="which random cells")
+    sub.add_argument("--jobs", type=int, default=job.jobs, help="trainings at a time, one thread each")
+    _training(sub)
+    sub.add_argument("--out", default="results/labels", help="folder for runs.jsonl and labels.json; rerun to resume")
+
+
 def bench(sub, cli):
     from netembed.predictors import PredictorConfig
 
@@ -323,6 +339,7 @@ def commands(cli) -> dict:
         "search": (cli.cmd_search, "search for good cells (progress bar, best cells, plot; --resume)", search),
         "compare": (cli.cmd_compare, "every search method, same seeds and budget, on the table", compare),
         "train-cell": (cli.cmd_train_cell, "train one cell's network on real images (resumable)", train_cell),
+        "label": (cli.cmd_label, "a labelled task of your own: random cells trained for real, seeds apart", label),
         "bench": (None, "side-by-side benchmarks", grouped(bench)),
         "analyze": (None, "analyses of the space", grouped(analyze)),
         "data": (None, "data set tools", grouped(data)),

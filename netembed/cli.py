@@ -350,6 +350,38 @@ def cmd_train_cell(args: argparse.Namespace) -> None:
     _print(args, payload, "\n".join(lines))
 
 
+def cmd_label(args: argparse.Namespace) -> None:
+    """Random cells trained for real, several seeds each: a labelled set of one's own task."""
+    from netembed.bench import load_table
+    from netembed.train.labels import LABELS_FILE, LabelJob, label_task
+
+    text = args.format == "text"
+    job = LabelJob(
+        size=args.size, seeds=args.seeds, sample_seed=args.sample_seed, training=_training_spec(args), jobs=args.jobs
+    )
+    document = label_task(
+        job, args.out, bench=load_table(args.data), progress=text,
+        announce=(lambda line: print(line, flush=True)) if text else None,
+    )  # fmt: skip
+    figures, path = document["figures"], Path(args.out) / LABELS_FILE
+    lines = [
+        (
+            f"{figures['cells']:,} cells x {args.seeds} seeds: mean accuracy {figures['accuracy_min']:.4f}.."
+            f"{figures['accuracy_max']:.4f} (std {figures['accuracy_std']:.4f}), median training "
+            f"{figures['median_seconds']:.2f} s per cell on this machine"
+        )
+    ]
+    if "seed_kendall_tau" in figures:
+        lines.append(
+            f"seed 0 vs seed 1: Kendall tau {figures['seed_kendall_tau']:.3f} (Spearman {figures['seed_spearman']:.3f}), "
+            "the ceiling of any predictor of this task"
+        )
+    if "table_kendall_tau" in figures:
+        lines.append(f"against the table's CIFAR-10 accuracy: Kendall tau {figures['table_kendall_tau']:.3f}")
+    lines.append(f"wrote {path} (sha256 of its cells {document['sha256'][:16]}...)")
+    _print(args, {"labels": str(path), "sha256": document["sha256"], "figures": figures}, "\n".join(lines))
+
+
 # -- the parser ---------------------------------------------------------------------------------
 
 

@@ -50,6 +50,8 @@ __all__ = [
 
 
 TARGETS = ("normal", "raw")
+#: what a predictor must share with another to start from its whole members
+SHAPE = ("hidden", "layers", "embedding_dim", "head_hidden", "readout")
 #: what a member's head sees of the encoder's vertex latents (``PredictorConfig.readout``)
 READOUTS = ("mean+output", "mean")
 _KNOTS = 256  # points of the normal-score -> label map a predictor keeps
@@ -374,7 +376,19 @@ class AccuracyPredictor(nn.Module):
 
     @staticmethod
     def _shape(config: PredictorConfig) -> dict:
-        return {f: getattr(config, f) for f in ("hidden", "layers", "embedding_dim", "head_hidden", "readout")}
+        return {f: getattr(config, f) for f in SHAPE}
+
+    @classmethod
+    def shape_of(cls, init: str | os.PathLike) -> dict:
+        """The config fields a predictor of this class takes to start from all of ``init``: a
+        predictor of this class (e.g. ``surrogate-nb101/accuracy``) gives its members' shape, an
+        encoder its encoder's."""
+        from netembed import hub
+
+        document = hub.read_config(hub.resolve(init))
+        config = document["config"]
+        fields = SHAPE if document["model_type"] == cls.__name__ else ("hidden", "layers", "embedding_dim")
+        return {f: config[f] for f in fields if f in config}
 
     def _check(self, cells: Sequence[Cell], y) -> np.ndarray:
         y = np.asarray(y, dtype=np.float64)

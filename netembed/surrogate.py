@@ -86,8 +86,9 @@ class PredictorJob:
             raise PredictorJobError(f"--ranking-weight must be a finite number >= 0, got {self.ranking_weight!r}")
 
     def config(self, cells: int):
-        """The ``PredictorConfig`` for a fit on ``cells`` labelled cells."""
-        from netembed.predictors import PredictorConfig
+        """The ``PredictorConfig`` for a fit on ``cells`` labelled cells (with ``init``, shaped like
+        it so that every member starts from all of it)."""
+        from netembed.predictors import AccuracyPredictor, PredictorConfig, TimeEstimator
 
         role = {
             "accuracy": PredictorConfig.for_accuracy,
@@ -103,7 +104,10 @@ class PredictorJob:
             "members": self.members,
             "batch_size": self.batch_size,
         }
-        config = role(**{k: v for k, v in given.items() if v is not None}, seed=self.seed)
+        model = TimeEstimator if self.label == "time" else AccuracyPredictor
+        shape = {} if self.init is None else model.shape_of(self.init)  # to start from all of it
+        fields = shape | {k: v for k, v in given.items() if v is not None}
+        config = role(**fields, seed=self.seed)
         if not config.forest_weight(cells):  # too many cells for the forest to count: no all-zero table
             config = dataclasses.replace(config, forest=0.0)
         return config

@@ -1,0 +1,215 @@
+"""A labelled task of one's own: random cells of the space trained for real, several seeds each.
+
+``label_task(job, out)`` trains ``job.size`` random cells (a seeded sample of the space, the
+same first cells for any size) with each of ``job.seeds`` training seeds on ``job.training``
+(the small offline task by default), and appends every finished (cell, seed) to
+``OUT/runs.jsonl`` as it arrives: a killed run resumes where it stopped (rerun the same command;
+a larger ``size`` extends the set). Then it writes ``OUT/labels.json``: per cell the accuracy
+of every seed, their mean (``value``, so ``train-predictor --cells`` reads it), the training
+seconds of every seed on this machine and the parameter count, with the settings, the sha256
+of the cells and the task's own figures (``task_figures``): how well one training seed ranks
+cells like another (the noise ceiling of any predictor of this task), its spread, and, with
+the table, its agreement with CIFAR-10.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from netembed import space
+from netembed.cell import Cell
+from netembed.errors import NetembedError
+from netembed.train.spec import TrainingSpec
+
+__all__ = ["LABELS_FILE", "RUNS_FILE", "LabelJob", "label_task", "task_figures"]
+
+RUNS_FILE = "runs.jsonl"
+LABELS_FILE = "labels.json"
+_VERSION = 1
+
+
+class LabelJobError(NetembedError, ValueError):
+    """A labelling job that cannot run as asked (sizes, seeds, a folder of another job)."""
+
+
+@dataclass(frozen=True)
+class LabelJob:
+    """``size`` random cells drawn with ``sample_seed``, each trained with training seeds
+    ``0 .. seeds - 1`` on ``training``, ``jobs`` trainings at a time (one thread each)."""
+
+    size: int = 3000
+    seeds: int = 2
+    sample_seed: int = 0
+    training: TrainingSpec = field(default_factory=TrainingSpec)
+    jobs: int = 1
+
+    def __post_init__(self) -> None:
+        for name, low in (("size", 2), ("seeds", 1), ("jobs", 1), ("sample_seed", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise LabelJobError(f"--{name.replace('_', '-')} must be an integer >= {low}, got {value!r}")
+        if not isinstance(self.training, TrainingSpec):
+            raise LabelJobError(f"training must be a TrainingSpec, got {self.training!r}")
+
+    def sample(self) -> list[Cell]:
+        """The job's cells: distinct, uniform over the space, in a fixed order."""
+        rng, cells, seen = np.random.default_rng(self.sample_seed), [], set()
+        while len(cells) < self.size:
+            cell = space.random_cell(rng)
+            if cell.hash not in seen:
+                seen.add(cell.hash)
+                cells.append(cell)
+        return cells
+
+    def settings(self) -> dict:
+        """What a resumed job must share (``size`` may grow, ``jobs`` may change)."""
+        return {"sample_seed": self.sample_seed, "seeds": self.seeds, "training": self.training.to_dict()}
+
+
+# -- one training, in a worker process -----------------------------------------------------------
+
+_WORKER: dict = {}
+
+
+def _start_worker(training: TrainingSpec) -> None:
+    from netembed import threads
+
+    threads.configure(1)  # the jobs share the machine's cores: one thread each
+    _WORKER["training"] = training
+    _WORKER["data"] = training.data()
+
+
+def _train(matrix: list, ops: list, seed: int) -> dict:
+    from netembed.train.trainer import train_cell
+
+    training = _WORKER["training"]
+    _, network, config, device = training.build(seed)  # cheap: the data was built once per process
+    result = train_cell(Cell(matrix, ops), _WORKER["data"], network, config, device)
+    return {"seed": seed, "accuracy": result.test_accuracy, "seconds": result.train_seconds, "params": result.params}
+
+
+# -- the job -------------------------------------------------------------------------------------
+
+
+def _read_runs(path: Path, settings: dict) -> dict[tuple[str, int], dict]:
+    """The finished trainings of ``path`` by (cell hash, seed); a torn last line is dropped."""
+    from netembed._io import read_text
+
+    lines = read_text(path, "a labelling run log must be UTF-8 JSON lines").split("\n")
+    try:
+        header = json.loads(lines[0])
+    except json.JSONDecodeError:
+        raise LabelJobError(f"{path} does not start with a labelling header") from None
+    if not isinstance(header, dict) or header.get("netembed_labels") != _VERSION:
+        raise LabelJobError(f"{path} is not a netembed labelling log of version {_VERSION}")
+    logged = {k: v for k, v in header.items() if k != "netembed_labels"}
+    if logged != settings:
+        diff = sorted(k for k in set(logged) | set(settings) if logged.get(k) != settings.get(k))
+        raise LabelJobError(f"{path} was written with other settings ({', '.join(diff)}): use another --out")
+    done = {}
+    for line in lines[1:]:
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a torn line: that training runs again
+        if isinstance(row, dict) and {"hash", "seed", "accuracy", "seconds", "params"} <= row.keys():
+            done[(row["hash"], row["seed"])] = row
+    return done
+
+
+def label_task(job: LabelJob, out, bench=None, progress: bool = False, announce=None) -> dict:
+    """Run ``job`` in ``out`` (see the module docstring; ``bench``: the table, for the figures);
+    returns ``labels.json``'s document."""
+    from tqdm.auto import tqdm
+
+    from netembed._io import atomic_write, folder_lock
+
+    out = Path(out)
+    cells = job.sample()
+    with folder_lock(out):
+        path = out / RUNS_FILE
+        done = _read_runs(path, job.settings()) if path.exists() else {}
+        # (re)written whole: appends then start on a fresh line, after no torn one
+        lines = [{"netembed_labels": _VERSION, **job.settings()}, *done.values()]
+        atomic_write(path, lambda tmp: Path(tmp).write_text("".join(json.dumps(r) + "\n" for r in lines)))
+        todo = [(c, s) for c in cells for s in range(job.seeds) if (c.hash, s) not in done]
+        if announce is not None:
+            announce(
+                f"{len(cells):,} cells x {job.seeds} training seeds on {job.training.images}: {len(done):,} trainings "
+                f"logged in {path}, {len(todo):,} to run, {job.jobs} at a time"
+            )
+        bar = tqdm(total=len(cells) * job.seeds, initial=len(done), desc="labelling", unit="training",
+                   disable=not progress, dynamic_ncols=True)  # fmt: skip
+        with (
+            ProcessPoolExecutor(job.jobs, initializer=_start_worker, initargs=(job.training,)) as pool,
+            open(path, "a") as log,
+        ):
+            futures = {pool.submit(_train, c.matrix.tolist(), list(c.ops), s): c for c, s in todo}
+            try:
+                for future in as_completed(futures):
+                    row = {"hash": futures[future].hash, **future.result()}
+                    log.write(json.dumps(row) + "\n")
+                    log.flush()
+                    os.fsync(log.fileno())
+                    done[(row["hash"], row["seed"])] = row
+                    bar.update()
+            except KeyboardInterrupt:
+                pool.shutdown(cancel_futures=True)
+                raise LabelJobError(
+                    f"interrupted after {len(done):,} trainings, all logged in {path}: rerun the same command to resume"
+                ) from None
+        bar.close()
+        rows = []
+        for cell in cells:
+            runs = [done[(cell.hash, s)] for s in range(job.seeds)]
+            accuracy = [r["accuracy"] for r in runs]
+            rows.append(
+                cell.to_dict()
+                | {
+                    "accuracy": accuracy,
+                    "value": float(np.mean(accuracy)),
+                    "seconds": [r["seconds"] for r in runs],
+                    "params": runs[0]["params"],
+                }
+            )
+        digest = hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()
+        document = {"settings": job.settings() | {"size": job.size}, "sha256": digest, "cells": rows}
+        document["figures"] = task_figures(document, bench)
+        atomic_write(out / LABELS_FILE, lambda tmp: Path(tmp).write_text(json.dumps(document)))
+        return document
+
+
+def task_figures(document: dict, bench=None) -> dict:
+    """The task's own figures: Kendall tau and Spearman between training seeds 0 and 1 (the noise
+    ceiling), the spread of the mean accuracy, training seconds, and, with the table, Kendall tau
+    of the mean accuracy against the table's CIFAR-10 accuracy."""
+    from scipy.stats import kendalltau, spearmanr
+
+    rows = document["cells"]
+    value = np.array([r["value"] for r in rows])
+    seconds = np.array([np.mean(r["seconds"]) for r in rows])
+    figures = {
+        "cells": len(rows),
+        "accuracy_min": float(value.min()),
+        "accuracy_max": float(value.max()),
+        "accuracy_std": float(value.std()),
+        "distinct_accuracies": len(np.unique(value)),
+        "median_seconds": float(np.median(seconds)),
+    }
+    if len(rows[0]["accuracy"]) >= 2:
+        first, second = (np.array([r["accuracy"][s] for r in rows]) for s in (0, 1))
+        figures["seed_kendall_tau"] = float(kendalltau(first, second).statistic)
+        figures["seed_spearman"] = float(spearmanr(first, second).statistic)
+    if bench is not None:
+        known = [i for i, r in enumerate(rows) if r["hash"] in bench]
+        table = np.array([bench.query(rows[i]["hash"]).test_acc_108 for i in known])
+        figures["table_kendall_tau"] = float(kendalltau(value[known], table).statistic)
+        figures["table_cells"] = len(known)
+    return figures

@@ -1,0 +1,47 @@
+"""A labelled task of one's own: random cells trained for real, seeds apart, resumable."""
+
+import json
+
+import pytest
+
+from netembed.train.labels import LABELS_FILE, RUNS_FILE, LabelJob, LabelJobError, label_task, task_figures
+from netembed.train.spec import TrainingSpec
+
+TINY = TrainingSpec(train_size=60, epochs=1, stem_channels=4, stacks=1, cells_per_stack=1)
+
+
+def test_a_labelled_task_is_written_resumed_and_extended(tmp_path):
+    job = LabelJob(size=3, seeds=2, training=TINY)
+    document = label_task(job, tmp_path)
+    rows = document["cells"]
+    assert [r["hash"] for r in rows] == [c.hash for c in job.sample()]
+    assert all(len(r["accuracy"]) == 2 and r["value"] == sum(r["accuracy"]) / 2 for r in rows)
+    assert all(0 <= a <= 1 for r in rows for a in r["accuracy"]) and all(r["params"] > 0 for r in rows)
+    assert json.loads((tmp_path / LABELS_FILE).read_text()) == document and document["figures"]["cells"] == 3
+    assert len((tmp_path / RUNS_FILE).read_text().splitlines()) == 1 + 6  # header + one line per training
+
+    # a torn last line (a kill mid-write) is trained again; a larger set trains only the new cells
+    with open(tmp_path / RUNS_FILE, "a") as log:
+        log.write('{"hash": "ab')
+    bigger = label_task(LabelJob(size=4, seeds=2, training=TINY), tmp_path)
+    assert bigger["cells"][:3] == rows and len(bigger["cells"]) == 4
+    logged = [json.loads(line) for line in (tmp_path / RUNS_FILE).read_text().splitlines()[1:] if line.endswith("}")]
+    assert len(logged) == 8 and len({(r["hash"], r["seed"]) for r in logged}) == 8
+
+    with pytest.raises(LabelJobError, match=r"other settings \(seeds\): use another --out"):
+        label_task(LabelJob(size=3, seeds=3, training=TINY), tmp_path)
+
+
+def test_task_figures_measure_the_seeds_agreement():
+    rows = [{"hash": str(i), "accuracy": [a, b], "value": (a + b) / 2, "seconds": [1.0, 2.0]}
+            for i, (a, b) in enumerate([(0.1, 0.2), (0.5, 0.4), (0.9, 0.8), (0.3, 0.35)])]  # fmt: skip
+    figures = task_figures({"cells": rows})
+    assert figures["seed_kendall_tau"] == pytest.approx(1.0) and figures["median_seconds"] == 1.5
+    rows[0]["accuracy"] = [0.1, 0.9]  # seed 1 now ranks the first cell best
+    assert task_figures({"cells": rows})["seed_kendall_tau"] < 1.0
+
+
+@pytest.mark.parametrize("field, value", [("size", 1), ("seeds", 0), ("jobs", 0), ("sample_seed", -1), ("size", 2.5)])
+def test_label_job_checks_its_numbers(field, value):
+    with pytest.raises(LabelJobError, match=f"must be an integer >= .*, got {value!r}"):
+        LabelJob(**{field: value})
