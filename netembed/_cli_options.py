@@ -293,6 +293,25 @@ def bench(sub, cli):
     timing.add_argument("--steps", type=int, help=f"netembed's training steps (default {config.steps})")
     timing.add_argument("--batch-size", type=int, help=batch_help)
     timing.add_argument("--out", default="results/time")
+    _transfer(benches.add_parser("transfer", help="NAS-Bench-101's models on a task of your own (netembed label)"), cli)
+
+
+def _transfer(sub, cli):
+    from netembed.transfer_bench import PREDICTORS, TIMERS
+
+    sub.set_defaults(handler=cli.cmd_bench_transfer)
+    _common(sub)
+    _threads(sub)
+    sub.add_argument("--labels", default="results/labels/labels.json", help="the labelled set netembed label wrote")
+    sub.add_argument("--predictor-sizes", type=int, nargs="+", default=[20, 50, 100, 200])
+    sub.add_argument("--time-sizes", type=int, nargs="+", default=[10, 20, 50, 200], help="timed cells")
+    sub.add_argument("--seeds", type=int, default=5, help="number of seeds")
+    sub.add_argument("--seed-offset", type=int, default=0, help="first seed")
+    sub.add_argument("--predictors", nargs="+", default=list(PREDICTORS), help="accuracy rows ('none': skip)")
+    sub.add_argument("--timers", nargs="+", default=list(TIMERS), help="time-estimator rows ('none': skip)")
+    sub.add_argument("--pool-size", type=int, default=500, help="cells training sets are drawn from; the rest test")
+    sub.add_argument("--steps", type=int, help="netembed rows' training steps, exactly (default: their role's)")
+    sub.add_argument("--out", default="results/transfer")
 
 
 def analyze(sub, cli):

@@ -269,6 +269,35 @@ def cmd_bench_time(args: argparse.Namespace) -> None:
     )  # fmt: skip
 
 
+def cmd_bench_transfer(args: argparse.Namespace) -> None:
+    """NAS-Bench-101's models on a labelled task of one's own, cold against warm, same splits and seeds."""
+    from netembed import predictor_bench, transfer_bench
+
+    labelled, out = transfer_bench.LabelledSet(args.labels), Path(args.out)
+    seeds = range(args.seed_offset, args.seed_offset + args.seeds)
+    common = {"seeds": seeds, "pool_size": args.pool_size, "runs_dir": out / "runs", "steps": args.steps}
+    common["progress"] = args.format == "text"
+    payload, text = {"labels": args.labels, "sha256": labelled.sha256, "cells": len(labelled.rows)}, []
+    for part, run, methods, sizes, columns, title in [
+        ("predictors", transfer_bench.run_transfer_predictors, args.predictors, args.predictor_sizes, ("spearman",),
+         "Accuracy predictors on your task"),
+        ("time", transfer_bench.run_transfer_times, args.timers, args.time_sizes, ("mdape_percent",),
+         "Training-time estimators of this machine"),
+    ]:  # fmt: skip
+        if methods == ["none"]:
+            continue
+        results = run(labelled, train_sizes=sizes, methods=methods, **common)
+        payload[part] = rows = predictor_bench.summarise(results)
+        plot = predictor_bench.write_bench(results, rows, out, f"transfer_{part}", title)
+        text += [
+            f"{title} ({len(labelled.rows) - args.pool_size:,} test cells):",
+            predictor_bench.format_rows(rows, columns),
+        ]
+        text.append(f"wrote {out / f'transfer_{part}.csv'} and {plot}")
+    text.append(transfer_bench.SEEN)
+    _print(args, payload, "\n".join(text))
+
+
 def _training_spec(args: argparse.Namespace, inherit: bool = False):
     from netembed.train.spec import TrainingSpec
 

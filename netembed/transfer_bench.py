@@ -1,0 +1,235 @@
+"""The transfer benchmark: what netembed's NAS-Bench-101 models are worth on a task of one's own.
+
+It reads a labelled set written by ``netembed label`` (random cells trained for real, several
+seeds each) and gives every row the same splits: a fixed test set (the labelled cells outside a
+pool of ``pool_size``) and, per (size, seed), training cells drawn from the pool.
+
+- Accuracy predictors (``run_transfer_predictors``) learn the mean accuracy over the training
+  seeds: cold (``netembed``), and warm from the label-free ``encoder-nb101`` and ``prior-nb101``
+  and from ``surrogate-nb101/accuracy`` (its whole members, fine-tuned), against the structure-
+  feature ``forest`` and gradient-boosted trees (``gbt``); Kendall tau and Spearman.
+- Training-time estimators of this machine (``run_transfer_times``) learn the mean measured
+  seconds: cold, and warm from ``surrogate-nb101/time``, against seconds ~ parameters
+  (``params``) and ``gbt``; Kendall tau and MdAPE.
+
+What the warm starts have seen: ``surrogate-nb101`` CIFAR-10 labels and the table's accelerator
+times; ``encoder-nb101`` and ``prior-nb101`` no label at all. None has seen this task's labels
+or this machine's times. Each measurement is saved under ``runs_dir`` and reused by a later call
+with the same settings (a killed benchmark resumes).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from netembed import space
+from netembed._io import read_text
+from netembed.cell import Cell
+from netembed.predictor_bench import BenchError, CellRows, PredictorScore, _fit_gbt, _measure, _saved
+from netembed.predictors import AccuracyPredictor, PredictorConfig, TimeEstimator
+
+__all__ = ["PREDICTORS", "SEEN", "TIMERS", "LabelledSet", "run_transfer_predictors", "run_transfer_times"]
+
+#: What every transfer figure must say beside it.
+SEEN = (
+    "(warm starts: surrogate-nb101 has seen CIFAR-10 labels and the table's accelerator times, encoder-nb101 and "
+    "prior-nb101 no label; none has seen this task's labels or this machine's times)"
+)
+
+
+class LabelledSet:
+    """A ``labels.json`` of ``netembed label``: its cells as rows of the space, their mean
+    accuracy, mean training seconds and parameter counts (of the network actually trained)."""
+
+    def __init__(self, path: str | Path):
+        rule = "a labelled set must be the labels.json that `netembed label` writes"
+        try:
+            document = json.loads(read_text(path, rule))
+            cells = [Cell(r["matrix"], r["ops"]) for r in document["cells"]]
+            self.accuracy = np.array([r["value"] for r in document["cells"]], dtype=np.float64)
+            self.seconds = np.array([np.mean(r["seconds"]) for r in document["cells"]], dtype=np.float64)
+            self.params = np.array([r["params"] for r in document["cells"]], dtype=np.float64)
+            self.sha256 = document["sha256"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BenchError(f"{rule}, got {path} ({type(exc).__name__}: {exc})") from None
+        self.rows = np.array([space.index_of(c) for c in cells])
+        self.settings = document.get("settings", {})
+
+    def split(self, pool_size: int, split_seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Positions in the set of the training pool and of the fixed test set."""
+        if not 0 < pool_size < len(self.rows):
+            raise BenchError(
+                f"pool size must be in [1, {len(self.rows) - 1}] (the set minus a test set), got {pool_size}"
+            )
+        order = np.random.default_rng(split_seed).permutation(len(self.rows))
+        return order[:pool_size], np.sort(order[pool_size:])
+
+    def cells(self, positions: np.ndarray) -> CellRows:
+        return CellRows(self.rows[positions], self.params[positions])
+
+
+# -- fit(train CellRows, labels, seed) -> predict(CellRows): labels' units (accuracy) or log-seconds
+
+
+def _fit_predictor(init: str | None):
+    def fit(train: CellRows, y: np.ndarray, seed: int, **training) -> Callable[[CellRows], np.ndarray]:
+        shape = {} if init is None else AccuracyPredictor.shape_of(init)  # to start from all of it
+        config = PredictorConfig.for_accuracy(**shape, **training, seed=seed)
+        model = AccuracyPredictor(config).fit(train.cells, y, init=init)
+        return lambda test: model.predict_rows(test.rows)[0]
+
+    return fit
+
+
+def _fit_forest(train: CellRows, y: np.ndarray, seed: int) -> Callable[[CellRows], np.ndarray]:
+    from netembed.features import FeatureView, inputs, raw_features
+
+    view = FeatureView.fit(train.cells, y, seed, parts="forest")
+    return lambda test: view.predict(inputs(raw_features(test.cells)))
+
+
+def _fit_gbt_rows(train: CellRows, y: np.ndarray, seed: int) -> Callable[[CellRows], np.ndarray]:
+    return _fit_gbt(train.cells, y, seed)
+
+
+PREDICTOR_INITS = {
+    "netembed": None,
+    "netembed+pretrained": "encoder-nb101",
+    "netembed+prior": "prior-nb101",
+    "netembed+surrogate": "surrogate-nb101/accuracy",
+}
+PREDICTORS: dict[str, Callable] = {
+    **{name: _fit_predictor(init) for name, init in PREDICTOR_INITS.items()},
+    "forest": _fit_forest,
+    "gbt": _fit_gbt_rows,
+}
+
+
+def _fit_timer(init: str | None):
+    def fit(train: CellRows, log_seconds: np.ndarray, seed: int, **training) -> Callable[[CellRows], np.ndarray]:
+        shape = {} if init is None else TimeEstimator.shape_of(init)
+        config = PredictorConfig.for_time(**shape, **training, seed=seed)
+        model = TimeEstimator(config).fit(train.cells, np.exp(log_seconds), init=init)
+        return lambda test: np.log(model.predict_rows(test.rows)[0])
+
+    return fit
+
+
+def _fit_params(train: CellRows, log_seconds: np.ndarray, seed: int) -> Callable[[CellRows], np.ndarray]:
+    slope, intercept = np.polyfit(np.log(train.params), log_seconds, 1)
+    return lambda test: slope * np.log(test.params) + intercept
+
+
+def _fit_time_gbt(train: CellRows, log_seconds: np.ndarray, seed: int) -> Callable[[CellRows], np.ndarray]:
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    def features(cells: CellRows) -> np.ndarray:
+        return np.column_stack([cells.flat, np.log(cells.params)])
+
+    model = HistGradientBoostingRegressor(max_iter=500, learning_rate=0.05, min_samples_leaf=5, random_state=seed)
+    model.fit(features(train), log_seconds)
+    return lambda test: model.predict(features(test))
+
+
+TIMER_INITS = {"netembed": None, "netembed+surrogate": "surrogate-nb101/time"}
+TIMERS: dict[str, Callable] = {
+    **{name: _fit_timer(init) for name, init in TIMER_INITS.items()},
+    "params": _fit_params,
+    "gbt": _fit_time_gbt,
+}
+
+
+def _run(
+    kind: str,
+    labelled: LabelledSet,
+    labels: np.ndarray,
+    methods: dict[str, Callable],
+    inits: dict[str, str | None],
+    chosen: Sequence[str],
+    train_sizes: Sequence[int],
+    seeds: Sequence[int],
+    pool_size: int,
+    split_seed: int,
+    runs_dir,
+    progress: bool,
+    steps: int | None,
+    from_prediction=None,
+) -> list[PredictorScore]:
+    """Every chosen method on the same splits; ``labels`` in the methods' units (``from_prediction``
+    maps their outputs back, e.g. log-seconds to seconds); ``steps``: the netembed rows' training
+    steps, exactly (None: their role's)."""
+    from tqdm.auto import tqdm
+
+    from netembed import hub
+
+    unknown = [m for m in chosen if m not in methods]
+    if unknown:
+        raise BenchError(f"methods must be among {list(methods)}, got {unknown}")
+    pool, test_positions = labelled.split(pool_size, split_seed)
+    if max(train_sizes) > len(pool):
+        raise BenchError(f"train sizes must be at most the pool of {len(pool)} cells, got {max(train_sizes)}")
+    test = labelled.cells(test_positions)
+    truth = labels[test_positions] if from_prediction is None else from_prediction(labels[test_positions])
+    starts = {  # the weights a warm row starts from: other weights measure again
+        m: hub.read_config(hub.resolve(inits[m]))["weights_sha256"] for m in chosen if inits.get(m) is not None
+    }
+    results, grid = [], [(n, s, m) for n in train_sizes for s in seeds for m in chosen]
+    for size, seed, method in tqdm(grid, desc=f"transfer {kind}", disable=not progress):
+        positions = np.sort(np.random.default_rng(1000 + seed).choice(pool, size, replace=False))
+        training = {} if steps is None or method not in inits else {"steps": steps, "epochs": 0}
+        fit = partial(methods[method], labelled.cells(positions), labels[positions], seed, **training)
+        settings = {
+            "benchmark": f"transfer-{kind}",
+            "labels": labelled.sha256,
+            "pool_size": pool_size,
+            "split_seed": split_seed,
+            "init_sha256": starts.get(method),
+        }
+        if method in inits:  # a netembed row: its whole training config
+            role = PredictorConfig.for_time if kind == "time" else PredictorConfig.for_accuracy
+            settings["config"] = asdict(role(**training))
+        measure = partial(_measure, method, size, seed, fit, test, truth, from_prediction=from_prediction)
+        results.append(_saved(runs_dir, method, size, seed, settings, measure))
+    return results
+
+
+def run_transfer_predictors(
+    labelled: LabelledSet,
+    train_sizes: Sequence[int] = (20, 50, 100, 200),
+    seeds: Sequence[int] = range(5),
+    methods: Sequence[str] = tuple(PREDICTORS),
+    pool_size: int = 500,
+    split_seed: int = 0,
+    runs_dir=None,
+    progress: bool = True,
+    steps: int | None = None,
+) -> list[PredictorScore]:
+    """Accuracy predictors on the labelled set's mean accuracy (see the module docstring)."""
+    return _run(
+        "accuracy", labelled, labelled.accuracy, PREDICTORS, PREDICTOR_INITS, methods, train_sizes, seeds,
+        pool_size, split_seed, runs_dir, progress, steps,
+    )  # fmt: skip
+
+
+def run_transfer_times(
+    labelled: LabelledSet,
+    train_sizes: Sequence[int] = (10, 20, 50, 200),
+    seeds: Sequence[int] = range(5),
+    methods: Sequence[str] = tuple(TIMERS),
+    pool_size: int = 500,
+    split_seed: int = 0,
+    runs_dir=None,
+    progress: bool = True,
+    steps: int | None = None,
+) -> list[PredictorScore]:
+    """Training-time estimators on the labelled set's measured seconds (see the module docstring)."""
+    return _run(
+        "time", labelled, np.log(labelled.seconds), TIMERS, TIMER_INITS, methods, train_sizes, seeds,
+        pool_size, split_seed, runs_dir, progress, steps, from_prediction=np.exp,
+    )  # fmt: skip
