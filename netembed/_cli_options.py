@@ -167,6 +167,10 @@ def search(sub):
     _threads(sub)
     sub.add_argument("--method", default=spec.method, help=", ".join(METHODS))
     sub.add_argument(
+        "--warm-start", help="a pretrained predictor the netembed surrogate starts from and fine-tunes on the run's "
+        "labels (surrogate-nb101/accuracy: it has seen CIFAR-10 labels; for a task of your own, not the table)",
+    )  # fmt: skip
+    sub.add_argument(
         "--evaluator", choices=EVALUATORS, default=spec.evaluator,
         help="surrogate: pretrained predictors, no table needed; table: NAS-Bench-101 labels; train: train each "
         "cell's network (see the real training options)",

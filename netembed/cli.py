@@ -320,7 +320,7 @@ def search_spec(args: argparse.Namespace):
         budget=Budget(queries=args.budget, seconds=args.seconds), seed=args.seed,
         accuracy_model=args.accuracy_model, time_model=args.time_model,
         training=_training_spec(args, args.inherit) if args.evaluator == "train" else None, data=args.data,
-        workers=args.workers, worker=args.worker, storage=args.storage, study=args.study,
+        workers=args.workers, worker=args.worker, storage=args.storage, study=args.study, warm_start=args.warm_start,
     )  # fmt: skip
 
 

@@ -139,7 +139,8 @@ def plackett_luce_log_prob(logits: torch.Tensor, order: torch.Tensor) -> torch.T
 class NetembedSearch(Method):
     """The project's own search method (see the module docstring). ``init`` names a label-free
     pretrained encoder (e.g. ``"encoder-nb101"``) for the policy's features and the surrogate;
-    ``prior`` a label-free predictor (``"prior-nb101"``) whole surrogate members start from."""
+    ``prior`` a predictor whole surrogate members start from: label-free (``"prior-nb101"``), or,
+    on a task of one's own, one that has seen labels (``"surrogate-nb101/accuracy"``)."""
 
     def __init__(
         self,
@@ -165,10 +166,11 @@ class NetembedSearch(Method):
         self.encoder = CellEncoder.from_pretrained(init) if init else CellEncoder(EncoderConfig())
         self.encoder.eval()
         encoder = self.encoder.config
+        surrogate = asdict(config.surrogate)
+        if prior and surrogate["readout"] is None:  # the prior's readout, to start from all of its members
+            surrogate["readout"] = AccuracyPredictor.shape_of(prior).get("readout")
         self.predictor = AccuracyPredictor(
-            PredictorConfig.for_search(
-                encoder, config.members, torch_seed % 100_000, prior=bool(prior), **asdict(config.surrogate)
-            )
+            PredictorConfig.for_search(encoder, config.members, torch_seed % 100_000, prior=bool(prior), **surrogate)
         )
         self.policy = Policy(2 * encoder.embedding_dim + len(KINDS) + 1, config)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr)

@@ -54,20 +54,25 @@ def check_method(name: str, objective: Objective | str = "reward") -> Objective:
     return objective
 
 
-def build_method(name: str, seed: int, objective: Objective | str = "reward") -> Method:
+def build_method(name: str, seed: int, objective: Objective | str = "reward", warm_start: str | None = None) -> Method:
     """A fresh method seeded with ``seed`` (its settings are the defaults the README measures).
 
     A "pareto" objective (netembed and random only) searches for the front of accuracy
     against parameters instead of the best reward; random search is the same either way.
+    ``warm_start``: a pretrained predictor (e.g. ``surrogate-nb101/accuracy``) the netembed
+    controller's online surrogate starts from, then fine-tunes on the run's own labels.
     """
     from netembed.baselines import BASELINES
     from netembed.controller import NetembedSearch
 
     objective = check_method(name, objective)
     rng = np.random.default_rng(seed)
+    if warm_start is not None and name in BASELINES:
+        raise SearchError(f"--warm-start is for the netembed methods, got method {name!r}")
     if name in BASELINES:
         return BASELINES[name](rng)
-    return NetembedSearch(rng, init=PRETRAINED_ENCODER if name == "netembed+pretrained" else None, objective=objective)
+    init = PRETRAINED_ENCODER if name == "netembed+pretrained" else None
+    return NetembedSearch(rng, init=init, objective=objective, prior=warm_start)
 
 
 # -- the spec ------------------------------------------------------------------------------------
@@ -91,7 +96,8 @@ class SearchSpec:
     - ``data``: the table's folder or ``.npz`` (None: ``$NETEMBED_DATA``, else the default folder);
     - ``workers``, ``worker``, ``storage``, ``study``: a search shared through an Optuna study
       (``storage`` None: an SQLite file in the run's folder) when ``storage`` is set or
-      ``workers`` is not 1; ``worker`` is this process's first worker index.
+      ``workers`` is not 1; ``worker`` is this process's first worker index;
+    - ``warm_start``: a pretrained predictor the netembed controller's surrogate starts from.
     """
 
     method: str = "netembed"
@@ -107,6 +113,7 @@ class SearchSpec:
     worker: int = 0
     storage: str | None = None
     study: str = "netembed"
+    warm_start: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.objective, Objective):
@@ -114,6 +121,8 @@ class SearchSpec:
         if not isinstance(self.budget, Budget):
             raise SearchError(f"SearchSpec.budget must be a Budget, got {self.budget!r}")
         check_method(self.method, self.objective)
+        if self.warm_start is not None and not self.method.startswith("netembed"):
+            raise SearchError(f"--warm-start is for the netembed methods, got method {self.method!r}")
         if self.evaluator not in EVALUATORS:
             raise SearchError(f"evaluator must be one of {', '.join(EVALUATORS)}, got {self.evaluator!r}")
         _whole("seed", self.seed, 0)
@@ -288,6 +297,8 @@ def _parts(spec: SearchSpec, out: Path) -> _Parts:
     }
     if spec.evaluator == "train":
         settings["training"] = evaluator.describe()
+    if spec.warm_start is not None:  # only then: logs written before the option still resume
+        settings["warm_start"] = spec.warm_start
     return _Parts(bench, predictor, evaluator, settings)
 
 
@@ -322,7 +333,7 @@ def _run_local(spec: SearchSpec, out: Path, parts: _Parts, resume: bool, progres
     from netembed.querylog import QueryLog
     from netembed.search import run_search
 
-    method = build_method(spec.method, spec.seed, spec.objective)  # before the log: a bad method writes nothing
+    method = build_method(spec.method, spec.seed, spec.objective, spec.warm_start)  # a bad one writes nothing
     log_path = out / "queries.jsonl"
     log = QueryLog.resume(log_path, parts.settings) if resume else QueryLog.start(log_path, parts.settings)
     logged, known, where, resumed = len(log.evaluations), [], "", None
@@ -370,7 +381,7 @@ def _restore(method: Method, spec: SearchSpec, log) -> tuple[Method, list[Evalua
         method.restore(state, known)
     except (SearchError, KeyError, RuntimeError, TypeError, ValueError, NotImplementedError) as exc:
         # an edited or foreign state: the replay asks the same cells, only slower
-        return build_method(spec.method, spec.seed, spec.objective), [], f"checkpoint set aside: {exc}"
+        return build_method(spec.method, spec.seed, spec.objective, spec.warm_start), [], f"checkpoint set aside: {exc}"
     return method, known, "restored"
 
 
@@ -384,7 +395,7 @@ def _study(spec: SearchSpec, out: Path, settings: dict, worker: int):
         out.mkdir(parents=True, exist_ok=True)
         storage = f"sqlite:///{(out / 'study.db').resolve()}"
     shared = SharedStudy(storage, spec.study, settings)
-    return shared, build_method(spec.method, worker_seed(spec.seed, worker), spec.objective)
+    return shared, build_method(spec.method, worker_seed(spec.seed, worker), spec.objective, spec.warm_start)
 
 
 def _worker_process(spec: SearchSpec, out: Path, worker: int) -> None:

@@ -191,3 +191,15 @@ def test_the_surrogate_starts_from_a_label_free_prior(tmp_path, monkeypatch):
     assert method.name == "netembed+prior"
     run_search(method, toy, reward, Budget(queries=SMALL.initial + 2 * SMALL.batch))
     assert started == [str(tmp_path / "prior")]  # the first fit starts from it; later refreshes continue
+
+
+def test_a_warm_start_takes_the_readout_of_the_predictor_it_starts_from(tmp_path):
+    from netembed.predictors import AccuracyPredictor, PredictorConfig
+
+    cells = [space.cell_at(i) for i in range(0, 4000, 100)]
+    labelled = AccuracyPredictor(PredictorConfig(members=1, steps=5, epochs=0, readout="mean", forest=0.0))
+    labelled.fit(cells, np.linspace(0.8, 0.9, len(cells))).save_pretrained(tmp_path / "surrogate")
+    method = NetembedSearch(np.random.default_rng(0), SMALL, prior=str(tmp_path / "surrogate"))
+    assert method.predictor.config.readout == "mean"  # surrogate-nb101's shape: "mean+output" would not load
+    result = run_search(method, toy, reward, Budget(queries=SMALL.initial + SMALL.batch))
+    assert len(result.evaluations) == SMALL.initial + SMALL.batch and method.fitted

@@ -30,7 +30,7 @@ def labelled(tmp_path):
 
 def test_every_predictor_sees_the_same_splits_and_finished_runs_are_reused(labelled, tmp_path):
     methods = ("netembed", "netembed+surrogate", "forest", "gbt")
-    kwargs = dict(train_sizes=(16,), seeds=(0, 1), methods=methods, pool_size=20, steps=5, progress=False)
+    kwargs = {"train_sizes": (16,), "seeds": (0, 1), "methods": methods, "pool_size": 20, "steps": 5, "progress": False}
     results = run_transfer_predictors(labelled, runs_dir=tmp_path / "runs", **kwargs)
     assert [(r.method, r.seed) for r in results] == [(m, s) for s in (0, 1) for m in methods]
     assert all(np.isfinite(r.kendall_tau) and r.mdape_percent is None for r in results)
