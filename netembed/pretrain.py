@@ -352,6 +352,8 @@ def _write_card(out_dir: Path, meta: dict) -> None:
         "query-efficiency measurements.",
         "",
         f"- regenerate: `{meta['command']}`",
+        "- what it has seen: the structure (matrix and ops) of the space's cells; no accuracy, no training",
+        "  time, no hardware",
         f"- data: {meta['data']} (space sha256 `{meta['space_sha256']}`), {meta['train_cells']:,} training cells,",
         f"  {rec['cells']:,} held out",
         f"- settings: {meta['pretrain']}",
