@@ -41,6 +41,7 @@ bench: install
 	$(PYTHON) experiments/bench_encoder.py
 	$(PYTHON) experiments/bench_predictors.py
 	$(PYTHON) experiments/bench_search.py
+	$(PYTHON) experiments/bench_resume.py
 	$(PYTHON) experiments/bench_train.py
 
 clean:
