@@ -7,6 +7,7 @@ Every message names the rule that was broken and the value received, e.g.
 __all__ = [
     "BusyError",
     "DataError",
+    "DivergedError",
     "IllegalTransformError",
     "InvalidCellError",
     "NetembedError",
@@ -41,6 +42,10 @@ class UnknownCellError(NetembedError, KeyError):
 
 class DataError(NetembedError, ValueError):
     """A data file that is missing, corrupt, or not in the expected format."""
+
+
+class DivergedError(NetembedError, FloatingPointError):
+    """A training whose loss or weights became NaN or infinite (a learning rate or loss weight too large)."""
 
 
 class SearchError(NetembedError, ValueError):

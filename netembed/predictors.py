@@ -33,7 +33,7 @@ from torch import nn
 from netembed import features, space
 from netembed.cell import Cell
 from netembed.encoder import CellEncoder, EncoderConfig
-from netembed.errors import NetembedError
+from netembed.errors import DivergedError, NetembedError
 from netembed.graph import DenseCells, dense_arrays, dense_cells
 
 __all__ = [
@@ -295,7 +295,7 @@ class AccuracyPredictor(nn.Module):
                 "calibrate=False keeps raw scores, which cannot be blended with the forest's "
                 f"labels: it needs PredictorConfig.forest=0, got {self.config.forest!r}"
             )
-        target = self._standardised_targets(self._check(cells, y))
+        target = self._standardised_targets(self.check_labels(cells, y))
         batch, extra = dense_cells(cells), self._extra(cells)
         from tqdm.auto import tqdm
 
@@ -324,6 +324,11 @@ class AccuracyPredictor(nn.Module):
                 loss.backward()
                 optimizer.step()
                 schedule.step()
+            if not all(torch.isfinite(p).all() for p in member.parameters()):
+                raise DivergedError(
+                    f"training diverged: member {index}'s weights became NaN or infinite (ranking weight "
+                    f"{config.ranking_weight:g}, learning rate {config.lr:g}: too large?)"
+                )
             if calibrate:
                 self.calibration[index] = _least_squares(member, batch, extra, target, generator)
         if config.forest:
@@ -369,7 +374,8 @@ class AccuracyPredictor(nn.Module):
     def _shape(config: PredictorConfig) -> dict:
         return {f: getattr(config, f) for f in ("hidden", "layers", "embedding_dim", "head_hidden", "readout")}
 
-    def _check(self, cells: Sequence[Cell], y) -> np.ndarray:
+    def check_labels(self, cells: Sequence[Cell], y) -> np.ndarray:
+        """``y`` as float64 when ``fit`` can learn from it, else a ``LabelError`` naming the rule."""
         y = np.asarray(y, dtype=np.float64)
         if y.ndim != 1:
             raise LabelError(f"labels must be one number per cell, got shape {y.shape}")
@@ -486,8 +492,8 @@ class TimeEstimator(AccuracyPredictor):
     def _extra_rows(self, rows: np.ndarray) -> torch.Tensor:
         return self._extra([space.cell_at(int(r)) for r in rows])
 
-    def _check(self, cells, y) -> np.ndarray:
-        y = super()._check(cells, y)
+    def check_labels(self, cells, y) -> np.ndarray:
+        y = super().check_labels(cells, y)
         if (y <= 0).any():
             raise LabelError(f"training times must be positive seconds, got {y[y <= 0][0]}")
         return y
