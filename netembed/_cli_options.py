@@ -10,6 +10,20 @@ DATA_HELP = "table folder or .npz (default: $NETEMBED_DATA, else ../shared/data/
 CELL_HELP = 'JSON {"matrix": ..., "ops": ...} or a file holding it'
 
 
+SEED_MAX = 2**32 - 1  # numpy's legacy and torch's seeds both take it; seeds + offsets stay far below 2**63
+
+
+def seed(text: str) -> int:
+    """The type of every seed option: an integer in [0, SEED_MAX]."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"must be an integer in [0, {SEED_MAX}], got {text!r}")
+    return value
+
+
 class _Defaults(argparse.HelpFormatter):
     """Help that shows each option's default, where it has one the help does not already state."""
 
@@ -51,7 +65,7 @@ def neighbors(sub):
 
 def demo(sub):
     _common(sub, formats=False)
-    sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--seed", type=seed, default=0)
     sub.add_argument("--steps", type=int, default=10)
 
 
@@ -70,7 +84,7 @@ def pretrain(sub):
     sub.add_argument("--epochs", type=int, default=config.epochs)
     sub.add_argument("--batch-size", type=int, default=config.batch_size)
     sub.add_argument("--lr", type=float, default=config.lr)
-    sub.add_argument("--seed", type=int, default=config.seed)
+    sub.add_argument("--seed", type=seed, default=config.seed)
     sub.add_argument("--kl-weight", type=float, default=config.kl_weight)
     sub.add_argument("--hidden", type=int, default=encoder.hidden)
     sub.add_argument("--layers", type=int, default=encoder.layers)
@@ -128,7 +142,7 @@ def train_predictor(sub):
         "--readout", choices=READOUTS, help=f"what the heads see (default {config.readout}: the embedding and the "
         "output vertex's latent; mean: the embedding alone, the time estimator's default)",
     )  # fmt: skip
-    sub.add_argument("--seed", type=int, default=job.seed)
+    sub.add_argument("--seed", type=seed, default=job.seed)
     sub.add_argument("--out", default="results/predictor", help="pretrained directory to write")
 
 
@@ -144,7 +158,7 @@ def _training(sub, seed_help: str | None = None) -> None:
     )  # fmt: skip
     group.add_argument("--train-size", type=int, default=spec.train_size, help="digits images to train on")
     group.add_argument("--label-noise", type=float, default=spec.label_noise)
-    group.add_argument("--split-seed", type=int, default=spec.split_seed, help="digits train/test split")
+    group.add_argument("--split-seed", type=seed, default=spec.split_seed, help="digits train/test split")
     group.add_argument("--epochs", type=int, default=spec.epochs)
     group.add_argument("--batch-size", type=int, default=spec.batch_size)
     group.add_argument("--lr", type=float, default=spec.lr)
@@ -177,7 +191,7 @@ def search(sub):
     )  # fmt: skip
     sub.add_argument("--budget", type=int, default=spec.budget.queries, help="queries (new cells labelled)")
     sub.add_argument("--seconds", type=float, help="and/or a wall-time budget")
-    sub.add_argument("--seed", type=int, default=spec.seed)
+    sub.add_argument("--seed", type=seed, default=spec.seed)
     sub.add_argument(
         "--reward", choices=MODES, default=spec.objective.reward.mode,
         help="accuracy, or MnasNet's accuracy * (cost / target)^w, soft or hard",
@@ -224,7 +238,7 @@ def compare(sub):
     _threads(sub)
     sub.add_argument("--methods", nargs="+", default=list(METHODS))
     sub.add_argument("--seeds", type=int, default=30, help="number of seeds")
-    sub.add_argument("--seed-offset", type=int, default=0, help="first seed")
+    sub.add_argument("--seed-offset", type=seed, default=0, help="first seed")
     sub.add_argument("--budget", type=int, default=300, help="queries per run")
     sub.add_argument("--jobs", type=int, default=1, help="parallel processes")
     sub.add_argument(
@@ -238,7 +252,7 @@ def train_cell(sub):
     _common(sub)
     _threads(sub)
     sub.add_argument("cell", help=CELL_HELP)
-    sub.add_argument("--seed", type=int, default=0, help="initial weights and shuffles")
+    sub.add_argument("--seed", type=seed, default=0, help="initial weights and shuffles")
     _training(sub)
     sub.add_argument("--out", default="results/train-cell", help="checkpoint folder and result.json")
 
@@ -272,7 +286,7 @@ def bench(sub, cli):
     _threads(preds)
     preds.add_argument("--train-sizes", type=int, nargs="+", default=[100, 172, 424, 4236])
     preds.add_argument("--seeds", type=int, default=5, help="number of seeds")
-    preds.add_argument("--seed-offset", type=int, default=0, help="first seed")
+    preds.add_argument("--seed-offset", type=seed, default=0, help="first seed")
     preds.add_argument(
         "--methods", nargs="+", default=["netembed", "netembed+pretrained", "netembed+prior", "mlp", "gbt"]
     )
@@ -286,7 +300,7 @@ def bench(sub, cli):
     _threads(timing)
     timing.add_argument("--train-sizes", type=int, nargs="+", default=[100, 424, 15_000])
     timing.add_argument("--seeds", type=int, default=3, help="number of seeds")
-    timing.add_argument("--seed-offset", type=int, default=0, help="first seed")
+    timing.add_argument("--seed-offset", type=seed, default=0, help="first seed")
     timing.add_argument("--methods", nargs="+", default=["netembed", "params", "gbt"])
     timing.add_argument(
         "--pool-size",
@@ -327,7 +341,7 @@ def analyze(sub, cli):
     loc.add_argument("--walks", type=int, default=1000)
     loc.add_argument("--length", type=int, default=100, help="moves per walk")
     loc.add_argument("--max-lag", type=int, default=20)
-    loc.add_argument("--seed", type=int, default=0)
+    loc.add_argument("--seed", type=seed, default=0)
     loc.add_argument("--permutations", type=int, default=200, help="random pairings per lag for the noise band")
     loc.add_argument("--bootstrap", type=int, default=200, help="walk resamplings for the 95%% interval (0: off)")
     loc.add_argument(

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from netembed._io import atomic_write
+from netembed._io import atomic_write, check_writable
 from netembed.errors import DataError, NetembedError
 
 __all__ = [
@@ -121,10 +121,7 @@ def random_walks(
     """
     indptr, indices = _check_graph(graph)
     n = len(indptr) - 1
-    if not isinstance(walks, (int, np.integer)) or walks < 1:
-        raise AnalysisError(f"walks must be a positive integer, got {walks!r}")
-    if not isinstance(length, (int, np.integer)) or length < 0:
-        raise AnalysisError(f"length must be a non-negative integer (steps per walk), got {length!r}")
+    _check_walks(walks, length)
     if start is None:
         current = rng.integers(0, n, size=walks)
     else:
@@ -246,6 +243,28 @@ def _lag_pairs(values: np.ndarray, lag: int) -> tuple[np.ndarray, np.ndarray]:
     return values[:, :-lag].ravel(), values[:, lag:].ravel()
 
 
+def _check_walks(walks, length) -> None:
+    if not isinstance(walks, (int, np.integer)) or walks < 1:
+        raise AnalysisError(f"walks must be a positive integer, got {walks!r}")
+    if not isinstance(length, (int, np.integer)) or length < 0:
+        raise AnalysisError(f"length must be a non-negative integer (steps per walk), got {length!r}")
+
+
+def _check_lag(max_lag, steps: int) -> None:
+    if not isinstance(max_lag, (int, np.integer)) or not 1 <= max_lag < steps:
+        raise AnalysisError(
+            f"max_lag must be an integer in [1, walk length - 1] = [1, {steps - 1}] "
+            f"(each walk has {steps} values), got {max_lag!r}"
+        )
+
+
+def _check_resampling(permutations, bootstrap, rng) -> None:
+    if rng is not None and not (isinstance(permutations, (int, np.integer)) and permutations >= 20):
+        raise AnalysisError(f"permutations must be >= 20 for a 95% band, got {permutations}")
+    if not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0 or bootstrap == 1:
+        raise AnalysisError(f"bootstrap must be 0 (off) or >= 2 resamplings, got {bootstrap}")
+
+
 def random_walk_autocorrelation(
     values_along_walks: np.ndarray,
     max_lag: int,
@@ -272,17 +291,10 @@ def random_walk_autocorrelation(
     walks, steps = values.shape
     if walks == 0:
         raise AnalysisError(f"values_along_walks must hold at least one walk, got shape {values.shape}")
-    if not isinstance(max_lag, (int, np.integer)) or not 1 <= max_lag < steps:
-        raise AnalysisError(
-            f"max_lag must be an integer in [1, walk length - 1] = [1, {steps - 1}] "
-            f"(each walk has {steps} values), got {max_lag!r}"
-        )
+    _check_lag(max_lag, steps)
     if np.ptp(values) == 0:
         raise AnalysisError("values_along_walks must not be constant (a correlation needs variance)")
-    if rng is not None and permutations < 20:
-        raise AnalysisError(f"permutations must be >= 20 for a 95% band, got {permutations}")
-    if bootstrap < 0 or bootstrap == 1:
-        raise AnalysisError(f"bootstrap must be 0 (off) or >= 2 resamplings, got {bootstrap}")
+    _check_resampling(permutations, bootstrap, rng)
 
     lags = np.arange(1, max_lag + 1)
     correlation = np.array([_pearson(*_lag_pairs(values, lag)) for lag in lags])
@@ -586,6 +598,11 @@ def run_locality(
     :class:`~netembed.errors.DataError`. With ``out``, writes ``rwa.csv`` and ``rwa.png`` there.
     Timings and settings are in ``result.meta``.
     """
+    _check_walks(walks, length)  # the settings and the folder before the move graph's 90 s
+    _check_lag(max_lag, length + 1)
+    _check_resampling(permutations, bootstrap, rng=True)
+    if out is not None:
+        check_writable(out)
     timings: dict[str, float] = {}
     if values is None:
         values = _table_accuracy(data)

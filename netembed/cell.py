@@ -246,7 +246,7 @@ def _validate(matrix, ops) -> tuple[np.ndarray, tuple[str, ...]]:
             f"no cycles, no self-loops), got an edge at ({i}, {j})"
         )
     for position, op in enumerate(ops):
-        if op not in OP_CODES:
+        if not isinstance(op, str) or op not in OP_CODES:
             raise InvalidCellError(f"ops[{position}] must be one of {list(OP_CODES)}, got {op!r}")
     if ops[0] != INPUT:
         raise InvalidCellError(f"ops[0] must be {INPUT!r}, got {ops[0]!r}")

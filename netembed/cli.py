@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from netembed._io import read_text
+from netembed._io import check_writable, read_text
 from netembed.errors import NetembedError
 
 __all__ = ["build_parser", "main"]
@@ -21,6 +21,25 @@ __all__ = ["build_parser", "main"]
 
 class UsageError(NetembedError):
     """A command-line argument that cannot be used."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, its mistakes on one line like every other error (exit code 2); the
+    namespace gets ``prog``, the name of the command run (``netembed bench time``)."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        if not hasattr(namespace, "prog"):  # the innermost command's parser names it first
+            namespace.prog = self.prog
+        return namespace, extras
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def _get_values(self, action: argparse.Action, arg_strings: list[str]):
+        if action.option_strings and action.nargs is None and arg_strings == ["--"]:  # Python 3.11 gives []
+            raise argparse.ArgumentError(action, "expected one argument, got '--'")
+        return super()._get_values(action, arg_strings)
 
 
 # -- arguments ----------------------------------------------------------------------------------
@@ -146,26 +165,29 @@ def cmd_convert(args: argparse.Namespace) -> None:
 def cmd_pretrain(args: argparse.Namespace) -> None:
     from netembed.encoder import EncoderConfig
     from netembed.pretrain import PretrainConfig, write_pretrained
+    from netembed.train.spec import resolve_device
 
     encoder_config = EncoderConfig(hidden=args.hidden, layers=args.layers, embedding_dim=args.embedding_dim)
     config = PretrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, kl_weight=args.kl_weight
     )
-    work = Path(args.work) if args.work else Path(args.out).with_name(Path(args.out).name + ".checkpoint")
+    out = check_writable(args.out)  # named before a checkpoint folder is named after it
+    work = Path(args.work) if args.work else out.with_name(out.name + ".checkpoint")
     command = _command_line() if sys.argv[0].endswith("netembed") else None
-    path = write_pretrained(
-        args.out, work, encoder_config, config, device=args.device, command=command, force=args.force
-    )
+    device = resolve_device(args.device)
+    path = write_pretrained(out, work, encoder_config, config, device=device, command=command, force=args.force)
     print(f"wrote {path}")
 
 
 def cmd_embed(args: argparse.Namespace) -> None:
     from netembed.encoder import CellEncoder
+    from netembed.train.spec import resolve_device
 
+    device = resolve_device(args.device)
     if args.eval:
         from netembed.pretrain import evaluate_pretrained, quality_text
 
-        quality = evaluate_pretrained(args.model, out_dir=args.out, device=args.device, progress=args.format == "text")
+        quality = evaluate_pretrained(args.model, out_dir=args.out, device=device, progress=args.format == "text")
         _print(args, quality, quality_text(quality))
         return
     if args.cells is None:
@@ -183,7 +205,7 @@ def cmd_embed(args: argparse.Namespace) -> None:
     if not isinstance(specs, list):
         raise UsageError(f"{rule}, got {type(specs).__name__}")
     cells = [parse_cell(json.dumps(spec)) for spec in specs]
-    embeddings = CellEncoder.from_pretrained(args.model, device=args.device).embed(cells).tolist()
+    embeddings = CellEncoder.from_pretrained(args.model, device=device).embed(cells).tolist()
     rows = [{"hash": c.hash, "embedding": [round(v, 6) for v in e]} for c, e in zip(cells, embeddings)]
     _print(args, rows, "\n".join(f"{r['hash']}  " + " ".join(f"{v:+.3f}" for v in r["embedding"]) for r in rows))
 
@@ -194,6 +216,10 @@ def cmd_locality(args: argparse.Namespace) -> None:
 
     from netembed import analysis
 
+    if args.embedding:  # a wrong name fails now, not after the walks
+        from netembed import hub
+
+        hub.resolve(args.embedding)
     start, out = time.perf_counter(), Path(args.out)
     result = analysis.run_locality(
         walks=args.walks, length=args.length, max_lag=args.max_lag, seed=args.seed, out=out, data=args.data,
@@ -232,7 +258,8 @@ def cmd_bench_predictors(args: argparse.Namespace) -> None:
     from netembed import predictor_bench
     from netembed.bench import load_table
 
-    bench, out = load_table(args.data, required=True), Path(args.out)
+    out = check_writable(args.out)
+    bench = load_table(args.data, required=True)
     results = predictor_bench.run_predictor_bench(
         bench.test_acc_108, args.train_sizes, range(args.seed_offset, args.seed_offset + args.seeds), args.methods,
         test_size=args.test_size, progress=args.format == "text", steps=args.steps, batch_size=args.batch_size,
@@ -251,7 +278,8 @@ def cmd_bench_time(args: argparse.Namespace) -> None:
     from netembed import predictor_bench
     from netembed.bench import load_table
 
-    bench, out = load_table(args.data, required=True), Path(args.out)
+    out = check_writable(args.out)
+    bench = load_table(args.data, required=True)
     if bench.train_time_108 is None:
         raise UsageError("bench time needs the training-time file (nb101_train_time_20k.npz) beside the table")
     results = predictor_bench.run_time_bench(
@@ -418,7 +446,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The whole parser; with ``argv``, only the command it names gets its options (fast start)."""
     from netembed import _cli_options as options
 
-    parser = argparse.ArgumentParser(prog="netembed", description=__doc__.split("\n\n")[0])
+    parser = _Parser(prog="netembed", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     only = None if argv is None else next((a for a in argv if not a.startswith("-")), "")
     for name, (handler, help_text, add_options) in options.commands(sys.modules[__name__]).items():
@@ -432,7 +460,10 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser(argv).parse_args(argv)
+    try:
+        args = build_parser(argv).parse_args(argv)
+    except SystemExit as exc:  # --help, or a mistake argparse found (one line: _Parser.error)
+        return exc.code
     try:
         if hasattr(args, "threads"):  # before torch is imported: it reads OMP_NUM_THREADS then
             from netembed import threads
@@ -440,7 +471,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             threads.configure(args.threads)
         args.handler(args)
     except (NetembedError, OSError) as exc:
-        print(f"netembed {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{args.prog}: error: {exc}", file=sys.stderr)
         return 2
     return 0
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from netembed import stats
-from netembed._io import atomic_write, save_figure
+from netembed._io import atomic_write, check_writable, save_figure
 from netembed.objective import HV_REFERENCE, Objective, hypervolume_ratio, pareto_front
 from netembed.search import SearchError
 
@@ -127,6 +127,8 @@ def check_methods(methods: list[str], objective: str) -> None:
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise SearchError(f"methods must be among {', '.join(METHODS)}, got {unknown}")
+    if len(set(methods)) < len(methods):
+        raise SearchError(f"methods must each be named once, got {list(methods)}")
     for method in methods:
         build_method(method, 0, objective)
 
@@ -157,7 +159,7 @@ def run_compare(
         raise SearchError(f"budget must be a positive number of queries, got {budget!r}")
     if not isinstance(jobs, int) or jobs < 1:
         raise SearchError(f"jobs must be a positive integer, got {jobs!r}")
-    out = Path(out)
+    out = check_writable(out)
     done = {(m, s): _load_run(_run_path(out, run_label(m, objective), s), budget) for m in methods for s in seeds}
     todo = [(m, objective, s, budget, str(out)) for s in seeds for m in methods if done[m, s] is None]
     if announce is not None:
@@ -166,14 +168,14 @@ def run_compare(
     method_of = {run_label(m, objective): m for m in methods}
     left = {m: sum(1 for t in todo if t[0] == m) for m in methods}
     measured: dict[str, list[float]] = {m: [] for m in methods}
-    for run in _execute(todo, data, jobs):
-        method = method_of[run.method]
-        done[method, run.seed] = run
-        left[method] -= 1
-        measured[method].append(run.search_seconds + run.evaluator_seconds)
-        bar.set_postfix(last=f"{run.method} seed {run.seed}", left=_time_left(left, measured, jobs), refresh=False)
-        bar.update()
-    bar.close()
+    with bar:  # closed on an error too: the error gets a line of its own
+        for run in _execute(todo, data, jobs):
+            method = method_of[run.method]
+            done[method, run.seed] = run
+            left[method] -= 1
+            measured[method].append(run.search_seconds + run.evaluator_seconds)
+            bar.set_postfix(last=f"{run.method} seed {run.seed}", left=_time_left(left, measured, jobs), refresh=False)
+            bar.update()
     return [done[m, s] for m in methods for s in seeds]
 
 

@@ -8,6 +8,7 @@ __all__ = [
     "BusyError",
     "ConfigError",
     "DataError",
+    "DivergedError",
     "IllegalTransformError",
     "InvalidCellError",
     "NetembedError",
@@ -46,6 +47,10 @@ class ConfigError(NetembedError, ValueError):
 
 class DataError(NetembedError, ValueError):
     """A data file that is missing, corrupt, or not in the expected format."""
+
+
+class DivergedError(NetembedError, FloatingPointError):
+    """A training whose loss or weights became NaN or infinite (a learning rate or loss weight too large)."""
 
 
 class SearchError(NetembedError, ValueError):

@@ -36,7 +36,7 @@ import torch
 from scipy.stats import kendalltau, spearmanr
 
 from netembed import space, stats
-from netembed._io import atomic_write, save_figure
+from netembed._io import atomic_write, check_writable, save_figure
 from netembed.cell import OPS, Cell
 from netembed.errors import NetembedError
 from netembed.predictors import AccuracyPredictor, PredictorConfig, TimeEstimator
@@ -235,6 +235,21 @@ class PredictorScore:
     mdape_percent: float | None = None  # time estimators only
 
 
+def _check_grid(methods, train_sizes, seeds, steps, batch_size, runs_dir) -> None:
+    """The settings both benchmarks share, before any fit; ``runs_dir`` must be writable."""
+    if len(set(methods)) < len(methods):
+        raise BenchError(f"methods must each be named once, got {list(methods)}")
+    if not len(train_sizes) or min(train_sizes) < 2:
+        raise BenchError(f"train sizes must be at least 2 cells each, got {list(train_sizes)}")
+    if not len(seeds):
+        raise BenchError("seeds must hold at least one seed, got none")
+    for name, value in (("steps", steps), ("batch size", batch_size)):
+        if value is not None and value < 1:
+            raise BenchError(f"{name} must be a positive integer, got {value}")
+    if runs_dir is not None:
+        check_writable(runs_dir, "runs_dir")
+
+
 def run_predictor_bench(
     accuracy: np.ndarray,
     train_sizes: Sequence[int],
@@ -255,6 +270,11 @@ def run_predictor_bench(
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise BenchError(f"methods must be among {list(METHODS)}, got {unknown}")
+    _check_grid(methods, train_sizes, seeds, steps, batch_size, runs_dir)
+    if not 2 <= test_size < len(accuracy):
+        raise BenchError(
+            f"test size must be in [2, {len(accuracy) - 1}] (a rank correlation needs two cells), got {test_size}"
+        )
     order = np.random.default_rng(split_seed).permutation(len(accuracy))
     test_rows, pool = np.sort(order[:test_size]), order[test_size:]
     if max(train_sizes) > len(pool):
@@ -308,13 +328,16 @@ def run_time_bench(
     unknown = [m for m in methods if m not in TIME_METHODS]
     if unknown:
         raise BenchError(f"methods must be among {list(TIME_METHODS)}, got {unknown}")
+    _check_grid(methods, train_sizes, seeds, steps, batch_size, runs_dir)
     if flops is None:
         raise BenchError(
             "the time benchmark needs the table's flops column (for the gbt baseline), got a table without it"
         )
     timed = np.flatnonzero(np.isfinite(seconds))
-    if not 0 < pool_size < len(timed):
-        raise BenchError(f"pool size must be in [1, {len(timed) - 1}] (timed rows minus a test set), got {pool_size}")
+    if not 0 < pool_size < len(timed) - 1:
+        raise BenchError(
+            f"pool size must be in [1, {len(timed) - 2}] (two timed rows left to test on), got {pool_size}"
+        )
     order = np.random.default_rng(split_seed).permutation(timed)
     pool, test_rows = order[:pool_size], np.sort(order[pool_size:])
     if max(train_sizes) > len(pool):

@@ -34,7 +34,7 @@ from netembed import features, space
 from netembed._fields import SEED, Int, Number, OneOf, check_fields
 from netembed.cell import Cell
 from netembed.encoder import ENCODER_RULES, CellEncoder, EncoderConfig
-from netembed.errors import NetembedError
+from netembed.errors import DivergedError, NetembedError
 from netembed.graph import DenseCells, dense_arrays, dense_cells
 
 __all__ = [
@@ -304,7 +304,7 @@ class AccuracyPredictor(nn.Module):
                 "calibrate=False keeps raw scores, which cannot be blended with the forest's "
                 f"labels: it needs PredictorConfig.forest=0, got {self.config.forest!r}"
             )
-        target = self._standardised_targets(self._check(cells, y))
+        target = self._standardised_targets(self.check_labels(cells, y))
         batch, extra = dense_cells(cells), self._extra(cells)
         from tqdm.auto import tqdm
 
@@ -333,6 +333,11 @@ class AccuracyPredictor(nn.Module):
                 loss.backward()
                 optimizer.step()
                 schedule.step()
+            if not all(torch.isfinite(p).all() for p in member.parameters()):
+                raise DivergedError(
+                    f"training diverged: member {index}'s weights became NaN or infinite (ranking weight "
+                    f"{config.ranking_weight:g}, learning rate {config.lr:g}: too large?)"
+                )
             if calibrate:
                 self.calibration[index] = _least_squares(member, batch, extra, target, generator)
         if config.forest:
@@ -390,7 +395,8 @@ class AccuracyPredictor(nn.Module):
         fields = SHAPE if document["model_type"] == cls.__name__ else ("hidden", "layers", "embedding_dim")
         return {f: config[f] for f in fields if f in config}
 
-    def _check(self, cells: Sequence[Cell], y) -> np.ndarray:
+    def check_labels(self, cells: Sequence[Cell], y) -> np.ndarray:
+        """``y`` as float64 when ``fit`` can learn from it, else a ``LabelError`` naming the rule."""
         y = np.asarray(y, dtype=np.float64)
         if y.ndim != 1:
             raise LabelError(f"labels must be one number per cell, got shape {y.shape}")
@@ -507,8 +513,8 @@ class TimeEstimator(AccuracyPredictor):
     def _extra_rows(self, rows: np.ndarray) -> torch.Tensor:
         return self._extra([space.cell_at(int(r)) for r in rows])
 
-    def _check(self, cells, y) -> np.ndarray:
-        y = super()._check(cells, y)
+    def check_labels(self, cells, y) -> np.ndarray:
+        y = super().check_labels(cells, y)
         if (y <= 0).any():
             raise LabelError(f"training times must be positive seconds, got {y[y <= 0][0]}")
         return y

@@ -25,7 +25,7 @@ from torch import nn
 
 from netembed import space
 from netembed._fields import SEED, Int, Number, check_fields
-from netembed._io import atomic_write
+from netembed._io import atomic_write, check_writable
 from netembed.encoder import CellAutoencoder, CellEncoder, Decoder, EncoderConfig
 from netembed.errors import DataError
 from netembed.graph import NODE_TYPES, DenseCells, dense_arrays
@@ -259,7 +259,8 @@ def write_pretrained(
     """
     from netembed import hub
 
-    out_dir = Path(out_dir)
+    out_dir = check_writable(out_dir)
+    check_writable(work_dir, "--work")  # both before the hours of pretraining
     if not force and out_dir.is_dir() and any(out_dir.iterdir()):
         raise DataError(
             f"--out must be a new or empty directory, got {out_dir} holding {len(list(out_dir.iterdir()))} "
@@ -299,6 +300,8 @@ def evaluate_pretrained(
 
     directory = hub.resolve(model)
     autoencoder, meta = hub.load_pretrained(CellAutoencoder, directory, EncoderConfig, device=device)
+    if out_dir is not None:
+        check_writable(out_dir)
     split = meta.get("pretrain", {})
     _, held_out = holdout_split(space.NUM_CELLS, split.get("holdout", 0.1), seed=split.get("seed", 0))
     result: dict = {

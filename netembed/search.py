@@ -261,33 +261,33 @@ def run_loop(
         result.evaluator_seconds += time.perf_counter() - tick
         return measured, value
 
-    while budget.seconds is None or time.perf_counter() - started < budget.seconds:
-        news = store.news()
-        for key in news.keys() - told.keys():  # other workers' queries
-            told[key] = news[key]
-            method.observe(news[key])
-        if store.spent(budget.queries):
-            break
-        cell = method.ask()
-        if cell.hash in told:
-            repeats += 1
-            if repeats > MAX_REPEATS:
-                raise SearchError(f"{method.name} proposed {MAX_REPEATS} already-evaluated cells in a row")
-        else:
-            repeats = 0
-            labelled = store.label(cell, measure)
-            if labelled is None:  # budget spent meanwhile; the method's last ask goes unanswered
+    with bar:  # closed on an error too: the error then prints on a line of its own
+        while budget.seconds is None or time.perf_counter() - started < budget.seconds:
+            news = store.news()
+            for key in news.keys() - told.keys():  # other workers' queries
+                told[key] = news[key]
+                method.observe(news[key])
+            if store.spent(budget.queries):
                 break
-            evaluation, own = labelled
-            told[cell.hash] = evaluation
-            if own:
-                result.evaluations.append(evaluation)
-            bar.set_postfix(progress_figures(told.values()), refresh=False)
-            bar.update(len(told) - bar.n)  # other workers' labels count too
-        method.tell(told[cell.hash])
-        if on_state is not None and (state := method.state()) is not None:
-            on_state(state, len(told))
-    bar.close()
+            cell = method.ask()
+            if cell.hash in told:
+                repeats += 1
+                if repeats > MAX_REPEATS:
+                    raise SearchError(f"{method.name} proposed {MAX_REPEATS} already-evaluated cells in a row")
+            else:
+                repeats = 0
+                labelled = store.label(cell, measure)
+                if labelled is None:  # budget spent meanwhile; the method's last ask goes unanswered
+                    break
+                evaluation, own = labelled
+                told[cell.hash] = evaluation
+                if own:
+                    result.evaluations.append(evaluation)
+                bar.set_postfix(progress_figures(told.values()), refresh=False)
+                bar.update(len(told) - bar.n)  # other workers' labels count too
+            method.tell(told[cell.hash])
+            if on_state is not None and (state := method.state()) is not None:
+                on_state(state, len(told))
     result.search_seconds = time.perf_counter() - started - result.evaluator_seconds
     return result
 

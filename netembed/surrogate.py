@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,9 +24,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from netembed import space
-from netembed._io import read_text, save_figure
+from netembed._io import check_writable, read_text, save_figure
 from netembed.cell import Cell
-from netembed.errors import NetembedError
+from netembed.errors import InvalidCellError, NetembedError
 
 if TYPE_CHECKING:
     from netembed.bench import Benchmark
@@ -80,6 +79,8 @@ class PredictorJob:
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise PredictorJobError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
+        if self.test_size < 2:
+            raise PredictorJobError("--test-size must be at least 2 (a rank correlation needs two cells), got 1")
         if self.ranking_weight is not None and not (
             isinstance(self.ranking_weight, (int, float)) and 0 <= self.ranking_weight < float("inf")
         ):
@@ -117,17 +118,27 @@ def train_predictor(job: PredictorJob, out, command: str | None = None, progress
     """Fit, measure (with the table) and save the predictor ``job`` describes in ``out``; returns
     what was written: ``out``, ``train_cells`` and, with the table, ``test`` and ``plot``."""
     from netembed.bench import load_table
-    from netembed.predictors import AccuracyPredictor, TimeEstimator
+    from netembed.predictors import AccuracyPredictor, LabelError, TimeEstimator
 
     bench = load_table(job.data, required=job.cells is None and job.label != "params")
     rng = np.random.default_rng(job.seed)
-    cells, labels, train_rows = _labelled(job, bench, rng)  # bad input is refused before anything is written
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)  # before the training: a folder that cannot be written fails now
-    if not os.access(out, os.W_OK):
-        raise PredictorJobError(f"--out must be a folder this process can write to, got {out}")
     model_cls = TimeEstimator if job.label == "time" else AccuracyPredictor
-    model = model_cls(job.config(len(cells))).fit(cells, labels, init=job.init, progress=progress)
+    cells, labels, train_rows = _labelled(job, bench, rng)  # bad input is refused before anything is written
+    model = model_cls(job.config(len(cells)))
+    model.check_labels(cells, labels)
+    if np.ptp(labels) == 0:
+        raise LabelError(
+            f"labels must not all be equal (a predictor learns their order), got {len(labels)} labels all {labels[0]:g}"
+        )
+    measured = bench is not None and _column(bench, job.label) is not None  # held-out quality on table cells
+    if measured and len(_test_pool(bench, job.label, train_rows)) < 2:
+        raise PredictorJobError(
+            f"the table must hold at least 2 cells outside the training set to test on, got "
+            f"{len(_test_pool(bench, job.label, train_rows))} (a smaller --train-size?)"
+        )
+    out = check_writable(out)  # before the training
+    out.mkdir(parents=True, exist_ok=True)
+    model.fit(cells, labels, init=job.init, progress=progress)
     meta = {
         "command": command,
         "target": job.label,
@@ -140,7 +151,7 @@ def train_predictor(job: PredictorJob, out, command: str | None = None, progress
         meta["space_sha256"] = space.space_checksum()
     elif bench is not None:  # which table the labels and the held-out cells came from
         meta["data_sha256"] = _data_hashes(bench, job.label)
-    if bench is not None:  # held-out quality on table cells it never saw
+    if measured:
         payload["test"] = meta["quality"] = _held_out(model, bench, job, train_rows, rng, out)
         payload["plot"] = payload["test"].pop("plot")
     model.save_pretrained(out, meta)
@@ -159,14 +170,22 @@ def _labelled(
         return cells, np.log([space.count_params(c) for c in cells]), train_rows
     if job.cells:
         cells, labels = _log_cells(job) if job.cells.endswith(".jsonl") else _user_cells(job.cells)
+        first: dict[Cell, int] = {}
+        for i, cell in enumerate(cells):
+            j = first.setdefault(cell, i)
+            if j != i:
+                raise PredictorJobError(
+                    f"--cells must hold each cell once, got cell {cell.hash} as entries {j} (value {labels[j]:g}) "
+                    f"and {i} (value {labels[i]:g}); isomorphic cells are one cell: average repeated measurements"
+                )
         rows = [bench.row_of(c) for c in cells if c in bench] if bench is not None else []
         return cells, labels, np.array(rows, dtype=int)
-    column = bench.test_acc_108 if job.label == "accuracy" else bench.train_time_108
+    column = _column(bench, job.label)
     if column is None:
         raise PredictorJobError("--label time needs the training-time file (nb101_train_time_20k.npz)")
     known = np.flatnonzero(~np.isnan(column))
-    if not 2 <= job.train_size <= len(known) - 1:
-        raise PredictorJobError(f"--train-size must be in [2, {len(known) - 1}], got {job.train_size}")
+    if not 2 <= job.train_size <= len(known) - 2:  # two left to test on
+        raise PredictorJobError(f"--train-size must be in [2, {len(known) - 2}], got {job.train_size}")
     train_rows = rng.choice(known, job.train_size, replace=False)
     return [bench.cell(int(r)) for r in train_rows], column[train_rows], train_rows
 
@@ -188,12 +207,20 @@ def _user_cells(path: str) -> tuple[list[Cell], np.ndarray]:
         specs = json.loads(read_text(path, rule))
     except json.JSONDecodeError as exc:
         raise PredictorJobError(f"{rule}, got invalid JSON in {path} ({exc.msg} at position {exc.pos})") from None
-    if not isinstance(specs, list) or not all(isinstance(s, dict) and "value" in s for s in specs):
-        raise PredictorJobError(rule)
-    for s in specs:
-        if not {"matrix", "ops"} <= set(s):
-            raise PredictorJobError(f"{rule}, got an entry with the keys {sorted(s)}")
-    return [Cell(s["matrix"], s["ops"]) for s in specs], np.array([s["value"] for s in specs], dtype=float)
+    if not isinstance(specs, list):
+        raise PredictorJobError(f"{rule}, got {type(specs).__name__}")
+    cells, values = [], []
+    for i, s in enumerate(specs):
+        if not isinstance(s, dict) or not {"matrix", "ops", "value"} <= set(s):
+            raise PredictorJobError(f"{rule}, got entry {i}: {sorted(s) if isinstance(s, dict) else repr(s)}")
+        if isinstance(s["value"], bool) or not isinstance(s["value"], (int, float)):
+            raise PredictorJobError(f"--cells entry {i}: value must be a number, got {s['value']!r}")
+        try:
+            cells.append(Cell(s["matrix"], s["ops"]))
+        except InvalidCellError as exc:
+            raise PredictorJobError(f"--cells entry {i}: {exc}") from None
+        values.append(s["value"])
+    return cells, np.array(values, dtype=float)
 
 
 def _data_hashes(bench: Benchmark, label: str) -> dict[str, str]:
@@ -201,6 +228,17 @@ def _data_hashes(bench: Benchmark, label: str) -> dict[str, str]:
 
     files = [bench.source] + ([bench.source.parent / TIME_FILE] if label == "time" else [])
     return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files if f.is_file()}
+
+
+def _column(bench: Benchmark, label: str) -> np.ndarray:
+    if label == "params":
+        return np.log(bench.params.astype(np.float64))
+    return bench.test_acc_108 if label == "accuracy" else bench.train_time_108
+
+
+def _test_pool(bench: Benchmark, label: str, train_rows: np.ndarray) -> np.ndarray:
+    """The table rows a predictor is measured on: labelled for ``label``, outside its training set."""
+    return np.setdiff1d(np.flatnonzero(~np.isnan(_column(bench, label))), train_rows)
 
 
 def _held_out(
@@ -211,15 +249,10 @@ def _held_out(
 
     from netembed.predictor_bench import mdape_percent
 
-    column = {
-        "accuracy": lambda: bench.test_acc_108,
-        "time": lambda: bench.train_time_108,
-        "params": lambda: np.log(bench.params.astype(np.float64)),
-    }[job.label]()
-    pool = np.setdiff1d(np.flatnonzero(~np.isnan(column)), train_rows)
+    pool = _test_pool(bench, job.label, train_rows)
     test = rng.choice(pool, min(job.test_size, len(pool)), replace=False)
     predicted, _ = model.predict_rows(test)
-    truth = column[test]
+    truth = _column(bench, job.label)[test]
     return {
         "cells": len(test),
         "kendall_tau": float(kendalltau(predicted, truth).statistic),

@@ -343,6 +343,29 @@ def test_run_locality_refuses_values_that_do_not_fit_the_graph():
         run_locality(walks=5, length=5, max_lag=2, graph=ring_graph(10), values=np.zeros(9))
 
 
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"walks": 0}, "walks must be a positive integer, got 0"),
+        ({"max_lag": 6}, "max_lag must be an integer in [1, walk length - 1] = [1, 5]"),
+        ({"permutations": 5}, "permutations must be >= 20 for a 95% band, got 5"),
+        ({"bootstrap": 1}, "bootstrap must be 0 (off) or >= 2 resamplings, got 1"),
+        ({"out": "a file"}, "--out must name a folder this process can write, got"),
+    ],
+)
+def test_run_locality_checks_its_settings_before_the_move_graph(tmp_path, monkeypatch, settings, message):
+    """The move graph takes about 90 s: a mistake used to show only after it."""
+    from netembed import transforms
+
+    monkeypatch.setattr(transforms, "move_graph", lambda **_: pytest.fail("built the move graph"))
+    (tmp_path / "a file").write_text("x")
+    settings = {"walks": 5, "length": 5, "max_lag": 2, "data": tmp_path} | settings
+    settings["out"] = tmp_path / settings["out"] if "out" in settings else None
+    with pytest.raises(NetembedError) as info:
+        run_locality(**settings)
+    assert message in str(info.value)
+
+
 def test_run_locality_without_the_table_says_where_it_looked(tmp_path):
     with pytest.raises(DataError, match="NAS-Bench-101 table not found"):
         run_locality(walks=5, length=5, max_lag=2, graph=ring_graph(10), data=tmp_path)
@@ -357,7 +380,7 @@ def test_the_experiment_script_exits_with_a_clear_message_without_the_table(tmp_
         check=False,
     )
     assert done.returncode == 2
-    assert "netembed analyze: error: NAS-Bench-101 table not found" in done.stderr
+    assert "netembed analyze locality: error: NAS-Bench-101 table not found" in done.stderr
 
 
 def test_the_module_imports_numpy_only():

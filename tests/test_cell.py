@@ -43,6 +43,7 @@ def permute(matrix, ops, order):
         ("not a matrix", ["input", "output"], "matrix must be 2-D"),
         ([[0, 1], [0]], ["input", "output"], "matrix must be a 2-D array of 0/1"),
         ([[0, 1], [0, 0]], "input,output", "ops must be a sequence of op names"),
+        ([[0, 1], [0, 0]], [[], "output"], "ops[0] must be one of ['input', 'output', "),  # was a TypeError
     ],
 )
 def test_invalid_cells_name_the_rule_and_the_value(matrix, ops, message):

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ from netembed.cli import main, parse_cell
 from netembed.errors import NetembedError
 from netembed.predictors import TIME_TRAINING, PredictorConfig
 
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SMALL = '{"matrix": [[0, 1, 1], [0, 0, 1], [0, 0, 0]], "ops": ["input", "maxpool3x3", "output"]}'
 
 
@@ -249,7 +251,7 @@ def test_train_predictor_learns_parameter_counts_without_a_table(capsys, no_tabl
     [
         (["--label", "time"], "needs the training-time file"),
         (["--label", "params", "--cells", "mine.json"], "--label params learns random cells of the space"),
-        (["--train-size", "1"], "--train-size must be in [2, 11], got 1"),
+        (["--train-size", "1"], "--train-size must be in [2, 10], got 1"),
         (
             ["--label", "time", "--targets", "normal"],
             "--targets must be raw with --label time (it learns logs), got normal",
@@ -635,7 +637,7 @@ def test_train_cell_trains_and_resumes(capsys, small_table, tmp_path):
         (["--epochs", "0"], "TrainConfig.epochs must be an integer in 1..1000000, got 0"),
         (["--stem-channels", "-2"], "NetworkConfig.stem_channels must be an integer in 1..4096, got -2"),
         (["--train-size", "3"], "train_size must be an integer in [10, 1697], got 3"),
-        (["--images", "/no/such.npz"], "image data file must exist"),
+        (["--images", "/no/such.npz"], "image data must be an .npz file, got '/no/such.npz': no such file"),
         (["--stacks", "5"], "image_size must be at least 2**(num_stacks - 1) = 16"),
     ],
 )
@@ -657,7 +659,7 @@ def test_search_with_real_training(capsys, no_table, tmp_path):
         "--epochs",
         "1",
         "--stem-channels",
-        "4",
+        "5",
         "--stacks",
         "2",
         "--device",
@@ -714,7 +716,7 @@ def test_search_with_real_training_inherits_weights(capsys, no_table, tmp_path):
         "--epochs",
         "1",
         "--stem-channels",
-        "4",
+        "5",
         "--stacks",
         "2",
         "--device",
@@ -836,7 +838,7 @@ def test_make_test_shows_why_tests_skip_and_starts_postgres():
         (["train-predictor", "--test-size", "0"], "--test-size must be a positive integer, got 0"),
         (["train-predictor", "--ranking-weight", "-1"], "--ranking-weight must be a finite number >= 0, got -1.0"),
         (["search", "--top", "-3"], "--top must be a positive integer, got -3"),
-        (["search", "--seed", "-1"], "seed must be an integer >= 0, got -1"),
+        (["search", "--seed", "-1"], "argument --seed: must be an integer in [0, 4294967295], got '-1'"),
         (["search", "--worker", "-1"], "--workers must be >= 1 and --worker >= 0, got 1 and -1"),
     ],
 )
@@ -858,3 +860,142 @@ def test_train_predictor_refuses_bad_input_before_writing(capsys, no_table, tmp_
         capsys, "train-predictor", "--label", "params", "--train-size", "1", "--out", str(tmp_path / "o")
     )
     assert code == 2 and "--train-size must be in [2, " in err and not (tmp_path / "o").exists()
+
+
+# -- what the command-line fuzz found (issue #22, tests/test_fuzz_cli.py) -----------------------
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        # argparse's own mistakes printed the usage first: three lines and more
+        (["train-predictor", "--steps", "abc"], "argument --steps: invalid int value: 'abc'"),
+        (["bench", "time", "--seeds=--"], "argument --seeds: expected one argument, got '--'"),  # was a TypeError
+        (["demo", "--seed", "-1"], "argument --seed: must be an integer in [0, 4294967295], got '-1'"),  # numpy's
+        (["compare", "--seed-offset", "-1"], "argument --seed-offset: must be an integer in [0, 4294967295]"),
+        (["embed", "[]", "--device", "CPU"], "--device must be cpu, cuda or cuda:N, got 'CPU'"),  # torch's
+        (["embed", "[]", "--device", "meta"], "--device must be cpu, cuda or cuda:N, got 'meta'"),
+        (["pretrain", "--embedding-dim", "0"], "EncoderConfig.embedding_dim must be a positive integer, got 0"),
+        (["pretrain", "--out", ""], "--out must name a folder this process can write, got '': an empty name"),
+        (["neighbors", '{"matrix": [[0, 1], [0, 0]], "ops": [[], "output"]}'], "ops[0] must be one of"),
+    ],
+)
+def test_mistakes_the_fuzz_found_are_one_line_errors(capsys, no_table, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == "" and err.count("\n") == 1 and message in err, err
+
+
+@pytest.mark.parametrize("where", ["a file", "a file/under"])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train-predictor", "--label", "params", "--train-size", "4", "--members", "1", "--steps", "1"],
+        ["search", "--method", "random", "--budget", "1"],
+        ["train-cell", SMALL, "--epochs", "1"],
+        ["pretrain"],
+        ["embed", "--eval"],
+        ["analyze", "locality"],
+        ["bench", "predictors", "--train-sizes", "2", "--test-size", "2", "--methods", "mlp"],
+    ],
+)
+def test_an_unwritable_out_is_refused_before_any_work(capsys, small_table, tmp_path, monkeypatch, argv, where):
+    """--out a file, or under one: said at once, not after the training (pretrain: hours)."""
+    from netembed import pretrain, transforms
+
+    for module, name in ((pretrain, "pretrain"), (pretrain, "reconstruction"), (transforms, "move_graph")):
+        monkeypatch.setattr(module, name, lambda *a, **k: pytest.fail("started the long work"))
+    (tmp_path / "a file").write_text("x")
+    code, _, err = run(capsys, *argv, "--out", str(tmp_path / where))
+    assert code == 2 and f"--out must name a folder this process can write, got '{tmp_path / where}'" in err, err
+    assert err.rstrip().endswith(": a file" if where == "a file" else f"{tmp_path / 'a file'} is a file")
+
+
+def test_data_convert_checks_its_output_before_reading(capsys, tmp_path):
+    (tmp_path / "in.tfrecord").write_bytes(b"x" * 100)
+    code, _, err = run(capsys, "data", "convert", str(tmp_path / "in.tfrecord"), str(tmp_path), "--quiet")
+    assert code == 2 and f"the output must name a file this process can write, got '{tmp_path}': a folder" in err
+
+
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ('[{"matrix": [[0, 1], [0, 0]], "ops": ["input", "output"], "value": "abc"}]', "value must be a number"),
+        ("[1]", "got entry 0: 1"),
+        ('[{"matrix": [[0, 1], [0, 1]], "ops": ["input", "output"], "value": 1}]', "--cells entry 0: matrix must be"),
+        ("{SMALL_0.5}, {TWO_0.5}", "labels must not all be equal (a predictor learns their order), got 2 labels"),
+        ("{SMALL_0.5}, {SMALL_0.9}, {TWO_0.7}", "each cell once, got cell {hash} as entries 0 (value 0.5) and 1"),
+    ],
+)  # fmt: skip
+def test_a_users_cells_are_checked_before_training(capsys, no_table, tmp_path, rows, message):
+    """A value "abc" raised numpy's ValueError; constant labels trained a predictor whose Kendall
+    tau is NaN; a cell given twice with two values was accepted silently."""
+    small, two = json.loads(SMALL), {"matrix": [[0, 1], [0, 0]], "ops": ["input", "output"]}
+    for name, spec in (("SMALL", small), ("TWO", two)):
+        for value in ("0.5", "0.9", "0.7"):
+            rows = rows.replace(f"{{{name}_{value}}}", json.dumps({**spec, "value": float(value)}))
+    (tmp_path / "cells.json").write_text(rows if rows.startswith("[") else f"[{rows}]")
+    argv = ["--cells", str(tmp_path / "cells.json"), "--members", "1", "--steps", "1", "--out", str(tmp_path / "o")]
+    code, _, err = run(capsys, "train-predictor", *argv)
+    assert code == 2 and message.format(hash=parse_cell(SMALL).hash) in err, err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--test-size", "1"], "--test-size must be at least 2 (a rank correlation needs two cells), got 1"),  # NaN tau
+        (["--train-size", "11"], "--train-size must be in [2, 10], got 11"),  # left one cell to test on: NaN tau
+        (
+            ["--ranking-weight", "1e300"],
+            "training diverged: member 0's weights became NaN or infinite",
+        ),  # torch's assert
+    ],
+)
+def test_train_predictor_refuses_what_makes_its_figures_nan(capsys, small_table, tmp_path, argv, message):
+    base = ["--train-size", "4", "--test-size", "4", "--members", "1", "--steps", "2", "--out", str(tmp_path / "o")]
+    code, _, err = run(capsys, "train-predictor", *base, *argv)
+    assert code == 2 and message in err, err
+
+
+def test_train_cell_refuses_a_stem_too_narrow_for_the_cell(capsys, no_table, tmp_path):
+    """Two vertices feed the output: one stem channel left one of them with none (torch's RuntimeError)."""
+    cell = json.dumps(json.loads((EXAMPLES / "cell.json").read_text()))
+    code, _, err = run(capsys, "train-cell", cell, "--stem-channels", "1", "--out", str(tmp_path / "run"))
+    assert code == 2 and "--stem-channels must be at least 2 (the vertices feeding a cell's output" in err
+    code, _, err = run(capsys, "search", "--evaluator", "train", "--stem-channels", "4", "--out", str(tmp_path / "s"))
+    assert code == 2 and "--stem-channels must be at least 5 (the vertices feeding a cell's output split them" in err
+
+
+def test_train_cell_refuses_labels_that_are_not_class_indices(capsys, no_table, tmp_path):
+    images = {"train_images": np.ones((4, 8, 8)), "test_images": np.ones((2, 8, 8)), "test_labels": np.arange(2)}
+    np.savez(tmp_path / "images.npz", train_labels=np.array([0, 1, 10**9, 1]), **images)
+    code, _, err = run(
+        capsys, "train-cell", SMALL, "--images", str(tmp_path / "images.npz"), "--out", str(tmp_path / "r")
+    )
+    assert code == 2 and "train labels must be integer class indices in [0, 999], got 1000000000" in err
+
+
+def test_a_failed_compare_prints_its_error_on_a_line_of_its_own(capsys, small_table, tmp_path):
+    """The progress bar was left open: the error was glued to it, and the bar drawn again after it."""
+    argv = ["compare", "--methods", "random", "--seeds", "1", "--budget", "1", "--out", str(tmp_path / "c")]
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and err.split("\n")[-2].startswith("netembed compare: error: the table has no cell")
+
+
+@pytest.mark.parametrize(
+    "log",
+    [
+        b'{"netembed_log": 1}\n\xff\n',
+        b'{"netembed_log": 1}\n[1]\n{"query": 1}\n',
+        b'{"netembed_log": 1}\n{"query": 0}\n{"query": 1}\n',
+        b'{"netembed_log": 1}\n{"query": 0, "hash": "HASH", "matrix": [[0, 1], [0, 0]], "accuracy": "abc"}\n{}\n',
+    ],
+)
+@pytest.mark.parametrize("command", ["train-predictor --cells LOG", "search --resume --method random --out DIR"])
+def test_a_broken_query_log_is_a_one_line_error(capsys, no_table, tmp_path, log, command):
+    (tmp_path / "queries.jsonl").write_bytes(
+        log.replace(b"HASH", Cell([[0, 1], [0, 0]], ["input", "output"]).hash.encode())
+    )
+    argv = command.replace("LOG", str(tmp_path / "queries.jsonl")).replace("DIR", str(tmp_path)).split()
+    code, _, err = run(capsys, *argv, *(["--out", str(tmp_path / "p")] if "LOG" in command else []))
+    assert code == 2 and err.count("\n") == 1

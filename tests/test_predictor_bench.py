@@ -5,7 +5,7 @@ from functools import partial
 import numpy as np
 import pytest
 
-from netembed import Cell, space
+from netembed import Cell, NetembedError, space
 from netembed.predictor_bench import (
     BenchError,
     flat_features,
@@ -57,6 +57,28 @@ def test_harness_runs_every_method_on_the_same_splits():
         run_predictor_bench(accuracy, [len(arrays)], [0], ["mlp"], test_size=10)
 
 
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"test_size": 1}, "test size must be in [2, 999] (a rank correlation needs two cells), got 1"),  # NaN tau
+        ({"batch_size": 0}, "batch size must be a positive integer, got 0"),  # was PredictorConfig's ValueError
+        ({"steps": -1}, "steps must be a positive integer, got -1"),
+        ({"methods": ["mlp", "mlp"]}, "methods must each be named once, got ['mlp', 'mlp']"),
+        ({"seeds": []}, "seeds must hold at least one seed, got none"),
+        ({"train_sizes": [1]}, "train sizes must be at least 2 cells each, got [1]"),
+        ({"runs_dir": "a file"}, "runs_dir must name a folder this process can write, got"),
+    ],
+)
+def test_predictor_bench_mistakes_are_refused_before_any_fit(tmp_path, kwargs, message):
+    (tmp_path / "a file").write_text("x")
+    if "runs_dir" in kwargs:
+        kwargs["runs_dir"] = tmp_path / kwargs["runs_dir"]
+    settings = {"train_sizes": [10], "seeds": [0], "methods": ["netembed"], "test_size": 100} | kwargs
+    with pytest.raises(NetembedError) as info:
+        run_predictor_bench(np.linspace(0.8, 0.9, 1000), progress=False, **settings)
+    assert message in str(info.value)
+
+
 def synthetic_times(rows: int, timed: int, seed: int = 0):
     """Seconds that grow with parameters and FLOPs (times noise) on the first ``timed`` rows, NaN elsewhere."""
     rng = np.random.default_rng(seed)
@@ -84,7 +106,7 @@ def test_time_bench_scores_every_method_on_the_same_timed_rows():
     "kwargs, message",
     [
         ({"methods": ["xgboost"]}, "methods must be among"),
-        ({"pool_size": 400}, "pool size must be in [1, 399]"),
+        ({"pool_size": 399}, "pool size must be in [1, 398] (two timed rows left to test on), got 399"),
         ({"train_sizes": [301]}, "at most the pool of 300 timed rows, got 301"),
         ({"flops": None}, "needs the table's flops column"),
     ],

@@ -313,7 +313,10 @@ def test_a_checkpoint_state_edited_under_a_new_sha256_is_refused(tiny_data, tmp_
     [
         (lambda: digits(train_size=5), "train_size must be an integer in [10, 1697], got 5"),
         (lambda: digits(label_noise=1.0), "label_noise must be in [0, 1), got 1.0"),
-        (lambda: load_npz("/no/such/file.npz"), "image data file must exist"),
+        (
+            lambda: load_npz("/no/such/file.npz"),
+            "image data must be an .npz file, got '/no/such/file.npz': no such file",
+        ),
     ],
 )
 def test_data_mistakes(call, message):
@@ -341,8 +344,68 @@ def test_npz_images_and_their_mistakes(tmp_path):
     with pytest.raises(DataError, match=r"test labels must have shape \(20,\), got \(5,\)"):
         load_npz(tmp_path / "bad.npz")
     (tmp_path / "junk.npz").write_bytes(b"not a zip file")
-    with pytest.raises(DataError, match="must be a readable .npz file"):
+    with pytest.raises(DataError, match="is not a readable NumPy .npz archive"):
         load_npz(tmp_path / "junk.npz")
+
+
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        (np.array([0.0, 1.0, 2.0, 1.0]), None),  # whole numbers stored as floats are class indices
+        (np.array([0.0, 1.5, 2.0, 1.0]), "train labels must be integer class indices in [0, 999], got 1.5"),
+        (np.array([0, 1, 10**9, 1]), "train labels must be integer class indices in [0, 999], got 1000000000"),
+        (np.array([0.0, np.nan, 1.0, 1.0]), "train labels must be integer class indices in [0, 999], got nan"),
+        (np.array(["a", "b", "a", "b"]), "train labels must be integer class indices in [0, 999], got dtype <U1"),
+        (np.array([0, -1, 1, 1]), "train labels must be integer class indices in [0, 999], got -1"),
+    ],
+)
+def test_npz_labels_are_small_class_indices(tmp_path, labels, message):
+    """Labels were cast to int64: 1.5 became class 1, and 10**9 asked for a 10**9-way classifier."""
+    arrays = {"train_images": np.ones((4, 8, 8)), "test_images": np.ones((2, 8, 8)), "test_labels": np.arange(2)}
+    np.savez(tmp_path / "images.npz", train_labels=labels, **arrays)
+    if message is None:
+        assert load_npz(tmp_path / "images.npz").train_labels.tolist() == [0, 1, 2, 1]
+        return
+    with pytest.raises(DataError) as info:
+        load_npz(tmp_path / "images.npz")
+    assert str(info.value) == f"images: {message}"
+
+
+@pytest.mark.parametrize(
+    "write, message",
+    [
+        (lambda path: path.write_bytes(b""), "is not a readable NumPy .npz archive"),  # was an EOFError
+        (
+            lambda path: np.savez(path, **dict.fromkeys(("train_images", "test_images"), np.array([["a"]])),
+                                  train_labels=np.arange(1), test_labels=np.arange(1)),
+            "train images must be numbers, got dtype <U1",
+        ),  # was a TypeError
+        (
+            lambda path: np.savez(path, **dict.fromkeys(("train_images", "test_images"), np.ones(3)),
+                                  train_labels=np.arange(3), test_labels=np.arange(3)),
+            "train images must have shape (N, C, H, H), got (3,)",
+        ),  # was an IndexError, in the normalisation
+    ],
+)  # fmt: skip
+def test_npz_images_that_cannot_be_used_are_named(tmp_path, write, message):
+    write(tmp_path / "images.npz")
+    with pytest.raises(DataError) as info:
+        load_npz(tmp_path / "images.npz")
+    assert message in str(info.value)
+
+
+def test_a_cell_needs_a_stem_channel_per_vertex_feeding_its_output():
+    """A vertex with 0 channels made torch fail at the first convolution."""
+    from netembed.train.network import min_stem_channels
+
+    three = Cell(
+        [[0, 1, 1, 1, 0], [0, 0, 0, 0, 1], [0, 0, 0, 0, 1], [0, 0, 0, 0, 1], [0] * 5], ["input", C3, C1, MP, "output"]
+    )
+    assert (min_stem_channels(three), min_stem_channels(TINY_CELL), min_stem_channels()) == (3, 2, 5)
+    config = NetworkConfig(stem_channels=2, num_stacks=1, cells_per_stack=1, in_channels=1, image_size=8)
+    with pytest.raises(ValueError, match=f"stem_channels must be at least 3 for cell {three.hash} .*, got 2"):
+        build_network(three, config)
+    build_network(TINY_CELL, config)
 
 
 def test_network_must_fit_the_data(tiny_data):

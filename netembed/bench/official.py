@@ -23,7 +23,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from netembed._io import atomic_write
+from netembed._io import atomic_write, check_writable, existing_file
 from netembed.cell import MAX_VERTICES, OP_CODES, PADDING
 from netembed.errors import DataError
 
@@ -237,9 +237,8 @@ def convert_tfrecord(src: str | os.PathLike, dst: str | os.PathLike, *, progress
     """
     from tqdm.auto import tqdm
 
-    src = Path(src)
-    if not src.is_file():
-        raise DataError(f"official NAS-Bench-101 file {src} does not exist")
+    src = existing_file(src, "the official NAS-Bench-101 .tfrecord must be a file")
+    check_writable(dst, "the output", file=True)
     cells: dict[str, dict] = {}
     bar = tqdm(total=src.stat().st_size, unit="B", unit_scale=True, desc="converting", disable=not progress)
     with bar:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from netembed._io import read_npz
 from netembed.cell import Cell
 from netembed.errors import DataError, UnknownCellError
 
@@ -97,10 +98,10 @@ class Benchmark:
                 f"NAS-Bench-101 table not found: {table} does not exist "
                 "(set NETEMBED_DATA to the folder holding nb101_full.npz)"
             )
-        columns = _read_npz(table)
+        columns = read_npz(table)
         _check_table(columns, table)
         if path.is_dir() and (path / TIME_FILE).exists():
-            _join_time_file(columns, _read_npz(path / TIME_FILE), path / TIME_FILE)
+            _join_time_file(columns, read_npz(path / TIME_FILE), path / TIME_FILE)
         if "final_validation_accuracy" in columns:  # converted from the official release
             _from_repeats(columns)
         return cls(columns, table)
@@ -182,15 +183,6 @@ class Benchmark:
 # -- reading ------------------------------------------------------------------------------------
 
 _REQUIRED = ("hash", "adjacency", "ops", "num_vertices", "test_acc_108", "params")
-
-
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            columns = {name: data[name] for name in data.files}
-    except Exception as exc:  # zip/format errors of any kind: name the file
-        raise DataError(f"{path} is not a readable NumPy .npz archive ({exc})") from exc
-    return columns
 
 
 def _check_table(columns: dict[str, np.ndarray], path: Path) -> None:

@@ -9,17 +9,18 @@ arrays.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
+from netembed._io import existing_file, read_npz
 from netembed.errors import DataError
 
 __all__ = ["NPZ_KEYS", "ImageData", "digits", "from_datasets", "load_npz"]
 
 NPZ_KEYS = ("train_images", "train_labels", "test_images", "test_labels")
+MAX_CLASSES = 1000  # ImageNet's; the classifier has one output per class
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,8 +46,7 @@ class ImageData:
                 raise DataError(f"{self.name}: the {split} split must not be empty")
             if not torch.isfinite(images).all():
                 raise DataError(f"{self.name}: {split} images must be finite, got NaN or inf")
-            if labels.min() < 0:
-                raise DataError(f"{self.name}: labels must be class indices >= 0, got {int(labels.min())}")
+            _check_classes(self.name, split, labels.numpy())
         if self.train_images.shape[1:] != self.test_images.shape[1:]:
             raise DataError(
                 f"{self.name}: train and test images must have the same shape, got "
@@ -73,19 +73,42 @@ def _normalised(train: torch.Tensor, test: torch.Tensor) -> tuple[torch.Tensor, 
     return (train - mean) / std, (test - mean) / std
 
 
+def _check_classes(name: str, split: str, labels: np.ndarray) -> None:
+    """Labels are class indices 0..K-1, K at most MAX_CLASSES (integers, or whole numbers stored as floats)."""
+    rule = f"{name}: {split} labels must be integer class indices in [0, {MAX_CLASSES - 1}]"
+    if labels.dtype.kind not in "iuf":
+        raise DataError(f"{rule}, got dtype {labels.dtype}")
+    bad = (labels < 0) | (labels >= MAX_CLASSES)
+    if labels.dtype.kind == "f":
+        bad |= ~np.isfinite(labels) | (labels != np.round(labels))
+    if bad.any():
+        raise DataError(f"{rule}, got {labels[bad][0]}")
+
+
+def _images(name: str, split: str, images) -> torch.Tensor:
+    images = np.asarray(images)
+    if images.dtype.kind not in "biuf":
+        raise DataError(f"{name}: {split} images must be numbers, got dtype {images.dtype}")
+    images = torch.as_tensor(images, dtype=torch.float32)
+    return images[:, None] if images.ndim == 3 else images  # (N, H, W): grey images
+
+
+def _labels(name: str, split: str, labels) -> torch.Tensor:
+    labels = np.asarray(labels)
+    _check_classes(name, split, labels)  # before the cast: 2.5 would become class 2
+    return torch.as_tensor(labels.astype(np.int64))
+
+
 def _build(name: str, train_images, train_labels, test_images, test_labels) -> ImageData:
-    train = torch.as_tensor(np.asarray(train_images), dtype=torch.float32)
-    test = torch.as_tensor(np.asarray(test_images), dtype=torch.float32)
-    if train.ndim == 3:  # (N, H, W) grey images
-        train, test = train[:, None], test[:, None]
-    train, test = _normalised(train, test)
-    return ImageData(
+    raw = ImageData(
         name,
-        train,
-        torch.as_tensor(np.asarray(train_labels), dtype=torch.int64),
-        test,
-        torch.as_tensor(np.asarray(test_labels), dtype=torch.int64),
-    )
+        _images(name, "train", train_images),
+        _labels(name, "train", train_labels),
+        _images(name, "test", test_images),
+        _labels(name, "test", test_labels),
+    )  # checked before the statistics are taken
+    train, test = _normalised(raw.train_images, raw.test_images)
+    return replace(raw, train_images=train, test_images=test)
 
 
 def digits(train_size: int = 1000, label_noise: float = 0.0, seed: int = 0) -> ImageData:
@@ -128,14 +151,8 @@ def from_datasets(train, test, name: str = "dataset") -> ImageData:
 def load_npz(path: str | os.PathLike) -> ImageData:
     """A ``.npz`` with ``train_images``, ``train_labels``, ``test_images``, ``test_labels``
     (images ``(N, H, W)`` or ``(N, C, H, W)``). Read with ``allow_pickle=False``."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"image data file must exist, got {str(path)!r}")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files if key in NPZ_KEYS}
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path} must be a readable .npz file ({exc})") from exc
+    path = existing_file(path, "image data must be an .npz file")
+    arrays = {key: value for key, value in read_npz(path).items() if key in NPZ_KEYS}
     missing = [key for key in NPZ_KEYS if key not in arrays]
     if missing:
         raise DataError(f"{path} must hold the arrays {list(NPZ_KEYS)}, missing {missing}")

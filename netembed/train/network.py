@@ -17,11 +17,19 @@ import torch
 from torch import nn
 
 from netembed._fields import Int, Number, check_fields
-from netembed.cell import Cell
+from netembed.cell import MAX_VERTICES, Cell
 from netembed.errors import ConfigError
 from netembed.space import vertex_channels
 
-__all__ = ["CellModule", "ConvBnRelu", "Network", "NetworkConfig", "build_network", "count_trainable"]
+__all__ = [
+    "CellModule",
+    "ConvBnRelu",
+    "Network",
+    "NetworkConfig",
+    "build_network",
+    "count_trainable",
+    "min_stem_channels",
+]
 
 
 @dataclass(frozen=True)
@@ -146,6 +154,14 @@ class Network(nn.Module):
         return self.classifier(features.mean(dim=(2, 3)))
 
 
+def min_stem_channels(cell: Cell | None = None) -> int:
+    """The fewest stem channels ``cell``'s network can have: the vertices feeding the output split
+    the first stack's channels, at least one each (None: any cell of the space)."""
+    if cell is None:
+        return MAX_VERTICES - 2
+    return max(1, int(cell.matrix[1:-1, -1].sum()))
+
+
 def build_network(cell: Cell, config: NetworkConfig | None = None, device: torch.device | str = "cpu") -> Network:
     """NAS-Bench-101's network for ``cell``, in its canonical vertex order (the order the
     table's parameter counts and channel splits refer to). ``device="meta"`` builds the
@@ -153,6 +169,11 @@ def build_network(cell: Cell, config: NetworkConfig | None = None, device: torch
     if not isinstance(cell, Cell):
         raise TypeError(f"build_network needs a Cell, got {type(cell).__name__}")
     config = config or NetworkConfig()
+    if config.stem_channels < min_stem_channels(cell):
+        raise ValueError(
+            f"NetworkConfig.stem_channels must be at least {min_stem_channels(cell)} for cell {cell.hash} (its "
+            f"output splits them among {min_stem_channels(cell)} vertices), got {config.stem_channels}"
+        )
     with torch.device(device):
         return Network(cell.canonical(), config)
 

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 
 from netembed.errors import NetembedError
 from netembed.train.data import ImageData, digits, load_npz
-from netembed.train.network import NetworkConfig
+from netembed.train.network import NetworkConfig, min_stem_channels
 from netembed.train.trainer import SMALL_DATA, SMALL_NETWORK, TrainConfig
 
 __all__ = ["TrainingError", "TrainingSpec", "resolve_device", "train_one"]
@@ -51,8 +51,15 @@ class TrainingSpec:
             return digits(self.train_size, self.label_noise, seed=self.split_seed)
         return load_npz(self.images)
 
-    def build(self, seed: int) -> tuple[ImageData, NetworkConfig, TrainConfig, str]:
-        """The image data, network scale, optimiser settings (seeded ``seed``) and device."""
+    def build(self, seed: int, cell=None) -> tuple[ImageData, NetworkConfig, TrainConfig, str]:
+        """The image data, network scale, optimiser settings (seeded ``seed``) and device, for
+        ``cell`` (None: any cell of the space, as a search trains)."""
+        fewest = min_stem_channels(cell)
+        if isinstance(self.stem_channels, int) and 0 < self.stem_channels < fewest:
+            raise TrainingError(
+                f"--stem-channels must be at least {fewest} (the vertices feeding a cell's output split them, "
+                f"{'one each' if cell is None else f'{fewest} in this cell'}), got {self.stem_channels}"
+            )
         data = self.data()
         try:
             network = NetworkConfig(
@@ -73,13 +80,21 @@ class TrainingSpec:
 
 
 def resolve_device(name: str | None) -> str:
-    """``name``, checked against this machine; None: CUDA when available, else the CPU."""
+    """``name`` (cpu, cuda or cuda:N), checked against this machine; None: CUDA when available, else the CPU."""
     import torch
 
     if name is None:
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise TrainingError(f"--device must be a device this machine has, got {name!r} (no CUDA here)")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise TrainingError(f"--device must be cpu, cuda or cuda:N, got {name!r}")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise TrainingError(
+            f"--device must be a device this machine has, got {name!r} ({torch.cuda.device_count()} CUDA devices here)"
+        )
     return name
 
 
@@ -95,7 +110,7 @@ def train_one(cell, training: TrainingSpec, seed: int, out, data: str | None = N
     from netembed.train.trainer import train_cell
 
     out = Path(out)
-    images, network, config, device = training.build(seed)  # bad settings: nothing written
+    images, network, config, device = training.build(seed, cell)  # bad settings: nothing written
     with folder_lock(out):  # one process trains in a checkpoint folder
         if announce is not None:
             announce(

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from netembed._fields import SEED, Instance, Int, Number, OneOf, check, check_fields
 from netembed._io import atomic_write
 from netembed.cell import Cell
-from netembed.errors import DataError
+from netembed.errors import DataError, DivergedError
 from netembed.hub import read_weights
 from netembed.train.data import ImageData
 from netembed.train.network import Network, NetworkConfig, build_network, count_trainable
@@ -311,7 +311,7 @@ def train_network(
             total_loss += float(loss.detach()) * len(batch)
         seconds = time.perf_counter() - started
         if not math.isfinite(total_loss):
-            raise FloatingPointError(
+            raise DivergedError(
                 f"training loss must stay finite, got {total_loss} in epoch {epoch + 1} "
                 f"(learning rate {config.learning_rate} too high?)"
             )
