@@ -169,7 +169,7 @@ def _labelled(
         cells = [space.cell_at(int(r)) for r in train_rows]
         return cells, np.log([space.count_params(c) for c in cells]), train_rows
     if job.cells:
-        cells, labels = _log_cells(job) if job.cells.endswith(".jsonl") else _user_cells(job.cells)
+        cells, labels = _log_cells(job) if job.cells.endswith(".jsonl") else _user_cells(job.cells, job.label)
         first: dict[Cell, int] = {}
         for i, cell in enumerate(cells):
             j = first.setdefault(cell, i)
@@ -200,13 +200,19 @@ def _log_cells(job: PredictorJob) -> tuple[list[Cell], np.ndarray]:
     return [e.cell for e in labelled], np.array([getattr(e, field) for e in labelled], dtype=float)
 
 
-def _user_cells(path: str) -> tuple[list[Cell], np.ndarray]:
-    """The user's own evaluated cells: ``[{"matrix": ..., "ops": ..., "value": ...}]``."""
-    rule = '--cells must hold a JSON list of {"matrix": ..., "ops": ..., "value": ...}'
+def _user_cells(path: str, label: str) -> tuple[list[Cell], np.ndarray]:
+    """The user's own evaluated cells: ``[{"matrix": ..., "ops": ..., "value": ...}]``, or the
+    ``labels.json`` of ``netembed label`` (its mean accuracies, or with ``label`` "time" its mean
+    training seconds)."""
+    rule = (
+        '--cells must hold a JSON list of {"matrix": ..., "ops": ..., "value": ...}, or a labels.json of netembed label'
+    )
     try:
         specs = json.loads(read_text(path, rule))
     except json.JSONDecodeError as exc:
         raise PredictorJobError(f"{rule}, got invalid JSON in {path} ({exc.msg} at position {exc.pos})") from None
+    if isinstance(specs, dict) and isinstance(specs.get("cells"), list):  # a labelled set
+        specs = [_labelled_entry(s, label) for s in specs["cells"]]
     if not isinstance(specs, list):
         raise PredictorJobError(f"{rule}, got {type(specs).__name__}")
     cells, values = [], []
@@ -221,6 +227,17 @@ def _user_cells(path: str) -> tuple[list[Cell], np.ndarray]:
             raise PredictorJobError(f"--cells entry {i}: {exc}") from None
         values.append(s["value"])
     return cells, np.array(values, dtype=float)
+
+
+def _labelled_entry(entry, label: str):
+    """An entry of a labelled set with the ``value`` to learn: its mean accuracy already, or its
+    mean training seconds (entries without them are left to the checks of ``_user_cells``)."""
+    seconds = entry.get("seconds") if isinstance(entry, dict) else None
+    if label != "time" or not isinstance(seconds, list) or not seconds:
+        return entry
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in seconds):
+        return entry | {"value": seconds}  # refused there, as a value that is not a number
+    return entry | {"value": float(np.mean(seconds))}
 
 
 def _data_hashes(bench: Benchmark, label: str) -> dict[str, str]:

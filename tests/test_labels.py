@@ -45,3 +45,27 @@ def test_task_figures_measure_the_seeds_agreement():
 def test_label_job_checks_its_numbers(field, value):
     with pytest.raises(LabelJobError, match=f"must be an integer >= .*, got {value!r}"):
         LabelJob(**{field: value})
+
+
+@pytest.mark.parametrize("label, field", [("accuracy", "value"), ("time", "seconds")])
+def test_train_predictor_reads_a_labelled_set(tmp_path, monkeypatch, label, field):
+    import numpy as np
+
+    from netembed import space
+    from netembed.surrogate import PredictorJob, _user_cells
+
+    monkeypatch.setenv("NETEMBED_DATA", str(tmp_path / "absent"))
+    rng = np.random.default_rng(0)
+    rows = [
+        space.random_cell(rng).to_dict() | {"accuracy": [0.5 + i / 100, 0.6], "value": 0.55 + i / 200,
+                                            "seconds": [1.0 + i, 3.0 + i], "params": 1000}
+        for i in range(6)
+    ]  # fmt: skip
+    (tmp_path / "labels.json").write_text(json.dumps({"settings": {}, "sha256": "x", "cells": rows}))
+    cells, values = _user_cells(str(tmp_path / "labels.json"), label)
+    expected = [r["value"] for r in rows] if field == "value" else [2.0 + i for i in range(6)]  # mean seconds
+    assert [c.hash for c in cells] == [r["hash"] for r in rows] and values.tolist() == expected
+    from netembed.surrogate import train_predictor
+
+    job = PredictorJob(label=label, cells=str(tmp_path / "labels.json"), steps=2, members=1)
+    assert train_predictor(job, tmp_path / "model")["train_cells"] == 6
