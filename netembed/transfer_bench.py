@@ -58,6 +58,16 @@ class LabelledSet:
             self.sha256 = document["sha256"]
         except (ValueError, KeyError, TypeError) as exc:
             raise BenchError(f"{rule}, got {path} ({type(exc).__name__}: {exc})") from None
+        for name, values, ok in [
+            ("values (mean accuracies)", self.accuracy, (self.accuracy >= 0) & (self.accuracy <= 1)),
+            ("seconds", self.seconds, self.seconds > 0),
+            ("params", self.params, self.params > 0),
+        ]:
+            bad = np.flatnonzero(~(np.isfinite(values) & ok))
+            if len(bad):
+                raise BenchError(
+                    f"{rule}: its {name} must be finite and in range, got {values[bad[0]]} at cell {bad[0]}"
+                )
         self.rows = np.array([space.index_of(c) for c in cells])
         self.settings = document.get("settings", {})
 
@@ -122,6 +132,8 @@ def _fit_timer(init: str | None):
 
 
 def _fit_params(train: CellRows, log_seconds: np.ndarray, seed: int) -> Callable[[CellRows], np.ndarray]:
+    if np.ptp(train.params) == 0:  # one parameter count: no slope to fit, the mean time
+        return lambda test: np.full(len(test.rows), log_seconds.mean())
     slope, intercept = np.polyfit(np.log(train.params), log_seconds, 1)
     return lambda test: slope * np.log(test.params) + intercept
 
@@ -171,6 +183,10 @@ def _run(
     unknown = [m for m in chosen if m not in methods]
     if unknown:
         raise BenchError(f"methods must be among {list(methods)}, got {unknown}")
+    if not train_sizes or min(train_sizes) < 2:
+        raise BenchError(f"train sizes must be at least 2 cells, got {list(train_sizes)}")
+    if not len(seeds) or steps is not None and steps < 1:
+        raise BenchError(f"seeds must be at least one and steps positive, got {len(seeds)} seeds and steps {steps}")
     pool, test_positions = labelled.split(pool_size, split_seed)
     if max(train_sizes) > len(pool):
         raise BenchError(f"train sizes must be at most the pool of {len(pool)} cells, got {max(train_sizes)}")

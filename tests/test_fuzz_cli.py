@@ -46,7 +46,7 @@ PROFILE = settings(
 EXAMPLES = {
     "info": 30, "query": 120, "neighbors": 80, "demo": 50, "pretrain": 80, "embed": 120,
     "train-predictor": 150, "search": 180, "compare": 60, "train-cell": 100, "bench predictors": 60,
-    "bench time": 50, "analyze locality": 60, "data convert": 50,
+    "bench time": 50, "analyze locality": 60, "data convert": 50, "label": 30, "bench transfer": 50,
 }  # fmt: skip
 SCALE = int(os.environ.get("NETEMBED_FUZZ", "1"))  # e.g. 10: ten times the cases, random ones, to explore
 BAR = re.compile(r"\[\d+:\d\d[<,]")  # a progress bar's elapsed time, "[00:03<00:10" or "[00:00,"
@@ -357,6 +357,22 @@ def cells_file(draw, case: Case) -> str:
     return a_file(draw, case, text_of(EVALUATED_LIST))
 
 
+@st.composite
+def labelled_set(draw) -> str:
+    """bench transfer --labels: a labelled set as netembed label writes it, mostly valid, else with
+    odd values or not one at all."""
+    valid = draw(st.integers(0, 4)) > 0
+    specs = draw(st.lists(CELLS, min_size=6 if valid else 2, max_size=8, unique_by=lambda spec: Cell(**spec).hash))
+    value, params = (st.floats(0.1, 1), st.integers(1, 10**6)) if valid else (LABEL, st.sampled_from([0, -1, "x"]))
+    rows = [
+        {**spec, "value": draw(value), "seconds": draw(st.lists(st.floats(0.01, 5), min_size=1, max_size=2)),
+         "params": draw(params)}
+        for spec in specs
+    ]  # fmt: skip
+    document = {"settings": {}, "sha256": "fuzz", "cells": rows}
+    return json.dumps(document) if valid else draw(text_of(st.just(document) | JSON))
+
+
 def search_out(draw, case: Case) -> str:
     """search --out: any output folder, or one holding a query log (for --resume)."""
     if draw(st.booleans()):
@@ -444,7 +460,7 @@ GRAMMAR = {
             "--train-size": tiny(2, 12),
             "--cells": cells_file,
             "--test-size": tiny(2, 5),
-            "--init": model("encoder-nb101", "prior-nb101"),
+            "--init": model("encoder-nb101", "prior-nb101", "surrogate-nb101/accuracy"),
             "--members": tiny(1, 2),
             "--steps": tiny(1, 2),
             "--batch-size": ANY_INT,
@@ -472,6 +488,7 @@ GRAMMAR = {
             "--top": ANY_INT,
             "--accuracy-model": model("surrogate-nb101/accuracy"),
             "--time-model": model("surrogate-nb101/time"),
+            "--warm-start": model("surrogate-nb101/accuracy", "prior-nb101"),
             "--out": search_out,
             "--resume": None,
             "--workers": tiny(1, 1),
@@ -533,6 +550,37 @@ GRAMMAR = {
             "--out": out_folder,
         },
         always=["--train-sizes", "--seeds", "--pool-size", "--steps", "--out", "--data"],
+    ),
+    "label": Command(
+        {
+            "--format": FORMAT,
+            "--data": data_folder,
+            "--size": tiny(2, 3),
+            "--seeds": tiny(1, 2),
+            "--sample-seed": SEED,
+            "--jobs": tiny(1, 1),
+            **TRAINING,
+            "--out": out_folder,
+        },
+        always=["--size", "--jobs", *TRAINING_SIZES, "--out"],
+    ),
+    "bench transfer": Command(
+        {
+            **COMMON,
+            "--labels": lambda draw, case: a_file(draw, case, labelled_set()),
+            "--predictor-sizes": st.lists(tiny(2, 3), min_size=1, max_size=2),
+            "--time-sizes": st.lists(tiny(2, 3), min_size=1, max_size=2),
+            "--seeds": tiny(1, 1),
+            "--seed-offset": SEED,
+            "--predictors": st.lists(
+                words("forest", "gbt", "netembed", "netembed+surrogate", "none"), min_size=1, max_size=2
+            ),
+            "--timers": st.lists(words("params", "gbt", "netembed+surrogate", "none"), min_size=1, max_size=2),
+            "--pool-size": tiny(3, 5),
+            "--steps": tiny(1, 2),
+            "--out": out_folder,
+        },
+        always=["--predictor-sizes", "--time-sizes", "--seeds", "--pool-size", "--steps", "--out", "--labels"],
     ),
     "analyze locality": Command(
         {

@@ -7,7 +7,7 @@ import pytest
 from netembed.train.labels import LABELS_FILE, RUNS_FILE, LabelJob, LabelJobError, label_task, task_figures
 from netembed.train.spec import TrainingSpec
 
-TINY = TrainingSpec(train_size=60, epochs=1, stem_channels=4, stacks=1, cells_per_stack=1)
+TINY = TrainingSpec(train_size=60, epochs=1, stem_channels=5, stacks=1, cells_per_stack=1)
 
 
 def test_a_labelled_task_is_written_resumed_and_extended(tmp_path):

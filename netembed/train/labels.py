@@ -14,6 +14,7 @@ the table, its agreement with CIFAR-10.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -82,16 +83,14 @@ def _start_worker(training: TrainingSpec) -> None:
     from netembed import threads
 
     threads.configure(1)  # the jobs share the machine's cores: one thread each
-    _WORKER["training"] = training
-    _WORKER["data"] = training.data()
+    _WORKER["built"] = training.build(0)  # the images once per process; each training reseeds the config
 
 
 def _train(matrix: list, ops: list, seed: int) -> dict:
     from netembed.train.trainer import train_cell
 
-    training = _WORKER["training"]
-    _, network, config, device = training.build(seed)  # cheap: the data was built once per process
-    result = train_cell(Cell(matrix, ops), _WORKER["data"], network, config, device)
+    data, network, config, device = _WORKER["built"]
+    result = train_cell(Cell(matrix, ops), data, network, dataclasses.replace(config, seed=seed), device)
     return {"seed": seed, "accuracy": result.test_accuracy, "seconds": result.train_seconds, "params": result.params}
 
 
@@ -132,6 +131,7 @@ def label_task(job: LabelJob, out, bench=None, progress: bool = False, announce=
     from netembed._io import atomic_write, folder_lock
 
     out = Path(out)
+    job.training.build(0)  # bad settings or images: refused before anything is written
     cells = job.sample()
     with folder_lock(out):
         path = out / RUNS_FILE
@@ -145,12 +145,12 @@ def label_task(job: LabelJob, out, bench=None, progress: bool = False, announce=
                 f"{len(cells):,} cells x {job.seeds} training seeds on {job.training.images}: {len(done):,} trainings "
                 f"logged in {path}, {len(todo):,} to run, {job.jobs} at a time"
             )
-        bar = tqdm(total=len(cells) * job.seeds, initial=len(done), desc="labelling", unit="training",
-                   disable=not progress, dynamic_ncols=True)  # fmt: skip
         with (
+            tqdm(total=len(cells) * job.seeds, initial=len(done), desc="labelling", unit="training",
+                 disable=not progress, dynamic_ncols=True) as bar,
             ProcessPoolExecutor(job.jobs, initializer=_start_worker, initargs=(job.training,)) as pool,
             open(path, "a") as log,
-        ):
+        ):  # fmt: skip
             futures = {pool.submit(_train, c.matrix.tolist(), list(c.ops), s): c for c, s in todo}
             try:
                 for future in as_completed(futures):
@@ -165,7 +165,6 @@ def label_task(job: LabelJob, out, bench=None, progress: bool = False, announce=
                 raise LabelJobError(
                     f"interrupted after {len(done):,} trainings, all logged in {path}: rerun the same command to resume"
                 ) from None
-        bar.close()
         rows = []
         for cell in cells:
             runs = [done[(cell.hash, s)] for s in range(job.seeds)]
