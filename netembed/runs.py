@@ -44,11 +44,14 @@ PARETO_METHODS = ("random", "netembed", "netembed+pretrained")
 PRETRAINED_ENCODER = "encoder-nb101"
 
 
-def check_method(name: str, objective: Objective | str = "reward") -> Objective:
-    """Refuse an unknown method, or one without ``objective``; returns the objective."""
+def check_method(name: str, objective: Objective | str = "reward", warm_start: str | None = None) -> Objective:
+    """Refuse an unknown method, one without ``objective``, or a warm start for a method with no
+    surrogate to start; returns the objective."""
     objective = as_objective(objective)
     if name not in METHODS:
         raise SearchError(f"method must be one of {', '.join(METHODS)}, got {name!r}")
+    if warm_start is not None and not name.startswith("netembed"):
+        raise SearchError(f"--warm-start is for the netembed methods, got method {name!r}")
     if objective.kind != "reward" and name not in PARETO_METHODS:
         raise SearchError(f"{name} has no {objective.kind} objective; use random, netembed or netembed+pretrained")
     return objective
@@ -65,10 +68,8 @@ def build_method(name: str, seed: int, objective: Objective | str = "reward", wa
     from netembed.baselines import BASELINES
     from netembed.controller import NetembedSearch
 
-    objective = check_method(name, objective)
+    objective = check_method(name, objective, warm_start)
     rng = np.random.default_rng(seed)
-    if warm_start is not None and name in BASELINES:
-        raise SearchError(f"--warm-start is for the netembed methods, got method {name!r}")
     if name in BASELINES:
         return BASELINES[name](rng)
     init = PRETRAINED_ENCODER if name == "netembed+pretrained" else None
@@ -120,9 +121,7 @@ class SearchSpec:
             raise SearchError(f"SearchSpec.objective must be an Objective, got {self.objective!r}")
         if not isinstance(self.budget, Budget):
             raise SearchError(f"SearchSpec.budget must be a Budget, got {self.budget!r}")
-        check_method(self.method, self.objective)
-        if self.warm_start is not None and not self.method.startswith("netembed"):
-            raise SearchError(f"--warm-start is for the netembed methods, got method {self.method!r}")
+        check_method(self.method, self.objective, self.warm_start)
         if self.evaluator not in EVALUATORS:
             raise SearchError(f"evaluator must be one of {', '.join(EVALUATORS)}, got {self.evaluator!r}")
         _whole("seed", self.seed, 0)

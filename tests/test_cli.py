@@ -496,6 +496,7 @@ def test_shared_search_mistakes(capsys, no_table, tiny_surrogate, tmp_path, argv
         (["--evaluator", "table"], "NAS-Bench-101"),
         (["--method", "bayes"], "method must be one of"),
         (["--method", "tpe", "--objective", "pareto"], "tpe has no pareto objective"),
+        (["--method", "tpe", "--warm-start", "prior-nb101"], "--warm-start is for the netembed methods, got method"),
         (["--budget", "0"], "budget queries must be a positive integer, got 0"),
     ],
 )
