@@ -340,3 +340,21 @@ def test_normal_score_targets_map_back_to_labels_in_order_even_beyond_the_traini
     assert "target_knots" not in AccuracyPredictor(replace(FAST, targets="raw")).state_dict()
     with pytest.raises(ValueError, match="PredictorConfig.targets must be one of normal, raw, got 'rank'"):
         PredictorConfig(targets="rank")
+
+
+def test_a_fit_whose_weights_become_nan_stops_with_one_error(monkeypatch):
+    from netembed.errors import DivergedError
+
+    step = torch.optim.AdamW.step
+
+    def poisoned(optimizer, *args, **kwargs):  # what a far too large step does to the weights
+        result = step(optimizer, *args, **kwargs)
+        with torch.no_grad():
+            optimizer.param_groups[0]["params"][0].fill_(float("nan"))
+        return result
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", poisoned)
+    cells = [space.cell_at(i) for i in range(10)]
+    model = AccuracyPredictor(PredictorConfig(members=1, steps=2, epochs=0, forest=0.0))
+    with pytest.raises(DivergedError, match="training diverged: member 0's weights became NaN or infinite"):
+        model.fit(cells, np.linspace(0.8, 0.9, 10))
