@@ -560,6 +560,7 @@ GRAMMAR = {
             "--sample-seed": SEED,
             "--jobs": tiny(1, 1),
             **TRAINING,
+            "--stem-channels": tiny(5, 8),  # random cells: five vertices may feed the output
             "--out": out_folder,
         },
         always=["--size", "--jobs", *TRAINING_SIZES, "--out"],
