@@ -10,6 +10,10 @@ from netembed.train.spec import TrainingSpec
 TINY = TrainingSpec(train_size=60, epochs=1, stem_channels=5, stacks=1, cells_per_stack=1)
 
 
+def log_lines(folder):
+    return (folder / RUNS_FILE).read_text().splitlines()
+
+
 def test_a_labelled_task_is_written_resumed_and_extended(tmp_path):
     job = LabelJob(size=3, seeds=2, training=TINY)
     document = label_task(job, tmp_path)
@@ -20,9 +24,9 @@ def test_a_labelled_task_is_written_resumed_and_extended(tmp_path):
     assert json.loads((tmp_path / LABELS_FILE).read_text()) == document and document["figures"]["cells"] == 3
     assert len((tmp_path / RUNS_FILE).read_text().splitlines()) == 1 + 6  # header + one line per training
 
-    # a torn last line (a kill mid-write) is trained again; a larger set trains only the new cells
+    # rows that are not whole (an edit to 1.5, a write cut short) are dropped; a larger set trains only the new cells
     with open(tmp_path / RUNS_FILE, "a") as log:
-        log.write('{"hash": "ab')
+        log.write(json.dumps(json.loads(log_lines(tmp_path)[1]) | {"accuracy": 1.5}) + "\n" + '{"hash": "ab')
     bigger = label_task(LabelJob(size=4, seeds=2, training=TINY), tmp_path)
     assert bigger["cells"][:3] == rows and len(bigger["cells"]) == 4
     logged = [json.loads(line) for line in (tmp_path / RUNS_FILE).read_text().splitlines()[1:] if line.endswith("}")]

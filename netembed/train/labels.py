@@ -98,7 +98,8 @@ def _train(matrix: list, ops: list, seed: int) -> dict:
 
 
 def _read_runs(path: Path, settings: dict) -> dict[tuple[str, int], dict]:
-    """The finished trainings of ``path`` by (cell hash, seed); a torn last line is dropped."""
+    """The finished trainings of ``path`` by (cell hash, seed). A line that is not a whole row (a
+    write cut short by a kill, an edit) is dropped: that training runs again."""
     from netembed._io import read_text
 
     lines = read_text(path, "a labelling run log must be UTF-8 JSON lines").split("\n")
@@ -118,9 +119,23 @@ def _read_runs(path: Path, settings: dict) -> dict[tuple[str, int], dict]:
             row = json.loads(line)
         except json.JSONDecodeError:
             continue  # a torn line: that training runs again
-        if isinstance(row, dict) and {"hash", "seed", "accuracy", "seconds", "params"} <= row.keys():
+        if _whole_row(row):
             done[(row["hash"], row["seed"])] = row
     return done
+
+
+def _whole_row(row) -> bool:
+    def number(value) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+
+    return (
+        isinstance(row, dict)
+        and isinstance(row.get("hash"), str)
+        and isinstance(row.get("seed"), int)
+        and number(row.get("accuracy")) and 0 <= row["accuracy"] <= 1
+        and number(row.get("seconds")) and row["seconds"] >= 0
+        and isinstance(row.get("params"), int) and row["params"] > 0
+    )  # fmt: skip
 
 
 def label_task(job: LabelJob, out, bench=None, progress: bool = False, announce=None) -> dict:
