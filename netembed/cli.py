@@ -306,22 +306,21 @@ def cmd_bench_transfer(args: argparse.Namespace) -> None:
     common = {"seeds": seeds, "pool_size": args.pool_size, "runs_dir": out / "runs", "steps": args.steps}
     common["progress"] = args.format == "text"
     payload, text = {"labels": args.labels, "sha256": labelled.sha256, "cells": len(labelled.rows)}, []
-    for part, run, methods, sizes, columns, title in [
-        ("predictors", transfer_bench.run_transfer_predictors, args.predictors, args.predictor_sizes, ("spearman",),
+    for part, name, methods, sizes, columns, title in [
+        ("accuracy", "predictors", args.predictors, args.predictor_sizes, ("spearman",),
          "Accuracy predictors on your task"),
-        ("time", transfer_bench.run_transfer_times, args.timers, args.time_sizes, ("mdape_percent",),
-         "Training-time estimators of this machine"),
+        ("time", "time", args.timers, args.time_sizes, ("mdape_percent",), "Training-time estimators of this machine"),
     ]:  # fmt: skip
         if methods == ["none"]:
             continue
-        results = run(labelled, train_sizes=sizes, methods=methods, **common)
-        payload[part] = rows = predictor_bench.summarise(results)
-        plot = predictor_bench.write_bench(results, rows, out, f"transfer_{part}", title)
+        results = transfer_bench.run_transfer(labelled, part, train_sizes=sizes, methods=methods, **common)
+        payload[name] = rows = predictor_bench.summarise(results)
+        plot = predictor_bench.write_bench(results, rows, out, f"transfer_{name}", title)
         text += [
             f"{title} ({len(labelled.rows) - args.pool_size:,} test cells):",
             predictor_bench.format_rows(rows, columns),
         ]
-        text.append(f"wrote {out / f'transfer_{part}.csv'} and {plot}")
+        text.append(f"wrote {out / f'transfer_{name}.csv'} and {plot}")
     text.append(transfer_bench.SEEN)
     _print(args, payload, "\n".join(text))
 

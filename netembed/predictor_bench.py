@@ -199,12 +199,16 @@ def _fit_time_netembed(
 
 
 def _fit_time_params(train: CellRows, log_seconds: np.ndarray, seed: int) -> Callable[[CellRows], np.ndarray]:
+    if np.ptp(train.params) == 0:  # one parameter count: no slope to fit, the mean time
+        return lambda test: np.full(len(test.rows), log_seconds.mean())
     slope, intercept = np.polyfit(np.log(train.params), log_seconds, 1)
     return lambda test: slope * np.log(test.params) + intercept
 
 
 def _time_features(cells: CellRows) -> np.ndarray:
-    return np.column_stack([cells.flat, np.log(cells.params), np.log(cells.flops)])
+    """The flat encoding, log parameters and, where the cells have them (the table), log FLOPs."""
+    logs = [np.log(cells.params)] + ([] if cells.flops is None else [np.log(cells.flops)])
+    return np.column_stack([cells.flat, *logs])
 
 
 def _fit_time_gbt(train: CellRows, log_seconds: np.ndarray, seed: int) -> Callable[[CellRows], np.ndarray]:

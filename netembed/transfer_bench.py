@@ -4,11 +4,11 @@ It reads a labelled set written by ``netembed label`` (random cells trained for 
 seeds each) and gives every row the same splits: a fixed test set (the labelled cells outside a
 pool of ``pool_size``) and, per (size, seed), training cells drawn from the pool.
 
-- Accuracy predictors (``run_transfer_predictors``) learn the mean accuracy over the training
+- Accuracy predictors (``run_transfer(labelled, "accuracy")``) learn the mean accuracy over the training
   seeds: cold (``netembed``), and warm from the label-free ``encoder-nb101`` and ``prior-nb101``
   and from ``surrogate-nb101/accuracy`` (its whole members, fine-tuned), against the structure-
   feature ``forest`` and gradient-boosted trees (``gbt``); Kendall tau and Spearman.
-- Training-time estimators of this machine (``run_transfer_times``) learn the mean measured
+- Training-time estimators of this machine (``run_transfer(labelled, "time")``) learn the mean measured
   seconds: cold, and warm from ``surrogate-nb101/time``, against seconds ~ parameters
   (``params``) and ``gbt``; Kendall tau and MdAPE.
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
@@ -31,10 +31,19 @@ import numpy as np
 from netembed import space
 from netembed._io import read_text
 from netembed.cell import Cell
-from netembed.predictor_bench import BenchError, CellRows, PredictorScore, _fit_gbt, _measure, _saved
+from netembed.predictor_bench import (
+    BenchError,
+    CellRows,
+    PredictorScore,
+    _fit_gbt,
+    _fit_time_gbt,
+    _fit_time_params,
+    _measure,
+    _saved,
+)
 from netembed.predictors import AccuracyPredictor, PredictorConfig, TimeEstimator
 
-__all__ = ["PREDICTORS", "SEEN", "TIMERS", "LabelledSet", "run_transfer_predictors", "run_transfer_times"]
+__all__ = ["PARTS", "PREDICTORS", "SEEN", "TIMERS", "LabelledSet", "run_transfer"]
 
 #: What every transfer figure must say beside it.
 SEEN = (
@@ -131,58 +140,65 @@ def _fit_timer(init: str | None):
     return fit
 
 
-def _fit_params(train: CellRows, log_seconds: np.ndarray, seed: int) -> Callable[[CellRows], np.ndarray]:
-    if np.ptp(train.params) == 0:  # one parameter count: no slope to fit, the mean time
-        return lambda test: np.full(len(test.rows), log_seconds.mean())
-    slope, intercept = np.polyfit(np.log(train.params), log_seconds, 1)
-    return lambda test: slope * np.log(test.params) + intercept
-
-
-def _fit_time_gbt(train: CellRows, log_seconds: np.ndarray, seed: int) -> Callable[[CellRows], np.ndarray]:
-    from sklearn.ensemble import HistGradientBoostingRegressor
-
-    def features(cells: CellRows) -> np.ndarray:
-        return np.column_stack([cells.flat, np.log(cells.params)])
-
-    model = HistGradientBoostingRegressor(max_iter=500, learning_rate=0.05, min_samples_leaf=5, random_state=seed)
-    model.fit(features(train), log_seconds)
-    return lambda test: model.predict(features(test))
-
-
 TIMER_INITS = {"netembed": None, "netembed+surrogate": "surrogate-nb101/time"}
 TIMERS: dict[str, Callable] = {
     **{name: _fit_timer(init) for name, init in TIMER_INITS.items()},
-    "params": _fit_params,
+    "params": _fit_time_params,
     "gbt": _fit_time_gbt,
 }
 
 
-def _run(
-    kind: str,
+@dataclass(frozen=True)
+class _Part:
+    """One half of the benchmark: what its rows learn (in their own units: accuracy, or
+    log-seconds mapped back by ``from_prediction``), its methods, their warm starts, its sizes."""
+
+    labels: Callable[[LabelledSet], np.ndarray]
+    methods: dict[str, Callable]
+    inits: dict[str, str | None]
+    role: Callable
+    train_sizes: tuple[int, ...]
+    from_prediction: Callable | None = None
+
+
+PARTS = {
+    "accuracy": _Part(
+        lambda s: s.accuracy, PREDICTORS, PREDICTOR_INITS, PredictorConfig.for_accuracy, (20, 50, 100, 200)
+    ),
+    "time": _Part(
+        lambda s: np.log(s.seconds), TIMERS, TIMER_INITS, PredictorConfig.for_time, (10, 20, 50, 200), np.exp
+    ),
+}
+
+
+def run_transfer(
     labelled: LabelledSet,
-    labels: np.ndarray,
-    methods: dict[str, Callable],
-    inits: dict[str, str | None],
-    chosen: Sequence[str],
-    train_sizes: Sequence[int],
-    seeds: Sequence[int],
-    pool_size: int,
-    split_seed: int,
-    runs_dir,
-    progress: bool,
-    steps: int | None,
-    from_prediction=None,
+    part: str,
+    train_sizes: Sequence[int] | None = None,
+    seeds: Sequence[int] = range(5),
+    methods: Sequence[str] | None = None,
+    pool_size: int = 500,
+    split_seed: int = 0,
+    runs_dir=None,
+    progress: bool = True,
+    steps: int | None = None,
 ) -> list[PredictorScore]:
-    """Every chosen method on the same splits; ``labels`` in the methods' units (``from_prediction``
-    maps their outputs back, e.g. log-seconds to seconds); ``steps``: the netembed rows' training
-    steps, exactly (None: their role's)."""
+    """One part of the benchmark (``PARTS``: "accuracy" predictors or "time" estimators), every
+    chosen method (None: all) on the same splits; ``train_sizes`` None: the part's; ``steps``: the
+    netembed rows' training steps, exactly (None: their role's)."""
     from tqdm.auto import tqdm
 
     from netembed import hub
 
-    unknown = [m for m in chosen if m not in methods]
+    if part not in PARTS:
+        raise BenchError(f"part must be one of {', '.join(PARTS)}, got {part!r}")
+    spec = PARTS[part]
+    inits, from_prediction, labels = spec.inits, spec.from_prediction, spec.labels(labelled)
+    chosen = tuple(spec.methods) if methods is None else methods
+    train_sizes = spec.train_sizes if train_sizes is None else train_sizes
+    unknown = [m for m in chosen if m not in spec.methods]
     if unknown:
-        raise BenchError(f"methods must be among {list(methods)}, got {unknown}")
+        raise BenchError(f"methods must be among {list(spec.methods)}, got {unknown}")
     if not train_sizes or min(train_sizes) < 2:
         raise BenchError(f"train sizes must be at least 2 cells, got {list(train_sizes)}")
     if not len(seeds) or steps is not None and steps < 1:
@@ -196,56 +212,19 @@ def _run(
         m: hub.read_config(hub.resolve(inits[m]))["weights_sha256"] for m in chosen if inits.get(m) is not None
     }
     results, grid = [], [(n, s, m) for n in train_sizes for s in seeds for m in chosen]
-    for size, seed, method in tqdm(grid, desc=f"transfer {kind}", disable=not progress):
+    for size, seed, method in tqdm(grid, desc=f"transfer {part}", disable=not progress):
         positions = np.sort(np.random.default_rng(1000 + seed).choice(pool, size, replace=False))
         training = {} if steps is None or method not in inits else {"steps": steps, "epochs": 0}
-        fit = partial(methods[method], labelled.cells(positions), labels[positions], seed, **training)
+        fit = partial(spec.methods[method], labelled.cells(positions), labels[positions], seed, **training)
         settings = {
-            "benchmark": f"transfer-{kind}",
+            "benchmark": f"transfer-{part}",
             "labels": labelled.sha256,
             "pool_size": pool_size,
             "split_seed": split_seed,
             "init_sha256": starts.get(method),
         }
         if method in inits:  # a netembed row: its whole training config
-            role = PredictorConfig.for_time if kind == "time" else PredictorConfig.for_accuracy
-            settings["config"] = asdict(role(**training))
+            settings["config"] = asdict(spec.role(**training))
         measure = partial(_measure, method, size, seed, fit, test, truth, from_prediction=from_prediction)
         results.append(_saved(runs_dir, method, size, seed, settings, measure))
     return results
-
-
-def run_transfer_predictors(
-    labelled: LabelledSet,
-    train_sizes: Sequence[int] = (20, 50, 100, 200),
-    seeds: Sequence[int] = range(5),
-    methods: Sequence[str] = tuple(PREDICTORS),
-    pool_size: int = 500,
-    split_seed: int = 0,
-    runs_dir=None,
-    progress: bool = True,
-    steps: int | None = None,
-) -> list[PredictorScore]:
-    """Accuracy predictors on the labelled set's mean accuracy (see the module docstring)."""
-    return _run(
-        "accuracy", labelled, labelled.accuracy, PREDICTORS, PREDICTOR_INITS, methods, train_sizes, seeds,
-        pool_size, split_seed, runs_dir, progress, steps,
-    )  # fmt: skip
-
-
-def run_transfer_times(
-    labelled: LabelledSet,
-    train_sizes: Sequence[int] = (10, 20, 50, 200),
-    seeds: Sequence[int] = range(5),
-    methods: Sequence[str] = tuple(TIMERS),
-    pool_size: int = 500,
-    split_seed: int = 0,
-    runs_dir=None,
-    progress: bool = True,
-    steps: int | None = None,
-) -> list[PredictorScore]:
-    """Training-time estimators on the labelled set's measured seconds (see the module docstring)."""
-    return _run(
-        "time", labelled, np.log(labelled.seconds), TIMERS, TIMER_INITS, methods, train_sizes, seeds,
-        pool_size, split_seed, runs_dir, progress, steps, from_prediction=np.exp,
-    )  # fmt: skip

@@ -8,7 +8,7 @@ import pytest
 
 from netembed import space
 from netembed.predictor_bench import BenchError
-from netembed.transfer_bench import LabelledSet, run_transfer_predictors, run_transfer_times
+from netembed.transfer_bench import LabelledSet, run_transfer
 
 
 @pytest.fixture
@@ -31,19 +31,19 @@ def labelled(tmp_path):
 def test_every_predictor_sees_the_same_splits_and_finished_runs_are_reused(labelled, tmp_path):
     methods = ("netembed", "netembed+surrogate", "forest", "gbt")
     kwargs = {"train_sizes": (16,), "seeds": (0, 1), "methods": methods, "pool_size": 20, "steps": 5, "progress": False}
-    results = run_transfer_predictors(labelled, runs_dir=tmp_path / "runs", **kwargs)
+    results = run_transfer(labelled, "accuracy", runs_dir=tmp_path / "runs", **kwargs)
     assert [(r.method, r.seed) for r in results] == [(m, s) for s in (0, 1) for m in methods]
     assert all(np.isfinite(r.kendall_tau) and r.mdape_percent is None for r in results)
     assert np.mean([r.kendall_tau for r in results if r.method == "forest"]) > 0.3  # the rule is learnable
     saved = json.loads((tmp_path / "runs" / "transfer-accuracy-netembed+surrogate-16-0.json").read_text())
     assert saved["settings"]["init_sha256"] and saved["settings"]["config"]["steps"] == 5
-    again = run_transfer_predictors(labelled, runs_dir=tmp_path / "runs", **kwargs)
+    again = run_transfer(labelled, "accuracy", runs_dir=tmp_path / "runs", **kwargs)
     assert again == results  # read back, not measured again (fit seconds would differ)
 
 
 def test_time_estimators_are_scored_in_seconds(labelled, tmp_path):
-    results = run_transfer_times(
-        labelled, train_sizes=(10,), seeds=(0,), methods=("netembed+surrogate", "params", "gbt"), pool_size=20,
+    results = run_transfer(
+        labelled, "time", train_sizes=(10,), seeds=(0,), methods=("netembed+surrogate", "params", "gbt"), pool_size=20,
         steps=5, progress=False,
     )  # fmt: skip
     by_method = {r.method: r for r in results}
@@ -56,8 +56,8 @@ def test_bad_sets_and_settings_are_refused(labelled, tmp_path):
     with pytest.raises(BenchError, match="labelled set must be the labels.json that `netembed label` writes"):
         LabelledSet(tmp_path / "bad.json")
     with pytest.raises(BenchError, match=r"pool size must be in \[1, 39\]"):
-        run_transfer_predictors(labelled, pool_size=40, progress=False)
+        run_transfer(labelled, "accuracy", pool_size=40, progress=False)
     with pytest.raises(BenchError, match="train sizes must be at most the pool of 20 cells, got 50"):
-        run_transfer_predictors(labelled, train_sizes=(50,), pool_size=20, progress=False)
+        run_transfer(labelled, "accuracy", train_sizes=(50,), pool_size=20, progress=False)
     with pytest.raises(BenchError, match="methods must be among"):
-        run_transfer_times(labelled, methods=("mlp",), progress=False)
+        run_transfer(labelled, "time", methods=("mlp",), progress=False)
