@@ -15,6 +15,7 @@ replay of a logged run, a callback per query) or a shared Optuna study for many 
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from netembed._fields import Int, Number
 from netembed.cell import Cell
 from netembed.errors import SearchError
 
@@ -66,29 +68,22 @@ def evaluation_from_record(
     if cell.hash != claimed:
         raise SearchError(f"{source}: its cell hashes to {cell.hash}, {witness} says {claimed}")
     accuracy, seconds, params = record["accuracy"], record["seconds"], record["params"]
-    for name, value, ok in [
-        ("accuracy", accuracy, _is_number(accuracy) and 0 <= accuracy <= 1),
-        ("seconds", seconds, seconds is None or (_is_number(seconds) and seconds >= 0)),
-        ("params", params, isinstance(params, int) and not isinstance(params, bool) and params > 0),
-        ("reward", reward, _is_number(reward)),
-    ]:
-        if not ok:
-            raise SearchError(f"{source}: its {name} must be a {_RULES[name]}, got {value!r}")
+    for name, value in (("accuracy", accuracy), ("seconds", seconds), ("params", params), ("reward", reward)):
+        rule, wording = _RECORD[name]
+        if not (name == "seconds" and value is None) and not rule.accepts(value):
+            raise SearchError(f"{source}: its {name} must be {wording}, got {value!r}")
     return Evaluation(
         cell, float(accuracy), None if seconds is None else float(seconds), params, float(reward), int(query)
     )
 
 
-_RULES = {
-    "accuracy": "number in [0, 1]",
-    "seconds": "non-negative number or null",
-    "params": "positive integer",
-    "reward": "finite number",
+#: What a stored evaluation's numbers must be (``netembed._fields`` rules), in its errors' words.
+_RECORD = {
+    "accuracy": (Number(0, 1), "a number in [0, 1]"),
+    "seconds": (Number(0, math.inf), "a non-negative number or null"),
+    "params": (Int(1, 2**63 - 1), "a positive integer"),
+    "reward": (Number(-math.inf, math.inf), "a finite number"),
 }
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
 
 
 class Method(ABC):

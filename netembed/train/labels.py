@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from netembed import space
+from netembed._fields import SEED, Int, Number
 from netembed.cell import Cell
 from netembed.errors import NetembedError
 from netembed.train.spec import TrainingSpec
@@ -125,17 +127,13 @@ def _read_runs(path: Path, settings: dict) -> dict[tuple[str, int], dict]:
 
 
 def _whole_row(row) -> bool:
-    def number(value) -> bool:
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
-
+    """Whether a logged training is whole: its hash, seed and measurements, each in range."""
+    rules = {"seed": SEED, "accuracy": Number(0, 1), "seconds": Number(0, math.inf), "params": Int(1, 2**63 - 1)}
     return (
         isinstance(row, dict)
         and isinstance(row.get("hash"), str)
-        and isinstance(row.get("seed"), int)
-        and number(row.get("accuracy")) and 0 <= row["accuracy"] <= 1
-        and number(row.get("seconds")) and row["seconds"] >= 0
-        and isinstance(row.get("params"), int) and row["params"] > 0
-    )  # fmt: skip
+        and all(name in row and rule.accepts(row[name]) for name, rule in rules.items())
+    )
 
 
 def label_task(job: LabelJob, out, bench=None, progress: bool = False, announce=None) -> dict:
