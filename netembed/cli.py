@@ -306,6 +306,9 @@ def cmd_bench_transfer(args: argparse.Namespace) -> None:
     common = {"seeds": seeds, "pool_size": args.pool_size, "runs_dir": out / "runs", "steps": args.steps}
     common["progress"] = args.format == "text"
     payload, text = {"labels": args.labels, "sha256": labelled.sha256, "cells": len(labelled.rows)}, []
+    search_seeds = range(args.seed_offset, args.seed_offset + args.search_seeds)
+    if args.searches != ["none"]:  # refused before the predictor rows' work
+        transfer_bench.check_search(labelled, args.searches, search_seeds, args.search_budget, args.jobs)
     for part, name, methods, sizes, columns, title in [
         ("accuracy", "predictors", args.predictors, args.predictor_sizes, ("spearman",),
          "Accuracy predictors on your task"),
@@ -321,6 +324,17 @@ def cmd_bench_transfer(args: argparse.Namespace) -> None:
             predictor_bench.format_rows(rows, columns),
         ]
         text.append(f"wrote {out / f'transfer_{name}.csv'} and {plot}")
+    if args.searches != ["none"]:
+        runs = transfer_bench.run_transfer_search(
+            labelled, out, args.searches, search_seeds, args.search_budget, args.jobs, progress=args.format == "text"
+        )
+        payload["search"] = rows = transfer_bench.summarise_search(runs, labelled)
+        plot = transfer_bench.plot_search(runs, labelled, out / "transfer_search.png")
+        text += [
+            f"Search on your task ({args.search_seeds} seeds, {args.search_budget} queries):",
+            transfer_bench.format_search(rows, labelled),
+            f"wrote {plot} and the runs in {out / 'runs'}",
+        ]
     text.append(transfer_bench.SEEN)
     _print(args, payload, "\n".join(text))
 

@@ -479,9 +479,20 @@ def _median_band(curves: np.ndarray, seed: int, points: int = 80, resamples: int
     return x, np.array([b.low for b in bounds]), np.array([b.high for b in bounds])
 
 
-def plot_runs(runs: list[Run], path: str | os.PathLike, best: float, seed: int = 0) -> Path:
+def plot_runs(
+    runs: list[Run],
+    path: str | os.PathLike,
+    best: float,
+    seed: int = 0,
+    *,
+    lines: dict[str, float] | None = None,
+    best_label: str = "best in the table",
+    floor: float = 0.925,
+    title: str = "NAS-Bench-101: median over seeds, band: its bootstrap 95% interval",
+) -> Path:
     """Median over seeds of the best true test accuracy found vs queries, per method, with the
-    bootstrap 95% interval of that median (seeded by ``seed``) as a band."""
+    bootstrap 95% interval of that median (seeded by ``seed``) as a band; ``lines``: dashed levels
+    by label (None: the top-0.01% threshold), ``best`` dotted (``best_label``), the y axis from ``floor``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -495,14 +506,15 @@ def plot_runs(runs: list[Run], path: str | os.PathLike, best: float, seed: int =
         x = np.arange(1, budget + 1)
         (line,) = ax.plot(x, np.median(curves, axis=0), label=f"{method} ({len(mine)} seeds)")
         ax.fill_between(*_median_band(curves, seed), color=line.get_color(), alpha=0.15, lw=0)
-    ax.axhline(TOP_THRESHOLD, color="gray", ls="--", lw=1, label="top 0.01%")
-    ax.axhline(best, color="black", ls=":", lw=1, label="best in the table")
+    for label, level in ({"top 0.01%": TOP_THRESHOLD} if lines is None else lines).items():
+        ax.axhline(level, color="gray", ls="--", lw=1, label=label)
+    ax.axhline(best, color="black", ls=":", lw=1, label=best_label)
     ax.set(
         xscale="log",
         xlabel="queries (unique cells labelled)",
         ylabel="test accuracy of best cell found",
-        ylim=(0.925, best + 0.002),
-        title="NAS-Bench-101: median over seeds, band: its bootstrap 95% interval",
+        ylim=(floor, best + 0.002),
+        title=title,
     )
     ax.legend(fontsize=7, loc="lower right")
     return save_figure(fig, path)

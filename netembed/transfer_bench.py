@@ -11,6 +11,11 @@ pool of ``pool_size``) and, per (size, seed), training cells drawn from the pool
 - Training-time estimators of this machine (``run_transfer(labelled, "time")``) learn the mean measured
   seconds: cold, and warm from ``surrogate-nb101/time``, against seconds ~ parameters
   (``params``) and ``gbt``; Kendall tau and MdAPE.
+- Searches on the task (``run_transfer_search``): every query is a real training of the task (the
+  mean accuracy of its training seeds), a cell of the set or of an earlier search being reused,
+  any other trained at once and logged for the searches after it: cold netembed, netembed
+  warm from ``surrogate-nb101/accuracy``, regularized evolution and random search, same seeds;
+  ``summarise_search`` gives the best accuracy found at each budget and its rank in the set.
 
 What the warm starts have seen: ``surrogate-nb101`` CIFAR-10 labels and the table's accelerator
 times; ``encoder-nb101`` and ``prior-nb101`` no label at all. None has seen this task's labels
@@ -25,6 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -42,8 +48,28 @@ from netembed.predictor_bench import (
     _saved,
 )
 from netembed.predictors import AccuracyPredictor, PredictorConfig, TimeEstimator
+from netembed.train.labels import whole_training
 
-__all__ = ["PARTS", "PREDICTORS", "SEEN", "TIMERS", "LabelledSet", "run_transfer"]
+if TYPE_CHECKING:
+    from netembed.evaluators import Measurement
+    from netembed.train.spec import TrainingSpec
+
+__all__ = [
+    "PARTS",
+    "PREDICTORS",
+    "SEARCHERS",
+    "SEARCH_BUDGETS",
+    "SEEN",
+    "TIMERS",
+    "LabelledSet",
+    "TaskEvaluator",
+    "check_search",
+    "format_search",
+    "plot_search",
+    "run_transfer",
+    "run_transfer_search",
+    "summarise_search",
+]
 
 #: What every transfer figure must say beside it.
 SEEN = (
@@ -65,6 +91,9 @@ class LabelledSet:
             self.seconds = np.array([np.mean(r["seconds"]) for r in document["cells"]], dtype=np.float64)
             self.params = np.array([r["params"] for r in document["cells"]], dtype=np.float64)
             self.sha256 = document["sha256"]
+            self.hashes = [c.hash for c in cells]
+            self.path = Path(path)
+            self._documents = document["cells"]
         except (ValueError, KeyError, TypeError) as exc:
             raise BenchError(f"{rule}, got {path} ({type(exc).__name__}: {exc})") from None
         for name, values, ok in [
@@ -91,6 +120,34 @@ class LabelledSet:
 
     def cells(self, positions: np.ndarray) -> CellRows:
         return CellRows(self.rows[positions], self.params[positions])
+
+    def training(self) -> TrainingSpec:
+        """The task's training settings, which a search on it trains new cells with."""
+        from netembed.train.spec import TrainingSpec
+
+        try:
+            return TrainingSpec(**self.settings["training"])
+        except (KeyError, TypeError) as exc:
+            raise BenchError(
+                f"a search on the task needs the training settings `netembed label` writes in labels.json, got "
+                f"settings {self.settings!r} ({type(exc).__name__}: {exc})"
+            ) from None
+
+    def trainings(self) -> dict[tuple[str, int], dict]:
+        """Every training of the set by (cell hash, training seed), as ``netembed label`` logs them."""
+        seeds, done = self.settings.get("seeds"), {}
+        for position, (cell_hash, row) in enumerate(zip(self.hashes, self._documents)):
+            accuracy, seconds = row.get("accuracy"), row.get("seconds")
+            runs = [] if not isinstance(accuracy, list) or not isinstance(seconds, list) else zip(accuracy, seconds)
+            for seed, (a, t) in enumerate(runs):
+                done[cell_hash, seed] = {"hash": cell_hash, "seed": seed, "accuracy": a, "seconds": t}
+                done[cell_hash, seed]["params"] = row["params"]
+            if not isinstance(seeds, int) or any(not whole_training(done.get((cell_hash, s))) for s in range(seeds)):
+                raise BenchError(
+                    f"a labelled set must hold each cell's {seeds} trainings (accuracy in [0, 1], seconds, params), "
+                    f"got cell {position} ({cell_hash}): accuracy {accuracy!r}, seconds {seconds!r}"
+                )
+        return done
 
 
 # -- fit(train CellRows, labels, seed) -> predict(CellRows): labels' units (accuracy) or log-seconds
@@ -228,3 +285,279 @@ def run_transfer(
         measure = partial(_measure, method, size, seed, fit, test, truth, from_prediction=from_prediction)
         results.append(_saved(runs_dir, method, size, seed, settings, measure))
     return results
+
+
+# -- searches on the task: every query a real training ----------------------------------------------
+
+#: Search rows: (method, warm start of its surrogate).
+SEARCHERS = {
+    "netembed": ("netembed", None),
+    "netembed+surrogate": ("netembed", "surrogate-nb101/accuracy"),
+    "regularized_evolution": ("regularized_evolution", None),
+    "random": ("random", None),
+}
+#: Where the search rows are read (those within the run's budget, and the budget itself).
+SEARCH_BUDGETS = (25, 50, 100)
+#: The row every other is compared with, seed by seed, and the row whose median best at the
+#: budget the others race to.
+SEARCH_REFERENCE, SEARCH_GOAL = "regularized_evolution", "netembed"
+TRAININGS = "trainings"  # the folder of the searches' own training logs, one per run
+
+
+class TaskEvaluator:
+    """Labels a cell by the task's real training: the mean over training seeds ``0 .. seeds - 1``
+    of its test accuracy (and of its seconds). A training in ``known`` (the labelled set, earlier
+    searches) is reused; any other runs now (after ``labels.start_trainer``) and is appended to
+    the open ``log`` before the next starts."""
+
+    name = "task"
+
+    def __init__(self, known: dict[tuple[str, int], dict], seeds: int, log):
+        self.known, self.seeds, self.log, self.trained = known, seeds, log, 0
+
+    def __call__(self, cell: Cell) -> Measurement:
+        from netembed.evaluators import Measurement
+        from netembed.train.labels import append_training, train
+
+        runs = []
+        for seed in range(self.seeds):
+            if (cell.hash, seed) not in self.known:
+                row = {"hash": cell.hash, **train(cell.matrix.tolist(), list(cell.ops), seed)}
+                append_training(self.log, row)
+                self.known[cell.hash, seed] = row
+                self.trained += 1
+            runs.append(self.known[cell.hash, seed])
+        accuracy, seconds = (float(np.mean([r[k] for r in runs])) for k in ("accuracy", "seconds"))
+        return Measurement(accuracy, seconds, int(runs[0]["params"]))
+
+
+_TASK: dict = {}  # per worker process: the labelled set and its trainings, read once
+
+
+def _start_search_worker(labels: str) -> None:
+    from netembed.train.labels import start_trainer
+
+    labelled = LabelledSet(labels)
+    start_trainer(labelled.training())
+    _TASK.update(labelled=labelled, trainings=labelled.trainings())
+
+
+def _search_settings(labelled: LabelledSet, name: str) -> dict:
+    from netembed import hub
+
+    init = SEARCHERS[name][1]
+    return {
+        "benchmark": "transfer-search",
+        "labels": labelled.sha256,
+        "warm_start": init,
+        "init_sha256": None if init is None else hub.read_config(hub.resolve(init))["weights_sha256"],
+    }
+
+
+def _search_run(task: tuple[str, int, int, str]) -> dict:
+    """One search of the task (in a worker after ``_start_search_worker``), saved as it ends."""
+    from netembed._io import atomic_write
+    from netembed.objective import Objective
+    from netembed.runs import build_method
+    from netembed.search import Budget, run_search
+    from netembed.train.labels import open_trainings, read_trainings
+
+    name, seed, budget, out = task
+    labelled, out = _TASK["labelled"], Path(out)
+    settings = {k: v for k, v in labelled.settings.items() if k != "size"}  # the task, as `netembed label` logs it
+    own, known = out / TRAININGS / f"{name}-seed{seed}.jsonl", dict(_TASK["trainings"])
+    for path in sorted((out / TRAININGS).glob("*.jsonl")):  # the other searches' trainings so far
+        if path != own:
+            known |= read_trainings(path, settings)  # read only: that search may be writing now
+    known |= open_trainings(own, settings)
+    method, warm_start = SEARCHERS[name]
+    with open(own, "a") as log:
+        evaluator = TaskEvaluator(known, labelled.settings["seeds"], log)
+        result = run_search(
+            build_method(method, seed, "reward", warm_start=warm_start), evaluator, Objective("reward"),
+            Budget(queries=budget), seed=seed,
+        )  # fmt: skip
+    run = {
+        "method": name,
+        "seed": seed,
+        "budget": budget,
+        "settings": _search_settings(labelled, name),
+        "accuracy": [e.accuracy for e in result.evaluations],
+        "hashes": [e.cell.hash for e in result.evaluations],
+        "trained": evaluator.trained,
+        "search_seconds": result.search_seconds,
+        "evaluator_seconds": result.evaluator_seconds,
+    }
+    atomic_write(out / "runs" / f"search-{name}-seed{seed}.json", lambda tmp: Path(tmp).write_text(json.dumps(run)))
+    return run
+
+
+def check_search(
+    labelled: LabelledSet, methods: Sequence[str] | None, seeds: Sequence[int], budget: int, jobs: int
+) -> tuple[str, ...]:
+    """Refuse, before any work, searches ``run_transfer_search`` cannot run; returns the rows."""
+    chosen = tuple(SEARCHERS) if methods is None else tuple(methods)
+    unknown = [m for m in chosen if m not in SEARCHERS]
+    if unknown or len(set(chosen)) < len(chosen):
+        raise BenchError(f"search rows must be among {list(SEARCHERS)}, each once, got {list(chosen)}")
+    for name, value in (("budget", budget), ("jobs", jobs)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise BenchError(f"search {name} must be a positive integer, got {value!r}")
+    if not len(seeds):
+        raise BenchError(f"search seeds must be at least one, got {list(seeds)}")
+    labelled.training(), labelled.trainings()  # a set a search cannot use
+    return chosen
+
+
+def run_transfer_search(
+    labelled: LabelledSet,
+    out,
+    methods: Sequence[str] | None = None,
+    seeds: Sequence[int] = range(10),
+    budget: int = 100,
+    jobs: int = 1,
+    progress: bool = True,
+) -> list[dict]:
+    """Every (method, seed) search of the task (``SEARCHERS``; None: all) for ``budget`` queries,
+    ``jobs`` at a time (one thread each), reusing finished runs under ``out/runs``. Returns the
+    runs: per query the mean accuracy over training seeds, and how many trainings each paid for."""
+    from multiprocessing import get_context
+
+    from tqdm.auto import tqdm
+
+    from netembed._io import check_writable
+
+    chosen = check_search(labelled, methods, seeds, budget, jobs)
+    out = check_writable(out)
+    done = {}
+    for name in chosen:
+        settings = _search_settings(labelled, name)
+        for seed in seeds:
+            done[name, seed] = _saved_search(out / "runs" / f"search-{name}-seed{seed}.json", settings, budget)
+    todo = [(m, s, budget, str(out)) for s in seeds for m in chosen if done[m, s] is None]
+    bar = tqdm(total=len(done), initial=len(done) - len(todo), desc="transfer search", unit="run", disable=not progress)
+    with bar:
+        if jobs == 1:
+            _start_search_worker(str(labelled.path))
+            finished = map(_search_run, todo)
+        else:
+            pool = get_context("spawn").Pool(jobs, initializer=_start_search_worker, initargs=(str(labelled.path),))
+            finished = pool.imap_unordered(_search_run, todo)
+        for run in finished:
+            done[run["method"], run["seed"]] = run
+            bar.set_postfix(last=f"{run['method']} seed {run['seed']}", trained=run["trained"], refresh=False)
+            bar.update()
+        if jobs > 1:
+            pool.close()
+            pool.join()
+    return [done[m, s] for m in chosen for s in seeds]
+
+
+def _saved_search(path: Path, settings: dict, budget: int) -> dict | None:
+    try:
+        run = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # absent or unreadable: it runs again
+    whole = isinstance(run, dict) and run.get("settings") == settings and run.get("budget") == budget
+    return run if whole and len(run.get("accuracy", ())) == budget else None
+
+
+def summarise_search(runs: list[dict], labelled: LabelledSet, seed: int = 0) -> list[dict]:
+    """One row per method: at each of ``SEARCH_BUDGETS`` within the budget (and the budget), the
+    median over seeds of the best accuracy found and of its rank among the labelled set's cells
+    (1 + the cells more accurate), with bootstrap 95% intervals, and the share of seeds ahead of
+    ``SEARCH_REFERENCE`` (same seed; ties count half); then the queries each method needed to reach
+    ``SEARCH_GOAL``'s median best at the budget (Kaplan-Meier median, a run that never reached it
+    censored at the budget), and the trainings it paid for."""
+    from netembed import stats
+
+    by_method = {m: [r for r in runs if r["method"] == m] for m in dict.fromkeys(r["method"] for r in runs)}
+    budget = min(r["budget"] for r in runs)
+    points = [b for b in SEARCH_BUDGETS if b < budget] + [budget]
+    curves = {m: np.stack([np.maximum.accumulate(r["accuracy"][:budget]) for r in rs]) for m, rs in by_method.items()}
+    ordered = np.sort(labelled.accuracy)
+    goal = float(np.median(curves[SEARCH_GOAL][:, -1])) if SEARCH_GOAL in curves else None
+    reference = {r["seed"]: c for r, c in zip(by_method.get(SEARCH_REFERENCE, []), curves.get(SEARCH_REFERENCE, []))}
+    rows = []
+    for method, mine in by_method.items():
+        row = {"method": method, "seeds": len(mine), "budget": budget, "by_budget": {}}
+        for point in points:
+            found = curves[method][:, point - 1]
+            rank = 1 + len(ordered) - np.searchsorted(ordered, found, side="right")
+            figures = {
+                "accuracy": stats.bootstrap_median(found, seed=seed),
+                "rank": stats.bootstrap_median(rank, seed=seed),
+            }
+            theirs = [(f, reference[r["seed"]][point - 1]) for f, r in zip(found, mine) if r["seed"] in reference]
+            if method != SEARCH_REFERENCE and theirs:
+                ahead = [(a > b) + 0.5 * (a == b) for a, b in theirs]
+                figures["share_ahead_of_reference"] = stats.bootstrap_mean(ahead, seed=seed)
+            row["by_budget"][str(point)] = {
+                k: v
+                for name, i in figures.items()
+                for k, v in {name: i.estimate, f"{name}_low": i.low, f"{name}_high": i.high}.items()
+            }
+        if goal is not None:
+            first = [int(np.argmax(c >= goal)) + 1 if c[-1] >= goal else budget for c in curves[method]]
+            reached = [c[-1] >= goal for c in curves[method]]
+            queries = stats.bootstrap_km_median(first, reached, seed=seed)
+            row |= {"goal": goal, "queries_to_goal": queries.estimate, "queries_to_goal_low": queries.low,
+                    "queries_to_goal_high": queries.high, "reached_goal": int(np.sum(reached))}  # fmt: skip
+        row["trainings_per_run"] = float(np.mean([r["trained"] for r in mine]))
+        row["search_seconds_per_query"] = float(np.mean([r["search_seconds"] / budget for r in mine]))
+        rows.append(row)
+    return rows
+
+
+def _median_cell(figures: dict, name: str, fmt: str) -> str:
+    low, high = figures[f"{name}_low"], figures[f"{name}_high"]
+    return f"{figures[name]:{fmt}} [{low:{fmt}}, {high:{fmt}}]"
+
+
+def format_search(rows: list[dict], labelled: LabelledSet) -> str:
+    """``summarise_search``'s rows as a person reads them: one line per method and budget, then the
+    race to ``SEARCH_GOAL``'s median best."""
+    cells = len(labelled.accuracy)
+    header = f"{'method':<23}{'queries':>7}  {'best accuracy [95% CI]':<26}{f'rank of {cells:,} [95% CI]':<24}"
+    lines = [f"{header}ahead of {SEARCH_REFERENCE} [95% CI]"]
+    for row in rows:
+        for point, figures in row["by_budget"].items():
+            ahead = "reference" if row["method"] == SEARCH_REFERENCE else "-"
+            if "share_ahead_of_reference" in figures:
+                ahead = _median_cell(figures, "share_ahead_of_reference", ".0%")
+            lines.append(
+                f"{row['method']:<23}{point:>7}  {_median_cell(figures, 'accuracy', '.4f'):<26}"
+                f"{_median_cell(figures, 'rank', '.0f'):<24}{ahead}"
+            )
+    if any("goal" in row for row in rows):
+        budget = rows[0]["budget"]
+        lines += [
+            "",
+            f"queries to reach {SEARCH_GOAL}'s median best at {budget} ({rows[0]['goal']:.4f}), Kaplan-Meier median:",
+        ]
+        for row in rows:
+            median, low, high = (row[f"queries_to_goal{s}"] for s in ("", "_low", "_high"))
+            text = ", ".join(f">{budget}" if v is None else f"{v:g}" for v in (median, low, high))
+            median, bounds = text.split(", ", 1)
+            lines.append(
+                f"  {row['method']:<23}{median} [{bounds}] ({row['reached_goal']}/{row['seeds']} seeds reached; "
+                f"{row['trainings_per_run']:.0f} trainings paid per run)"
+            )
+    lines.append(
+        f"median over seeds, [low, high]: bootstrap 95% interval; rank: 1 + the set's cells more accurate; ahead: share "
+        f"of seeds with a better best than {SEARCH_REFERENCE}, same seed (ties half); every query is a real training "
+        "(the mean accuracy of the task's training seeds), cells already trained reused"
+    )
+    return "\n".join(lines)
+
+
+def plot_search(runs: list[dict], labelled: LabelledSet, path) -> Path:
+    """The best accuracy found against queries: median over seeds, with its bootstrap band."""
+    from netembed.compare import Run, plot_runs
+
+    curves = [Run(r["method"], r["seed"], r["budget"], r["accuracy"], [], r["search_seconds"], 0.0) for r in runs]
+    first = float(np.median([r["accuracy"][0] for r in runs]))
+    return plot_runs(
+        curves, path, float(labelled.accuracy.max()), lines={}, best_label="best in the labelled set",
+        floor=first - 0.01, title="Search on your task: median over seeds, band: its bootstrap 95% interval",
+    )  # fmt: skip

@@ -579,9 +579,22 @@ GRAMMAR = {
             "--timers": st.lists(words("params", "gbt", "netembed+surrogate", "none"), min_size=1, max_size=2),
             "--pool-size": tiny(3, 5),
             "--steps": tiny(1, 2),
+            "--searches": st.lists(words("none", "random", "netembed"), min_size=1, max_size=2),
+            "--search-seeds": tiny(1, 1),
+            "--search-budget": tiny(1, 2),
+            "--jobs": tiny(1, 1),
             "--out": out_folder,
         },
-        always=["--predictor-sizes", "--time-sizes", "--seeds", "--pool-size", "--steps", "--out", "--labels"],
+        always=[
+            "--predictor-sizes",
+            "--time-sizes",
+            "--seeds",
+            "--pool-size",
+            "--steps",
+            "--searches",
+            "--out",
+            "--labels",
+        ],
     ),
     "analyze locality": Command(
         {

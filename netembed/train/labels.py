@@ -31,7 +31,19 @@ from netembed.cell import Cell
 from netembed.errors import NetembedError
 from netembed.train.spec import TrainingSpec
 
-__all__ = ["LABELS_FILE", "RUNS_FILE", "LabelJob", "label_task", "task_figures"]
+__all__ = [
+    "LABELS_FILE",
+    "RUNS_FILE",
+    "LabelJob",
+    "append_training",
+    "label_task",
+    "open_trainings",
+    "read_trainings",
+    "start_trainer",
+    "task_figures",
+    "train",
+    "whole_training",
+]
 
 RUNS_FILE = "runs.jsonl"
 LABELS_FILE = "labels.json"
@@ -81,14 +93,18 @@ class LabelJob:
 _WORKER: dict = {}
 
 
-def _start_worker(training: TrainingSpec) -> None:
+def start_trainer(training: TrainingSpec) -> None:
+    """Get this process ready to ``train`` on ``training``: one thread (the jobs share the
+    machine's cores), the images loaded once."""
     from netembed import threads
 
-    threads.configure(1)  # the jobs share the machine's cores: one thread each
-    _WORKER["built"] = training.build(0)  # the images once per process; each training reseeds the config
+    threads.configure(1)
+    _WORKER["built"] = training.build(0)  # each training reseeds the config
 
 
-def _train(matrix: list, ops: list, seed: int) -> dict:
+def train(matrix: list, ops: list, seed: int) -> dict:
+    """One training of a cell with training seed ``seed`` (after ``start_trainer``): its logged row
+    without the hash."""
     from netembed.train.trainer import train_cell
 
     data, network, config, device = _WORKER["built"]
@@ -96,10 +112,29 @@ def _train(matrix: list, ops: list, seed: int) -> dict:
     return {"seed": seed, "accuracy": result.test_accuracy, "seconds": result.train_seconds, "params": result.params}
 
 
-# -- the job -------------------------------------------------------------------------------------
+# -- the log of trainings ------------------------------------------------------------------------
 
 
-def _read_runs(path: Path, settings: dict) -> dict[tuple[str, int], dict]:
+def open_trainings(path: Path, settings: dict) -> dict[tuple[str, int], dict]:
+    """The finished trainings logged in ``path`` by (cell hash, seed), after checking the log was
+    written with ``settings``; the log is then (re)written whole, with ``settings`` as its header,
+    so that ``append_training`` starts on a fresh line, after no torn one."""
+    from netembed._io import atomic_write
+
+    done = read_trainings(path, settings) if path.exists() else {}
+    lines = [{"netembed_labels": _VERSION, **settings}, *done.values()]
+    atomic_write(path, lambda tmp: Path(tmp).write_text("".join(json.dumps(r) + "\n" for r in lines)))
+    return done
+
+
+def append_training(log, row: dict) -> None:
+    """One finished training, on disk before the next starts (a kill loses at most the one running)."""
+    log.write(json.dumps(row) + "\n")
+    log.flush()
+    os.fsync(log.fileno())
+
+
+def read_trainings(path: Path, settings: dict) -> dict[tuple[str, int], dict]:
     """The finished trainings of ``path`` by (cell hash, seed). A line that is not a whole row (a
     write cut short by a kill, an edit) is dropped: that training runs again."""
     from netembed._io import read_text
@@ -121,12 +156,15 @@ def _read_runs(path: Path, settings: dict) -> dict[tuple[str, int], dict]:
             row = json.loads(line)
         except json.JSONDecodeError:
             continue  # a torn line: that training runs again
-        if _whole_row(row):
+        if whole_training(row):
             done[(row["hash"], row["seed"])] = row
     return done
 
 
-def _whole_row(row) -> bool:
+# -- the job -------------------------------------------------------------------------------------
+
+
+def whole_training(row) -> bool:
     """Whether a logged training is whole: its hash, seed and measurements, each in range."""
     rules = {"seed": SEED, "accuracy": Number(0, 1), "seconds": Number(0, math.inf), "params": Int(1, 2**63 - 1)}
     return (
@@ -148,10 +186,7 @@ def label_task(job: LabelJob, out, bench=None, progress: bool = False, announce=
     cells = job.sample()
     with folder_lock(out):
         path = out / RUNS_FILE
-        done = _read_runs(path, job.settings()) if path.exists() else {}
-        # (re)written whole: appends then start on a fresh line, after no torn one
-        lines = [{"netembed_labels": _VERSION, **job.settings()}, *done.values()]
-        atomic_write(path, lambda tmp: Path(tmp).write_text("".join(json.dumps(r) + "\n" for r in lines)))
+        done = open_trainings(path, job.settings())
         todo = [(c, s) for c in cells for s in range(job.seeds) if (c.hash, s) not in done]
         if announce is not None:
             announce(
@@ -161,16 +196,14 @@ def label_task(job: LabelJob, out, bench=None, progress: bool = False, announce=
         with (
             tqdm(total=len(cells) * job.seeds, initial=len(done), desc="labelling", unit="training",
                  disable=not progress, dynamic_ncols=True) as bar,
-            ProcessPoolExecutor(job.jobs, initializer=_start_worker, initargs=(job.training,)) as pool,
+            ProcessPoolExecutor(job.jobs, initializer=start_trainer, initargs=(job.training,)) as pool,
             open(path, "a") as log,
         ):  # fmt: skip
-            futures = {pool.submit(_train, c.matrix.tolist(), list(c.ops), s): c for c, s in todo}
+            futures = {pool.submit(train, c.matrix.tolist(), list(c.ops), s): c for c, s in todo}
             try:
                 for future in as_completed(futures):
                     row = {"hash": futures[future].hash, **future.result()}
-                    log.write(json.dumps(row) + "\n")
-                    log.flush()
-                    os.fsync(log.fileno())
+                    append_training(log, row)
                     done[(row["hash"], row["seed"])] = row
                     bar.update()
             except KeyboardInterrupt:
