@@ -289,12 +289,17 @@ def run_transfer(
 
 # -- searches on the task: every query a real training ----------------------------------------------
 
-#: Search rows: (method, warm start of its surrogate).
+#: Search rows: (method, warm start of its surrogate, the method's own settings). Regularized
+#: evolution's default population (100) makes its first 100 queries random ones, so a row with a
+#: population sized for budgets of 25-100 runs beside it; a warm netembed may need fewer random
+#: cells before its surrogate leads (5, one round, instead of 10).
 SEARCHERS = {
-    "netembed": ("netembed", None),
-    "netembed+surrogate": ("netembed", "surrogate-nb101/accuracy"),
-    "regularized_evolution": ("regularized_evolution", None),
-    "random": ("random", None),
+    "netembed": ("netembed", None, {}),
+    "netembed+surrogate": ("netembed", "surrogate-nb101/accuracy", {}),
+    "netembed+surrogate_initial5": ("netembed", "surrogate-nb101/accuracy", {"initial": 5}),
+    "regularized_evolution": ("regularized_evolution", None, {}),
+    "regularized_evolution_p20": ("regularized_evolution", None, {"population_size": 20, "tournament_size": 5}),
+    "random": ("random", None, {}),
 }
 #: Where the search rows are read (those within the run's budget, and the budget itself).
 SEARCH_BUDGETS = (25, 50, 100)
@@ -345,20 +350,35 @@ def _start_search_worker(labels: str) -> None:
 def _search_settings(labelled: LabelledSet, name: str) -> dict:
     from netembed import hub
 
-    init = SEARCHERS[name][1]
-    return {
+    _, init, options = SEARCHERS[name]
+    settings = {
         "benchmark": "transfer-search",
         "labels": labelled.sha256,
         "warm_start": init,
         "init_sha256": None if init is None else hub.read_config(hub.resolve(init))["weights_sha256"],
     }
+    return settings | ({"options": options} if options else {})
+
+
+def _build_searcher(name: str, seed: int):
+    """The row's method, seeded ``seed`` like every other row (``runs.build_method``)."""
+    from netembed.baselines import BASELINES
+    from netembed.controller import ControllerConfig, NetembedSearch
+    from netembed.runs import build_method
+
+    method, warm_start, options = SEARCHERS[name]
+    if not options:
+        return build_method(method, seed, "reward", warm_start=warm_start)
+    rng = np.random.default_rng(seed)
+    if method == "netembed":
+        return NetembedSearch(rng, ControllerConfig(**options), prior=warm_start)
+    return BASELINES[method](rng, **options)
 
 
 def _search_run(task: tuple[str, int, int, str]) -> dict:
     """One search of the task (in a worker after ``_start_search_worker``), saved as it ends."""
     from netembed._io import atomic_write
     from netembed.objective import Objective
-    from netembed.runs import build_method
     from netembed.search import Budget, run_search
     from netembed.train.labels import open_trainings, read_trainings
 
@@ -370,13 +390,11 @@ def _search_run(task: tuple[str, int, int, str]) -> dict:
         if path != own:
             known |= read_trainings(path, settings)  # read only: that search may be writing now
     known |= open_trainings(own, settings)
-    method, warm_start = SEARCHERS[name]
     with open(own, "a") as log:
         evaluator = TaskEvaluator(known, labelled.settings["seeds"], log)
         result = run_search(
-            build_method(method, seed, "reward", warm_start=warm_start), evaluator, Objective("reward"),
-            Budget(queries=budget), seed=seed,
-        )  # fmt: skip
+            _build_searcher(name, seed), evaluator, Objective("reward"), Budget(queries=budget), seed=seed
+        )
     run = {
         "method": name,
         "seed": seed,
@@ -518,7 +536,7 @@ def format_search(rows: list[dict], labelled: LabelledSet) -> str:
     """``summarise_search``'s rows as a person reads them: one line per method and budget, then the
     race to ``SEARCH_GOAL``'s median best."""
     cells = len(labelled.accuracy)
-    header = f"{'method':<23}{'queries':>7}  {'best accuracy [95% CI]':<26}{f'rank of {cells:,} [95% CI]':<24}"
+    header = f"{'method':<29}{'queries':>7}  {'best accuracy [95% CI]':<26}{f'rank of {cells:,} [95% CI]':<24}"
     lines = [f"{header}ahead of {SEARCH_REFERENCE} [95% CI]"]
     for row in rows:
         for point, figures in row["by_budget"].items():
@@ -526,7 +544,7 @@ def format_search(rows: list[dict], labelled: LabelledSet) -> str:
             if "share_ahead_of_reference" in figures:
                 ahead = _median_cell(figures, "share_ahead_of_reference", ".0%")
             lines.append(
-                f"{row['method']:<23}{point:>7}  {_median_cell(figures, 'accuracy', '.4f'):<26}"
+                f"{row['method']:<29}{point:>7}  {_median_cell(figures, 'accuracy', '.4f'):<26}"
                 f"{_median_cell(figures, 'rank', '.0f'):<24}{ahead}"
             )
     if any("goal" in row for row in rows):
@@ -540,7 +558,7 @@ def format_search(rows: list[dict], labelled: LabelledSet) -> str:
             text = ", ".join(f">{budget}" if v is None else f"{v:g}" for v in (median, low, high))
             median, bounds = text.split(", ", 1)
             lines.append(
-                f"  {row['method']:<23}{median} [{bounds}] ({row['reached_goal']}/{row['seeds']} seeds reached; "
+                f"  {row['method']:<29}{median} [{bounds}] ({row['reached_goal']}/{row['seeds']} seeds reached; "
                 f"{row['trainings_per_run']:.0f} trainings paid per run)"
             )
     lines.append(

@@ -161,9 +161,6 @@ def read_trainings(path: Path, settings: dict) -> dict[tuple[str, int], dict]:
     return done
 
 
-# -- the job -------------------------------------------------------------------------------------
-
-
 def whole_training(row) -> bool:
     """Whether a logged training is whole: its hash, seed and measurements, each in range."""
     rules = {"seed": SEED, "accuracy": Number(0, 1), "seconds": Number(0, math.inf), "params": Int(1, 2**63 - 1)}
@@ -172,6 +169,9 @@ def whole_training(row) -> bool:
         and isinstance(row.get("hash"), str)
         and all(name in row and rule.accepts(row[name]) for name, rule in rules.items())
     )
+
+
+# -- the job -------------------------------------------------------------------------------------
 
 
 def label_task(job: LabelJob, out, bench=None, progress: bool = False, announce=None) -> dict:
