@@ -329,11 +329,11 @@ def cmd_bench_transfer(args: argparse.Namespace) -> None:
             labelled, out, args.searches, search_seeds, args.search_budget, args.jobs, progress=args.format == "text"
         )
         payload["search"] = rows = transfer_bench.summarise_search(runs, labelled)
-        plot = transfer_bench.plot_search(runs, labelled, out / "transfer_search.png")
+        csv, plot = transfer_bench.write_search(runs, labelled, out)
         text += [
             f"Search on your task ({args.search_seeds} seeds, {args.search_budget} queries):",
             transfer_bench.format_search(rows, labelled),
-            f"wrote {plot} and the runs in {out / 'runs'}",
+            f"wrote {csv}, {plot} and the runs in {out / 'runs'}",
         ]
     text.append(transfer_bench.SEEN)
     _print(args, payload, "\n".join(text))

@@ -65,10 +65,10 @@ __all__ = [
     "TaskEvaluator",
     "check_search",
     "format_search",
-    "plot_search",
     "run_transfer",
     "run_transfer_search",
     "summarise_search",
+    "write_search",
 ]
 
 #: What every transfer figure must say beside it.
@@ -569,13 +569,17 @@ def format_search(rows: list[dict], labelled: LabelledSet) -> str:
     return "\n".join(lines)
 
 
-def plot_search(runs: list[dict], labelled: LabelledSet, path) -> Path:
-    """The best accuracy found against queries: median over seeds, with its bootstrap band."""
-    from netembed.compare import Run, plot_runs
+def write_search(runs: list[dict], labelled: LabelledSet, out) -> tuple[Path, Path]:
+    """``out/transfer_search_runs.csv`` (per run and query: the accuracy and the best so far) and
+    ``out/transfer_search.png`` (the best accuracy found against queries: median over seeds, with
+    its bootstrap band)."""
+    from netembed.compare import Run, plot_runs, write_runs_csv
 
     curves = [Run(r["method"], r["seed"], r["budget"], r["accuracy"], [], r["search_seconds"], 0.0) for r in runs]
     first = float(np.median([r["accuracy"][0] for r in runs]))
-    return plot_runs(
-        curves, path, float(labelled.accuracy.max()), lines={}, best_label="best in the labelled set",
-        floor=first - 0.01, title="Search on your task: median over seeds, band: its bootstrap 95% interval",
+    plot = plot_runs(
+        curves, Path(out) / "transfer_search.png", float(labelled.accuracy.max()), lines={},
+        best_label="best in the labelled set", floor=first - 0.01,
+        title="Search on your task: median over seeds, band: its bootstrap 95% interval",
     )  # fmt: skip
+    return write_runs_csv(curves, Path(out) / "transfer_search_runs.csv"), plot

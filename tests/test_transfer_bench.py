@@ -160,7 +160,9 @@ def test_search_figures_rank_in_the_set_race_to_the_goal_and_pair_seeds(task):
         rows["regularized_evolution"]["reached_goal"] == 0 and rows["regularized_evolution"]["queries_to_goal"] is None
     )
     text = format_search(list(rows.values()), task)
-    assert "queries to reach netembed's median best at 4" in text and re.search(r"regularized_evolution +>4 \[>4, >4\]", text)
+    assert "queries to reach netembed's median best at 4" in text and re.search(
+        r"regularized_evolution +>4 \[>4, >4\]", text
+    )
 
 
 def test_searches_need_a_set_with_its_trainings_and_their_settings(labelled, task, tmp_path):
@@ -192,5 +194,6 @@ def test_the_command_line_labels_a_task_and_searches_it(capsys, tmp_path, monkey
     assert set(rows) == {"random", "regularized_evolution"} and rows["random"]["seeds"] == 2
     assert list(rows["random"]["by_budget"]) == ["3"] and 0 < rows["random"]["by_budget"]["3"]["accuracy"] <= 1
     assert (tmp_path / "bench" / "transfer_search.png").stat().st_size > 0
+    assert len((tmp_path / "bench" / "transfer_search_runs.csv").read_text().splitlines()) == 1 + 2 * 2 * 3
     assert main([*argv, "--search-budget", "0", "--out", str(tmp_path / "bench")]) == 2
     assert capsys.readouterr().err.strip().endswith("error: search budget must be a positive integer, got 0")
