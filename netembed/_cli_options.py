@@ -315,7 +315,7 @@ def bench(sub, cli):
 
 
 def _transfer(sub, cli):
-    from netembed.transfer_bench import PREDICTORS, SEARCHERS, TIMERS
+    from netembed.transfer_bench import DEFAULT_SEARCHES, PREDICTORS, SEARCHERS, TIMERS
 
     sub.set_defaults(handler=cli.cmd_bench_transfer)
     _common(sub)
@@ -330,8 +330,9 @@ def _transfer(sub, cli):
     sub.add_argument("--pool-size", type=int, default=500, help="cells training sets are drawn from; the rest test")
     sub.add_argument("--steps", type=int, help="netembed rows' training steps, exactly (default: their role's)")
     sub.add_argument(
-        "--searches", nargs="+", default=list(SEARCHERS), help="search rows, every query a real training ('none': skip)"
-    )
+        "--searches", nargs="+", default=list(DEFAULT_SEARCHES),
+        help=f"search rows among {', '.join(SEARCHERS)}, every query a real training ('none': skip)",
+    )  # fmt: skip
     sub.add_argument("--search-seeds", type=int, default=10, help="seeds of each search row")
     sub.add_argument("--search-budget", type=int, default=100, help="queries of each search")
     sub.add_argument("--jobs", type=int, default=1, help="searches at a time, one thread each")

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from netembed.train.spec import TrainingSpec
 
 __all__ = [
+    "DEFAULT_SEARCHES",
     "PARTS",
     "PREDICTORS",
     "SEARCHERS",
@@ -301,6 +302,8 @@ SEARCHERS = {
     "regularized_evolution_p20": ("regularized_evolution", None, {"population_size": 20, "tournament_size": 5}),
     "random": ("random", None, {}),
 }
+#: The rows a benchmark runs unless told (the warm row with 5 random cells is an ablation: slower).
+DEFAULT_SEARCHES = ("netembed", "netembed+surrogate", "regularized_evolution", "regularized_evolution_p20", "random")
 #: Where the search rows are read (those within the run's budget, and the budget itself).
 SEARCH_BUDGETS = (25, 50, 100)
 #: The row every other is compared with, seed by seed, and the row whose median best at the
