@@ -197,3 +197,14 @@ def test_the_command_line_labels_a_task_and_searches_it(capsys, tmp_path, monkey
     assert len((tmp_path / "bench" / "transfer_search_runs.csv").read_text().splitlines()) == 1 + 2 * 2 * 3
     assert main([*argv, "--search-budget", "0", "--out", str(tmp_path / "bench")]) == 2
     assert capsys.readouterr().err.strip().endswith("error: search budget must be a positive integer, got 0")
+
+
+def test_a_search_folder_of_another_task_is_refused_by_name(task, tmp_path):
+    from netembed.train.labels import LABELS_FILE, LabelJob, LabelJobError, label_task
+    from netembed.train.spec import TrainingSpec
+
+    run_transfer_search(task, tmp_path, ["random"], seeds=[0], budget=1, progress=False)
+    other = TrainingSpec(train_size=60, epochs=2, stem_channels=5, stacks=1)
+    label_task(LabelJob(size=3, seeds=2, training=other), tmp_path / "other")
+    with pytest.raises(LabelJobError, match=r"written with other settings \(training\): use another --out"):
+        run_transfer_search(LabelledSet(tmp_path / "other" / LABELS_FILE), tmp_path, ["random"], seeds=[1], budget=1)
