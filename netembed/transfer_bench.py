@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -417,7 +418,7 @@ def check_search(
     labelled: LabelledSet, methods: Sequence[str] | None, seeds: Sequence[int], budget: int, jobs: int
 ) -> tuple[str, ...]:
     """Refuse, before any work, searches ``run_transfer_search`` cannot run; returns the rows."""
-    chosen = tuple(SEARCHERS) if methods is None else tuple(methods)
+    chosen = DEFAULT_SEARCHES if methods is None else tuple(methods)
     unknown = [m for m in chosen if m not in SEARCHERS]
     if unknown or len(set(chosen)) < len(chosen):
         raise BenchError(f"search rows must be among {list(SEARCHERS)}, each once, got {list(chosen)}")
@@ -439,9 +440,10 @@ def run_transfer_search(
     jobs: int = 1,
     progress: bool = True,
 ) -> list[dict]:
-    """Every (method, seed) search of the task (``SEARCHERS``; None: all) for ``budget`` queries,
-    ``jobs`` at a time (one thread each), reusing finished runs under ``out/runs``. Returns the
-    runs: per query the mean accuracy over training seeds, and how many trainings each paid for."""
+    """Every (method, seed) search of the task (``SEARCHERS``; None: ``DEFAULT_SEARCHES``) for
+    ``budget`` queries, ``jobs`` at a time (one thread each), reusing finished runs under
+    ``out/runs``. Returns the runs: per query the mean accuracy over training seeds, and how many
+    trainings each paid for."""
     from multiprocessing import get_context
 
     from tqdm.auto import tqdm
@@ -457,20 +459,18 @@ def run_transfer_search(
             done[name, seed] = _saved_search(out / "runs" / f"search-{name}-seed{seed}.json", settings, budget)
     todo = [(m, s, budget, str(out)) for s in seeds for m in chosen if done[m, s] is None]
     bar = tqdm(total=len(done), initial=len(done) - len(todo), desc="transfer search", unit="run", disable=not progress)
-    with bar:
+    with bar, ExitStack() as stack:  # the workers stop on an error too
         if jobs == 1:
             _start_search_worker(str(labelled.path))
             finished = map(_search_run, todo)
         else:
-            pool = get_context("spawn").Pool(jobs, initializer=_start_search_worker, initargs=(str(labelled.path),))
+            context = get_context("spawn")  # fresh interpreters: no forked torch state
+            pool = stack.enter_context(context.Pool(jobs, _start_search_worker, (str(labelled.path),)))
             finished = pool.imap_unordered(_search_run, todo)
         for run in finished:
             done[run["method"], run["seed"]] = run
             bar.set_postfix(last=f"{run['method']} seed {run['seed']}", trained=run["trained"], refresh=False)
             bar.update()
-        if jobs > 1:
-            pool.close()
-            pool.join()
     return [done[m, s] for m in chosen for s in seeds]
 
 

@@ -131,7 +131,7 @@ def test_searches_share_trainings_and_finished_or_killed_runs_resume(task, tmp_p
     assert runs[2]["hashes"][0] == runs[0]["hashes"][0] and runs[2]["trained"] < 6
     assert run_transfer_search(task, tmp_path, methods, **kwargs) == runs  # finished: read back
     (tmp_path / "runs" / "search-random-seed1.json").unlink()  # killed after its trainings were logged
-    rerun = run_transfer_search(task, tmp_path, methods, **kwargs)
+    rerun = run_transfer_search(task, tmp_path, methods, **kwargs, jobs=2)  # in worker processes
     assert rerun[1]["accuracy"] == runs[1]["accuracy"] and rerun[1]["trained"] == 0
 
 
