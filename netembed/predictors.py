@@ -368,7 +368,7 @@ class AccuracyPredictor(nn.Module):
         from netembed import hub
 
         directory = hub.resolve(init)
-        if hub.read_config(directory)["model_type"] != type(self).__name__:
+        if self._init_type(directory) != type(self).__name__:
             encoder = CellEncoder.from_pretrained(directory)
             return lambda index, member: member.encoder.load_state_dict(encoder.state_dict())
         prior = type(self).from_pretrained(directory)
@@ -378,6 +378,17 @@ class AccuracyPredictor(nn.Module):
                 f"got {self._shape(prior.config)} in {directory}"
             )
         return lambda index, member: member.load_state_dict(prior.members[index % len(prior.members)].state_dict())
+
+    @classmethod
+    def _init_type(cls, directory) -> str:
+        """The model type of the saved model in ``directory``: this class (its whole members start
+        from it) or an encoder (the members' encoders do); another kind is refused by name."""
+        from netembed import hub
+
+        found, kinds = hub.read_config(directory)["model_type"], (cls.__name__, "CellEncoder", "CellAutoencoder")
+        if found not in kinds:
+            raise NetembedError(f"--init for {cls.__name__} must be {', '.join(kinds)}, got {found} in {directory}")
+        return found
 
     @staticmethod
     def _shape(config: PredictorConfig) -> dict:
@@ -390,9 +401,9 @@ class AccuracyPredictor(nn.Module):
         encoder its encoder's."""
         from netembed import hub
 
-        document = hub.read_config(hub.resolve(init))
-        config = document["config"]
-        fields = SHAPE if document["model_type"] == cls.__name__ else ("hidden", "layers", "embedding_dim")
+        directory = hub.resolve(init)
+        config = hub.read_config(directory)["config"]
+        fields = SHAPE if cls._init_type(directory) == cls.__name__ else ("hidden", "layers", "embedding_dim")
         return {f: config[f] for f in fields if f in config}
 
     def check_labels(self, cells: Sequence[Cell], y) -> np.ndarray:

@@ -78,6 +78,18 @@ def test_warm_start_from_a_predictor_of_the_same_shape(toy, tmp_path):
         AccuracyPredictor(replace(FAST, readout="mean")).fit(cells[:20], y[:20], init=tmp_path / "prior")
 
 
+@pytest.mark.parametrize(
+    "model_cls, other", [(AccuracyPredictor, "surrogate-nb101/time"), (TimeEstimator, "surrogate-nb101/accuracy")]
+)
+def test_a_warm_start_of_another_label_kind_is_refused_naming_both(toy, tmp_path, model_cls, other):
+    cells, y = toy
+    rule = f"--init for {model_cls.__name__} must be {model_cls.__name__}, CellEncoder, CellAutoencoder, got "
+    with pytest.raises(NetembedError, match=rule):
+        model_cls.shape_of(other)
+    with pytest.raises(NetembedError, match=rule):
+        model_cls(replace(FAST, steps=1, targets="raw")).fit(cells[:20], y[:20] + 1, init=other)
+
+
 def test_the_shipped_prior_is_label_free_fits_the_default_shape_and_knows_parameter_counts():
     from netembed import hub
 
