@@ -38,6 +38,7 @@ import numpy as np
 from netembed import space
 from netembed._io import read_text
 from netembed.cell import Cell
+from netembed.compare import _with_interval
 from netembed.predictor_bench import (
     BenchError,
     CellRows,
@@ -96,6 +97,7 @@ class LabelledSet:
             self.hashes = [c.hash for c in cells]
             self.path = Path(path)
             self._documents = document["cells"]
+            self._trainings: dict | None = None
         except (ValueError, KeyError, TypeError) as exc:
             raise BenchError(f"{rule}, got {path} ({type(exc).__name__}: {exc})") from None
         for name, values, ok in [
@@ -136,7 +138,10 @@ class LabelledSet:
             ) from None
 
     def trainings(self) -> dict[tuple[str, int], dict]:
-        """Every training of the set by (cell hash, training seed), as ``netembed label`` logs them."""
+        """Every training of the set by (cell hash, training seed), as ``netembed label`` logs them
+        (checked and built once per set: a search's checks and its worker share them)."""
+        if self._trainings is not None:
+            return self._trainings
         seeds, done = self.settings.get("seeds"), {}
         for position, (cell_hash, row) in enumerate(zip(self.hashes, self._documents)):
             accuracy, seconds = row.get("accuracy"), row.get("seconds")
@@ -149,6 +154,7 @@ class LabelledSet:
                     f"a labelled set must hold each cell's {seeds} trainings (accuracy in [0, 1], seconds, params), "
                     f"got cell {position} ({cell_hash}): accuracy {accuracy!r}, seconds {seconds!r}"
                 )
+        self._trainings = done
         return done
 
 
@@ -531,8 +537,7 @@ def summarise_search(runs: list[dict], labelled: LabelledSet, seed: int = 0) -> 
 
 
 def _median_cell(figures: dict, name: str, fmt: str) -> str:
-    low, high = figures[f"{name}_low"], figures[f"{name}_high"]
-    return f"{figures[name]:{fmt}} [{low:{fmt}}, {high:{fmt}}]"
+    return _with_interval(figures[name], figures[f"{name}_low"], figures[f"{name}_high"], fmt)
 
 
 def format_search(rows: list[dict], labelled: LabelledSet) -> str:
