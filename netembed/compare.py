@@ -248,8 +248,7 @@ def median_hypervolume_ratio(runs: list[Run], front: tuple[np.ndarray, np.ndarra
 def queries_to_top(run: Run, budget: int | None = None) -> float:
     """Queries until ``run`` first found a top-0.01% cell (``TOP_THRESHOLD``) within its first
     ``budget`` (default: all), infinity if it found none: censored at the budget."""
-    curve = run.best_so_far()[: run.budget if budget is None else budget]
-    return float(np.argmax(curve >= TOP_THRESHOLD) + 1) if curve[-1] >= TOP_THRESHOLD else np.inf
+    return stats.queries_to_reach(run.accuracy[: run.budget if budget is None else budget], TOP_THRESHOLD)
 
 
 def _interval(prefix: str, interval: stats.Interval) -> dict:

@@ -50,6 +50,7 @@ __all__ = [
     "km_median",
     "mean_interval",
     "paired_comparison",
+    "queries_to_reach",
 ]
 
 #: Coverage of every interval unless told otherwise.
@@ -295,6 +296,17 @@ def bootstrap_km_median(
     return Interval(
         estimate if math.isfinite(estimate) else None, *_bootstrap(medians, len(times), level, resamples, seed)
     )
+
+
+def queries_to_reach(values: Sequence[float], goal: float) -> float:
+    """Queries until a run's ``values`` (one per query, in order) first reach ``goal``: the 1-based
+    index of the first value ``>= goal``, infinity if none did (censored at ``len(values)``).
+
+    >>> queries_to_reach([0.90, 0.93, 0.95, 0.94], 0.94), queries_to_reach([0.90, 0.93], 0.94)
+    (3.0, inf)
+    """
+    reached = _values("values", values) >= goal
+    return float(np.argmax(reached) + 1) if reached.any() else math.inf
 
 
 # -- paired comparison -----------------------------------------------------------------------------

@@ -525,9 +525,9 @@ def summarise_search(runs: list[dict], labelled: LabelledSet, seed: int = 0) -> 
                 for k, v in {name: i.estimate, f"{name}_low": i.low, f"{name}_high": i.high}.items()
             }
         if goal is not None:
-            first = [int(np.argmax(c >= goal)) + 1 if c[-1] >= goal else budget for c in curves[method]]
-            reached = [c[-1] >= goal for c in curves[method]]
-            queries = stats.bootstrap_km_median(first, reached, seed=seed)
+            first = np.array([stats.queries_to_reach(c, goal) for c in curves[method]])
+            reached = np.isfinite(first)
+            queries = stats.bootstrap_km_median(np.where(reached, first, budget), reached, seed=seed)
             row |= {"goal": goal, "queries_to_goal": queries.estimate, "queries_to_goal_low": queries.low,
                     "queries_to_goal_high": queries.high, "reached_goal": int(np.sum(reached))}  # fmt: skip
         row["trainings_per_run"] = float(np.mean([r["trained"] for r in mine]))

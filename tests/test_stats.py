@@ -18,6 +18,7 @@ from netembed.stats import (
     km_median,
     mean_interval,
     paired_comparison,
+    queries_to_reach,
 )
 
 # -- bootstrap ---------------------------------------------------------------------------------------
@@ -137,6 +138,19 @@ def test_bootstrap_km_median_is_open_above_when_resamples_do_not_reach():
     assert never == Interval(None, None, None)
 
 
+@pytest.mark.parametrize(
+    "values, goal, queries",
+    [
+        ([0.90, 0.95, 0.93], 0.95, 2.0),  # reached exactly: counts
+        ([0.96, 0.90], 0.95, 1.0),  # on the first query
+        ([0.90, 0.93, 0.94], 0.95, math.inf),  # never: censored at the run's length
+        ([0.90, 0.97, 0.99], 0.95, 2.0),  # the first, not the best
+    ],
+)
+def test_queries_to_reach_by_hand(values, goal, queries):
+    assert queries_to_reach(values, goal) == queries
+
+
 # -- paired comparison -------------------------------------------------------------------------------
 
 
@@ -207,6 +221,8 @@ def test_paired_comparison_intervals_tighten_with_more_seeds():
         (lambda: km_median([1, 2], [True, 2]), "reached must hold booleans, got 2"),
         (lambda: km_median([1, np.inf], [True, False]), "times must hold finite numbers, got inf"),
         (lambda: bootstrap_km_median([1], [True], resamples=-5), "resamples must be a positive integer, got -5"),
+        (lambda: queries_to_reach([], 0.9), r"values must be a non-empty 1-D sequence, got shape \(0,\)"),
+        (lambda: queries_to_reach([0.9, np.nan], 0.9), "values must hold finite numbers, got nan"),
         (lambda: paired_comparison([1], [1], budget=0), "budget must be a positive number of queries, got 0"),
         (lambda: paired_comparison([1], [1], budget=math.inf), "budget must be a positive number of queries, got inf"),
         (lambda: paired_comparison([1], [1], budget="300"), "budget must be a positive number of queries, got '300'"),
