@@ -487,7 +487,8 @@ def write_bench(results: list, rows: list[dict], out: Path, name: str, title: st
 
 
 def plot_bench(rows: list[dict], path: Path, title: str) -> Path:
-    """Kendall tau (mean +- std over seeds) against training cells, one line per method."""
+    """Kendall tau against training cells, one line per method: the mean over seeds with its 95%
+    t interval as error bars (none where there is no interval: a single seed, or a NaN tau)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -496,15 +497,18 @@ def plot_bench(rows: list[dict], path: Path, title: str) -> Path:
     fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
     for method in dict.fromkeys(r["method"] for r in rows):
         mine = [r for r in rows if r["method"] == method]
+        means = np.array([r["kendall_tau"] for r in mine])
+        low = np.array([r["kendall_tau"] if r["kendall_tau_low"] is None else r["kendall_tau_low"] for r in mine])
+        high = np.array([r["kendall_tau"] if r["kendall_tau_high"] is None else r["kendall_tau_high"] for r in mine])
         ax.errorbar(
             [r["train_size"] for r in mine],
-            [r["kendall_tau"] for r in mine],
-            yerr=[r["kendall_tau_std"] for r in mine],
+            means,
+            yerr=[means - low, high - means],
             marker="o",
             capsize=3,
             label=method,
         )
-    ax.set(xscale="log", xlabel="training cells", ylabel="Kendall tau on held-out cells", title=title)
+    ax.set(xscale="log", xlabel="training cells", ylabel="Kendall tau on held-out cells (95% CI)", title=title)
     ax.legend(fontsize=8)
     return save_figure(fig, path)
 

@@ -203,3 +203,23 @@ def test_summarise_gives_the_t_interval_of_the_mean_kendall_tau():
     assert (gbt["kendall_tau_low"], gbt["kendall_tau_high"]) == pytest.approx((low, high))
     assert mlp["kendall_tau_low"] is None and mlp["kendall_tau_high"] is None  # one seed: no interval
     assert netembed["kendall_tau_low"] is None  # a NaN tau: no interval either
+
+
+def test_plot_bench_draws_the_t_interval_as_error_bars(tmp_path, monkeypatch):
+    import matplotlib.axes
+
+    from netembed import predictor_bench
+    from netembed.predictor_bench import PredictorScore
+
+    drawn = []
+    errorbar = matplotlib.axes.Axes.errorbar
+    monkeypatch.setattr(
+        matplotlib.axes.Axes, "errorbar", lambda ax, x, y, **kw: drawn.append(kw) or errorbar(ax, x, y, **kw)
+    )
+    results = [PredictorScore("gbt", 100, s, t, 0.5, 0.01, 1.0, 0.1) for s, t in enumerate([0.70, 0.74, 0.69])]
+    results += [PredictorScore("mlp", 100, 0, 0.6, 0.5, 0.01, 1.0, 0.1)]  # one seed: no interval, no bar
+    rows = summarise(results)
+    assert predictor_bench.plot_bench(rows, tmp_path / "p.png", "t").stat().st_size > 0
+    (below,), (above,) = drawn[0]["yerr"]
+    assert (below, above) == pytest.approx((rows[0]["kendall_tau"] - rows[0]["kendall_tau_low"],) * 2)  # symmetric
+    assert np.asarray(drawn[1]["yerr"]).ravel().tolist() == [0.0, 0.0]
