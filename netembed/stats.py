@@ -8,7 +8,8 @@
   values a percentile bootstrap is far too narrow; the t interval is exact for normal values).
 - ``km_median`` / ``bootstrap_km_median``: the Kaplan-Meier median of right-censored times, e.g.
   queries until a search first finds a top cell, where a run that never found one within its
-  budget is censored at the budget: it counts as "more than the budget", never dropped.
+  budget is censored at the budget: it counts as "more than the budget", never dropped
+  (``queries_to_reach`` gives a run's time, infinity where it never reached).
 - ``paired_comparison``: two methods run with the same seeds; per seed, the ratio of queries
   (reference / method) and who got there first, with censored runs handled as below.
 
