@@ -313,7 +313,7 @@ def summarise(
         curves = np.stack([r.best_so_far()[:budget] for r in mine])
         first = [queries_to_top(r, budget) for r in mine]
         reached = np.isfinite(first)
-        queries = stats.bootstrap_km_median(np.where(reached, first, budget), reached, seed=seed)
+        queries = stats.bootstrap_queries_median(first, budget, seed=seed)
         points = [c for c in checkpoints if c <= budget] or [budget]
         by_budget, by_budget_interval = _at_checkpoints(mine, curves, points, bench, front, seed)
         hypervolume = stats.bootstrap_median(hypervolume_ratios(mine, front, budget), seed=seed)

@@ -368,7 +368,7 @@ class AccuracyPredictor(nn.Module):
         from netembed import hub
 
         directory = hub.resolve(init)
-        if self._init_type(directory) != type(self).__name__:
+        if self._init_type(hub.read_config(directory), directory) != type(self).__name__:
             encoder = CellEncoder.from_pretrained(directory)
             return lambda index, member: member.encoder.load_state_dict(encoder.state_dict())
         prior = type(self).from_pretrained(directory)
@@ -380,12 +380,10 @@ class AccuracyPredictor(nn.Module):
         return lambda index, member: member.load_state_dict(prior.members[index % len(prior.members)].state_dict())
 
     @classmethod
-    def _init_type(cls, directory) -> str:
-        """The model type of the saved model in ``directory``: this class (its whole members start
-        from it) or an encoder (the members' encoders do); another kind is refused by name."""
-        from netembed import hub
-
-        found, kinds = hub.read_config(directory)["model_type"], (cls.__name__, "CellEncoder", "CellAutoencoder")
+    def _init_type(cls, document: dict, directory) -> str:
+        """The model type of ``document``, the saved config in ``directory``: this class (its whole
+        members start from it) or an encoder (the members' encoders do); another kind is refused by name."""
+        found, kinds = document["model_type"], (cls.__name__, "CellEncoder", "CellAutoencoder")
         if found not in kinds:
             raise NetembedError(f"--init for {cls.__name__} must be {', '.join(kinds)}, got {found} in {directory}")
         return found
@@ -402,9 +400,9 @@ class AccuracyPredictor(nn.Module):
         from netembed import hub
 
         directory = hub.resolve(init)
-        config = hub.read_config(directory)["config"]
-        fields = SHAPE if cls._init_type(directory) == cls.__name__ else ("hidden", "layers", "embedding_dim")
-        return {f: config[f] for f in fields if f in config}
+        document = hub.read_config(directory)  # read once: the type decides which fields to take
+        fields = SHAPE if cls._init_type(document, directory) == cls.__name__ else ("hidden", "layers", "embedding_dim")
+        return {f: document["config"][f] for f in fields if f in document["config"]}
 
     def check_labels(self, cells: Sequence[Cell], y) -> np.ndarray:
         """``y`` as float64 when ``fit`` can learn from it, else a ``LabelError`` naming the rule."""

@@ -48,6 +48,7 @@ __all__ = [
     "bootstrap_km_median",
     "bootstrap_mean",
     "bootstrap_median",
+    "bootstrap_queries_median",
     "km_median",
     "mean_interval",
     "paired_comparison",
@@ -308,6 +309,24 @@ def queries_to_reach(values: Sequence[float], goal: float) -> float:
     """
     reached = _values("values", values) >= goal
     return float(np.argmax(reached) + 1) if reached.any() else math.inf
+
+
+def bootstrap_queries_median(
+    queries: Sequence[float | None],
+    budget: float,
+    *,
+    level: float = LEVEL,
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+) -> Interval:
+    """``bootstrap_km_median`` of queries to a goal, one per run (``queries_to_reach``'s): ``None``,
+    infinity or anything above ``budget`` is a run censored at ``budget``.
+
+    >>> bootstrap_queries_median([40, 50, math.inf, math.inf, math.inf], budget=100, seed=0).estimate is None
+    True
+    """
+    times, reached = _queries("queries", queries, budget)
+    return bootstrap_km_median(times, reached, level=level, resamples=resamples, seed=seed)
 
 
 # -- paired comparison -----------------------------------------------------------------------------

@@ -527,7 +527,7 @@ def summarise_search(runs: list[dict], labelled: LabelledSet, seed: int = 0) -> 
         if goal is not None:
             first = np.array([stats.queries_to_reach(c, goal) for c in curves[method]])
             reached = np.isfinite(first)
-            queries = stats.bootstrap_km_median(np.where(reached, first, budget), reached, seed=seed)
+            queries = stats.bootstrap_queries_median(first, budget, seed=seed)
             row |= {"goal": goal, "queries_to_goal": queries.estimate, "queries_to_goal_low": queries.low,
                     "queries_to_goal_high": queries.high, "reached_goal": int(np.sum(reached))}  # fmt: skip
         row["trainings_per_run"] = float(np.mean([r["trained"] for r in mine]))
