@@ -4,6 +4,7 @@ that gives a run folder one owner."""
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import socket
 import uuid
@@ -15,6 +16,7 @@ from netembed.errors import BusyError, DataError
 
 __all__ = [
     "LOCK_FILE",
+    "as_saved",
     "atomic_write",
     "check_writable",
     "existing_file",
@@ -25,6 +27,11 @@ __all__ = [
 ]
 
 LOCK_FILE = ".netembed.lock"
+
+
+def as_saved(value):
+    """``value`` as a JSON file gives it back (tuples become lists), to compare with what was saved."""
+    return json.loads(json.dumps(value))
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:

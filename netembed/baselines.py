@@ -195,6 +195,15 @@ class RegularizedEvolution(_Baseline):
         #: (parent, child) of the last ask when it was a mutation; None during the random phase
         self.last_mutation: tuple[Individual, Cell] | None = None
 
+    def settings(self) -> dict:
+        return {
+            "method": self.name,
+            "population_size": self.population_size,
+            "tournament_size": self.tournament_size,
+            "op_mutation_prob": self.op_mutation_prob,
+            "edge_mutation_prob": self.edge_mutation_prob,
+        }
+
     @property
     def population(self) -> tuple[Individual, ...]:
         """The current population, oldest first."""
@@ -336,6 +345,14 @@ class TPESearch(_Baseline):
         self.invalid_samples = 0  # in all, for reports
         self.fallbacks = 0
         self._trial = None
+
+    def settings(self) -> dict:
+        return {
+            "method": self.name,
+            "n_startup_trials": self.n_startup_trials,
+            "n_ei_candidates": self.n_ei_candidates,
+            "max_invalid": self.max_invalid,
+        }
 
     def _sample(self, trial: Trial) -> np.ndarray:
         edges = [trial.suggest_categorical(name, [0, 1]) for name in FLAT_NAMES[:NUM_EDGE_BITS]]

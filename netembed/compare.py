@@ -2,22 +2,24 @@
 
 Same seeds, same budget, same evaluator (the table: each new cell is one query, repeats are
 free) and the same reward (test accuracy) for every method, as the benchmarking rules in
-docs/design.md ask. Each finished run is written to ``OUT/runs/`` at once, so a killed comparison reruns only
-the runs it had not finished. Runs can go in parallel processes (``jobs``), one torch thread each.
+docs/design.md ask. Each finished run is written to ``OUT/runs/`` at once, with the method's
+settings, so a killed comparison reruns only the runs it had not finished, and a run of other
+settings (an older default) is run again rather than mixed in. Runs can go in parallel processes
+(``jobs``), one torch thread each.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from netembed import stats
-from netembed._io import atomic_write, check_writable, save_figure
+from netembed._io import as_saved, atomic_write, check_writable, save_figure
 from netembed.objective import HV_REFERENCE, Objective, hypervolume_ratio, pareto_front
 from netembed.search import SearchError
 
@@ -48,7 +50,8 @@ REFERENCE = "regularized_evolution"
 
 @dataclass
 class Run:
-    """One method, one seed: the true test accuracy and parameters of every query, in order."""
+    """One method, one seed: the true test accuracy and parameters of every query, in order, and
+    the method's ``settings()`` (as JSON reads them back)."""
 
     method: str
     seed: int
@@ -57,6 +60,7 @@ class Run:
     params: list[int]
     search_seconds: float
     evaluator_seconds: float
+    settings: dict = field(default_factory=dict)
 
     def best_so_far(self) -> np.ndarray:
         return np.maximum.accumulate(np.asarray(self.accuracy))
@@ -90,8 +94,9 @@ def _one_run(task: tuple[str, str, int, int, str]) -> Run:
     from netembed.search import Budget, run_search
 
     method_name, objective, seed, budget, out = task
+    method = build_method(method_name, seed, objective)
     result = run_search(
-        build_method(method_name, seed, objective),
+        method,
         TableEvaluator(_BENCH),
         Objective(objective),  # the accuracy reward: the figures are test accuracies
         Budget(queries=budget),
@@ -106,22 +111,25 @@ def _one_run(task: tuple[str, str, int, int, str]) -> Run:
         [e.params for e in result.evaluations],
         result.search_seconds,
         result.evaluator_seconds,
+        as_saved(method.settings()),
     )
     path = _run_path(Path(out), label, seed)
     atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(asdict(run))))
     return run
 
 
-def _load_run(path: Path, budget: int) -> Run | None:
+def _load_run(path: Path, budget: int, settings: dict) -> Run | None:
+    """The saved run at ``path`` if it is whole and of a method with ``settings``, else None (run it)."""
     try:
         run = Run(**json.loads(path.read_text()))
     except (OSError, ValueError, TypeError):
         return None  # unreadable: run it again
-    return run if run.budget == budget and len(run.accuracy) == budget else None
+    return run if run.budget == budget and len(run.accuracy) == budget and run.settings == settings else None
 
 
-def check_methods(methods: list[str], objective: str) -> None:
-    """Refuse, before any work, an unknown method or one without ``objective``."""
+def check_methods(methods: list[str], objective: str) -> dict[str, dict]:
+    """Refuse, before any work, an unknown method or one without ``objective``; returns each
+    method's settings (as a saved run holds them)."""
     from netembed.runs import METHODS, build_method
 
     unknown = [m for m in methods if m not in METHODS]
@@ -129,8 +137,7 @@ def check_methods(methods: list[str], objective: str) -> None:
         raise SearchError(f"methods must be among {', '.join(METHODS)}, got {unknown}")
     if len(set(methods)) < len(methods):
         raise SearchError(f"methods must each be named once, got {list(methods)}")
-    for method in methods:
-        build_method(method, 0, objective)
+    return {method: as_saved(build_method(method, 0, objective).settings()) for method in methods}
 
 
 def run_compare(
@@ -154,13 +161,15 @@ def run_compare(
     """
     from tqdm.auto import tqdm
 
-    check_methods(methods, objective)
+    settings = check_methods(methods, objective)
     if not isinstance(budget, int) or budget < 1:
         raise SearchError(f"budget must be a positive number of queries, got {budget!r}")
     if not isinstance(jobs, int) or jobs < 1:
         raise SearchError(f"jobs must be a positive integer, got {jobs!r}")
     out = check_writable(out)
-    done = {(m, s): _load_run(_run_path(out, run_label(m, objective), s), budget) for m in methods for s in seeds}
+    done = {
+        (m, s): _load_run(_run_path(out, run_label(m, objective), s), budget, settings[m]) for m in methods for s in seeds
+    }
     todo = [(m, objective, s, budget, str(out)) for s in seeds for m in methods if done[m, s] is None]
     if announce is not None:
         announce(_plan(methods, seeds, budget, len(done) - len(todo), jobs, out))

@@ -1,8 +1,9 @@
 """The netembed search method: a policy over transformations, conditioned on cell embeddings.
 
 Each round the controller takes the best cells queried so far as parents, lists every
-transformation of them (``transforms.neighbors``: widen / deepen / rewire) plus a few
-uniformly random cells (a "jump" action, so it can leave a basin), and scores each candidate
+transformation of them (``transforms.neighbors``: widen / deepen / rewire), a few uniformly
+random cells (a "jump" action, so it can leave a basin) and the neighbours of the candidates the
+surrogate ranks first (a lookahead: two moves from a parent, for no query), and scores each candidate
 with a small policy network. Its inputs per candidate: the child's embedding and the change
 from the parent's (a frozen cell encoder: ``encoder-nb101`` with ``init``, else a seeded
 random one), the kind of move, the parent's reward, and the mean and spread of an online
@@ -67,6 +68,7 @@ class ControllerConfig:
     batch: int = 5  # cells proposed per round (the surrogate is refreshed between rounds)
     parents: int = 5  # best cells whose neighbours are candidates
     jumps: int = 100  # uniformly random candidates per round
+    lookahead: int = 10  # the candidates ranked first by the prior rule whose own neighbours join them
     members: int = 3  # surrogate ensemble size
     fit_steps: int = 300  # surrogate training steps at the first round...
     refresh_steps: int = 100  # ...and per later round (continuing from the last weights)
@@ -87,6 +89,7 @@ class ControllerConfig:
                 "batch": count,
                 "parents": count,
                 "jumps": Int(0, 10**6),
+                "lookahead": Int(0, 10**6),
                 "members": PREDICTOR_RULES["members"],
                 "fit_steps": PREDICTOR_RULES["steps"],
                 "refresh_steps": Int(0, 10**7),
@@ -181,6 +184,15 @@ class NetembedSearch(Method):
         self.fitted = False
         self._embeddings: dict[str, torch.Tensor] = {}
 
+    def settings(self) -> dict:
+        return {
+            "method": self.name,
+            "config": asdict(self.config),
+            "init": self.init,
+            "prior": self.prior,
+            "objective": asdict(self.objective),
+        }
+
     @property
     def pareto(self) -> bool:
         """Whether this search grows a front (else it maximises the reward)."""
@@ -261,6 +273,8 @@ class NetembedSearch(Method):
             return [space.random_cell(self.rng)]
         self._refresh_surrogate()
         candidates, parents, kinds = self._candidates()
+        if config.lookahead:
+            self._look_ahead(candidates, parents, kinds)
         surrogate, features = self._features(candidates, parents, kinds)
         with torch.no_grad():
             logits = self.policy(surrogate, features)
@@ -314,7 +328,25 @@ class NetembedSearch(Method):
                     break
         return candidates, parents, kinds
 
-    def _features(self, candidates, parents, kinds) -> tuple[torch.Tensor, torch.Tensor]:
+    def _look_ahead(self, candidates: list[Cell], parents: list[Evaluation | None], kinds: list[str]) -> None:
+        """Add the neighbours of the ``lookahead`` candidates that the policy's prior rule (the
+        surrogate's upper confidence) ranks first: cells two moves from a parent, seen only through
+        the surrogate. A parent's neighbours that look best are often one move short of a better
+        cell, and the best cells' own neighbourhoods run dry as a run goes on; this reaches past
+        them without a query. They keep the queried parent they descend from."""
+        prior = self._surrogate_columns(candidates) @ np.array([self.config.mean_weight, self.config.std_weight])
+        seen = set(self.told) | {c.hash for c in candidates}
+        for i in np.argsort(-prior, kind="stable")[: self.config.lookahead].tolist():
+            for action, child in neighbors(candidates[i]):
+                if child.hash not in seen:
+                    seen.add(child.hash)
+                    candidates.append(child)
+                    parents.append(parents[i])
+                    kinds.append(action.kind if parents[i] is not None else "jump")
+
+    def _surrogate_columns(self, candidates: list[Cell]) -> np.ndarray:
+        """The policy's two surrogate inputs per candidate (N, 2): the standardised mean and
+        spread of the reward, or for a front the hypervolume added at the mean and optimistically."""
         mean, std = self.predictor.predict(candidates)
         if not self.pareto:
             surrogate = np.stack([(mean - self.reward_mean) / self.reward_std, std / self.reward_std], 1)
@@ -329,7 +361,10 @@ class NetembedSearch(Method):
             scale = max(float(optimistic.std()), 1e-12)
             surrogate = np.stack([at_mean / scale, (optimistic - at_mean) / scale], 1)
             self._round_front = {"front": front, "gain_scale": scale}
-        surrogate = torch.tensor(surrogate, dtype=torch.float32)
+        return surrogate
+
+    def _features(self, candidates, parents, kinds) -> tuple[torch.Tensor, torch.Tensor]:
+        surrogate = torch.tensor(self._surrogate_columns(candidates), dtype=torch.float32)
         child = self._embed(candidates)
         parent_cells = [p.cell if p is not None else c for p, c in zip(parents, candidates)]
         parent = self._embed(parent_cells)

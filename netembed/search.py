@@ -106,6 +106,12 @@ class Method(ABC):
         """A label this method did not ask for (another worker's query, ``netembed.study``).
         Ignored by default: the method then stays an independent search."""
 
+    def settings(self) -> dict:
+        """Everything besides the seed that decides this method's choices, as JSON values: a saved
+        run (``netembed compare``, the transfer benchmark) is reused only by a method whose settings
+        are equal, so a run of an older default is run again, never mixed in. Default: the name."""
+        return {"method": self.name}
+
     def state(self) -> dict | None:
         """The method's whole state when it is at a point a resumed run can start from, else None
         (the default: never; a resumed run then replays its log from the first query, which costs

@@ -359,6 +359,7 @@ def _start_search_worker(labels: str) -> None:
 
 def _search_settings(labelled: LabelledSet, name: str) -> dict:
     from netembed import hub
+    from netembed._io import as_saved
 
     _, init, options = SEARCHERS[name]
     settings = {
@@ -366,6 +367,7 @@ def _search_settings(labelled: LabelledSet, name: str) -> dict:
         "labels": labelled.sha256,
         "warm_start": init,
         "init_sha256": None if init is None else hub.read_config(hub.resolve(init))["weights_sha256"],
+        "searcher": as_saved(_build_searcher(name, 0).settings()),  # a run of an older default is run again
     }
     return settings | ({"options": options} if options else {})
 

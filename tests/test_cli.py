@@ -587,9 +587,21 @@ def test_compare_runs_every_method_and_reuses_finished_runs(capsys, tmp_path, ar
     assert rows[0]["by_budget"]["30"]["median_hypervolume_ratio"] == rows[0]["median_hypervolume_ratio"]
     for name in ("search.png", "search.json", "search_runs.csv", "runs/random-seed1.json"):
         assert (tmp_path / "c" / name).exists()
+    one_run, reran = compare._one_run, []
     monkeypatch.setattr(compare, "_one_run", lambda task: pytest.fail(f"reran {task}"))
     code, again, _ = run(capsys, *argv)
     assert code == 0 and json.loads(again) == rows
+    # a run saved by other settings (an older default) is run again, not mixed in
+    saved = tmp_path / "c" / "runs" / "local_search-seed1.json"
+    document = json.loads(saved.read_text())
+    assert document["settings"] == {"method": "local_search"}
+    saved.write_text(json.dumps(document | {"settings": {"method": "local_search", "older": True}}))
+    monkeypatch.setattr(compare, "_one_run", lambda task: reran.append(task[:3]) or one_run(task))
+    code, third, _ = run(capsys, *argv)
+    timeless = [{k: v for k, v in r.items() if k != "search_seconds_per_query"} for r in json.loads(third)]
+    assert code == 0 and reran == [("local_search", "reward", 1)]
+    assert timeless == [{k: v for k, v in r.items() if k != "search_seconds_per_query"} for r in rows]
+    assert json.loads(saved.read_text())["settings"] == {"method": "local_search"}
 
 
 def test_compare_refuses_a_front_search_for_scalar_methods(capsys, no_table, tmp_path):

@@ -1,12 +1,14 @@
 """The netembed controller: its settings, the batch likelihood, and that a policy update learns."""
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
 from netembed import Cell, space
+from netembed._io import as_saved
 from netembed.controller import (
     KINDS,
     ControllerConfig,
@@ -17,6 +19,7 @@ from netembed.controller import (
 )
 from netembed.evaluators import Measurement
 from netembed.search import Budget, Evaluation, SearchError, run_search
+from netembed.transforms import neighbors
 
 SMALL = ControllerConfig(initial=6, batch=4, parents=2, jumps=10, members=1, fit_steps=10, refresh_steps=5)
 
@@ -27,6 +30,7 @@ SMALL = ControllerConfig(initial=6, batch=4, parents=2, jumps=10, members=1, fit
         ("batch", 0, r"an integer in 1..1000000, got 0"),
         ("members", 1.5, r"an integer in 1..100, got 1.5"),
         ("jumps", -1, r"an integer in 0..1000000, got -1"),
+        ("lookahead", 2.5, r"an integer in 0..1000000, got 2.5"),
         ("lr", float("nan"), r"a number in \[0, 1000000\], got nan"),
         ("entropy", -0.1, r"a number in \[0, 1000000\], got -0.1"),
         ("baseline_decay", 1.0, r"a number in \[0, 1\), got 1.0"),
@@ -147,6 +151,46 @@ def test_candidates_are_new_neighbours_of_the_best_cells_plus_jumps():
     assert set(kinds) <= set(KINDS) and kinds.count("jump") <= SMALL.jumps
     best = {e.cell.hash for e in sorted(method.told.values(), key=lambda e: -e.reward)[: SMALL.parents]}
     assert all(p.cell.hash in best for p, k in zip(parents, kinds) if k != "jump")
+
+
+def test_lookahead_adds_the_neighbours_of_the_candidates_the_prior_rule_ranks_first():
+    config = replace(SMALL, lookahead=3)
+    method = NetembedSearch(np.random.default_rng(0), config)
+    run_search(method, toy, reward, Budget(queries=config.initial))
+    method._refresh_surrogate()
+    candidates, parents, kinds = method._candidates()
+    first = len(candidates)
+    mean, std = method.predictor.predict(candidates)
+    ranked = np.argsort(-(config.mean_weight * mean + config.std_weight * std), kind="stable")[:3].tolist()
+    method._look_ahead(candidates, parents, kinds)
+    expected = {}  # each new cell, with the queried cell its first move came from
+    for i in ranked:
+        for _, child in neighbors(candidates[i]):
+            if child.hash not in method.told and child.hash not in {c.hash for c in candidates[:first]}:
+                expected.setdefault(child.hash, parents[i])
+    added = candidates[first:]
+    assert added and {c.hash for c in added} == set(expected)
+    assert len({c.hash for c in candidates}) == len(candidates)  # nothing twice
+    assert all(parents[first + j] is expected[c.hash] for j, c in enumerate(added))
+    assert set(kinds[first:]) <= set(KINDS)
+    # lookahead=0 is the one-move rule: a round's candidates are the parents' neighbours and jumps
+    plain = NetembedSearch(np.random.default_rng(0), replace(SMALL, lookahead=0))
+    run_search(plain, toy, reward, Budget(queries=SMALL.initial))
+    plain._refresh_surrogate()
+    one_move = len(plain._candidates()[0])
+    plain.ask()
+    assert len(plain.round["surrogate"]) == one_move
+
+
+def test_settings_hold_everything_but_the_seed_that_decides_the_search():
+    settings = NetembedSearch(np.random.default_rng(0), SMALL).settings()
+    assert NetembedSearch(np.random.default_rng(1), SMALL).settings() == settings
+    assert as_saved(settings)["config"]["lookahead"] == SMALL.lookahead and settings["method"] == "netembed"
+    others = [
+        NetembedSearch(np.random.default_rng(0), replace(SMALL, lookahead=0)),
+        NetembedSearch(np.random.default_rng(0), SMALL, objective="pareto"),
+    ]
+    assert all(other.settings() != settings for other in others)
 
 
 def test_pareto_objective_grows_the_front_from_its_members():

@@ -130,6 +130,13 @@ def test_searches_share_trainings_and_finished_or_killed_runs_resume(task, tmp_p
     assert sum(len(v) for v in trained.values()) == sum(r["trained"] for r in runs) == 2 * len(trained)
     assert runs[2]["hashes"][0] == runs[0]["hashes"][0] and runs[2]["trained"] < 6
     assert run_transfer_search(task, tmp_path, methods, **kwargs) == runs  # finished: read back
+    older = tmp_path / "runs" / "search-regularized_evolution-seed0.json"  # saved by another default
+    saved = json.loads(older.read_text())
+    assert saved["settings"]["searcher"]["population_size"] == 100
+    older.write_text(json.dumps(saved | {"settings": saved["settings"] | {"searcher": {"population_size": 50}}}))
+    again = run_transfer_search(task, tmp_path, methods, **kwargs)[2]  # run again (its trainings reused)
+    assert again["hashes"] == runs[2]["hashes"] and again["trained"] == 0
+    assert json.loads(older.read_text())["settings"] == saved["settings"]
     (tmp_path / "runs" / "search-random-seed1.json").unlink()  # killed after its trainings were logged
     rerun = run_transfer_search(task, tmp_path, methods, **kwargs, jobs=2)  # in worker processes
     assert rerun[1]["accuracy"] == runs[1]["accuracy"] and rerun[1]["trained"] == 0

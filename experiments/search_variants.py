@@ -1,0 +1,170 @@
+"""Variants of netembed's accuracy search, against the shipped controller, seed by seed.
+
+    python experiments/search_variants.py [--variants before shipped parents10 pool lookahead30 jumps1000]
+                                          [--seeds 30] [--seed-offset 0] [--budget 300] [--jobs 2]
+                                          [--with results/compare90/runs] [--out results/search-variants]
+
+Each variant runs on seeds K..K+N-1 with the accounting of ``netembed compare`` (the same
+evaluator, objective, budget and seeding); its runs are written in compare's format under
+``OUT/runs`` and reused when rerun. The summary is compare's own (``compare.summarise``):
+queries to a top-0.01% cell (Kaplan-Meier median, bootstrap 95% interval) and, when a
+``--with`` folder holds ``regularized_evolution`` runs for the same seeds, the ratio paired
+with it. A ``--with`` folder's ``netembed`` runs come in too (in ``results/compare90``: the
+controller before the lookahead, i.e. the ``before`` variant's runs).
+
+- ``before``: the controller before the lookahead (``lookahead=0``): candidates are the new
+  neighbours of the 5 best cells and 100 random cells;
+- ``shipped``: ``NetembedSearch()`` as shipped: the same, plus the neighbours of the 10
+  candidates the prior rule ranks first (``lookahead=10``);
+- ``parents10``: ``before`` with the 10 best cells as parents;
+- ``pool``: ``before`` with parents taken best first until their unqueried neighbours number at
+  least 400 (the 5 best cells' neighbourhoods run dry as a run goes on);
+- ``lookahead30``: ``shipped`` with ``lookahead=30``;
+- ``jumps1000``: ``before`` with 1,000 random candidates per round instead of 100.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from netembed._io import as_saved, atomic_write
+from netembed.compare import Run, format_summary, summarise
+from netembed.controller import ControllerConfig, NetembedSearch
+from netembed.transforms import neighbors
+
+#: The controller as shipped before the lookahead (``lookahead=0``), the base of most variants.
+BEFORE = ControllerConfig(lookahead=0)
+
+
+class Pool(NetembedSearch):
+    """Parents best first until their unqueried neighbours number at least ``POOL``."""
+
+    POOL = 400
+
+    def _parents(self):
+        ranked = sorted(self.told.values(), key=lambda e: (-e.reward, e.query))
+        parents, fresh = [], set()
+        for evaluation in ranked:
+            parents.append(evaluation)
+            fresh.update(n.cell.hash for n in neighbors(evaluation.cell) if n.cell.hash not in self.told)
+            if len(parents) >= self.config.parents and len(fresh) >= self.POOL:
+                break
+        return parents
+
+
+VARIANTS = {
+    "before": lambda rng: NetembedSearch(rng, BEFORE),
+    "shipped": lambda rng: NetembedSearch(rng),
+    "parents10": lambda rng: NetembedSearch(rng, replace(BEFORE, parents=10)),
+    "pool": lambda rng: Pool(rng, BEFORE),
+    "lookahead30": lambda rng: NetembedSearch(rng, ControllerConfig(lookahead=30)),
+    "jumps1000": lambda rng: NetembedSearch(rng, replace(BEFORE, jumps=1000)),
+}
+
+_BENCH = None
+
+
+def _init(data: str | None) -> None:
+    global _BENCH
+    from netembed.bench import Benchmark
+
+    torch.set_num_threads(1)
+    _BENCH = Benchmark.load(data)
+
+
+def _one(task: tuple[str, int, int, str]) -> str:
+    from netembed.evaluators import TableEvaluator
+    from netembed.objective import Objective
+    from netembed.search import Budget, run_search
+
+    name, seed, budget, path = task
+    method = VARIANTS[name](np.random.default_rng(seed))
+    result = run_search(
+        method,
+        TableEvaluator(_BENCH),
+        Objective("reward"),
+        Budget(queries=budget),
+        seed=seed,
+    )
+    run = Run(
+        name,
+        seed,
+        budget,
+        [e.accuracy for e in result.evaluations],
+        [e.params for e in result.evaluations],
+        result.search_seconds,
+        result.evaluator_seconds,
+        _settings(name, method),
+    )
+    atomic_write(Path(path), lambda tmp: Path(tmp).write_text(json.dumps(asdict(run))))
+    return f"{name} seed {seed}: {run.search_seconds:.0f} s"
+
+
+def _settings(name: str, method: NetembedSearch) -> dict:
+    """What a saved run must match to be reused: the variant and its controller's settings."""
+    return as_saved({"variant": name, **method.settings()})
+
+
+def _load(path: Path, budget: int, settings: dict | None = None) -> Run | None:
+    """The whole run at ``path``, if of ``settings`` (None: any, for another script's runs)."""
+    if not path.exists():
+        return None
+    run = Run(**json.loads(path.read_text()))
+    whole = run.budget == budget and len(run.accuracy) == budget
+    return run if whole and (settings is None or run.settings == settings) else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    parser.add_argument("--seeds", type=int, default=30)
+    parser.add_argument("--seed-offset", type=int, default=0, help="run seeds K..K+N-1")
+    parser.add_argument("--budget", type=int, default=300)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--with", dest="with_", nargs="*", default=[], help="compare run folders to summarise beside")
+    parser.add_argument("--out", default="results/search-variants")
+    args = parser.parse_args()
+    from multiprocessing import get_context
+
+    from netembed.bench import Benchmark
+    from netembed.errors import DataError
+
+    try:
+        bench = Benchmark.load()
+    except DataError as error:  # a fresh clone without the table: nothing to measure against
+        print(f"search_variants skipped: {error}")
+        return
+    seeds = range(args.seed_offset, args.seed_offset + args.seeds)
+    runs_dir = Path(args.out) / "runs"
+    settings = {name: _settings(name, VARIANTS[name](np.random.default_rng(0))) for name in args.variants}
+    todo = [
+        (name, seed, args.budget, str(runs_dir / f"{name}-seed{seed}.json"))
+        for seed in seeds
+        for name in args.variants
+        if _load(runs_dir / f"{name}-seed{seed}.json", args.budget, settings[name]) is None
+    ]
+    if todo:
+        with get_context("spawn").Pool(args.jobs, initializer=_init, initargs=(None,)) as pool:
+            for line in pool.imap_unordered(_one, todo):
+                print(line, flush=True)
+    runs = []
+    for folder in args.with_:
+        for method in ("regularized_evolution", "netembed"):
+            found = [_load(Path(folder) / f"{method}-seed{seed}.json", args.budget) for seed in seeds]
+            runs += [run for run in found if run is not None]
+    runs += [
+        _load(runs_dir / f"{name}-seed{seed}.json", args.budget, settings[name])
+        for name in args.variants
+        for seed in seeds
+    ]
+    print(format_summary(summarise(runs, bench)))
+
+
+if __name__ == "__main__":
+    main()
