@@ -168,11 +168,14 @@ def run_compare(
         raise SearchError(f"jobs must be a positive integer, got {jobs!r}")
     out = check_writable(out)
     done = {
-        (m, s): _load_run(_run_path(out, run_label(m, objective), s), budget, settings[m]) for m in methods for s in seeds
+        (m, s): _load_run(_run_path(out, run_label(m, objective), s), budget, settings[m])
+        for m in methods
+        for s in seeds
     }
     todo = [(m, objective, s, budget, str(out)) for s in seeds for m in methods if done[m, s] is None]
     if announce is not None:
-        announce(_plan(methods, seeds, budget, len(done) - len(todo), jobs, out))
+        redo = sum(1 for m, _, s, *_ in todo if _run_path(out, run_label(m, objective), s).exists())
+        announce(_plan(methods, seeds, budget, len(done) - len(todo), jobs, out, redo))
     bar = tqdm(total=len(done), initial=len(done) - len(todo), desc="compare", unit="run", disable=not progress)
     method_of = {run_label(m, objective): m for m in methods}
     left = {m: sum(1 for t in todo if t[0] == m) for m in methods}
@@ -208,7 +211,9 @@ def _execute(todo: list[tuple], data: str | None, jobs: int):
         pool.join()
 
 
-def _plan(methods: list[str], seeds: list[int], budget: int, finished: int, jobs: int, out: Path) -> str:
+def _plan(methods: list[str], seeds: list[int], budget: int, finished: int, jobs: int, out: Path, redo: int = 0) -> str:
+    """The line announcing a comparison; ``redo``: saved runs that are run again (other settings,
+    e.g. an older default, another budget, or unreadable)."""
     runs = len(methods) * len(seeds)
     slow = [m for m in methods if m.startswith("netembed")]
     cost = (
@@ -219,7 +224,9 @@ def _plan(methods: list[str], seeds: list[int], budget: int, finished: int, jobs
     )
     return (
         f"compare: {len(methods)} method(s) x {len(seeds)} seed(s) x {budget} queries = {runs} runs, "
-        f"{finished} already in {out / 'runs'}, {runs - finished} to run in {jobs} process(es){cost}"
+        f"{finished} already in {out / 'runs'}, {runs - finished} to run in {jobs} process(es)"
+        + (f" ({redo} saved with other settings or another budget, or unreadable: run again)" if redo else "")
+        + cost
     )
 
 

@@ -146,6 +146,9 @@ def test_the_plan_and_the_time_left_are_stated():
     plan = _plan(["random", "netembed"], [0, 1, 2], 300, 2, 2, Path("out"))
     assert plan.startswith("compare: 2 method(s) x 3 seed(s) x 300 queries = 6 runs, 2 already in out/runs, 4 to run")
     assert "expect hours" in plan and "expect hours" not in _plan(["random"], [0], 10, 0, 1, Path("out"))
+    assert "4 to run in 2 process(es) (1 saved with other settings" in _plan(
+        ["random", "netembed"], [0, 1, 2], 300, 2, 2, Path("o"), 1
+    )
     assert _time_left({"netembed": 2, "random": 1}, {"netembed": [], "random": [1.0]}, 1) == "measuring"
     assert _time_left({"netembed": 2, "random": 0}, {"netembed": [60.0, 120.0], "random": [1.0]}, 1) == "3 min"
     assert _time_left({"netembed": 100, "random": 0}, {"netembed": [180.0], "random": [1.0]}, 2) == "2.5 h"
