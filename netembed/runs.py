@@ -411,7 +411,10 @@ def _worker_process(spec: SearchSpec, out: Path, worker: int) -> None:
         shared, method = _study(spec, out, parts.settings, worker)
         run_worker(method, parts.evaluator, spec.objective, spec.budget, shared, worker)
     except NetembedError as exc:
-        print(f"netembed search: worker {worker}: error: {exc}", file=sys.stderr)
+        # one write, newline included: the workers share stderr, and print's two writes (the text,
+        # then the newline) can interleave with another worker's line when stderr is unbuffered
+        sys.stderr.write(f"netembed search: worker {worker}: error: {exc}\n")
+        sys.stderr.flush()
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
