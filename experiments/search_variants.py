@@ -27,14 +27,14 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from netembed._io import as_saved, atomic_write
-from netembed.compare import Run, format_summary, summarise
+from netembed._io import as_saved
+from netembed.compare import Run, format_summary, summarise, table_run
 from netembed.controller import ControllerConfig, NetembedSearch
 from netembed.transforms import neighbors
 
@@ -79,30 +79,9 @@ def _init(data: str | None) -> None:
 
 
 def _one(task: tuple[str, int, int, str]) -> str:
-    from netembed.evaluators import TableEvaluator
-    from netembed.objective import Objective
-    from netembed.search import Budget, run_search
-
     name, seed, budget, path = task
     method = VARIANTS[name](np.random.default_rng(seed))
-    result = run_search(
-        method,
-        TableEvaluator(_BENCH),
-        Objective("reward"),
-        Budget(queries=budget),
-        seed=seed,
-    )
-    run = Run(
-        name,
-        seed,
-        budget,
-        [e.accuracy for e in result.evaluations],
-        [e.params for e in result.evaluations],
-        result.search_seconds,
-        result.evaluator_seconds,
-        _settings(name, method),
-    )
-    atomic_write(Path(path), lambda tmp: Path(tmp).write_text(json.dumps(asdict(run))))
+    run = table_run(method, name, seed, budget, _BENCH, Path(path), settings=_settings(name, method))
     return f"{name} seed {seed}: {run.search_seconds:.0f} s"
 
 

@@ -38,6 +38,7 @@ __all__ = [
     "queries_to_top",
     "run_compare",
     "summarise",
+    "table_run",
     "true_front",
 ]
 
@@ -88,21 +89,22 @@ def _worker_init(data: str | None, threads: int) -> None:
     _BENCH = Benchmark.load(data)
 
 
-def _one_run(task: tuple[str, str, int, int, str]) -> Run:
+def table_run(
+    method, label: str, seed: int, budget: int, bench: Benchmark, path: Path, objective: str = "reward", settings=None
+) -> Run:
+    """``method`` (seeded ``seed``) for ``budget`` queries on the table, saved to ``path`` at once
+    under ``label`` with ``settings`` (default: the method's own): compare's accounting, which
+    variants measured elsewhere (experiments/) share."""
     from netembed.evaluators import TableEvaluator
-    from netembed.runs import build_method
     from netembed.search import Budget, run_search
 
-    method_name, objective, seed, budget, out = task
-    method = build_method(method_name, seed, objective)
     result = run_search(
         method,
-        TableEvaluator(_BENCH),
+        TableEvaluator(bench),
         Objective(objective),  # the accuracy reward: the figures are test accuracies
         Budget(queries=budget),
         seed=seed,
     )
-    label = run_label(method_name, objective)
     run = Run(
         label,
         seed,
@@ -111,11 +113,19 @@ def _one_run(task: tuple[str, str, int, int, str]) -> Run:
         [e.params for e in result.evaluations],
         result.search_seconds,
         result.evaluator_seconds,
-        as_saved(method.settings()),
+        as_saved(settings if settings is not None else method.settings()),
     )
-    path = _run_path(Path(out), label, seed)
     atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(asdict(run))))
     return run
+
+
+def _one_run(task: tuple[str, str, int, int, str]) -> Run:
+    from netembed.runs import build_method
+
+    method_name, objective, seed, budget, out = task
+    label = run_label(method_name, objective)
+    method = build_method(method_name, seed, objective)
+    return table_run(method, label, seed, budget, _BENCH, _run_path(Path(out), label, seed), objective)
 
 
 def _load_run(path: Path, budget: int, settings: dict) -> Run | None:

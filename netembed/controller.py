@@ -331,9 +331,10 @@ class NetembedSearch(Method):
     def _look_ahead(self, candidates: list[Cell], parents: list[Evaluation | None], kinds: list[str]) -> None:
         """Add the neighbours of the ``lookahead`` candidates that the policy's prior rule (the
         surrogate's upper confidence) ranks first: cells two moves from a parent, seen only through
-        the surrogate. A parent's neighbours that look best are often one move short of a better
-        cell, and the best cells' own neighbourhoods run dry as a run goes on; this reaches past
-        them without a query. They keep the queried parent they descend from."""
+        the surrogate. The best cells' own neighbourhoods run dry as a run goes on, and the one
+        move to a top cell may start from a neighbour rather than a parent: this reaches a move
+        further without a query (experiments/README.md, search_variants.py). They keep the
+        queried parent they descend from."""
         prior = self._surrogate_columns(candidates) @ np.array([self.config.mean_weight, self.config.std_weight])
         seen = set(self.told) | {c.hash for c in candidates}
         for i in np.argsort(-prior, kind="stable")[: self.config.lookahead].tolist():
