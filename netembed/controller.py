@@ -273,9 +273,10 @@ class NetembedSearch(Method):
             return [space.random_cell(self.rng)]
         self._refresh_surrogate()
         candidates, parents, kinds = self._candidates()
+        predicted = self.predictor.predict(candidates)
         if config.lookahead:
-            self._look_ahead(candidates, parents, kinds)
-        surrogate, features = self._features(candidates, parents, kinds)
+            predicted = self._look_ahead(candidates, parents, kinds, predicted)
+        surrogate, features = self._features(candidates, parents, kinds, predicted)
         with torch.no_grad():
             logits = self.policy(surrogate, features)
         # Gumbel-top-k draws a batch without replacement from softmax(logits), from our own rng.
@@ -328,14 +329,26 @@ class NetembedSearch(Method):
                     break
         return candidates, parents, kinds
 
-    def _look_ahead(self, candidates: list[Cell], parents: list[Evaluation | None], kinds: list[str]) -> None:
+    def _look_ahead(
+        self,
+        candidates: list[Cell],
+        parents: list[Evaluation | None],
+        kinds: list[str],
+        predicted: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Add the neighbours of the ``lookahead`` candidates that the policy's prior rule (the
         surrogate's upper confidence) ranks first: cells two moves from a parent, seen only through
         the surrogate. The best cells' own neighbourhoods run dry as a run goes on, and the one
         move to a top cell may start from a neighbour rather than a parent: this reaches a move
         further without a query (experiments/README.md, search_variants.py). They keep the
-        queried parent they descend from."""
-        prior = self._surrogate_columns(candidates) @ np.array([self.config.mean_weight, self.config.std_weight])
+        queried parent they descend from. ``predicted``: the surrogate's (mean, std) of the
+        candidates as given, if already computed; returns it for every candidate, only the added
+        ones predicted here."""
+        mean, std = predicted if predicted is not None else self.predictor.predict(candidates)
+        prior = self._surrogate_columns(candidates, mean, std) @ np.array(
+            [self.config.mean_weight, self.config.std_weight]
+        )
+        first = len(candidates)
         seen = set(self.told) | {c.hash for c in candidates}
         for i in np.argsort(-prior, kind="stable")[: self.config.lookahead].tolist():
             for action, child in neighbors(candidates[i]):
@@ -344,11 +357,15 @@ class NetembedSearch(Method):
                     candidates.append(child)
                     parents.append(parents[i])
                     kinds.append(action.kind if parents[i] is not None else "jump")
+        if len(candidates) == first:
+            return mean, std
+        added_mean, added_std = self.predictor.predict(candidates[first:])
+        return np.concatenate([mean, added_mean]), np.concatenate([std, added_std])
 
-    def _surrogate_columns(self, candidates: list[Cell]) -> np.ndarray:
-        """The policy's two surrogate inputs per candidate (N, 2): the standardised mean and
-        spread of the reward, or for a front the hypervolume added at the mean and optimistically."""
-        mean, std = self.predictor.predict(candidates)
+    def _surrogate_columns(self, candidates: list[Cell], mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+        """The policy's two surrogate inputs per candidate (N, 2) from the surrogate's ``mean`` and
+        ``std``: the standardised mean and spread of the reward, or for a front the hypervolume
+        added at the mean and optimistically."""
         if not self.pareto:
             surrogate = np.stack([(mean - self.reward_mean) / self.reward_std, std / self.reward_std], 1)
             self._round_front = {}
@@ -364,8 +381,8 @@ class NetembedSearch(Method):
             self._round_front = {"front": front, "gain_scale": scale}
         return surrogate
 
-    def _features(self, candidates, parents, kinds) -> tuple[torch.Tensor, torch.Tensor]:
-        surrogate = torch.tensor(self._surrogate_columns(candidates), dtype=torch.float32)
+    def _features(self, candidates, parents, kinds, predicted) -> tuple[torch.Tensor, torch.Tensor]:
+        surrogate = torch.tensor(self._surrogate_columns(candidates, *predicted), dtype=torch.float32)
         child = self._embed(candidates)
         parent_cells = [p.cell if p is not None else c for p, c in zip(parents, candidates)]
         parent = self._embed(parent_cells)
