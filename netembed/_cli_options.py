@@ -24,6 +24,23 @@ def seed(text: str) -> int:
     return value
 
 
+def per_cpu(text: str) -> int:
+    """The type of ``--threads`` and of every ``--jobs``: an integer from 1 to 4 per CPU this
+    process may use (more only queue for the same CPUs, and a huge one overflows torch's int)."""
+    from netembed.threads import usable_cpus
+
+    cpus = usable_cpus()
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not 1 <= value <= 4 * cpus:
+        raise argparse.ArgumentTypeError(
+            f"must be an integer in [1, {4 * cpus}] (at most 4 per CPU this process may use, {cpus}), got {text!r}"
+        )
+    return value
+
+
 class _Defaults(argparse.HelpFormatter):
     """Help that shows each option's default, where it has one the help does not already state."""
 
@@ -44,23 +61,35 @@ def _common(sub: argparse.ArgumentParser, formats: bool = True, data: bool = Tru
 
 def _threads(sub) -> None:
     sub.add_argument(
-        "--threads", type=int,
+        "--threads", type=per_cpu,
         help="CPU threads for torch (default: $NETEMBED_THREADS, else the usable CPUs not already busy)",
     )  # fmt: skip
 
 
+def _space(sub, dataset: bool = False) -> None:
+    """``--space`` (and ``--dataset``): which search space, and which of its table's data sets."""
+    from netembed.spaces import DEFAULT, SPACES
+
+    sub.add_argument("--space", choices=tuple(SPACES), default=DEFAULT, help="search space")
+    if dataset:
+        sub.add_argument("--dataset", help="nb201: the data set whose accuracies to read (default: cifar10)")
+
+
 def info(sub):
     _common(sub)
+    _space(sub)
 
 
 def query(sub):
     _common(sub)
-    sub.add_argument("cell", help=CELL_HELP + ", or an official hash")
+    _space(sub, dataset=True)
+    sub.add_argument("cell", help=CELL_HELP + ", or an official hash (nb201: its string, or its index)")
 
 
 def neighbors(sub):
     _common(sub)
-    sub.add_argument("cell", help=CELL_HELP)
+    _space(sub, dataset=True)
+    sub.add_argument("cell", help=CELL_HELP + " (nb201: its string, or its index)")
 
 
 def demo(sub):
@@ -76,9 +105,8 @@ def pretrain(sub):
     encoder, config = EncoderConfig(), PretrainConfig()
     _common(sub, formats=False, data=False)
     _threads(sub)
-    sub.add_argument(
-        "--out", default="results/encoder-nb101", help="pretrained directory to write (new or empty, or --force)"
-    )
+    _space(sub)
+    sub.add_argument("--out", help="pretrained directory to write, new or empty, or --force (default: results/encoder-SPACE)")
     sub.add_argument("--force", action="store_true", help="replace what --out holds (e.g. pretrained/encoder-nb101)")
     sub.add_argument("--work", help="checkpoint folder (default: OUT.checkpoint); rerun to resume")
     sub.add_argument("--epochs", type=int, default=config.epochs)
@@ -95,8 +123,10 @@ def pretrain(sub):
 def embed(sub):
     _common(sub, data=False)
     _threads(sub)
-    sub.add_argument("cells", nargs="?", help='JSON list of {"matrix": ..., "ops": ...} (a file or text)')
-    sub.add_argument("--model", default="encoder-nb101", help="pretrained name or directory")
+    sub.add_argument(
+        "cells", nargs="?", help='JSON list of cells, {"matrix": ..., "ops": ...} (nb201: {"arch": ...}), a file or text'
+    )
+    sub.add_argument("--model", default="encoder-nb101", help="pretrained name or directory (its space's cells)")
     sub.add_argument("--eval", action="store_true", help="measure reconstruction, smoothness, edit distance, speed")
     sub.add_argument("--out", default="results/embedding", help="where --eval writes its PNG and JSON")
     sub.add_argument("--device", default="cpu")
@@ -109,6 +139,7 @@ def train_predictor(sub):
     job, config = PredictorJob(), PredictorConfig()
     _common(sub)
     _threads(sub)
+    _space(sub, dataset=True)
     sub.add_argument(
         "--label", choices=LABELS, default=job.label,
         help="params: log parameter counts of random cells, computed (no table, no labels): a label-free prior "
@@ -143,7 +174,10 @@ def train_predictor(sub):
         "output vertex's latent; mean: the embedding alone, the time estimator's default)",
     )  # fmt: skip
     sub.add_argument("--seed", type=seed, default=job.seed)
-    sub.add_argument("--out", default="results/predictor", help="pretrained directory to write")
+    sub.add_argument(
+        "--out", default="results/predictor", help="pretrained directory to write (new or empty, or --force)"
+    )
+    sub.add_argument("--force", action="store_true", help="replace what --out holds (e.g. pretrained/surrogate-nb101)")
 
 
 def _training(sub, seed_help: str | None = None) -> None:
@@ -179,6 +213,7 @@ def search(sub):
     spec = SearchSpec()
     _common(sub)
     _threads(sub)
+    _space(sub, dataset=True)
     sub.add_argument("--method", default=spec.method, help=", ".join(METHODS))
     sub.add_argument(
         "--warm-start", help="a pretrained predictor the netembed surrogate starts from and fine-tunes on the run's "
@@ -240,7 +275,7 @@ def compare(sub):
     sub.add_argument("--seeds", type=int, default=30, help="number of seeds")
     sub.add_argument("--seed-offset", type=seed, default=0, help="first seed")
     sub.add_argument("--budget", type=int, default=300, help="queries per run")
-    sub.add_argument("--jobs", type=int, default=1, help="parallel processes")
+    sub.add_argument("--jobs", type=per_cpu, default=1, help="parallel processes")
     sub.add_argument(
         "--objective", choices=("reward", "pareto"), default="reward",
         help="reward: best test accuracy; pareto: front of accuracy vs parameters (random, netembed)",
@@ -268,7 +303,7 @@ def label(sub):
     )  # fmt: skip
     sub.add_argument("--seeds", type=int, default=job.seeds, help="training seeds per cell (0, 1, ...)")
     sub.add_argument("--sample-seed", type=int, default=job.sample_seed, help="which random cells")
-    sub.add_argument("--jobs", type=int, default=job.jobs, help="trainings at a time, one thread each")
+    sub.add_argument("--jobs", type=per_cpu, default=job.jobs, help="trainings at a time, one thread each")
     _training(sub)
     sub.add_argument("--out", default="results/labels", help="folder for runs.jsonl and labels.json; rerun to resume")
 
@@ -335,7 +370,7 @@ def _transfer(sub, cli):
     )  # fmt: skip
     sub.add_argument("--search-seeds", type=int, default=10, help="seeds of each search row")
     sub.add_argument("--search-budget", type=int, default=100, help="queries of each search")
-    sub.add_argument("--jobs", type=int, default=1, help="searches at a time, one thread each")
+    sub.add_argument("--jobs", type=per_cpu, default=1, help="searches at a time, one thread each")
     sub.add_argument("--out", default="results/transfer")
 
 

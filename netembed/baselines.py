@@ -12,6 +12,12 @@ what brings most samples under 9 edges. ``space.random_cell`` is the uniform alt
 A *raw spec* below is the unpruned spec in the flat layout of :meth:`Cell.to_flat`: the 21
 upper-triangular edge bits of the 7x7 matrix (row by row), then the 5 interior op codes.
 
+Every baseline takes a ``space`` (``netembed.spaces``; NAS-Bench-101 by default) and asks it for
+what it needs: ``sample`` (how the space's own benchmark code samples, with the genotype a
+mutation acts on), ``mutate``, ``neighbors``, and Optuna's view for TPE. Evolution's population
+defaults to the space's ``evolution`` settings (NAS-Bench-201's budgets are a few hundred queries:
+population 10, tournament 3).
+
 >>> import numpy as np
 >>> method = BASELINES["regularized_evolution"](np.random.default_rng(0), population_size=5, tournament_size=2)
 >>> for query in range(1, 11):
@@ -30,10 +36,9 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from netembed.cell import FLAT_NAMES, MAX_VERTICES, OPS, Cell
-from netembed.errors import InvalidCellError
+from netembed import spaces
 from netembed.search import Evaluation, Method, SearchError
-from netembed.transforms import neighbors
+from netembed.spaces.nb101.sampling import NUM_OP_SPOTS, mutate_spec, random_spec, sample_spec
 
 if TYPE_CHECKING:
     from optuna.trial import Trial
@@ -45,46 +50,10 @@ __all__ = [
     "RandomSearch",
     "RegularizedEvolution",
     "TPESearch",
+    "mutate_spec",
     "random_spec",
+    "sample_spec",
 ]
-
-NUM_EDGE_BITS = MAX_VERTICES * (MAX_VERTICES - 1) // 2  # 21
-NUM_OP_SPOTS = MAX_VERTICES - 2  # 5
-
-
-# -- sampling specs as NAS-Bench-101 does ---------------------------------------------------------
-
-
-def _cell_or_none(spec: np.ndarray) -> Cell | None:
-    """The cell of a raw spec, or None when NAS-Bench-101 would reject it (``is_valid`` false)."""
-    try:
-        return Cell.from_flat(spec)
-    except InvalidCellError:  # OutOfSpaceError is a subclass
-        return None
-
-
-def _random_raw_spec(rng: np.random.Generator) -> tuple[np.ndarray, Cell]:
-    """A raw spec from NAS-Bench-101's ``random_spec`` (rejection sampling), with its cell."""
-    while True:  # about 73% of samples are accepted, so this ends quickly
-        spec = np.concatenate(
-            [rng.integers(0, 2, size=NUM_EDGE_BITS), rng.integers(0, len(OPS), size=NUM_OP_SPOTS)]
-        ).astype(np.int8)
-        cell = _cell_or_none(spec)
-        if cell is not None:
-            return spec, cell
-
-
-def random_spec(rng: np.random.Generator) -> Cell:
-    """A cell from NAS-Bench-101's random sampling: coin-flip edges, uniform ops, resampled until valid.
-
-    Not uniform over the unique cells (that is :func:`netembed.space.random_cell`): the 7x7 specs are
-    uniform, and many specs prune to the same small cell.
-
-    >>> random_spec(np.random.default_rng(0)).num_vertices <= 7
-    True
-    """
-    return _random_raw_spec(rng)[1]
-
 
 # -- the common ask/tell bookkeeping --------------------------------------------------------------
 
@@ -92,11 +61,15 @@ def random_spec(rng: np.random.Generator) -> Cell:
 class _Baseline(Method):
     """Checks that ``ask`` and ``tell`` alternate and that each tell is about the cell asked."""
 
-    def __init__(self, rng: np.random.Generator):
+    def __init__(self, rng: np.random.Generator, space: spaces.Space | str | None = None):
         super().__init__(rng)
-        self._asked: Cell | None = None
+        self.space = spaces.get(space)
+        self._asked = None
 
-    def ask(self) -> Cell:
+    def settings(self) -> dict:
+        return {"method": self.name, "space": self.space.name}
+
+    def ask(self):
         if self._asked is not None:
             raise SearchError(
                 f"{self.name}: ask and tell must alternate, got a second ask before the tell of {self._asked.hash}"
@@ -117,7 +90,7 @@ class _Baseline(Method):
         self._asked = None
         self._observe(evaluation)
 
-    def _propose(self) -> Cell:
+    def _propose(self):
         raise NotImplementedError
 
     def _observe(self, evaluation: Evaluation) -> None:
@@ -139,8 +112,8 @@ class RandomSearch(_Baseline):
 
     name = "random"
 
-    def _propose(self) -> Cell:
-        return random_spec(self.rng)
+    def _propose(self):
+        return self.space.sample(self.rng)[1]
 
     def _observe(self, evaluation: Evaluation) -> None:
         pass  # memoryless
@@ -150,9 +123,9 @@ class RandomSearch(_Baseline):
 
 
 class Individual(NamedTuple):
-    cell: Cell
+    cell: object
     reward: float
-    spec: np.ndarray  # the raw (unpruned) spec that produced the cell; mutations act on it
+    spec: object  # the genotype that produced the cell (NAS-Bench-101: the raw, unpruned spec); mutations act on it
 
 
 class RegularizedEvolution(_Baseline):
@@ -174,12 +147,16 @@ class RegularizedEvolution(_Baseline):
         self,
         rng: np.random.Generator,
         *,
-        population_size: int = 100,
-        tournament_size: int = 10,
+        space: spaces.Space | str | None = None,
+        population_size: int | None = None,
+        tournament_size: int | None = None,
         mutation_rate: float = 1.0,
         edge_mutation_prob: float = 1 / 21,
     ):
-        super().__init__(rng)
+        super().__init__(rng, space)
+        defaults = self.space.evolution
+        population_size = defaults["population_size"] if population_size is None else population_size
+        tournament_size = defaults["tournament_size"] if tournament_size is None else tournament_size
         self.population_size = _check_int(self.name, "population_size", population_size, 1)
         self.tournament_size = _check_int(self.name, "tournament_size", tournament_size, 1, self.population_size)
         if not isinstance(mutation_rate, (int, float)) or not 0 < mutation_rate <= NUM_OP_SPOTS:
@@ -197,43 +174,35 @@ class RegularizedEvolution(_Baseline):
 
     def settings(self) -> dict:
         return {
-            "method": self.name,
+            **super().settings(),
             "population_size": self.population_size,
             "tournament_size": self.tournament_size,
-            "op_mutation_prob": self.op_mutation_prob,
-            "edge_mutation_prob": self.edge_mutation_prob,
+            **self._rates(),
         }
+
+    def _rates(self) -> dict:
+        """The mutation's settings: NAS-Bench-101's per-bit and per-op rates; elsewhere one move."""
+        if self.space.name == "nb101":
+            return {"op_mutation_prob": self.op_mutation_prob, "edge_mutation_prob": self.edge_mutation_prob}
+        return {}
 
     @property
     def population(self) -> tuple[Individual, ...]:
         """The current population, oldest first."""
         return tuple(self._population)
 
-    def _propose(self) -> Cell:
+    def _propose(self):
         self._asks += 1
         if self._asks <= self.population_size or not self._population:
-            self._pending_spec, cell = _random_raw_spec(self.rng)
+            self._pending_spec, cell = self.space.sample(self.rng)
             self.last_mutation = None
             return cell
         size = min(self.tournament_size, len(self._population))
         contestants = self.rng.choice(len(self._population), size=size, replace=False)
         parent = max((self._population[i] for i in contestants), key=lambda member: member.reward)
-        self._pending_spec, cell = self._mutate(parent.spec)
+        self._pending_spec, cell = self.space.mutate(parent.spec, self.rng, **self._rates())
         self.last_mutation = (parent, cell)
         return cell
-
-    def _mutate(self, spec: np.ndarray) -> tuple[np.ndarray, Cell]:
-        # Ends: a draw that changes nothing gives back the parent, a valid cell (p ~ 0.01 at the defaults).
-        while True:
-            child = spec.copy()
-            flips = self.rng.random(NUM_EDGE_BITS) < self.edge_mutation_prob
-            child[:NUM_EDGE_BITS] ^= flips.astype(np.int8)
-            changed = self.rng.random(NUM_OP_SPOTS) < self.op_mutation_prob
-            shift = self.rng.integers(1, len(OPS), size=NUM_OP_SPOTS)  # 1 or 2: always a different op
-            child[NUM_EDGE_BITS:] = np.where(changed, (child[NUM_EDGE_BITS:] + shift) % len(OPS), child[NUM_EDGE_BITS:])
-            cell = _cell_or_none(child)
-            if cell is not None:
-                return child, cell
 
     def _observe(self, evaluation: Evaluation) -> None:
         spec, self._pending_spec = self._pending_spec, None
@@ -254,8 +223,8 @@ class LocalSearch(_Baseline):
 
     name = "local_search"
 
-    def __init__(self, rng: np.random.Generator):
-        super().__init__(rng)
+    def __init__(self, rng: np.random.Generator, *, space: spaces.Space | str | None = None):
+        super().__init__(rng, space)
         #: the cell being improved and its reward; None while a (re)start is being asked
         self.current: tuple[Cell, float] | None = None
         self.restarts = 0  # random starts after the first
@@ -263,9 +232,9 @@ class LocalSearch(_Baseline):
         self._scores: list[tuple[Cell, float]] = []  # neighbors told so far, in ask order
         self._starting = True
 
-    def _propose(self) -> Cell:
+    def _propose(self):
         if self._starting:
-            return random_spec(self.rng)
+            return self.space.sample(self.rng)[1]
         return self._queue.pop()
 
     def _observe(self, evaluation: Evaluation) -> None:
@@ -284,7 +253,7 @@ class LocalSearch(_Baseline):
 
     def _move_to(self, cell: Cell, reward: float) -> None:
         self.current = (cell, reward)
-        found = [neighbor.cell for neighbor in neighbors(cell)]
+        found = [neighbor.cell for neighbor in self.space.neighbors(cell)]
         order = self.rng.permutation(len(found))
         self._queue = [found[i] for i in order[::-1]]  # reversed: pop() asks them in `order`
         self._scores = []
@@ -302,7 +271,9 @@ class LocalSearch(_Baseline):
 
 
 class TPESearch(_Baseline):
-    """Optuna's TPE over the flat encoding: 21 edge bits ``e0..e20`` and 5 ops ``op0..op4`` (``FLAT_NAMES``).
+    """Optuna's TPE over the space's parameters (``Space.distributions``): on NAS-Bench-101 the
+    flat encoding's 21 edge bits ``e0..e20`` and 5 ops ``op0..op4`` (``FLAT_NAMES``), on
+    NAS-Bench-201 the 6 edges' ops.
 
     Multivariate TPE (``multivariate=True``, ``group=False``: the search space never changes, so
     there is nothing for ``group`` to decompose), seeded from ``rng``. The parameters fill the
@@ -323,11 +294,12 @@ class TPESearch(_Baseline):
         self,
         rng: np.random.Generator,
         *,
+        space: spaces.Space | str | None = None,
         n_startup_trials: int = 20,
         n_ei_candidates: int = 24,
         max_invalid: int = 10_000,
     ):
-        super().__init__(rng)
+        super().__init__(rng, space)
         import optuna  # heavy; only this baseline needs it
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -342,36 +314,34 @@ class TPESearch(_Baseline):
             group=False,
         )
         self.study = optuna.create_study(direction="maximize", sampler=sampler)
+        self.distributions = self.space.distributions()
         self.invalid_samples = 0  # in all, for reports
         self.fallbacks = 0
         self._trial = None
 
     def settings(self) -> dict:
         return {
-            "method": self.name,
+            **super().settings(),
             "n_startup_trials": self.n_startup_trials,
             "n_ei_candidates": self.n_ei_candidates,
             "max_invalid": self.max_invalid,
         }
 
-    def _sample(self, trial: Trial) -> np.ndarray:
-        edges = [trial.suggest_categorical(name, [0, 1]) for name in FLAT_NAMES[:NUM_EDGE_BITS]]
-        ops = [OPS.index(trial.suggest_categorical(name, list(OPS))) for name in FLAT_NAMES[NUM_EDGE_BITS:]]
-        return np.array(edges + ops, dtype=np.int8)
+    def _sample(self, trial: Trial) -> dict:
+        return {name: trial.suggest_categorical(name, list(d.choices)) for name, d in self.distributions.items()}
 
-    def _propose(self) -> Cell:
+    def _propose(self):
         for _ in range(self.max_invalid):
             trial = self.study.ask()
-            cell = _cell_or_none(self._sample(trial))
+            cell = self.space.from_params(self._sample(trial))
             if cell is not None:
                 self._trial = trial
                 return cell
             self.invalid_samples += 1
             self.study.tell(trial, -math.inf)
         self.fallbacks += 1
-        spec, cell = _random_raw_spec(self.rng)
-        params = {name: int(v) if k < NUM_EDGE_BITS else OPS[v] for k, (name, v) in enumerate(zip(FLAT_NAMES, spec))}
-        self.study.enqueue_trial(params)
+        cell = self.space.sample(self.rng)[1]
+        self.study.enqueue_trial(self.space.params(cell))
         self._trial = self.study.ask()
         self._sample(self._trial)  # an enqueued trial suggests exactly its enqueued params
         return cell

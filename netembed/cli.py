@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from netembed._io import check_writable, read_text
+from netembed._io import check_writable, parse_json, read_text
 from netembed.errors import NetembedError
 
 __all__ = ["build_parser", "main"]
@@ -53,7 +53,7 @@ def parse_cell(text: str):
     if not text.lstrip().startswith(("{", "[")):  # not inline JSON: a file
         source, text = text, read_text(text, 'cell must be JSON like {"matrix": ..., "ops": ...} or a file holding it')
     try:
-        spec = json.loads(text)
+        spec = parse_json(text, "the cell argument" if source == "argument" else source)
     except json.JSONDecodeError as exc:
         raise UsageError(
             'cell must be JSON like {"matrix": [[0, 1], [0, 0]], "ops": ["input", "output"]}, '
@@ -76,9 +76,24 @@ def _command_line() -> str:
 # -- commands -----------------------------------------------------------------------------------
 
 
+def _elsewhere(args: argparse.Namespace, command: str, *inputs) -> bool:
+    """Run ``command`` of ``netembed.spaces.inspect`` for a space other than NAS-Bench-101 (True), or not."""
+    if args.space == "nb101":
+        return False
+    from netembed import spaces
+    from netembed.spaces import inspect
+
+    options = {"data": args.data} | ({"dataset": args.dataset} if hasattr(args, "dataset") else {})
+    _print(args, *getattr(inspect, command)(spaces.get(args.space), *inputs, **options))
+    return True
+
+
 def cmd_info(args: argparse.Namespace) -> None:
     from netembed import space
     from netembed.bench import load_table
+
+    if _elsewhere(args, "info"):
+        return
 
     summary = {"space": space.summary()}
     lines = [
@@ -104,6 +119,9 @@ def cmd_query(args: argparse.Namespace) -> None:
     from netembed import space
     from netembed.bench import load_table
 
+    if _elsewhere(args, "query", args.cell):
+        return
+
     is_hash = len(args.cell) == 32 and not args.cell.lstrip().startswith("{") and not Path(args.cell).is_file()
     bench = load_table(args.data, required=is_hash)
     cell = bench.cell(bench.row_of(args.cell)) if is_hash else parse_cell(args.cell)
@@ -123,6 +141,9 @@ def cmd_query(args: argparse.Namespace) -> None:
 def cmd_neighbors(args: argparse.Namespace) -> None:
     from netembed import transforms
     from netembed.bench import load_table
+
+    if _elsewhere(args, "neighbors", args.cell):
+        return
 
     cell, bench = parse_cell(args.cell), load_table(args.data)
     rows = []
@@ -167,11 +188,13 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
     from netembed.pretrain import PretrainConfig, write_pretrained
     from netembed.train.spec import resolve_device
 
-    encoder_config = EncoderConfig(hidden=args.hidden, layers=args.layers, embedding_dim=args.embedding_dim)
+    encoder_config = EncoderConfig(
+        hidden=args.hidden, layers=args.layers, embedding_dim=args.embedding_dim, space=args.space
+    )
     config = PretrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, kl_weight=args.kl_weight
     )
-    out = check_writable(args.out)  # named before a checkpoint folder is named after it
+    out = check_writable(args.out or f"results/encoder-{args.space}")  # named before a checkpoint folder is named after it
     work = Path(args.work) if args.work else out.with_name(out.name + ".checkpoint")
     command = _command_line() if sys.argv[0].endswith("netembed") else None
     device = resolve_device(args.device)
@@ -193,19 +216,18 @@ def cmd_embed(args: argparse.Namespace) -> None:
     if args.cells is None:
         raise UsageError("embed needs a JSON file of cells, or --eval")
     rule = 'cells must be a JSON list of {"matrix": ..., "ops": ...}'
-    text = (
-        args.cells
-        if args.cells.lstrip().startswith(("[", "{"))
-        else read_text(args.cells, f"{rule} or a file holding one")
-    )
+    inline = args.cells.lstrip().startswith(("[", "{"))
+    text = args.cells if inline else read_text(args.cells, f"{rule} or a file holding one")
     try:
-        specs = json.loads(text)
+        specs = parse_json(text, "the cells argument" if inline else args.cells)
     except json.JSONDecodeError as exc:
         raise UsageError(f"{rule}, got invalid JSON ({exc.msg})") from exc
     if not isinstance(specs, list):
         raise UsageError(f"{rule}, got {type(specs).__name__}")
-    cells = [parse_cell(json.dumps(spec)) for spec in specs]
-    embeddings = CellEncoder.from_pretrained(args.model, device=device).embed(cells).tolist()
+    encoder = CellEncoder.from_pretrained(args.model, device=device)
+    space = encoder.space
+    cells = [parse_cell(json.dumps(spec)) if space.name == "nb101" else space.from_json(spec) for spec in specs]
+    embeddings = encoder.embed(cells).tolist()
     rows = [{"hash": c.hash, "embedding": [round(v, 6) for v in e]} for c, e in zip(cells, embeddings)]
     _print(args, rows, "\n".join(f"{r['hash']}  " + " ".join(f"{v:+.3f}" for v in r["embedding"]) for r in rows))
 
@@ -240,15 +262,17 @@ def cmd_train_predictor(args: argparse.Namespace) -> None:
     job = PredictorJob(
         label=args.label, cells=args.cells, train_size=args.train_size, test_size=args.test_size, init=args.init,
         members=args.members, steps=args.steps, batch_size=args.batch_size, ranking_weight=args.ranking_weight,
-        targets=args.targets, readout=args.readout, seed=args.seed, data=args.data,
+        targets=args.targets, readout=args.readout, seed=args.seed, data=args.data, space=args.space,
+        dataset=args.dataset,
     )  # fmt: skip
-    payload = train_predictor(job, args.out, command=_command_line(), progress=args.format == "text")
+    payload = train_predictor(job, args.out, command=_command_line(), progress=args.format == "text", force=args.force)
     text = [f"wrote {args.out} ({payload['model']}, {payload['train_cells']:,} training cells)"]
     if "test" in payload:
         t = payload["test"]
+        mdape = f", MdAPE {t['mdape_percent']:.2f}%" if "mdape_percent" in t else f" ({t['labels']})"
         text.append(
-            f"held-out {t['cells']:,} cells: Kendall tau {t['kendall_tau']:.3f}, Spearman {t['spearman']:.3f}, "
-            f"MdAPE {t['mdape_percent']:.2f}%; plot {payload['plot']}"
+            f"held-out {t['cells']:,} cells: Kendall tau {t['kendall_tau']:.3f}, Spearman {t['spearman']:.3f}"
+            f"{mdape}; plot {payload['plot']}"
         )
     _print(args, payload, "\n".join(text))
 
@@ -362,6 +386,7 @@ def search_spec(args: argparse.Namespace):
         accuracy_model=args.accuracy_model, time_model=args.time_model,
         training=_training_spec(args, args.inherit) if args.evaluator == "train" else None, data=args.data,
         workers=args.workers, worker=args.worker, storage=args.storage, study=args.study, warm_start=args.warm_start,
+        space=args.space, dataset=args.dataset,
     )  # fmt: skip
 
 
@@ -473,20 +498,37 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    args = None
     try:
-        args = build_parser(argv).parse_args(argv)
-    except SystemExit as exc:  # --help, or a mistake argparse found (one line: _Parser.error)
-        return exc.code
-    try:
-        if hasattr(args, "threads"):  # before torch is imported: it reads OMP_NUM_THREADS then
-            from netembed import threads
+        try:
+            args = build_parser(argv).parse_args(argv)
+        except SystemExit as exc:  # --help, or a mistake argparse found (one line: _Parser.error)
+            return exc.code
+        try:
+            if isinstance(getattr(args, "out", None), str) and not args.out.strip():
+                check_writable(args.out)  # an empty --out would write into the current folder: refused
+            if hasattr(args, "threads"):  # before torch is imported: it reads OMP_NUM_THREADS then
+                from netembed import threads
 
-            threads.configure(args.threads)
-        args.handler(args)
-    except (NetembedError, OSError) as exc:
-        print(f"{args.prog}: error: {exc}", file=sys.stderr)
-        return 2
+                threads.configure(args.threads)
+            args.handler(args)
+        except (NetembedError, OSError) as exc:
+            print(f"{args.prog}: error: {_shown(exc, args)}", file=sys.stderr)
+            return 2
+    except KeyboardInterrupt:  # Ctrl-C anywhere (loading models, parsing, the work): one line
+        print(f"{getattr(args, 'prog', 'netembed')}: interrupted", file=sys.stderr)
+        return 130
     return 0
+
+
+def _shown(exc: BaseException, args: argparse.Namespace) -> str:
+    """An error's message, without the secrets of the command's storage URL (a driver's message
+    may quote them in any form)."""
+    if not getattr(args, "storage", None):
+        return str(exc)
+    from netembed.study import scrub
+
+    return scrub(str(exc), args.storage)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from netembed import stats
-from netembed._io import as_saved, atomic_write, check_writable, save_figure
+from netembed._io import as_saved, atomic_write, check_writable, parse_json, save_figure
 from netembed.objective import HV_REFERENCE, Objective, hypervolume_ratio, pareto_front
 from netembed.search import SearchError
 
@@ -131,7 +131,7 @@ def _one_run(task: tuple[str, str, int, int, str]) -> Run:
 def _load_run(path: Path, budget: int, settings: dict) -> Run | None:
     """The saved run at ``path`` if it is whole and of a method with ``settings``, else None (run it)."""
     try:
-        run = Run(**json.loads(path.read_text()))
+        run = Run(**parse_json(path.read_text(), path))  # a DataError of parse_json is a ValueError
     except (OSError, ValueError, TypeError):
         return None  # unreadable: run it again
     return run if run.budget == budget and len(run.accuracy) == budget and run.settings == settings else None

@@ -17,6 +17,9 @@ With a "pareto" ``objective`` the parents are the run's front of (accuracy, para
 surrogate learns accuracy, and the policy's prior scores each candidate by the hypervolume it
 would add to that front (parameter counts are exact and cost no query).
 
+Its torch work runs on one thread (``netembed.threads.fixed``), whatever the process's count, so
+that a seed asks the same cells on any machine at any load.
+
 Mode: co-trained during the search from a label-free start; nothing in it has seen a label
 that the run did not pay for, so its query counts are honest (docs/design.md).
 """
@@ -29,19 +32,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from netembed import space
+from netembed import spaces
 from netembed._fields import Instance, Int, Number, OneOf, check_fields
-from netembed.cell import Cell
 from netembed.encoder import CellEncoder, EncoderConfig
 from netembed.objective import Objective, as_objective
 from netembed.predictors import PREDICTOR_RULES, READOUTS, AccuracyPredictor, PredictorConfig
 from netembed.search import Evaluation, Method, SearchError
-from netembed.transforms import FAMILIES, neighbors
+from netembed.threads import fixed
 
-__all__ = ["ControllerConfig", "NetembedSearch", "Policy", "SurrogateSettings"]
+__all__ = ["ControllerConfig", "NetembedSearch", "Policy", "SurrogateSettings", "candidate_kinds"]
 
-#: Candidate kinds: every move kind, plus "jump" (a uniformly random cell).
-KINDS = (*FAMILIES, "jump")
+
+def candidate_kinds(space: spaces.Space) -> tuple[str, ...]:
+    """Candidate kinds: every move kind of the space, plus "jump" (a uniformly random architecture)."""
+    return (*space.move_kinds, "jump")
 
 
 @dataclass(frozen=True)
@@ -143,8 +147,11 @@ class NetembedSearch(Method):
     """The project's own search method (see the module docstring). ``init`` names a label-free
     pretrained encoder (e.g. ``"encoder-nb101"``) for the policy's features and the surrogate;
     ``prior`` a predictor whole surrogate members start from: label-free (``"prior-nb101"``), or,
-    on a task of one's own, one that has seen labels (``"surrogate-nb101/accuracy"``)."""
+    on a task of one's own, one that has seen labels (``"surrogate-nb101/accuracy"``). ``space``:
+    the search space (``netembed.spaces``; NAS-Bench-101 by default); ``init`` and ``prior`` must
+    be models of it."""
 
+    @fixed()
     def __init__(
         self,
         rng: np.random.Generator,
@@ -152,10 +159,13 @@ class NetembedSearch(Method):
         init: str | None = None,
         objective: Objective | str = "reward",
         prior: str | None = None,
+        space: spaces.Space | str | None = None,
     ):
         super().__init__(rng)
         objective = as_objective(objective)
         self.config, self.init, self.objective, self.prior = config, init, objective, prior
+        self.space = spaces.get(space)
+        self.kinds = candidate_kinds(self.space)
         self.name = (
             "netembed"
             + ("+pretrained" if init else "")
@@ -166,19 +176,21 @@ class NetembedSearch(Method):
         self._round_front: dict = {}  # the front a pareto round was planned against
         torch_seed = int(rng.integers(2**31))
         torch.manual_seed(torch_seed)
-        self.encoder = CellEncoder.from_pretrained(init) if init else CellEncoder(EncoderConfig())
+        self.encoder = CellEncoder.from_pretrained(init) if init else CellEncoder(EncoderConfig(space=self.space.name))
         self.encoder.eval()
         encoder = self.encoder.config
+        if encoder.space != self.space.name:
+            raise spaces.SpaceError(f"init must be an encoder of space {self.space.name}, got one of {encoder.space}: {init}")
         surrogate = asdict(config.surrogate)
         if prior and surrogate["readout"] is None:  # the prior's readout, to start from all of its members
             surrogate["readout"] = AccuracyPredictor.shape_of(prior).get("readout")
         self.predictor = AccuracyPredictor(
             PredictorConfig.for_search(encoder, config.members, torch_seed % 100_000, prior=bool(prior), **surrogate)
         )
-        self.policy = Policy(2 * encoder.embedding_dim + len(KINDS) + 1, config)
+        self.policy = Policy(2 * encoder.embedding_dim + len(self.kinds) + 1, config)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
         self.told: dict[str, Evaluation] = {}
-        self.queue: list[Cell] = []
+        self.queue: list = []
         self.round: dict | None = None  # the last round's candidates, sampled order and rewards
         self.baseline: float | None = None
         self.fitted = False
@@ -191,6 +203,7 @@ class NetembedSearch(Method):
             "init": self.init,
             "prior": self.prior,
             "objective": asdict(self.objective),
+            "space": self.space.name,
         }
 
     @property
@@ -200,11 +213,13 @@ class NetembedSearch(Method):
 
     # -- ask / tell --------------------------------------------------------------------------
 
-    def ask(self) -> Cell:
+    @fixed()  # one thread: sums split over threads differ in their last bits, and the choices with them
+    def ask(self):
         if not self.queue:
             self.queue = self._plan()
         return self.queue.pop(0)
 
+    @fixed()
     def tell(self, evaluation: Evaluation) -> None:
         self.told.setdefault(evaluation.cell.hash, evaluation)
         if self.round is not None and evaluation.cell.hash in self.round["pending"]:
@@ -267,10 +282,10 @@ class NetembedSearch(Method):
 
     # -- a round -----------------------------------------------------------------------------
 
-    def _plan(self) -> list[Cell]:
+    def _plan(self) -> list:
         config = self.config
         if len(self.told) < config.initial:  # one at a time, so other workers' labels end it too
-            return [space.random_cell(self.rng)]
+            return [self.space.random(self.rng)]
         self._refresh_surrogate()
         candidates, parents, kinds = self._candidates()
         predicted = self.predictor.predict(candidates)
@@ -307,10 +322,10 @@ class NetembedSearch(Method):
             self.predictor.fit(cells, rewards, steps=self.config.refresh_steps, warm=True, calibrate=calibrate)
         self.reward_mean, self.reward_std = float(rewards.mean()), float(max(rewards.std(), 1e-6))
 
-    def _candidates(self) -> tuple[list[Cell], list[Evaluation | None], list[str]]:
+    def _candidates(self) -> tuple[list, list[Evaluation | None], list[str]]:
         seen, candidates, parents, kinds = set(self.told), [], [], []
 
-        def add(cell: Cell, parent: Evaluation | None, kind: str) -> None:
+        def add(cell, parent: Evaluation | None, kind: str) -> None:
             if cell.hash not in seen:
                 seen.add(cell.hash)
                 candidates.append(cell)
@@ -318,20 +333,20 @@ class NetembedSearch(Method):
                 kinds.append(kind)
 
         for parent in self._parents():
-            for action, child in neighbors(parent.cell):
+            for action, child in self.space.neighbors(parent.cell):
                 add(child, parent, action.kind)
         for _ in range(self.config.jumps):
-            add(space.random_cell(self.rng), None, "jump")
+            add(self.space.random(self.rng), None, "jump")
         if len(candidates) < self.config.batch:  # a tiny, exhausted neighbourhood: jump until full
             for _ in range(100 * self.config.batch):
-                add(space.random_cell(self.rng), None, "jump")
+                add(self.space.random(self.rng), None, "jump")
                 if len(candidates) >= self.config.batch:
                     break
         return candidates, parents, kinds
 
     def _look_ahead(
         self,
-        candidates: list[Cell],
+        candidates: list,
         parents: list[Evaluation | None],
         kinds: list[str],
         predicted: tuple[np.ndarray, np.ndarray] | None = None,
@@ -351,7 +366,7 @@ class NetembedSearch(Method):
         first = len(candidates)
         seen = set(self.told) | {c.hash for c in candidates}
         for i in np.argsort(-prior, kind="stable")[: self.config.lookahead].tolist():
-            for action, child in neighbors(candidates[i]):
+            for action, child in self.space.neighbors(candidates[i]):
                 if child.hash not in seen:
                     seen.add(child.hash)
                     candidates.append(child)
@@ -362,7 +377,7 @@ class NetembedSearch(Method):
         added_mean, added_std = self.predictor.predict(candidates[first:])
         return np.concatenate([mean, added_mean]), np.concatenate([std, added_std])
 
-    def _surrogate_columns(self, candidates: list[Cell], mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    def _surrogate_columns(self, candidates: list, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
         """The policy's two surrogate inputs per candidate (N, 2) from the surrogate's ``mean`` and
         ``std``: the standardised mean and spread of the reward, or for a front the hypervolume
         added at the mean and optimistically."""
@@ -386,7 +401,7 @@ class NetembedSearch(Method):
         child = self._embed(candidates)
         parent_cells = [p.cell if p is not None else c for p, c in zip(parents, candidates)]
         parent = self._embed(parent_cells)
-        kind = torch.nn.functional.one_hot(torch.tensor([KINDS.index(k) for k in kinds]), len(KINDS)).float()
+        kind = torch.nn.functional.one_hot(torch.tensor([self.kinds.index(k) for k in kinds]), len(self.kinds)).float()
         parent_reward = torch.tensor(
             [[0.0 if p is None else (self.objective.score(p) - self.reward_mean) / self.reward_std] for p in parents],
             dtype=torch.float32,
@@ -402,12 +417,12 @@ class NetembedSearch(Method):
         parents = self._parents()
         return np.array([e.accuracy for e in parents]), np.array([float(e.params) for e in parents])
 
-    def _param_count(self, cell: Cell) -> int:
+    def _param_count(self, cell) -> int:
         if cell.hash not in self._params:
-            self._params[cell.hash] = space.count_params(cell)
+            self._params[cell.hash] = self.space.count_params(cell)
         return self._params[cell.hash]
 
-    def _embed(self, cells: list[Cell]) -> torch.Tensor:
+    def _embed(self, cells: list) -> torch.Tensor:
         missing = [c for c in dict.fromkeys(c for c in cells if c.hash not in self._embeddings)]
         if missing:
             with torch.no_grad():

@@ -26,15 +26,21 @@ from torch_geometric.data import Batch
 from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import scatter
 
-from netembed._fields import Flag, Int, check_fields
-from netembed.cell import Cell
-from netembed.graph import NODE_FEATURES, NODE_TYPES, DenseCells, cells_to_batch, dense_arrays, dense_cells
+from netembed import spaces
+from netembed._fields import Flag, Int, Text, check_fields
+from netembed.graph import DenseCells, cells_to_batch, dense_arrays, dense_cells, node_features
 
 __all__ = ["ENCODER_RULES", "CellAutoencoder", "CellEncoder", "Decoder", "DirectedGINConv", "EncoderConfig"]
 
 #: The encoder's fields and their ranges (``PredictorConfig`` shares the first three): bounds far
 #: beyond any useful model, that catch a typo or an edited config before anything is allocated.
-ENCODER_RULES = {"hidden": Int(1, 4096), "layers": Int(1, 32), "embedding_dim": Int(1, 4096), "variational": Flag()}
+ENCODER_RULES = {
+    "hidden": Int(1, 4096),
+    "layers": Int(1, 32),
+    "embedding_dim": Int(1, 4096),
+    "variational": Flag(),
+    "space": Text(),
+}
 
 
 @dataclass(frozen=True)
@@ -45,12 +51,14 @@ class EncoderConfig:
     exactly, small enough for cheap predictor heads and distance computations), 32 hidden
     units (64 embeds the space 3.5x slower for no gain in reconstruction), 4 layers (each
     layer sees one step along and against the edges; with the positions that suffices).
+    ``space``: the search space whose graph view it reads (``netembed.spaces``).
     """
 
     hidden: int = 32
     layers: int = 4
     embedding_dim: int = 16
     variational: bool = True
+    space: str = spaces.DEFAULT
 
     def __post_init__(self) -> None:
         check_fields(self, ENCODER_RULES)
@@ -88,6 +96,7 @@ class DirectedGINConv(MessagePassing):
 class CellEncoder(nn.Module):
     """Cells -> vertex latents -> one embedding per cell.
 
+    >>> from netembed import Cell
     >>> encoder = CellEncoder(EncoderConfig(embedding_dim=8))
     >>> encoder.embed([Cell([[0, 1], [0, 0]], ["input", "output"])]).shape
     torch.Size([1, 8])
@@ -96,7 +105,8 @@ class CellEncoder(nn.Module):
     def __init__(self, config: EncoderConfig = EncoderConfig()):
         super().__init__()
         self.config = config
-        self.input = nn.Linear(NODE_FEATURES, config.hidden)
+        self.space = spaces.get(config.space)
+        self.input = nn.Linear(node_features(self.space), config.hidden)
         self.convs = nn.ModuleList(DirectedGINConv(config.hidden) for _ in range(config.layers))
         self.mu = nn.Linear(config.hidden, config.embedding_dim)
         self.logvar = nn.Linear(config.hidden, config.embedding_dim) if config.variational else None
@@ -161,14 +171,14 @@ class CellEncoder(nn.Module):
     # -- convenience -------------------------------------------------------------------------
 
     @torch.no_grad()
-    def embed(self, cells: Sequence[Cell], batch_size: int = 4096, sparse: bool = False) -> torch.Tensor:
-        """Embeddings of a list of cells (on CPU), in evaluation mode."""
+    def embed(self, cells: Sequence, batch_size: int = 4096, sparse: bool = False) -> torch.Tensor:
+        """Embeddings of a list of architectures of the encoder's space (on CPU), in evaluation mode."""
         was_training = self.training
         self.eval()
         parts = []
         for start in range(0, len(cells), batch_size):
             chunk = cells[start : start + batch_size]
-            batch = cells_to_batch(chunk) if sparse else dense_cells(chunk)
+            batch = cells_to_batch(chunk, self.space) if sparse else dense_cells(chunk, self.space)
             parts.append(self(batch.to(self.device)).cpu())
         self.train(was_training)
         return torch.cat(parts) if parts else torch.empty(0, self.config.embedding_dim)
@@ -190,13 +200,13 @@ class Decoder(nn.Module):
     """Vertex latents -> op logits per vertex and edge logits per ordered vertex pair.
 
     Shapes:
-        z: (B, V, d) -> ops (B, V, 5), edges (B, V, V) (only i < j is used: cells are
-        stored in topological order).
+        z: (B, V, d) -> ops (B, V, node types), edges (B, V, V) (only i < j is used: graph
+        views are in topological order).
     """
 
-    def __init__(self, embedding_dim: int):
+    def __init__(self, embedding_dim: int, node_types: int):
         super().__init__()
-        self.ops = nn.Linear(embedding_dim, len(NODE_TYPES))
+        self.ops = nn.Linear(embedding_dim, node_types)
         self.source = nn.Linear(embedding_dim, embedding_dim)
         self.target = nn.Linear(embedding_dim, embedding_dim)
 
@@ -211,4 +221,4 @@ class CellAutoencoder(nn.Module):
         super().__init__()
         self.config = config
         self.encoder = CellEncoder(config)
-        self.decoder = Decoder(config.embedding_dim)
+        self.decoder = Decoder(config.embedding_dim, len(self.encoder.space.node_types))

@@ -13,7 +13,6 @@ The harness (``netembed.search``) knows only the protocol; training knows nothin
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,15 @@ if TYPE_CHECKING:
     from netembed.train.network import NetworkConfig
     from netembed.train.trainer import TrainConfig
 
-__all__ = ["EVALUATORS", "Evaluator", "Measurement", "RealTrainingEvaluator", "SurrogateEvaluator", "TableEvaluator"]
+__all__ = [
+    "EVALUATORS",
+    "Evaluator",
+    "Measurement",
+    "NB201TableEvaluator",
+    "RealTrainingEvaluator",
+    "SurrogateEvaluator",
+    "TableEvaluator",
+]
 
 #: The evaluators a search spec can name.
 EVALUATORS = ("surrogate", "table", "train")
@@ -74,6 +81,24 @@ class TableEvaluator:
         elif self.time_estimator is not None:
             seconds = float(self.time_estimator.predict([cell])[0][0])
         return Measurement(float(self.bench.test_acc_108[row]), seconds, int(self.bench.params[row]))
+
+
+class NB201TableEvaluator:
+    """Labels from the NAS-Bench-201 table: the ``dataset``'s validation accuracy (12 epochs), as
+    the benchmark's users search; each new architecture is one query. The test accuracy of what a
+    search picked is read from the table afterwards (``Table.test``), never by the search.
+    Seconds are unknown (None); parameters are the exact counts of the CIFAR network."""
+
+    name = "table"
+
+    def __init__(self, table, dataset: str = "cifar10"):
+        self.table, self.dataset = table, table.check_dataset(dataset)
+
+    def __call__(self, arch) -> Measurement:
+        from netembed.spaces.nb201.params import count_params
+
+        row = self.table.row_of(arch)
+        return Measurement(float(self.table.val[self.dataset][row]), None, count_params(arch.ops))
 
 
 class SurrogateEvaluator:
@@ -141,6 +166,8 @@ class RealTrainingEvaluator:
 
     def _warm_start(self, cell: Cell):
         """The child network inherited from the best trained parent one move away, or None."""
+        from netembed._io import parse_json
+        from netembed.errors import DataError
         from netembed.train.net2net import inherit
         from netembed.train.trainer import load_checkpoint
         from netembed.transforms import neighbors
@@ -149,9 +176,17 @@ class RealTrainingEvaluator:
         for near in neighbors(cell):
             document = self.checkpoint_root / near.cell.hash / "checkpoint.json"
             if document.exists():
-                history = json.loads(document.read_text())["history"]
-                if len(history) == self.config.epochs:  # finished parents only
-                    trained.append((history[-1]["test_accuracy"], near.cell))
+                try:  # a parent's checkpoint, read as its own resume reads it: a damaged one is named
+                    history = parse_json(document.read_text(), document)["history"]
+                    if len(history) == self.config.epochs:  # finished parents only
+                        trained.append((history[-1]["test_accuracy"], near.cell))
+                except DataError:
+                    raise
+                except (ValueError, KeyError, TypeError, IndexError) as exc:
+                    raise DataError(
+                        f"{document} must be a readable checkpoint ({type(exc).__name__}: {exc}); delete "
+                        f"{document.parent} to train that cell again"
+                    ) from None
         best = None
         for accuracy, parent_cell in sorted(trained, key=lambda t: -t[0]):
             parent, _, _ = load_checkpoint(self.checkpoint_root / parent_cell.hash, self.device)

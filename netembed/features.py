@@ -158,10 +158,13 @@ class FeatureView:
         self.models = models
 
     @classmethod
-    def fit(cls, cells: Sequence[Cell], labels: np.ndarray, seed: int, parts: str = "forest+gp") -> FeatureView:
+    def fit(cls, cells: Sequence, labels: np.ndarray, seed: int, parts: str = "forest+gp", space=None) -> FeatureView:
+        """On the structure features of ``space`` (a ``netembed.spaces`` space or name; None: NAS-Bench-101)."""
+        from netembed import spaces
+
         if parts not in VIEWS:
             raise ValueError(f"parts must be one of {', '.join(VIEWS)}, got {parts!r}")
-        x, labels, models = inputs(raw_features(cells)), np.asarray(labels, dtype=np.float64), []
+        x, labels, models = spaces.get(space).feature_inputs(cells), np.asarray(labels, dtype=np.float64), []
         if "forest" in parts:
             from sklearn.ensemble import RandomForestRegressor
 

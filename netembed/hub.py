@@ -33,7 +33,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load, save
 
-from netembed._io import atomic_write
+from netembed._io import atomic_write, parse_json
 from netembed.errors import DataError
 
 __all__ = [
@@ -49,13 +49,15 @@ __all__ = [
     "save_pretrained",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: How an older schema's configs become this one's, by schema version and config class: the
 #: fields added since, with the value every model saved under that version was trained with
 #: (never the new default). Schema 1 -> 2: the predictors' feature view, training length,
-#: targets and readout, added after the first predictors were saved.
+#: targets and readout, added after the first predictors were saved. Schema 2 -> 3: the search
+#: space, when NAS-Bench-201 joined (every earlier model is NAS-Bench-101's).
 UPGRADES: dict[int, dict[str, dict]] = {
     1: {"PredictorConfig": {"forest": 0.0, "epochs": 0, "targets": "raw", "view": "forest", "readout": "mean"}},
+    2: {"EncoderConfig": {"space": "nb101"}, "PredictorConfig": {"space": "nb101"}},
 }
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -104,7 +106,7 @@ def read_config(directory: str | os.PathLike) -> dict:
     if not path.is_file():
         raise DataError(f"pretrained directory must hold {CONFIG_FILE}, none in {directory}")
     try:
-        document = json.loads(path.read_text())
+        document = parse_json(path.read_text(), path)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"{path} must be valid JSON ({exc})") from exc
     if not isinstance(document, dict):

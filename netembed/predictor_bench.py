@@ -36,7 +36,7 @@ import torch
 from scipy.stats import kendalltau, spearmanr
 
 from netembed import space, stats
-from netembed._io import atomic_write, check_writable, save_figure
+from netembed._io import atomic_write, check_writable, parse_json, save_figure
 from netembed.cell import OPS, Cell
 from netembed.errors import NetembedError
 from netembed.predictors import AccuracyPredictor, PredictorConfig, TimeEstimator
@@ -432,7 +432,7 @@ def _saved(
         return measure()
     path = Path(runs_dir) / f"{settings['benchmark']}-{method}-{size}-{seed}.json"
     try:
-        saved = json.loads(path.read_text())
+        saved = parse_json(path.read_text(), path)  # a DataError of parse_json is a ValueError
         if saved["settings"] == settings:
             return PredictorScore(**saved["measurement"])
     except (OSError, ValueError, KeyError, TypeError):

@@ -30,9 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from netembed import features, space
+from netembed import features, space, spaces
 from netembed._fields import SEED, Int, Number, OneOf, check_fields
-from netembed.cell import Cell
 from netembed.encoder import ENCODER_RULES, CellEncoder, EncoderConfig
 from netembed.errors import DivergedError, NetembedError
 from netembed.graph import DenseCells, dense_arrays, dense_cells
@@ -58,7 +57,7 @@ _KNOTS = 256  # points of the normal-score -> label map a predictor keeps
 #: ``PredictorConfig``'s fields and their ranges (the encoder's from ``ENCODER_RULES``; the search's
 #: settings share some): bounds far beyond any useful predictor.
 PREDICTOR_RULES = {
-    **{name: ENCODER_RULES[name] for name in ("hidden", "layers", "embedding_dim")},
+    **{name: ENCODER_RULES[name] for name in ("hidden", "layers", "embedding_dim", "space")},
     "head_hidden": Int(1, 4096),
     "members": Int(1, 100),
     "steps": Int(1, 10**7),
@@ -112,10 +111,11 @@ class PredictorConfig:
     # Kendall at 100 and 424 cells, README), or the embedding alone ("mean")
     readout: str = "mean+output"
     seed: int = 0
+    space: str = spaces.DEFAULT  # the search space of the architectures it predicts (``netembed.spaces``)
 
     @property
     def encoder(self) -> EncoderConfig:
-        return EncoderConfig(hidden=self.hidden, layers=self.layers, embedding_dim=self.embedding_dim)
+        return EncoderConfig(hidden=self.hidden, layers=self.layers, embedding_dim=self.embedding_dim, space=self.space)
 
     # -- the roles a predictor plays, by name -------------------------------------------------
 
@@ -163,6 +163,7 @@ class PredictorConfig:
             targets=targets,
             seed=seed,
             readout=readout or (cls.readout if prior else "mean"),
+            space=encoder.space,
         )
 
     def __post_init__(self) -> None:
@@ -189,8 +190,9 @@ class _Member(nn.Module):
     def forward(self, cells: DenseCells, extra: torch.Tensor) -> torch.Tensor:
         latents, _ = self.encoder.vertex_latents(cells)
         seen = [self.encoder.pool(latents, cells)]
-        if self.output_latent:  # the output is the last real vertex of a canonical dense cell
-            seen.append(latents[torch.arange(len(latents)), cells.mask.sum(dim=1) - 1])
+        if self.output_latent:  # the output is the last present node of a graph view
+            last = cells.mask.shape[1] - 1 - cells.mask.flip(1).int().argmax(dim=1)
+            seen.append(latents[torch.arange(len(latents)), last])
         return self.head(torch.cat([*seen, extra], dim=-1)).squeeze(-1)
 
 
@@ -230,6 +232,9 @@ class AccuracyPredictor(nn.Module):
     def __init__(self, config: PredictorConfig = PredictorConfig()):
         super().__init__()
         self.config = config
+        self.space = spaces.get(config.space)
+        if config.forest and not self.space.feature_entries:
+            self.space.feature_table()  # refuses, saying why
         self.members = nn.ModuleList(_Member(config, self.extra_features) for _ in range(config.members))
         self.register_buffer("target_mean", torch.zeros(()))
         self.register_buffer("target_std", torch.ones(()))
@@ -242,12 +247,12 @@ class AccuracyPredictor(nn.Module):
             # The feature view's prediction for every distinct feature vector of the space (in
             # standardised target units), and its blend weight for this fit: a fixed-size table, no
             # pickled trees.
-            self.register_buffer("forest_table", torch.zeros(features.NUM_DISTINCT))
+            self.register_buffer("forest_table", torch.zeros(self.space.feature_entries))
             self.register_buffer("forest_weight", torch.zeros(()))
 
     # -- what subclasses change --------------------------------------------------------------
 
-    def _extra(self, cells: Sequence[Cell]) -> torch.Tensor:
+    def _extra(self, cells: Sequence) -> torch.Tensor:
         return torch.zeros(len(cells), 0)
 
     def _to_target(self, y: np.ndarray) -> np.ndarray:
@@ -282,7 +287,7 @@ class AccuracyPredictor(nn.Module):
 
     def fit(
         self,
-        cells: Sequence[Cell],
+        cells: Sequence,
         y,
         init: str | os.PathLike | None = None,
         progress: bool = False,
@@ -305,7 +310,7 @@ class AccuracyPredictor(nn.Module):
                 f"labels: it needs PredictorConfig.forest=0, got {self.config.forest!r}"
             )
         target = self._standardised_targets(self.check_labels(cells, y))
-        batch, extra = dense_cells(cells), self._extra(cells)
+        batch, extra = dense_cells(cells, self.space), self._extra(cells)
         from tqdm.auto import tqdm
 
         config = self.config
@@ -352,15 +357,15 @@ class AccuracyPredictor(nn.Module):
         self.target_std.fill_(target.std().clamp(min=1e-8) if len(target) > 1 else 1.0)
         return (target - self.target_mean) / self.target_std
 
-    def _fit_forest(self, cells: Sequence[Cell], target: torch.Tensor) -> None:
+    def _fit_forest(self, cells: Sequence, target: torch.Tensor) -> None:
         """The structure-feature view (a forest and a Gaussian process, ``features.FeatureView``),
         tabulated over the space's distinct feature vectors."""
         weight = self.config.forest_weight(len(target))
         self.forest_weight.fill_(weight)
         self.forest_table.zero_()
         if weight:
-            view = features.FeatureView.fit(cells, target.numpy(), self.config.seed, parts=self.config.view)
-            self.forest_table.copy_(torch.from_numpy(view.predict(features.distinct_table()["inputs"])))
+            view = features.FeatureView.fit(cells, target.numpy(), self.config.seed, self.config.view, self.space)
+            self.forest_table.copy_(torch.from_numpy(view.predict(self.space.feature_table())))
 
     def _warm_start(self, init: str | os.PathLike) -> Callable[[int, _Member], None]:
         """How member ``index`` loads ``init``: the encoder of a pretrained encoder or autoencoder,
@@ -370,8 +375,10 @@ class AccuracyPredictor(nn.Module):
         directory = hub.resolve(init)
         if self._init_type(hub.read_config(directory), directory) != type(self).__name__:
             encoder = CellEncoder.from_pretrained(directory)
+            _same_space(encoder.config.space, self.config.space, directory)
             return lambda index, member: member.encoder.load_state_dict(encoder.state_dict())
         prior = type(self).from_pretrained(directory)
+        _same_space(prior.config.space, self.config.space, directory)
         if self._shape(prior.config) != self._shape(self.config):
             raise NetembedError(
                 f"init must have this predictor's shape {self._shape(self.config)}, "
@@ -404,7 +411,7 @@ class AccuracyPredictor(nn.Module):
         fields = SHAPE if cls._init_type(document, directory) == cls.__name__ else ("hidden", "layers", "embedding_dim")
         return {f: document["config"][f] for f in fields if f in document["config"]}
 
-    def check_labels(self, cells: Sequence[Cell], y) -> np.ndarray:
+    def check_labels(self, cells: Sequence, y) -> np.ndarray:
         """``y`` as float64 when ``fit`` can learn from it, else a ``LabelError`` naming the rule."""
         y = np.asarray(y, dtype=np.float64)
         if y.ndim != 1:
@@ -416,29 +423,30 @@ class AccuracyPredictor(nn.Module):
         bad = np.flatnonzero(~np.isfinite(y) | (y < 0))
         if len(bad):
             raise LabelError(f"labels must be finite and non-negative, got {y[bad[0]]} at position {bad[0]}")
-        not_cells = [type(c).__name__ for c in cells if not isinstance(c, Cell)]
+        kind = self.space.arch_type
+        not_cells = [type(c).__name__ for c in cells if kind is not None and not isinstance(c, kind)]
         if not_cells:
-            raise LabelError(f"cells must be Cell objects, got a {not_cells[0]}")
+            raise LabelError(f"cells must be {kind.__name__} objects ({self.space.name}), got a {not_cells[0]}")
         return y
 
     # -- prediction --------------------------------------------------------------------------
 
     @torch.no_grad()
-    def predict(self, cells: Sequence[Cell], batch_size: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, cells: Sequence, batch_size: int = 8192) -> tuple[np.ndarray, np.ndarray]:
         """Mean (blended with the feature view's when it has weight) and standard deviation over the
         ensemble's GNN members, in the labels' units."""
         parts = []
         for start in range(0, len(cells), batch_size):
             chunk = cells[start : start + batch_size]
-            parts.append(self._predict_dense(dense_cells(chunk), self._extra(chunk)))
+            parts.append(self._predict_dense(dense_cells(chunk, self.space), self._extra(chunk)))
         return self._summarise(
             np.concatenate(parts, axis=1) if parts else np.zeros((len(self.members), 0)),
-            lambda: features.distinct_index(cells),
+            lambda: self.space.feature_index(cells),
         )
 
     @torch.no_grad()
     def predict_rows(self, rows: np.ndarray, batch_size: int = 16384) -> tuple[np.ndarray, np.ndarray]:
-        """Predictions for rows of the enumeration (the fast path for scoring the whole space)."""
+        """Predictions for rows of NAS-Bench-101's enumeration (the fast path for scoring that whole space)."""
         arrays = space.space_arrays()
         parts = []
         for start in range(0, len(rows), batch_size):
@@ -492,6 +500,11 @@ class AccuracyPredictor(nn.Module):
         return model
 
 
+def _same_space(found: str, wanted: str, directory) -> None:
+    if found != wanted:
+        raise spaces.SpaceError(f"init must be a model of space {wanted}, got one of space {found} in {directory}")
+
+
 #: How the time estimator trains by default: squared error only (the ranking loss cost it MdAPE),
 #: ``steps`` exactly (times are smooth in the structure: 13 passes of 15,000 cells meet its
 #: targets, 200 would take 15x longer), no forest (the parameter count is its second view) and
@@ -516,8 +529,8 @@ class TimeEstimator(AccuracyPredictor):
             )
         super().__init__(config)
 
-    def _extra(self, cells: Sequence[Cell]) -> torch.Tensor:
-        return torch.tensor([[math.log(space.count_params(c)) - 15.0] for c in cells], dtype=torch.float32)
+    def _extra(self, cells: Sequence) -> torch.Tensor:
+        return torch.tensor([[math.log(self.space.count_params(c)) - 15.0] for c in cells], dtype=torch.float32)
 
     def _extra_rows(self, rows: np.ndarray) -> torch.Tensor:
         return self._extra([space.cell_at(int(r)) for r in rows])

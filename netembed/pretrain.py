@@ -25,10 +25,10 @@ from torch import nn
 
 from netembed import space
 from netembed._fields import SEED, Int, Number, check_fields
-from netembed._io import atomic_write, check_writable
+from netembed._io import atomic_write, check_new_folder, check_writable, parse_json
 from netembed.encoder import CellAutoencoder, CellEncoder, Decoder, EncoderConfig
 from netembed.errors import DataError
-from netembed.graph import NODE_TYPES, DenseCells, dense_arrays
+from netembed.graph import DenseCells, SpaceGraphs
 
 # CellAutoencoder and Decoder live beside the encoder (loading a pretrained encoder needs them);
 # they stay importable from here, where they are trained.
@@ -79,10 +79,10 @@ def holdout_split(num_cells: int, fraction: float, seed: int = 0) -> tuple[np.nd
     return np.sort(order[cut:]), np.sort(order[:cut])
 
 
-def _targets(cells: DenseCells) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _targets(cells: DenseCells, node_types: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     pair_mask = cells.mask[:, :, None] & cells.mask[:, None, :]
     pair_mask = torch.triu(pair_mask, diagonal=1)
-    return cells.x[..., : len(NODE_TYPES)].argmax(dim=-1), cells.adjacency, pair_mask
+    return cells.x[..., :node_types].argmax(dim=-1), cells.adjacency, pair_mask
 
 
 def _losses(encoder: CellEncoder, decoder: Decoder, cells: DenseCells, kl_weight: float, sample: bool):
@@ -91,7 +91,7 @@ def _losses(encoder: CellEncoder, decoder: Decoder, cells: DenseCells, kl_weight
     if sample and logvar is not None:
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
     op_logits, edge_logits = decoder(z)
-    ops, adjacency, pair_mask = _targets(cells)
+    ops, adjacency, pair_mask = _targets(cells, op_logits.shape[-1])
     op_loss = nn.functional.cross_entropy(op_logits[cells.mask], ops[cells.mask])
     edge_loss = nn.functional.binary_cross_entropy_with_logits(edge_logits[pair_mask], adjacency[pair_mask])
     kl = torch.zeros(())
@@ -101,17 +101,20 @@ def _losses(encoder: CellEncoder, decoder: Decoder, cells: DenseCells, kl_weight
 
 
 @torch.no_grad()
-def reconstruction(encoder: CellEncoder, decoder: Decoder, rows: np.ndarray, batch_size: int = 8192) -> dict:
-    """Reconstruction quality from the latent means: op accuracy per vertex, exact adjacency per cell."""
-    arrays = space.space_arrays()
+def reconstruction(
+    encoder: CellEncoder, decoder: Decoder, rows: np.ndarray, batch_size: int = 8192, graphs: SpaceGraphs | None = None
+) -> dict:
+    """Reconstruction quality from the latent means of rows of the encoder's space (``graphs``: its
+    graph views, when already built): op accuracy per vertex, exact adjacency per cell."""
+    graphs = graphs if graphs is not None else SpaceGraphs(encoder.space)
     encoder.eval()
     ops_right = ops_total = adjacency_exact = cells_exact = 0
     for start in range(0, len(rows), batch_size):
         chunk = rows[start : start + batch_size]
-        cells = dense_arrays(arrays.adjacency[chunk], arrays.ops[chunk]).to(encoder.device)
+        cells = graphs.rows(chunk).to(encoder.device)
         mu, _ = encoder.vertex_latents(cells)
         op_logits, edge_logits = decoder(mu)
-        ops, adjacency, pair_mask = _targets(cells)
+        ops, adjacency, pair_mask = _targets(cells, op_logits.shape[-1])
         op_ok = (op_logits.argmax(-1) == ops) | ~cells.mask
         edge_ok = ((edge_logits > 0).float() == adjacency) | ~pair_mask
         ops_right += int((op_ok & cells.mask).sum())
@@ -155,7 +158,7 @@ def _load_checkpoint(folder: Path, model: CellAutoencoder, optimizer) -> tuple[i
     from netembed.hub import load_weights
 
     try:
-        meta = json.loads((folder / CHECKPOINT_STATE).read_text())
+        meta = parse_json((folder / CHECKPOINT_STATE).read_text(), folder / CHECKPOINT_STATE)
         sha256 = meta["weights_sha256"]
     except (OSError, ValueError, KeyError, TypeError) as exc:  # say so rather than train from a half state
         raise DataError(f"checkpoint in {folder} is unreadable ({exc!r}); delete it to start over") from exc
@@ -184,7 +187,8 @@ def pretrain(
     progress: bool = True,
     max_cells: int | None = None,
 ) -> tuple[CellAutoencoder, dict]:
-    """Train an autoencoder on every cell of the space (minus a held-out split); returns it and its quality.
+    """Train an autoencoder on every cell of ``encoder_config.space`` (minus a held-out split);
+    returns it and its quality.
 
     ``out_dir`` receives the per-epoch checkpoint; rerunning with the same directory resumes.
     ``max_cells`` trains on a subset (for tests and quick looks).
@@ -193,8 +197,8 @@ def pretrain(
 
     out_dir = Path(out_dir)
     torch.manual_seed(config.seed)
-    arrays = space.space_arrays()
-    train_rows, held_out = holdout_split(len(arrays), config.holdout, seed=config.seed)
+    graphs = SpaceGraphs(encoder_config.space)
+    train_rows, held_out = holdout_split(len(graphs), config.holdout, seed=config.seed)
     if max_cells is not None:
         train_rows, held_out = train_rows[:max_cells], held_out[: max(1, max_cells // 9)]
     model = CellAutoencoder(encoder_config).to(device)
@@ -214,14 +218,14 @@ def pretrain(
         bar = tqdm(batches, desc=f"pretrain epoch {epoch + 1}/{config.epochs}", disable=not progress, leave=False)
         for start in bar:
             rows = order[start : start + config.batch_size]
-            cells = dense_arrays(arrays.adjacency[rows], arrays.ops[rows]).to(device)
+            cells = graphs.rows(rows).to(device)
             loss, _ = _losses(encoder, decoder, cells, config.kl_weight, sample=True)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             total += loss.item() * len(rows)
             bar.set_postfix(loss=f"{loss.item():.4f}")
-        quality = reconstruction(encoder, decoder, held_out)
+        quality = reconstruction(encoder, decoder, held_out, graphs=graphs)
         history.append({"epoch": epoch + 1, "train_loss": total / len(order), **quality})
         _log.info("epoch %d: %s", epoch + 1, history[-1])
         if progress:
@@ -234,7 +238,7 @@ def pretrain(
     model.eval()
     return model, {
         "history": history,
-        "held_out": reconstruction(encoder, decoder, held_out),
+        "held_out": reconstruction(encoder, decoder, held_out, graphs=graphs),
         "train_cells": len(train_rows),
         "encoder": asdict(encoder_config),
         "pretrain": asdict(config),
@@ -259,20 +263,17 @@ def write_pretrained(
     """
     from netembed import hub
 
-    out_dir = check_writable(out_dir)
+    out_dir = check_new_folder(out_dir, force)
     check_writable(work_dir, "--work")  # both before the hours of pretraining
-    if not force and out_dir.is_dir() and any(out_dir.iterdir()):
-        raise DataError(
-            f"--out must be a new or empty directory, got {out_dir} holding {len(list(out_dir.iterdir()))} "
-            "file(s); pass --force to replace what is there"
-        )
     start = time.perf_counter()
     model, trained = pretrain(work_dir, encoder_config, config, device=device)
     seconds = time.perf_counter() - start
+    nb101 = encoder_config.space == "nb101"
     meta = {
-        "command": command or f"netembed pretrain --out {out_dir} --epochs {config.epochs} --seed {config.seed}",
-        "data": "every cell of the NAS-Bench-101 space, enumerated by netembed; no accuracy or time labels",
-        "space_sha256": space.space_checksum(),
+        "command": command
+        or f"netembed pretrain --space {encoder_config.space} --out {out_dir} --epochs {config.epochs} --seed {config.seed}",
+        "data": f"every architecture of the {encoder_config.space} space, enumerated by netembed; no accuracy or time labels",
+        "space_sha256": space.space_checksum() if nb101 else SpaceGraphs(encoder_config.space).digest(),
         "pretrain": asdict(config),
         "train_cells": trained["train_cells"],
         "history": trained["history"],
@@ -282,7 +283,7 @@ def write_pretrained(
     quality = evaluate_pretrained(out_dir, out_dir=out_dir, device=device)
     meta["quality"] = {k: v for k, v in quality.items() if k not in ("files", "model")}
     hub.save_pretrained(model.cpu(), encoder_config, out_dir, meta)  # same weights, now with their quality
-    _write_card(out_dir, meta)
+    _write_card(out_dir, meta, encoder_config.space)
     return out_dir
 
 
@@ -303,11 +304,14 @@ def evaluate_pretrained(
     if out_dir is not None:
         check_writable(out_dir)
     split = meta.get("pretrain", {})
-    _, held_out = holdout_split(space.NUM_CELLS, split.get("holdout", 0.1), seed=split.get("seed", 0))
+    graphs = SpaceGraphs(autoencoder.config.space)
+    _, held_out = holdout_split(len(graphs), split.get("holdout", 0.1), seed=split.get("seed", 0))
     result: dict = {
         "model": str(directory),
-        "reconstruction": reconstruction(autoencoder.encoder, autoencoder.decoder, held_out),
+        "reconstruction": reconstruction(autoencoder.encoder, autoencoder.decoder, held_out, graphs=graphs),
     }
+    if graphs.space.name != "nb101":
+        return result | _evaluate_elsewhere(autoencoder, graphs.space, out_dir, device, seed)
     arrays = space.space_arrays()
     start = time.perf_counter()
     embeddings = autoencoder.encoder.embed_arrays(arrays.adjacency, arrays.ops)
@@ -344,23 +348,24 @@ def evaluate_pretrained(
     return result
 
 
-def _write_card(out_dir: Path, meta: dict) -> None:
+def _write_card(out_dir: Path, meta: dict, space_name: str = "nb101") -> None:
     q = meta["quality"]
     rec, speed = q["reconstruction"], q["speed"]
+    title = {"nb101": "NAS-Bench-101", "nb201": "NAS-Bench-201"}.get(space_name, space_name)
     lines = [
-        "# encoder-nb101: label-free pretrained cell encoder",
+        f"# encoder-{space_name}: label-free pretrained cell encoder",
         "",
         "A variational graph autoencoder (`CellAutoencoder`: `CellEncoder` + decoder) trained on every",
-        "cell of NAS-Bench-101 without any accuracy or training-time label, so it may be used inside",
+        f"cell of {title} without any accuracy or training-time label, so it may be used inside",
         "query-efficiency measurements.",
         "",
         f"- regenerate: `{meta['command']}`",
-        "- what it has seen: the structure (matrix and ops) of the space's cells; no accuracy, no training",
+        "- what it has seen: the structure of the space's cells (their graph views); no accuracy, no training",
         "  time, no hardware",
         f"- data: {meta['data']} (space sha256 `{meta['space_sha256']}`), {meta['train_cells']:,} training cells,",
         f"  {rec['cells']:,} held out",
         f"- settings: {meta['pretrain']}",
-        '- load: `CellEncoder.from_pretrained("encoder-nb101")`',
+        f'- load: `CellEncoder.from_pretrained("encoder-{space_name}")`',
         "- integrity: `config.json` records the sha256 of `model.safetensors` and loading checks it, which",
         "  detects a truncated, corrupted or swapped file, not a deliberate edit (the hash sits beside the",
         "  weights and is rewritten as easily); loading also refuses a config value of the wrong type or",
@@ -380,12 +385,13 @@ def _write_card(out_dir: Path, meta: dict) -> None:
             f"| smoothness ratio (10-NN vs random accuracy gap, lower is better) | "
             f"{sm['pretrained']['ratio']:.3f} | {sm['random_init']['ratio']:.3f} |"
         )
-    ed = q["edit_distance"]
-    lines += [
-        (
+    if "edit_distance" in q:
+        ed = q["edit_distance"]
+        lines.append(
             f"| Spearman(embedding distance, move distance) | {ed['pretrained']['spearman']:.3f} | "
             f"{ed['random_init']['spearman']:.3f} |"
-        ),
+        )
+    lines += [
         f"| embed all {speed['cells']:,} cells | {speed['seconds']:.1f} s | |",
         "",
         "![map](embedding_map.png)",
@@ -421,3 +427,32 @@ def quality_text(quality: dict) -> str:
     )
     lines += [f"wrote {path}" for path in quality.get("files", [])]
     return "\n".join(lines)
+
+
+def _evaluate_elsewhere(autoencoder: CellAutoencoder, space_, out_dir, device, seed: int) -> dict:
+    """Speed and, where the space has a table, smoothness of the embedding against a random-init
+    encoder (NAS-Bench-201: the first data set's validation accuracy)."""
+    from netembed import quality
+
+    archs = space_.enumerate()
+    start = time.perf_counter()
+    embeddings = autoencoder.encoder.embed(archs)
+    seconds = time.perf_counter() - start
+    result: dict = {"speed": {"cells": len(archs), "seconds": seconds, "cells_per_second": len(archs) / seconds}}
+    try:
+        table = space_.load_table()
+    except (DataError, AttributeError) as exc:
+        return result | {"smoothness": f"skipped: {exc}"}
+    dataset = table.datasets[0]
+    accuracy = table.val[dataset][[table.row_of(a) for a in archs]]
+    torch.manual_seed(seed)
+    baseline = CellEncoder(autoencoder.config).to(device).embed(archs)
+    result["smoothness"] = {
+        name: quality.smoothness(e, accuracy, np.random.default_rng(seed))
+        for name, e in (("pretrained", embeddings), ("random_init", baseline))
+    }
+    result["smoothness_labels"] = f"{dataset} validation accuracy (12 epochs)"
+    if out_dir is not None:
+        title = f"Pretrained {space_.name} embeddings (PCA), coloured by {dataset} validation accuracy"
+        result["files"] = [str(quality.plot_map(embeddings, accuracy, Path(out_dir) / "embedding_map.png", title))]
+    return result

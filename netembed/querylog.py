@@ -4,7 +4,8 @@ The log is a header with the run's settings, then one line per query, each flush
 soon as the evaluator answers. A killed run loses at most the query in flight; ``resume``
 replays the logged queries into a fresh method (same name, seed and settings), which re-asks
 the same cells and is told the logged answers without calling the evaluator, and then
-continues. A torn last line (a crash mid-write) is dropped.
+continues. A line that is not JSON (a crash mid-write) is left out, with a warning, when no query
+is missing around it; a damaged line where a query should be is named by its number.
 
 A method that keeps a state (``Method.state``: the netembed controller, whose every round
 refits a surrogate) is also checkpointed beside the log, atomically, after the log line of its
@@ -19,24 +20,31 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from netembed.search import Evaluation, SearchError, evaluation_from_record
 
-__all__ = ["LOG_VERSION", "STATE_FILE", "QueryLog", "read_log"]
+__all__ = ["LOG_VERSION", "STATE_FILE", "QueryLog", "read_log", "warn"]
 
 LOG_VERSION = 1
 STATE_FILE = "method_state.pt"  # the method's checkpoint, beside the log
 STATE_VERSION = 1
 
 
-def _evaluation_json(e: Evaluation) -> dict:
+def _space(settings: dict):
+    """The search space a log's settings name (logs from before spaces are NAS-Bench-101's)."""
+    from netembed import spaces
+
+    return spaces.get(settings.get("space", spaces.DEFAULT))
+
+
+def _evaluation_json(e: Evaluation, space) -> dict:
     return {
         "query": e.query,
         "hash": e.cell.hash,
-        "matrix": e.cell.matrix.tolist(),
-        "ops": list(e.cell.ops),
+        **space.to_json(e.cell),
         "accuracy": e.accuracy,
         "seconds": e.seconds,
         "params": e.params,
@@ -44,29 +52,32 @@ def _evaluation_json(e: Evaluation) -> dict:
     }
 
 
-_ROW_KEYS = ("query", "hash", "matrix", "ops", "accuracy", "seconds", "params", "reward")
-
-
-def _evaluation_from_json(row, where: str, query: int) -> Evaluation:
-    """The evaluation on one line of the log, which must be query number ``query``."""
+def _evaluation_from_json(row, where: str, query: int, space) -> Evaluation:
+    """The evaluation on one line of the log, which must be query number ``query`` in ``space``."""
     from netembed.errors import NetembedError
 
-    if not isinstance(row, dict) or any(key not in row for key in _ROW_KEYS):
-        raise SearchError(f"{where} must be a logged query with {', '.join(_ROW_KEYS)}, got {str(row)[:80]}")
+    keys = ("query", "hash", *space.json_keys, "accuracy", "seconds", "params", "reward")
+    if not isinstance(row, dict) or any(key not in row for key in keys):
+        raise SearchError(f"{where} must be a logged query with {', '.join(keys)}, got {str(row)[:80]}")
     if row["query"] != query:
         raise SearchError(f"{where} must be query {query}, got query {row['query']!r}")
     try:
-        return evaluation_from_record(row, row["reward"], query, row["hash"], f"query {query} of the log", "the log")
+        source = f"query {query} of the log"
+        return evaluation_from_record(row, row["reward"], query, row["hash"], source, "the log", space)
     except (NetembedError, TypeError, ValueError) as exc:
         raise SearchError(f"{where} is not a valid logged query: {exc}") from None
 
 
-def read_log(path: str | os.PathLike) -> tuple[dict, list[Evaluation], bool]:
-    """A query log's header, its evaluations, and whether it must be rewritten before appending:
-    a torn line (a write cut short when a run died) is dropped, a whole last row without its
-    newline kept. Rows must number their queries 1, 2, 3, ...: a torn line is only skipped when
-    the rows around it say no query is missing."""
-    from netembed._io import read_text
+def read_log(path: str | os.PathLike) -> tuple[dict, list[Evaluation], list[str], bool]:
+    """A query log's header, its evaluations, the lines left out (each ``"line N (why)"``), and
+    whether it must be rewritten before appending.
+
+    A line that is not JSON (a write cut short when a run died, or an edit) is left out when the
+    rows around it say no query is missing: rows must number their queries 1, 2, 3, ... A row
+    numbered past a query that is missing blames the damaged line before it, by its own number;
+    a row that is JSON but not a whole query is named by its own number too. A whole last row
+    without its newline is kept (the rewrite adds it)."""
+    from netembed._io import parse_json, read_text
     from netembed.errors import NetembedError
 
     path = Path(path)
@@ -74,26 +85,43 @@ def read_log(path: str | os.PathLike) -> tuple[dict, list[Evaluation], bool]:
         raise SearchError(f"no query log at {path}")
     try:
         lines = read_text(path, "a query log must be UTF-8 JSON lines").split("\n")
-    except NetembedError as exc:
-        raise SearchError(str(exc)) from None
-    try:
-        header = json.loads(lines[0])
+        header = parse_json(lines[0], f"line 1 of {path}")
     except json.JSONDecodeError as exc:
         raise SearchError(f"{path} does not start with a netembed log header ({exc.msg})") from None
+    except NetembedError as exc:
+        raise SearchError(str(exc)) from None
     if not isinstance(header, dict) or header.get("netembed_log") != LOG_VERSION:
         got = header.get("netembed_log") if isinstance(header, dict) else header
         raise SearchError(f"{path} has log version {got!r}, this netembed writes {LOG_VERSION}")
-    evaluations, torn = [], False
+    evaluations, dropped, damaged = [], [], None  # damaged: the first line left out since the last row
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
+        where = f"line {number} of {path}"
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            torn = True
+            row = parse_json(line, where)
+        except json.JSONDecodeError as exc:
+            why = f"not JSON: {exc.msg} at column {exc.colno}"
+            dropped.append(f"line {number} ({why})")
+            damaged = damaged or (number, why)
             continue
-        evaluations.append(_evaluation_from_json(row, f"line {number} of {path}", len(evaluations) + 1))
-    return header, evaluations, torn or bool(lines[-1].strip())
+        except NetembedError as exc:
+            raise SearchError(str(exc)) from None
+        query = len(evaluations) + 1
+        shown = row.get("query") if isinstance(row, dict) else None
+        if damaged is not None and type(shown) is int and shown > query:  # the damaged line held query `query`
+            raise SearchError(
+                f"line {damaged[0]} of {path} is damaged ({damaged[1]}), and with it query {query}: the next row, "
+                f"line {number}, is query {shown}"
+            )
+        damaged = None
+        evaluations.append(_evaluation_from_json(row, where, query, _space(header)))
+    return header, evaluations, dropped, bool(dropped) or bool(lines[-1].strip())
+
+
+def warn(message: str) -> None:
+    """One line on stderr about something done to a user's file (never silently)."""
+    print(f"netembed: warning: {message}", file=sys.stderr, flush=True)
 
 
 def _resumable(settings: dict) -> dict:
@@ -132,7 +160,7 @@ class QueryLog:
         (the budget may differ: a run can be resumed with a larger one)."""
         path = Path(path)
         try:
-            header, evaluations, torn = read_log(path)
+            header, evaluations, dropped, rewrite = read_log(path)
         except SearchError as exc:
             raise SearchError(f"cannot resume: {exc}") from None
         logged, wanted = _resumable(header), _resumable(settings)
@@ -143,7 +171,12 @@ class QueryLog:
                 f"{[logged.get(k) for k in diff]} in the log, {[wanted.get(k) for k in diff]} now)"
             )
         log = cls(path, settings, evaluations)
-        if torn:  # rewrite without the torn line so appends start on a fresh line
+        if rewrite:  # without the lines left out, so that appends start on a fresh line
+            if dropped:
+                warn(
+                    f"rewriting {path} without {', '.join(dropped)}: a write cut short, or an edit; the queries "
+                    "around them are numbered without a gap"
+                )
             log._rewrite(header)
         return log
 
@@ -164,7 +197,14 @@ class QueryLog:
             "log": _digest(self.evaluations[:queries]),
             "state": state,
         }
-        atomic_write(self.state_path, lambda tmp: torch.save(document, tmp))
+        try:
+            atomic_write(self.state_path, lambda tmp: torch.save(document, tmp))
+        except (OSError, RuntimeError) as exc:  # a full disk: torch's writer raises RuntimeError
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else (str(exc).splitlines() or ["?"])[0]
+            raise SearchError(
+                f"could not save the method's checkpoint {self.state_path} ({why}); nothing is lost: every "
+                f"query is logged in {self.path}: free some disk space and rerun the same command with --resume"
+            ) from None
 
     def saved_state(self) -> tuple[dict | None, int, str]:
         """The method's checkpoint and how many logged labels it has seen, when it belongs to
@@ -193,7 +233,7 @@ class QueryLog:
 
     def append(self, evaluation: Evaluation) -> None:
         self.evaluations.append(evaluation)
-        self._write_line(_evaluation_json(evaluation))
+        self._write_line(_evaluation_json(evaluation, _space(self.settings)))
 
     def _write_line(self, row: dict, mode: str = "a") -> None:
         with open(self.path, mode) as handle:
@@ -204,5 +244,6 @@ class QueryLog:
     def _rewrite(self, header: dict) -> None:
         from netembed._io import atomic_write
 
-        text = "".join(json.dumps(r) + "\n" for r in [header, *map(_evaluation_json, self.evaluations)])
+        space = _space(self.settings)
+        text = "".join(json.dumps(r) + "\n" for r in [header, *(_evaluation_json(e, space) for e in self.evaluations)])
         atomic_write(self.path, lambda tmp: Path(tmp).write_text(text))

@@ -41,7 +41,8 @@ METHODS = ("random", "regularized_evolution", "local_search", "tpe", "netembed",
 #: Methods with a "pareto" objective (random search is the same either way).
 PARETO_METHODS = ("random", "netembed", "netembed+pretrained")
 
-PRETRAINED_ENCODER = "encoder-nb101"
+#: Worker processes one command starts (``--workers``): more machines join with their own ``--worker``.
+MAX_WORKERS = 64
 
 
 def check_method(name: str, objective: Objective | str = "reward", warm_start: str | None = None) -> Objective:
@@ -57,23 +58,29 @@ def check_method(name: str, objective: Objective | str = "reward", warm_start: s
     return objective
 
 
-def build_method(name: str, seed: int, objective: Objective | str = "reward", warm_start: str | None = None) -> Method:
+def build_method(
+    name: str, seed: int, objective: Objective | str = "reward", warm_start: str | None = None, space=None
+) -> Method:
     """A fresh method seeded with ``seed`` (its settings are the defaults the README measures).
 
     A "pareto" objective (netembed and random only) searches for the front of accuracy
     against parameters instead of the best reward; random search is the same either way.
     ``warm_start``: a pretrained predictor (e.g. ``surrogate-nb101/accuracy``) the netembed
     controller's online surrogate starts from, then fine-tunes on the run's own labels.
+    ``space``: the search space (``netembed.spaces``; None: NAS-Bench-101), whose label-free
+    ``encoder-<space>`` netembed+pretrained loads.
     """
+    from netembed import spaces
     from netembed.baselines import BASELINES
     from netembed.controller import NetembedSearch
 
     objective = check_method(name, objective, warm_start)
+    space = spaces.get(space)
     rng = np.random.default_rng(seed)
     if name in BASELINES:
-        return BASELINES[name](rng)
-    init = PRETRAINED_ENCODER if name == "netembed+pretrained" else None
-    return NetembedSearch(rng, init=init, objective=objective, prior=warm_start)
+        return BASELINES[name](rng, space=space)
+    init = f"encoder-{space.name}" if name == "netembed+pretrained" else None
+    return NetembedSearch(rng, init=init, objective=objective, prior=warm_start, space=space)
 
 
 # -- the spec ------------------------------------------------------------------------------------
@@ -115,6 +122,8 @@ class SearchSpec:
     storage: str | None = None
     study: str = "netembed"
     warm_start: str | None = None
+    space: str = "nb101"
+    dataset: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.objective, Objective):
@@ -130,8 +139,28 @@ class SearchSpec:
                 raise SearchError(f"workers and worker must be integers, got {value!r}")
         if self.workers < 1 or self.worker < 0:
             raise SearchError(f"--workers must be >= 1 and --worker >= 0, got {self.workers} and {self.worker}")
+        if self.workers > MAX_WORKERS:
+            raise SearchError(
+                f"--workers must be at most {MAX_WORKERS} (processes on one machine; more machines join the study "
+                f"with the same command and their own --worker), got {self.workers}"
+            )
         if self.training is not None and self.evaluator != "train":
             raise SearchError(f"training settings are for the train evaluator, got evaluator {self.evaluator!r}")
+        self._check_space()
+
+    def _check_space(self) -> None:
+        """NAS-Bench-101 searches every evaluator; NAS-Bench-201 its table's data sets (for now)."""
+        from netembed import spaces
+
+        spaces.get(self.space)  # an unknown one is refused, naming the known ones
+        if self.space == "nb101":
+            if self.dataset is not None:
+                raise SearchError(f"--dataset is for nb201 (NAS-Bench-101 has CIFAR-10 only), got {self.dataset!r}")
+            return
+        if self.evaluator != "table":
+            raise SearchError(f"a {self.space} search reads its table: evaluator must be 'table', got {self.evaluator!r}")
+        if self.objective.reward.mode != "accuracy" and self.objective.reward.cost != "params":
+            raise SearchError(f"a {self.space} reward's cost must be params, got {self.objective.reward.cost!r}")
 
     @property
     def shared(self) -> bool:
@@ -171,6 +200,8 @@ class SearchReport:
     def text(self) -> str:
         """The report as a person reads it: the best cells, where the figures come from, the files."""
         payload, sharing, result = self.payload, self.sharing, self.result
+        if self.spec.space != "nb101":
+            return "\n".join(_table_text(self))
         if sharing is None:
             done = f"search overhead {self.overhead:.3f} s/query (evaluator {result.evaluator_seconds:.1f} s in all)"
         elif self.overhead is not None:
@@ -265,6 +296,8 @@ def _parts(spec: SearchSpec, out: Path) -> _Parts:
     from netembed.bench import load_table
     from netembed.evaluators import SurrogateEvaluator, TableEvaluator
 
+    if spec.space != "nb101":
+        return _parts_elsewhere(spec)
     bench = load_table(spec.data, required=spec.evaluator == "table")
     reward = spec.objective.reward
     predictor, timer = _load_models(spec)
@@ -301,6 +334,27 @@ def _parts(spec: SearchSpec, out: Path) -> _Parts:
     return _Parts(bench, predictor, evaluator, settings)
 
 
+def _parts_elsewhere(spec: SearchSpec) -> _Parts:
+    """NAS-Bench-201: the table's validation accuracies of ``spec.dataset`` label the queries."""
+    from netembed import spaces
+    from netembed.evaluators import NB201TableEvaluator
+
+    table = spaces.get(spec.space).load_table(spec.data)
+    evaluator = NB201TableEvaluator(table, spec.dataset or table.datasets[0])
+    settings = {
+        "method": spec.method,
+        "objective": spec.objective.kind,
+        "seed": spec.seed,
+        "evaluator": spec.evaluator,
+        "reward": spec.objective.reward.describe(),
+        "cost": spec.objective.reward.cost,
+        "budget": {"queries": spec.budget.queries, "seconds": spec.budget.seconds},
+        "space": spec.space,
+        "dataset": evaluator.dataset,
+    }
+    return _Parts(table, None, evaluator, settings)
+
+
 def run(
     spec: SearchSpec, out, resume: bool = False, top: int = 5, progress: bool = False, announce=None
 ) -> SearchReport:
@@ -332,7 +386,7 @@ def _run_local(spec: SearchSpec, out: Path, parts: _Parts, resume: bool, progres
     from netembed.querylog import QueryLog
     from netembed.search import run_search
 
-    method = build_method(spec.method, spec.seed, spec.objective, spec.warm_start)  # a bad one writes nothing
+    method = _method(spec, spec.seed)  # a bad one writes nothing
     log_path = out / "queries.jsonl"
     log = QueryLog.resume(log_path, parts.settings) if resume else QueryLog.start(log_path, parts.settings)
     logged, known, where, resumed = len(log.evaluations), [], "", None
@@ -369,6 +423,10 @@ def _run_local(spec: SearchSpec, out: Path, parts: _Parts, resume: bool, progres
     return result, resumed
 
 
+def _method(spec: SearchSpec, seed: int) -> Method:
+    return build_method(spec.method, seed, spec.objective, spec.warm_start, spec.space)
+
+
 def _restore(method: Method, spec: SearchSpec, log) -> tuple[Method, list[Evaluation], str]:
     """The method restored from the log's checkpoint and the labels it had seen then; or, without
     a usable checkpoint, the fresh method, no labels, and why (the whole log is then replayed)."""
@@ -380,7 +438,7 @@ def _restore(method: Method, spec: SearchSpec, log) -> tuple[Method, list[Evalua
         method.restore(state, known)
     except (SearchError, KeyError, RuntimeError, TypeError, ValueError, NotImplementedError) as exc:
         # an edited or foreign state: the replay asks the same cells, only slower
-        return build_method(spec.method, spec.seed, spec.objective, spec.warm_start), [], f"checkpoint set aside: {exc}"
+        return _method(spec, spec.seed), [], f"checkpoint set aside: {exc}"
     return method, known, "restored"
 
 
@@ -394,16 +452,19 @@ def _study(spec: SearchSpec, out: Path, settings: dict, worker: int):
         out.mkdir(parents=True, exist_ok=True)
         storage = f"sqlite:///{(out / 'study.db').resolve()}"
     shared = SharedStudy(storage, spec.study, settings)
-    return shared, build_method(spec.method, worker_seed(spec.seed, worker), spec.objective, spec.warm_start)
+    return shared, _method(spec, worker_seed(spec.seed, worker))
 
 
 def _worker_process(spec: SearchSpec, out: Path, worker: int) -> None:
     """One spawned process of a shared search: its own evaluator and method, the shared study."""
+    from netembed.study import interrupt_on_sigterm
+
+    interrupt_on_sigterm()  # first: SIGTERM (the parent passes its own on) stops this worker as Ctrl-C does
     import torch
 
     from netembed import threads
     from netembed.errors import NetembedError
-    from netembed.study import run_worker
+    from netembed.study import run_worker, scrub
 
     torch.set_num_threads(max(1, threads.choose() // spec.workers))
     try:
@@ -413,7 +474,8 @@ def _worker_process(spec: SearchSpec, out: Path, worker: int) -> None:
     except NetembedError as exc:
         # one write, newline included: the workers share stderr, and print's two writes (the text,
         # then the newline) can interleave with another worker's line when stderr is unbuffered
-        sys.stderr.write(f"netembed search: worker {worker}: error: {exc}\n")
+        message = str(exc) if spec.storage is None else scrub(str(exc), spec.storage)  # no secret of the URL
+        sys.stderr.write(f"netembed search: worker {worker}: error: {message}\n")
         sys.stderr.flush()
         sys.exit(2)
     except KeyboardInterrupt:
@@ -428,7 +490,7 @@ def _run_shared(spec: SearchSpec, out: Path, parts: _Parts, progress: bool, anno
 
     from tqdm.auto import tqdm
 
-    from netembed.study import run_worker
+    from netembed.study import WorkerProcesses, run_worker
 
     shared, method = _study(spec, out, parts.settings, spec.worker)  # a bad storage: nothing runs
     with shared.connection():
@@ -444,11 +506,9 @@ def _run_shared(spec: SearchSpec, out: Path, parts: _Parts, progress: bool, anno
         overhead = mine.search_seconds / max(1, len(mine.evaluations))
     else:
         context = multiprocessing.get_context("spawn")  # fresh interpreters: no forked torch or DB state
-        workers = [
+        workers = WorkerProcesses(
             context.Process(target=_worker_process, args=(spec, out, spec.worker + k)) for k in range(spec.workers)
-        ]
-        for process in workers:
-            process.start()
+        )
         bar = tqdm(
             total=spec.budget.queries,
             desc=f"{method.name} x{spec.workers}",
@@ -456,24 +516,26 @@ def _run_shared(spec: SearchSpec, out: Path, parts: _Parts, progress: bool, anno
             disable=not progress,
             dynamic_ncols=True,
         )
-        try:
-            with shared.connection():
-                while any(p.is_alive() for p in workers):
-                    labels = shared.labels()
-                    bar.n = len(labels)
-                    if labels:
-                        bar.set_postfix(progress_figures(labels.values()), refresh=False)
-                    bar.refresh()
-                    time.sleep(1.0)
-        except KeyboardInterrupt:
-            raise SearchError(
-                f"interrupted; every finished query is in study {spec.study!r}: rerun the same command to continue"
-            ) from None
-        finally:  # interrupted or the storage lost: the workers say so themselves, then this process
-            bar.close()
-            for process in workers:
-                process.join()
-        failed = [(spec.worker + k, p.exitcode) for k, p in enumerate(workers) if p.exitcode != 0]
+        with workers:  # SIGTERM stops the workers as Ctrl-C does; this process, and the folder lock, after them
+            try:
+                workers.start()
+                with shared.connection():
+                    while workers.alive():
+                        labels = shared.labels()
+                        bar.n = len(labels)
+                        if labels:
+                            bar.set_postfix(progress_figures(labels.values()), refresh=False)
+                        bar.refresh()
+                        time.sleep(1.0)
+            except KeyboardInterrupt:
+                why = "stopped by SIGTERM" if workers.terminated else "interrupted"
+                raise SearchError(
+                    f"{why}; every finished query is in study {spec.study!r}: rerun the same command to continue"
+                ) from None
+            finally:  # interrupted or the storage lost: the workers say so themselves, then this process
+                bar.close()
+                workers.join()
+        failed = [(spec.worker + k, p.exitcode) for k, p in enumerate(workers.processes) if p.exitcode != 0]
         if failed:
             raise SearchError(
                 f"worker(s) {', '.join(f'{w} (exit code {c})' for w, c in failed)} stopped early; every "
@@ -493,7 +555,10 @@ def _run_shared(spec: SearchSpec, out: Path, parts: _Parts, progress: bool, anno
 
 def _report(spec, out, parts, result, top, sharing, overhead, resumed) -> SearchReport:
     objective = spec.objective
-    rows = best_rows(result.evaluations, top, bench=parts.bench, predictor=parts.predictor)
+    if spec.space != "nb101":
+        rows = table_rows(result.evaluations, top, parts.bench, parts.settings["dataset"])
+    else:
+        rows = best_rows(result.evaluations, top, bench=parts.bench, predictor=parts.predictor)
     payload = {
         "spec": spec.to_dict(),
         "settings": parts.settings,
@@ -509,12 +574,12 @@ def _report(spec, out, parts, result, top, sharing, overhead, resumed) -> Search
         payload["evaluator_seconds"] = result.evaluator_seconds
     if objective.multi:  # cost matters: keep the front of what was queried
         payload["pareto_front"] = front_rows(result.evaluations, objective.cost)
-    if objective.reward.mode == "hard":  # a cost budget: the most accurate cell that fits it
+    if objective.reward.mode == "hard" and spec.space == "nb101":  # a cost budget: the most accurate cell that fits it
         payload["within_budget"] = within_budget(result.evaluations, objective.reward, parts.bench)
     if getattr(parts.evaluator, "inherit", False) and not (sharing and sharing["workers"] > 1):
         # which cells started from a parent's weights (this process's; worker processes keep their own)
         payload["inherited_from"] = parts.evaluator.parents
-    payload["plot"] = str(plot_search(result, parts.bench, out / "best_so_far.png"))
+    payload["plot"] = str(plot_search(result, parts.bench if spec.space == "nb101" else None, out / "best_so_far.png"))
     atomic_write(out / "result.json", lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=2)))
     return SearchReport(spec, result, payload, rows, parts.bench is not None, out, sharing, overhead, resumed)
 
@@ -596,6 +661,48 @@ def plot_search(result: SearchResult, bench: Benchmark | None, path: Path) -> Pa
     ax.set(xlabel="queries", ylabel="best so far: reward, accuracy", title=f"{result.method} (seed {result.seed})")
     ax.legend(fontsize=8)
     return save_figure(fig, path)
+
+
+def table_rows(evaluations: list[Evaluation], k: int, table, dataset: str) -> list[dict]:
+    """NAS-Bench-201: the ``k`` best architectures by reward (the validation accuracy the search
+    read), each with its index, its test accuracy (what the benchmark's users report) and its
+    rank among the table's architectures by validation accuracy. 12-epoch figures."""
+    best = sorted(evaluations, key=lambda e: (-e.reward, e.query))[:k]
+    val, test = table.val[dataset], table.test[dataset]
+    rows = []
+    for e in best:
+        index = table.row_of(e.cell)
+        rows.append(
+            {
+                "query": e.query,
+                "hash": e.cell.hash,
+                "arch": e.cell.hash,
+                "index": index,
+                "reward": e.reward,
+                "accuracy": e.accuracy,
+                "test_accuracy": None if test is None else float(test[index]),
+                "val_rank": 1 + int(np.count_nonzero(val > val[index])),
+                "params": e.params,
+            }
+        )
+    return rows
+
+
+def _table_text(report: SearchReport) -> list[str]:
+    """The lines of a NAS-Bench-201 report."""
+    dataset, result = report.payload["settings"]["dataset"], report.result
+    lines = [
+        f"\n{len(result.evaluations)} queries of {dataset}'s validation accuracy (12 epochs), search overhead "
+        f"{report.overhead or 0:.3f} s/query. Best architectures by reward (test: the table's, unseen by the search):",
+        f"{'#':>2} {'index':>6}{'reward':>8}{'val acc':>9}{'test acc':>9}{'val rank':>9}{'params':>11}  arch",
+    ]
+    for i, r in enumerate(report.rows, 1):
+        test = "-" if r["test_accuracy"] is None else f"{r['test_accuracy']:.4f}"
+        lines.append(
+            f"{i:>2} {r['index']:>6}{r['reward']:>8.4f}{r['accuracy']:>9.4f}{test:>9}{r['val_rank']:>9,}"
+            f"{r['params']:>11,}  {r['arch']}"
+        )
+    return [*lines, f"wrote {report.out / 'result.json'} and {report.payload['plot']}"]
 
 
 def best_rows(

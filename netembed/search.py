@@ -50,7 +50,7 @@ __all__ = [
 class Evaluation:
     """What the evaluator said about one cell, and the reward the run's objective gives it."""
 
-    cell: Cell
+    cell: Cell  # an architecture of the run's space (a Cell in NAS-Bench-101)
     accuracy: float
     seconds: float | None  # training seconds (table, estimator or measured); None when unknown
     params: int
@@ -59,12 +59,15 @@ class Evaluation:
 
 
 def evaluation_from_record(
-    record: dict, reward: float, query: int, claimed: str, source: str, witness: str
+    record: dict, reward: float, query: int, claimed: str, source: str, witness: str, space=None
 ) -> Evaluation:
     """An ``Evaluation`` from its stored form (a log line, a study trial's attributes). The cell
-    rebuilt from ``matrix`` and ``ops`` must hash to ``claimed``, the hash ``witness`` stored
-    beside it; ``source`` names the record in the error."""
-    cell = Cell(record["matrix"], record["ops"])
+    rebuilt from its JSON form in ``space`` (``netembed.spaces``; None: NAS-Bench-101's ``matrix``
+    and ``ops``) must hash to ``claimed``, the hash ``witness`` stored beside it; ``source`` names
+    the record in the error."""
+    from netembed import spaces
+
+    cell = spaces.get(space).from_json(record)
     if cell.hash != claimed:
         raise SearchError(f"{source}: its cell hashes to {cell.hash}, {witness} says {claimed}")
     accuracy, seconds, params = record["accuracy"], record["seconds"], record["params"]

@@ -21,7 +21,10 @@ through one study in an Optuna RDB storage (``postgresql+psycopg://...``, ``sqli
 - a study netembed did not make (trials or user attributes but no netembed settings, or
   another direction) is refused before anything is written to it;
 - a storage failure (connection lost, commit refused, SQLite locked) stops a worker with one
-  line saying how to continue (``SharedStudy.connection``): every finished query is in the study.
+  line saying how to continue (``SharedStudy.connection``): every finished query is in the study;
+- SIGTERM (``kill``, a scheduler) stops the workers one command started as Ctrl-C does
+  (``WorkerProcesses``): each fails its running claim and exits, and the command exits after
+  them, so its run folder stays locked until none is left.
 
 Other workers' labels reach a method through ``Method.observe``: netembed learns from all of them;
 the baselines ignore them (independent searches sharing the budget and the deduplication), so a
@@ -61,9 +64,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SharedStudy",
+    "WorkerProcesses",
     "cell_distributions",
     "cell_from_params",
     "cell_params",
+    "interrupt_on_sigterm",
     "run_worker",
     "safe_url",
     "scrub",
@@ -153,6 +158,11 @@ class SharedStudy:
             raise SearchError(f"cannot open storage {self.safe_url}: its port must be a number, got {got}") from None
         except sqlalchemy.exc.ArgumentError:
             return {}  # not a URL: Optuna says so, in the constructor's error
+        if "@" in (url.host or ""):  # the driver would try to resolve a host holding the password's rest
+            raise SearchError(
+                f"cannot open storage {self.safe_url}: its password holds an '@', which the database library "
+                "reads as the start of the host; write '@' in a password as %40"
+            )
         if url.get_backend_name() != "sqlite":
             return {"pool_pre_ping": True}
         return {} if "timeout" in url.query else {"connect_args": {"timeout": 60}}
@@ -465,39 +475,207 @@ def run_worker(
     return result
 
 
-def safe_url(url: str) -> str:
-    """A storage URL without its password, whatever its form: ``user:password@host`` (a password
-    may hold ``@``: the host follows the last one), ``password=`` parameters, or a string that is
-    no URL at all.
+#: Query keys whose values are secrets, as the driver reads the key (percent-decoded, any case):
+#: password, sslpassword, passwd, pwd, and anything else named like a secret.
+_SECRET_WORDS = ("pass", "pwd", "secret", "token", "key", "cred")
+#: SQLAlchemy's grammar of a URL (``sqlalchemy.engine.url._parse_url``), to find the text a
+#: secret was written as (``make_url`` gives it decoded).
+_URL = re.compile(
+    r"(?P<name>[\w+]+)://(?:(?P<username>[^:/]*)(?::(?P<password>[^@]*))?@)?"
+    r"(?P<host>\[[^/?]+\]|[^/:?]+)?(?::(?P<port>[^/?]*))?(?:/(?P<database>[^?]*))?(?:\?(?P<query>.*))?"
+)
 
-    >>> safe_url("postgresql+psycopg://alice:p@ss@db.example/netembed?sslmode=require&password=x")
+
+def _secret_key(key: str) -> bool:
+    return any(word in key.lower() for word in _SECRET_WORDS)
+
+
+@cache
+def _read_url(url: str) -> tuple[str, tuple[str, ...]]:
+    """What of a storage URL may be shown, and every form of every secret in it (longest first).
+
+    Read as the database library reads it (``sqlalchemy.engine.make_url``: a password ends at
+    the first ``@``, query keys and values are percent-decoded, ``+`` is a space), so what is
+    shown is what the library parsed, less the secrets: the password, every query value whose
+    key names a secret (``password``, ``sslpassword``, ``pass%77ord``, ...), and the text before
+    an ``@`` in the host (the rest of a password that held a raw ``@``). Each secret is scrubbed
+    as written, percent-decoded and percent-encoded, and so is each of its parts.
+    """
+    from urllib.parse import quote, quote_plus, unquote, unquote_plus
+
+    import sqlalchemy
+
+    secrets, raw = [], _URL.match(url)
+    if raw is not None:  # the text as written
+        password, host = raw["password"], raw["host"] or ""
+        if password is not None:
+            secrets.append(password)
+        if "@" in host:  # a password with a raw '@': the library reads its rest as the host
+            rest = host.rpartition("@")[0]
+            secrets += [rest, f"{password}@{rest}"]
+        for pair in (raw["query"] or "").split("&"):
+            key, _, value = pair.partition("=")
+            if _secret_key(unquote_plus(key)):
+                secrets.append(value)
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except (sqlalchemy.exc.ArgumentError, ValueError):  # no URL, or SQLAlchemy's int() of the port
+        parsed = None
+    if parsed is not None:
+        shown = _show(parsed)
+        secrets.append(parsed.password or "")
+        for key, values in parsed.query.items():
+            if _secret_key(key):
+                secrets += [values] if isinstance(values, str) else list(values)
+    elif raw is not None:  # a port that is no number: shown as written, less the secrets
+        user = raw["username"]
+        credentials = "" if user is None else f"{user}:***@" if raw["password"] is not None else f"{user}@"
+        port = "" if raw["port"] is None else f":{raw['port']}"
+        database = "" if raw["database"] is None else f"/{raw['database']}"
+        host = (raw["host"] or "").rpartition("@")[2]
+        shown = f"{raw['name']}://{credentials}{host}{port}{database}" + ("?..." if raw["query"] else "")
+    else:  # no URL at all: the text after its last '@', up to a query or a space
+        before, at, after = url.rpartition("@")
+        secrets += [before, before.partition(":")[2]]
+        kept = re.split(r"[?\s]", after, maxsplit=1)
+        secrets += kept[1:] + [v for k, v in re.findall(r"([^\s?&;=]+)=([^\s&;]*)", url) if _secret_key(k)]
+        shown = ("***@" if at else "") + kept[0] + (" ..." if len(kept) > 1 else "")
+    forms = set()
+    for secret in filter(None, secrets):
+        for text in {secret, unquote(secret), unquote_plus(secret)}:
+            forms |= {text, quote(text, safe=""), quote(text), quote_plus(text)}
+            forms |= {part for part in re.split(r"[\s;&@,:/]+", text) if len(part) >= 4}
+    return shown, tuple(sorted(forms, key=len, reverse=True))
+
+
+def _show(url) -> str:
+    """A parsed URL without its secrets."""
+    text = f"{url.drivername}://"
+    if url.username is not None:
+        text += url.username + (":***" if url.password is not None else "") + "@"
+    if url.host:
+        host = url.host.rpartition("@")[2]
+        text += f"[{host}]" if ":" in host else host
+    if url.port is not None:
+        text += f":{url.port}"
+    if url.database is not None:
+        text += f"/{url.database}"
+    pairs = [
+        f"{key}={'***' if _secret_key(key) else value}"
+        for key, values in url.query.items()
+        for value in ([values] if isinstance(values, str) else values)
+    ]
+    return text + (f"?{'&'.join(pairs)}" if pairs else "")
+
+
+def safe_url(url: str) -> str:
+    """A storage URL without its secrets, whatever its form, for messages: what the database
+    library reads from it (``sqlalchemy.engine.make_url``) less the password and every query
+    value whose key names a secret; of a string that is no URL, its text after the last ``@``.
+
+    >>> safe_url("postgresql+psycopg://alice:p@ss@db.example/netembed?sslmode=require&pass%77ord=x")
     'postgresql+psycopg://alice:***@db.example/netembed?sslmode=require&password=***'
     """
-    text = re.sub(r"(?i)\b(password|passwd|pwd)=[^&;\s]*", r"\1=***", url)
-    scheme, sep, rest = text.partition("://")
-    if not sep:
-        scheme, rest = "", text
-    if "@" in rest:
-        credentials, _, host = rest.rpartition("@")
-        user, colon, _ = credentials.partition(":")
-        rest = f"{user}:***@{host}" if colon else f"{user}@{host}"
-    return f"{scheme}{sep}{rest}"
+    return _read_url(url)[0]
 
 
 def scrub(text: str, url: str) -> str:
-    """``text`` (e.g. a database driver's message) with ``url``'s password and ``url`` itself hidden."""
-    secrets = re.findall(r"(?i)\b(?:password|passwd|pwd)=([^&;\s]+)", url)
-    _, sep, rest = url.partition("://")
-    credentials = (rest if sep else url).rpartition("@")[0]
-    if ":" in credentials:
-        secrets.append(credentials.partition(":")[2])
-    text = text.replace(url, safe_url(url))
-    for secret in filter(None, secrets):
-        text = text.replace(secret, "***")
-    return text
+    """``text`` (any message: a database driver's too) with ``url`` shown as ``safe_url`` and
+    every form of every secret in ``url`` (as written, percent-decoded, percent-encoded, and
+    each part of it) replaced by ``***``."""
+    shown, forms = _read_url(url)
+    kept = "|".join(re.escape(t) for t in sorted({url, shown} - {""}, key=len, reverse=True))
+    parts = re.split(f"({kept})", text) if kept else [text]
+    for k in range(0, len(parts), 2):  # between the URLs: the URL shown safely is left as it is
+        for form in forms:
+            parts[k] = parts[k].replace(form, "***")
+    return "".join(shown if k % 2 else part for k, part in enumerate(parts))
 
 
 def worker_seed(seed: int, worker: int) -> int:
     """The seed of worker ``worker``'s method: worker 0 searches exactly as a one-process run, and
     runs with seeds less than 10,000 apart share no worker seed."""
     return seed + 10_000 * worker
+
+
+#: Seconds the workers of a command stopped by SIGTERM get to fail their claims and exit before
+#: they are killed (a claim left running is freed when the worker reruns, or after the grace).
+STOP_SECONDS = 30.0
+
+
+def interrupt_on_sigterm() -> None:
+    """SIGTERM in this process (a worker) acts as Ctrl-C: a KeyboardInterrupt, which fails the
+    worker's running claim (the cell is free again at once); later ones are ignored while it does."""
+    import signal
+
+    def interrupt(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+class WorkerProcesses:
+    """The worker processes one command starts (``multiprocessing`` processes, not started yet).
+
+    Inside ``with`` (in the main thread), SIGTERM to this process stops them as Ctrl-C would (it
+    is passed on to each, where ``interrupt_on_sigterm`` turns it into a KeyboardInterrupt) and
+    raises KeyboardInterrupt here; ``terminated`` says it came. Without this a stopped command left
+    its workers running, orphaned, beside the rerun its freed folder lock let in. ``join``
+    waits for them, after SIGTERM at most ``STOP_SECONDS`` before killing the rest; call it
+    inside ``with``, so that a second SIGTERM does not end this process before them."""
+
+    def __init__(self, processes, stop_seconds: float = STOP_SECONDS):
+        self.processes, self.stop_seconds = list(processes), stop_seconds
+        self.terminated, self._stopped_at = False, 0.0
+        self._joining = False
+        self._previous = None
+
+    def __enter__(self) -> WorkerProcesses:
+        import signal
+
+        if threading.current_thread() is threading.main_thread():  # only it may set handlers
+            self._previous = signal.signal(signal.SIGTERM, self._on_sigterm)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+            self._previous = None
+
+    def _started(self) -> list:
+        return [p for p in self.processes if p.pid is not None]
+
+    def _on_sigterm(self, signum, frame) -> None:
+        if self.terminated:
+            return
+        self.terminated, self._stopped_at = True, time.monotonic()
+        for process in self._started():
+            if process.exitcode is None:
+                process.terminate()  # SIGTERM: the worker stops as on Ctrl-C
+        if not self._joining:
+            raise KeyboardInterrupt
+
+    def start(self) -> None:
+        for process in self.processes:
+            process.start()
+
+    def alive(self) -> bool:
+        return any(p.is_alive() for p in self._started())
+
+    def join(self) -> None:
+        """Wait until every started worker has exited (after SIGTERM: killed after ``stop_seconds``)."""
+        self._joining = True
+        for process in self._started():
+            while process.exitcode is None:
+                if not self.terminated:
+                    process.join(0.5)  # short waits: a SIGTERM now stops the workers at once
+                    continue
+                left = self._stopped_at + self.stop_seconds - time.monotonic()
+                if left > 0:
+                    process.join(left)
+                else:
+                    process.kill()
+                    process.join()

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from netembed import space
-from netembed._io import check_writable, read_text, save_figure
+from netembed._io import check_new_folder, parse_json, read_text, save_figure
 from netembed.cell import Cell
 from netembed.errors import InvalidCellError, NetembedError
 
@@ -63,10 +63,19 @@ class PredictorJob:
     readout: str | None = None
     seed: int = 0
     data: str | None = None
+    space: str = "nb101"
+    dataset: str | None = None  # nb201: the data set whose validation accuracies it learns (None: the first)
 
     def __post_init__(self) -> None:
         if self.label not in LABELS:
             raise PredictorJobError(f"label must be one of {', '.join(LABELS)}, got {self.label!r}")
+        if self.space != "nb101" and (self.label != "accuracy" or self.cells):
+            raise PredictorJobError(
+                f"a {self.space} predictor learns its table's validation accuracies (--label accuracy, no --cells), "
+                f"got --label {self.label}" + (f" --cells {self.cells}" if self.cells else "")
+            )
+        if self.space == "nb101" and self.dataset is not None:
+            raise PredictorJobError(f"--dataset is for nb201 (NAS-Bench-101 has CIFAR-10 only), got {self.dataset!r}")
         if self.label != "accuracy" and self.targets not in (None, "raw"):
             raise PredictorJobError(
                 f"--targets must be raw with --label {self.label} (it learns logs), got {self.targets}"
@@ -108,18 +117,23 @@ class PredictorJob:
         model = TimeEstimator if self.label == "time" else AccuracyPredictor
         shape = {} if self.init is None else model.shape_of(self.init)  # to start from all of it
         fields = shape | {k: v for k, v in given.items() if v is not None}
-        config = role(**fields, seed=self.seed)
+        config = role(**fields, seed=self.seed, space=self.space)
         if not config.forest_weight(cells):  # too many cells for the forest to count: no all-zero table
             config = dataclasses.replace(config, forest=0.0)
         return config
 
 
-def train_predictor(job: PredictorJob, out, command: str | None = None, progress: bool = False) -> dict:
+def train_predictor(
+    job: PredictorJob, out, command: str | None = None, progress: bool = False, force: bool = False
+) -> dict:
     """Fit, measure (with the table) and save the predictor ``job`` describes in ``out``; returns
-    what was written: ``out``, ``train_cells`` and, with the table, ``test`` and ``plot``."""
+    what was written: ``out``, ``train_cells`` and, with the table, ``test`` and ``plot``.
+    ``out`` must be new or empty (a shipped model is not replaced by surprise), unless ``force``."""
     from netembed.bench import load_table
     from netembed.predictors import AccuracyPredictor, LabelError, TimeEstimator
 
+    if job.space != "nb101":
+        return _train_elsewhere(job, out, command, progress, force)
     bench = load_table(job.data, required=job.cells is None and job.label != "params")
     rng = np.random.default_rng(job.seed)
     model_cls = TimeEstimator if job.label == "time" else AccuracyPredictor
@@ -136,7 +150,7 @@ def train_predictor(job: PredictorJob, out, command: str | None = None, progress
             f"the table must hold at least 2 cells outside the training set to test on, got "
             f"{len(_test_pool(bench, job.label, train_rows))} (a smaller --train-size?)"
         )
-    out = check_writable(out)  # before the training
+    out = check_new_folder(out, force)  # before the training
     out.mkdir(parents=True, exist_ok=True)
     model.fit(cells, labels, init=job.init, progress=progress)
     meta = {
@@ -192,9 +206,11 @@ def _labelled(
 
 def _log_cells(job: PredictorJob) -> tuple[list[Cell], np.ndarray]:
     """A search's query log: its accuracies, or its seconds (e.g. measured by real training)."""
-    from netembed.querylog import read_log
+    from netembed.querylog import read_log, warn
 
-    _, evaluations, _ = read_log(job.cells)
+    _, evaluations, dropped, _ = read_log(job.cells)
+    if dropped:
+        warn(f"{job.cells}: left out {', '.join(dropped)}: a write cut short, or an edit")
     field = "accuracy" if job.label == "accuracy" else "seconds"
     labelled = [e for e in evaluations if getattr(e, field) is not None]
     return [e.cell for e in labelled], np.array([getattr(e, field) for e in labelled], dtype=float)
@@ -208,7 +224,7 @@ def _user_cells(path: str, label: str) -> tuple[list[Cell], np.ndarray]:
         '--cells must hold a JSON list of {"matrix": ..., "ops": ..., "value": ...}, or a labels.json of netembed label'
     )
     try:
-        specs = json.loads(read_text(path, rule))
+        specs = parse_json(read_text(path, rule), path)
     except json.JSONDecodeError as exc:
         raise PredictorJobError(f"{rule}, got invalid JSON in {path} ({exc.msg} at position {exc.pos})") from None
     if isinstance(specs, dict) and isinstance(specs.get("cells"), list):  # a labelled set
@@ -279,8 +295,8 @@ def _held_out(
     }
 
 
-def plot_predictions(predicted: np.ndarray, truth: np.ndarray, path: Path, label: str) -> Path:
-    """Predicted against true values of held-out cells."""
+def plot_predictions(predicted: np.ndarray, truth: np.ndarray, path: Path, label: str, low: float = 0.8) -> Path:
+    """Predicted against true values of held-out cells (accuracies shown from ``low`` up)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -291,7 +307,49 @@ def plot_predictions(predicted: np.ndarray, truth: np.ndarray, path: Path, label
     low, high = float(min(truth.min(), predicted.min())), float(max(truth.max(), predicted.max()))
     ax.plot([low, high], [low, high], color="gray", lw=1)
     if label == "accuracy":
-        ax.set(xlim=(0.8, high), ylim=(0.8, high))
+        ax.set(xlim=(low, high), ylim=(low, high))
     name = "log parameters" if label == "params" else label
     ax.set(xlabel=f"true {name}", ylabel=f"predicted {name}", title="held-out cells")
     return save_figure(fig, path)
+
+
+def _train_elsewhere(job: PredictorJob, out, command: str | None, progress: bool, force: bool) -> dict:
+    """NAS-Bench-201: ``train_size`` random architectures of the table labelled with ``job.dataset``'s
+    validation accuracy (12 epochs); measured on ``test_size`` others (Kendall tau, Spearman)."""
+    from scipy.stats import kendalltau, spearmanr
+
+    from netembed import spaces
+    from netembed.predictors import AccuracyPredictor
+
+    table = spaces.get(job.space).load_table(job.data)
+    dataset = table.check_dataset(job.dataset or table.datasets[0])
+    if not 2 <= job.train_size <= len(table) - 2:
+        raise PredictorJobError(f"--train-size must be in [2, {len(table) - 2}], got {job.train_size}")
+    rng = np.random.default_rng(job.seed)
+    order = rng.permutation(len(table))
+    train_rows, test_rows = order[: job.train_size], order[job.train_size :][: job.test_size]
+    model = AccuracyPredictor(job.config(len(train_rows)))
+    out = check_new_folder(out, force)  # before the training
+    out.mkdir(parents=True, exist_ok=True)
+    model.fit([table.arch_at(int(r)) for r in train_rows], table.val[dataset][train_rows], init=job.init, progress=progress)
+    predicted, _ = model.predict([table.arch_at(int(r)) for r in test_rows])
+    truth = table.val[dataset][test_rows]
+    quality = {
+        "cells": len(test_rows),
+        "labels": f"{dataset} validation accuracy, 12 epochs",
+        "kendall_tau": float(kendalltau(predicted, truth).statistic),
+        "spearman": float(spearmanr(predicted, truth).statistic),
+    }
+    plot = plot_predictions(predicted, truth, out / "predicted_vs_true.png", "accuracy", low=float(np.quantile(truth, 0.05)))
+    meta = {
+        "command": command,
+        "target": f"{dataset}_val",
+        "space": job.space,
+        "train_cells": len(train_rows),
+        "init": job.init,
+        "train_rows_sha256": hashlib.sha256(np.sort(train_rows).tobytes()).hexdigest(),
+        "data_sha256": {table.source.name: hashlib.sha256(table.source.read_bytes()).hexdigest()},
+        "quality": quality,
+    }
+    model.save_pretrained(out, meta)
+    return {"out": str(out), "train_cells": len(train_rows), "model": "AccuracyPredictor", "test": quality, "plot": str(plot)}

@@ -7,32 +7,53 @@ machine both took 12 s (``experiments/bench_threads.py``). So the command line p
 already on them (at least one), and sets it before torch is imported (``OMP_NUM_THREADS``), so
 that worker processes inherit it. numpy-only modules never import this.
 
+A search's own torch work (the netembed controller: its online surrogate and policy) runs on
+``SEARCH_THREADS`` (one) whatever the count here (``fixed``): how floating-point sums are split
+over threads changes their last bits, and a search's choices amplify those into other cells, so
+at two threads a seed asked other cells than at one from about query 30 on. Its networks are
+small, so one thread costs little (README, Speed); the count here is for the rest (an
+evaluator that trains networks, the predictors, the encoder over the whole space).
+
 >>> choose(requested=3)
 3
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from netembed.errors import NetembedError
 
-__all__ = ["ENV", "choose", "configure"]
+__all__ = ["ENV", "PER_CPU", "SEARCH_THREADS", "check", "choose", "configure", "fixed"]
 
 ENV = "NETEMBED_THREADS"
+#: The most threads per usable CPU a count may ask for: more only queue for the same CPUs, and a
+#: huge one overflows torch's int (and libgomp refuses it as "Invalid value").
+PER_CPU = 4
+#: Threads a search's own torch work runs on, so that a seed decides the search on any machine.
+SEARCH_THREADS = 1
 
 
 class ThreadsError(NetembedError, ValueError):
     """A thread count that cannot be used."""
 
 
-def _count(value, source: str) -> int:
+def check(value, source: str | None = None) -> int:
+    """``value`` (an int or its text) as a thread count: an integer from 1 to ``PER_CPU`` per usable CPU, else a
+    ``ThreadsError`` naming ``source`` (None: the message starts at "must be", for argparse, which
+    names the option itself). The one rule for ``--threads``, ``$NETEMBED_THREADS`` and every
+    ``--jobs``."""
+    cpus = usable_cpus()
     try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ThreadsError(f"{source} must be a positive integer, got {value!r}") from None
-    if number < 1 or str(number) != str(value).strip():
-        raise ThreadsError(f"{source} must be a positive integer, got {value!r}")
+        number = int(str(value).strip())
+    except ValueError:
+        number = None
+    if number is None or not 1 <= number <= PER_CPU * cpus or isinstance(value, bool):
+        raise ThreadsError(
+            (f"{source} " if source else "") + f"must be an integer in [1, {PER_CPU * cpus}] "
+            f"(at most {PER_CPU} per CPU this process may use, {cpus}), got {value!r}"
+        )
     return number
 
 
@@ -48,9 +69,9 @@ def choose(requested: int | None = None) -> int:
     """``requested``, else ``$NETEMBED_THREADS``, else the usable CPUs not already busy (the
     1-minute load average), at least 1."""
     if requested is not None:
-        return _count(requested, "--threads")
+        return check(requested, "--threads")
     if os.environ.get(ENV):
-        return _count(os.environ[ENV], f"${ENV}")
+        return check(os.environ[ENV], f"${ENV}")
     cpus = usable_cpus()
     try:
         busy = os.getloadavg()[0]
@@ -69,3 +90,19 @@ def configure(requested: int | None = None) -> int:
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
     return threads
+
+
+@contextlib.contextmanager
+def fixed(count: int = SEARCH_THREADS):
+    """torch on ``count`` threads inside, its count before restored after (a decorator too).
+    Nests; changes nothing when torch already runs on ``count``."""
+    import torch
+
+    before = torch.get_num_threads()
+    if before != count:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from netembed import space
-from netembed._io import read_text
+from netembed._io import parse_json, read_text
 from netembed.cell import Cell
 from netembed.compare import _with_interval
 from netembed.predictor_bench import (
@@ -88,7 +88,7 @@ class LabelledSet:
     def __init__(self, path: str | Path):
         rule = "a labelled set must be the labels.json that `netembed label` writes"
         try:
-            document = json.loads(read_text(path, rule))
+            document = parse_json(read_text(path, rule), path)
             cells = [Cell(r["matrix"], r["ops"]) for r in document["cells"]]
             self.accuracy = np.array([r["value"] for r in document["cells"]], dtype=np.float64)
             self.seconds = np.array([np.mean(r["seconds"]) for r in document["cells"]], dtype=np.float64)
@@ -484,8 +484,8 @@ def run_transfer_search(
 
 def _saved_search(path: Path, settings: dict, budget: int) -> dict | None:
     try:
-        run = json.loads(path.read_text())
-    except (OSError, ValueError):
+        run = parse_json(path.read_text(), path)
+    except (OSError, ValueError):  # a DataError of parse_json is a ValueError
         return None  # absent or unreadable: it runs again
     whole = isinstance(run, dict) and run.get("settings") == settings and run.get("budget") == budget
     return run if whole and len(run.get("accuracy", ())) == budget else None

@@ -37,3 +37,29 @@ def table_columns() -> dict:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture(autouse=True)
+def _thread_count_restored():
+    """Each test starts at the thread settings the session started with: ``threads.configure``
+    (every command-line call) writes ``NETEMBED_THREADS`` and ``OMP_NUM_THREADS`` into the
+    environment and sets torch's count, which later tests and their worker processes would
+    otherwise inherit."""
+    import os
+    import sys
+
+    names = ("NETEMBED_THREADS", "OMP_NUM_THREADS")
+    saved = {name: os.environ.get(name) for name in names}
+    torch = sys.modules.get("torch")
+    count = torch.get_num_threads() if torch is not None else None
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    torch = sys.modules.get("torch")
+    if count is None and torch is not None and saved["OMP_NUM_THREADS"]:  # imported during the test
+        count = int(saved["OMP_NUM_THREADS"])
+    if count is not None and torch.get_num_threads() != count:
+        torch.set_num_threads(count)

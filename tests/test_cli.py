@@ -240,6 +240,7 @@ def test_train_predictor_learns_parameter_counts_without_a_table(capsys, no_tabl
         "mean",
         "--out",
         str(out),
+        "--force",  # a model is there: replaced only when asked
         "--format",
         "json",
     )
@@ -832,6 +833,50 @@ def test_pretrain_refuses_to_replace_a_model_without_force(capsys, tmp_path):
     assert (shipped / "config.json").read_text() == "{}"
 
 
+def test_train_predictor_refuses_to_replace_a_model_without_force(capsys, no_table, tmp_path):
+    """--out pretrained/surrogate-nb101/accuracy replaced the shipped model without a word."""
+    import shutil
+
+    from netembed import hub
+
+    shipped = tmp_path / "pretrained" / "surrogate-nb101" / "accuracy"  # a copy: a failure here must not cost it
+    shutil.copytree(hub.resolve("surrogate-nb101/accuracy"), shipped)
+    before = {p.name: p.read_bytes() for p in shipped.iterdir()}
+    argv = ["train-predictor", "--label", "params", "--train-size", "4", "--members", "1", "--steps", "1"]
+    code, _, err = run(capsys, *argv, "--out", str(shipped))
+    assert code == 2 and f"--out must be a new or empty directory, got {shipped} holding" in err and "--force" in err
+    assert {p.name: p.read_bytes() for p in shipped.iterdir()} == before
+    code, _, _ = run(capsys, *argv, "--out", str(shipped), "--force")
+    assert code == 0 and hub.read_config(shipped)["meta"]["target"] == "params"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["search", "--method", "random", "--budget", "1"],
+        ["compare", "--methods", "random", "--seeds", "1", "--budget", "1"],
+        ["train-cell", SMALL, "--epochs", "1"],
+        ["label", "--size", "2", "--epochs", "1"],
+        ["train-predictor", "--label", "params", "--train-size", "4", "--members", "1", "--steps", "1"],
+        ["pretrain"],
+        ["embed", "--eval"],
+        ["analyze", "locality", "--walks", "1"],
+        ["bench", "predictors", "--train-sizes", "2", "--test-size", "2", "--methods", "mlp"],
+        ["bench", "time", "--train-sizes", "2", "--methods", "params"],
+        ["bench", "transfer"],
+    ],
+)
+@pytest.mark.parametrize("empty", ["", " "])
+def test_an_empty_out_is_refused_by_every_command(capsys, small_table, tmp_path, monkeypatch, argv, empty):
+    """--out '' wrote the run's files into the current folder."""
+    monkeypatch.chdir(tmp_path)
+    before = sorted(tmp_path.iterdir())
+    code, out, err = run(capsys, *argv, "--out", empty)
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert f"--out must name a folder this process can write, got {empty!r}: an empty name" in err
+    assert sorted(tmp_path.iterdir()) == before  # nothing written here
+
+
 def test_make_test_shows_why_tests_skip_and_starts_postgres():
     import subprocess
     from pathlib import Path
@@ -853,11 +898,25 @@ def test_make_test_shows_why_tests_skip_and_starts_postgres():
         (["search", "--top", "-3"], "--top must be a positive integer, got -3"),
         (["search", "--seed", "-1"], "argument --seed: must be an integer in [0, 4294967295], got '-1'"),
         (["search", "--worker", "-1"], "--workers must be >= 1 and --worker >= 0, got 1 and -1"),
+        # an OverflowError, and numbers of threads, processes and workers no machine can use
+        (["embed", "--threads", "99999999999999999999"], "argument --threads: must be an integer in [1, {limit}] (at"),
+        (
+            ["search", "--threads", "100000"],
+            "argument --threads: must be an integer in [1, {limit}] (at most 4 per CPU",
+        ),
+        (["search", "--threads", "0"], "argument --threads: must be an integer in [1, {limit}]"),
+        (["search", "--workers", "100000"], "--workers must be at most 64 (processes on one machine; more machines"),
+        (["compare", "--jobs", "100000"], "argument --jobs: must be an integer in [1, {limit}] (at most 4 per CPU"),
+        (["label", "--jobs", "100000"], "argument --jobs: must be an integer in [1, {limit}]"),
+        (["bench", "transfer", "--jobs", "100000"], "argument --jobs: must be an integer in [1, {limit}]"),
     ],
 )
 def test_out_of_range_numbers_are_one_line_errors(capsys, no_table, tmp_path, argv, message):
+    from netembed.threads import usable_cpus
+
     code, _, err = run(capsys, *argv, "--out", str(tmp_path / "out"))
-    assert code == 2 and message in err and "Traceback" not in err
+    assert code == 2 and message.format(limit=4 * usable_cpus()) in err and "Traceback" not in err, err
+    assert err.count("\n") == 1
     assert not (tmp_path / "out").exists()  # refused before anything is written
 
 
@@ -1009,3 +1068,89 @@ def test_a_broken_query_log_is_a_one_line_error(capsys, no_table, tmp_path, log,
     argv = command.replace("LOG", str(tmp_path / "queries.jsonl")).replace("DIR", str(tmp_path)).split()
     code, _, err = run(capsys, *argv, *(["--out", str(tmp_path / "p")] if "LOG" in command else []))
     assert code == 2 and err.count("\n") == 1
+
+
+DEEP = "[" * 50_000 + "]" * 50_000  # Python's JSON parser: RecursionError
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["cell", "cells", "train cells", "labels", "log row", "log header", "model config", "train-cell checkpoint"],
+)
+def test_json_nested_too_deeply_in_any_file_is_a_one_line_error_naming_it(
+    capsys, no_table, tiny_surrogate, tmp_path, where
+):
+    """Each was a RecursionError traceback, exit code 1."""
+    import shutil
+
+    from netembed import hub
+
+    deep = tmp_path / "deep.json"
+    deep.write_text(DEEP)
+    log = tmp_path / "run" / "queries.jsonl"
+    log.parent.mkdir()
+    if where.startswith("log"):
+        log.write_text(f'{{"netembed_log": 1}}\n{DEEP}\n' if where == "log row" else f"{DEEP}\n")
+        deep = log
+    if where == "model config":
+        deep = tmp_path / "model" / "config.json"
+        shutil.copytree(hub.resolve("encoder-nb101"), deep.parent)
+        deep.write_text(DEEP)
+    if where == "train-cell checkpoint":
+        deep = tmp_path / "run" / "checkpoint.json"
+        deep.write_text(DEEP)
+        (tmp_path / "run" / "state.safetensors").write_bytes(b"x")
+    argv = {
+        "cell": ["query", str(deep)],
+        "cells": ["embed", str(deep)],
+        "train cells": ["train-predictor", "--cells", str(deep), "--out", str(tmp_path / "p")],
+        "labels": ["bench", "transfer", "--labels", str(deep), "--out", str(tmp_path / "t")],
+        "log row": ["train-predictor", "--cells", str(log), "--out", str(tmp_path / "p")],
+        "log header": ["train-predictor", "--cells", str(log), "--out", str(tmp_path / "p")],
+        "model config": ["embed", SMALL.join("[]"), "--model", str(deep.parent)],
+        "train-cell checkpoint": ["train-cell", SMALL, "--epochs", "1", "--out", str(tmp_path / "run")],
+    }[where]
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert f"{deep} is nested too deeply to read" in err
+    line = {"log row": "line 2 of ", "log header": "line 1 of "}.get(where, "")
+    assert f"{line}{deep} is nested too deeply" in err
+    if where.startswith("log"):  # and a search resuming it
+        code, _, err = search(capsys, tiny_surrogate, log.parent, "--method", "random", "--resume")
+        assert code == 2 and err.count("\n") == 1 and f"{line}{deep} is nested too deeply to read" in err, err
+
+
+def test_ctrl_c_at_any_moment_is_one_line_and_exit_code_130(capsys, no_table, tmp_path, monkeypatch):
+    """Ctrl-C while the models loaded was a KeyboardInterrupt traceback."""
+    from netembed import cli, runs
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runs, "_load_models", interrupted)
+    code, out, err = run(capsys, "search", "--method", "random", "--out", str(tmp_path / "s"))
+    assert (code, out, err) == (130, "", "netembed search: interrupted\n")
+    monkeypatch.setattr(cli, "build_parser", interrupted)  # before the command is known
+    assert run(capsys, "search") == (130, "", "netembed: interrupted\n")
+
+
+def test_a_full_disk_while_saving_the_checkpoint_is_one_line_and_a_resume_continues(
+    capsys, no_table, tiny_surrogate, tmp_path, monkeypatch
+):
+    """A full disk while saving method_state.pt was a RuntimeError traceback."""
+    import errno
+
+    save = torch.save
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full)
+    argv = ("--method", "netembed", "--seed", "2", "--budget", "17")
+    code, _, err = search(capsys, tiny_surrogate, tmp_path / "run", *argv)
+    assert code == 2 and err.count("\n") == 1, err
+    assert "method_state.pt (No space left on device); nothing is lost: every query is logged in " in err
+    assert err.rstrip().endswith("free some disk space and rerun the same command with --resume")
+    monkeypatch.setattr(torch, "save", save)
+    code, text, _ = search(capsys, tiny_surrogate, tmp_path / "run", *argv, "--resume")
+    assert code == 0 and json.loads(text)["queries"] == 17

@@ -10,7 +10,6 @@ import torch
 from netembed import Cell, space
 from netembed._io import as_saved
 from netembed.controller import (
-    KINDS,
     ControllerConfig,
     NetembedSearch,
     Policy,
@@ -18,6 +17,9 @@ from netembed.controller import (
     plackett_luce_log_prob,
 )
 from netembed.evaluators import Measurement
+from netembed.spaces import get as get_space
+
+KINDS = (*get_space("nb101").move_kinds, "jump")
 from netembed.search import Budget, Evaluation, SearchError, run_search
 from netembed.transforms import neighbors
 

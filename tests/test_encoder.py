@@ -4,9 +4,11 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from netembed import Cell, space
+from netembed import Cell, space, spaces
 from netembed.encoder import CellEncoder, EncoderConfig
-from netembed.graph import NODE_FEATURES, NODE_TYPES, cell_to_data, dense_arrays, dense_cells
+from netembed.graph import cell_to_data, dense_arrays, dense_cells, node_features
+
+NODE_TYPES = spaces.get("nb101").node_types
 
 from .strategies import cells
 
@@ -22,7 +24,7 @@ def test_cell_to_data_marks_ops_and_follows_edges():
         [[0, 1, 1, 0], [0, 0, 0, 1], [0, 0, 0, 1], [0, 0, 0, 0]], ["input", "conv1x1-bn-relu", "maxpool3x3", "output"]
     )
     data = cell_to_data(cell)
-    assert data.num_nodes == 4 and data.x.shape == (4, NODE_FEATURES)
+    assert data.num_nodes == 4 and data.x.shape == (4, node_features())
     assert data.x[:, : len(NODE_TYPES)].argmax(1).tolist() == [0, 2, 3, 4]
     assert data.x[:, len(NODE_TYPES) :].argmax(1).tolist() == [0, 1, 2, 3] and data.x.sum().item() == 8
     assert sorted(map(tuple, data.edge_index.T.tolist())) == [(0, 1), (0, 2), (1, 3), (2, 3)]

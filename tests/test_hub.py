@@ -100,7 +100,8 @@ def test_config_json_holds_every_field(saved):
         "weights_sha256": hashlib.sha256((saved / "model.safetensors").read_bytes()).hexdigest(),
         "meta": META,
     }
-    assert hub.SCHEMA_VERSION == 2  # 1 -> 2: hub.UPGRADES[1] (fields predictors gained since schema 1)
+    # 1 -> 2: hub.UPGRADES[1] (fields predictors gained since schema 1); 2 -> 3: the space
+    assert hub.SCHEMA_VERSION == 3 and set(hub.UPGRADES) == {1, 2}
     assert sorted(path.name for path in saved.iterdir()) == ["config.json", "model.safetensors"]
 
 
@@ -287,7 +288,7 @@ def test_config_missing_field(saved, field):
 @pytest.mark.parametrize("version, shown", [(7, "7"), (0, "0"), ("1", "'1'"), (True, "True"), (1.5, "1.5")])
 def test_wrong_schema_version(saved, version, shown):
     edit_config(saved, schema_version=version)
-    with pytest.raises(DataError, match=rf"schema_version must be 1 to 2 \(this netembed's\), got {shown}$"):
+    with pytest.raises(DataError, match=rf"schema_version must be 1 to 3 \(this netembed's\), got {shown}$"):
         hub.load_pretrained(Tiny, saved, TinyConfig)
 
 

@@ -38,7 +38,17 @@ ROOT = Path(__file__).resolve().parents[1] / PACKAGE
 ALLOWED_FUNCTION_CYCLES: dict[tuple[str, str], str] = {}
 
 #: Modules that must import numpy only (never torch, even indirectly).
-CORE = ("netembed.cell", "netembed.space", "netembed.transforms", "netembed.bench")
+CORE = (
+    "netembed.cell",
+    "netembed.space",
+    "netembed.transforms",
+    "netembed.bench",
+    "netembed.spaces",
+    "netembed.spaces.inspect",
+    "netembed.spaces.nb101",
+    "netembed.spaces.nb201",
+    "netembed.spaces.nb201.params",
+)
 
 
 def modules() -> dict[str, Path]:

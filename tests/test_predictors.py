@@ -6,9 +6,9 @@ import pytest
 import torch
 from scipy.stats import kendalltau
 
-from netembed import space
+from netembed import space, spaces
 from netembed.errors import DataError, NetembedError
-from netembed.graph import NODE_TYPES, dense_cells
+from netembed.graph import dense_cells
 from netembed.predictors import TIME_TRAINING, AccuracyPredictor, LabelError, PredictorConfig, TimeEstimator
 
 FAST = PredictorConfig(
@@ -146,7 +146,7 @@ def test_too_few_or_wrong_inputs(toy):
     cells, _ = toy
     with pytest.raises(LabelError, match="at least 2 labelled cells, got 1"):
         AccuracyPredictor(FAST).fit(cells[:1], [0.9])
-    with pytest.raises(LabelError, match="must be Cell objects, got a dict"):
+    with pytest.raises(LabelError, match="must be Cell objects \\(nb101\\), got a dict"):
         AccuracyPredictor(FAST).fit([cells[0], {"matrix": []}], [0.9, 0.8])
 
 
@@ -286,7 +286,7 @@ def test_the_head_sees_the_embedding_and_the_output_vertex_latent(toy):
     member = AccuracyPredictor(FAST).members[0].eval()
     batch = cells_to_batch(cells[:30])
     latents, _ = member.encoder.vertex_latents(batch)
-    outputs = batch.x[:, NODE_TYPES.index("output")] == 1
+    outputs = batch.x[:, spaces.get("nb101").node_types.index("output")] == 1
     seen = torch.cat([member.encoder(batch), latents[outputs], torch.zeros(30, 0)], dim=1)
     with torch.no_grad():
         assert torch.allclose(

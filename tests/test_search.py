@@ -192,7 +192,7 @@ def test_every_method_builds_and_unknown_names_are_refused():
         build_method("bayes", 0)
 
 
-def test_query_log_round_trip_and_torn_last_line(tmp_path, cells):
+def test_query_log_round_trip_and_torn_last_line(tmp_path, cells, capsys):
     settings = {"method": "random", "seed": 0, "budget": {"queries": 5}}
     path = tmp_path / "run" / "queries.jsonl"
     log = QueryLog.start(path, settings)
@@ -202,6 +202,11 @@ def test_query_log_round_trip_and_torn_last_line(tmp_path, cells):
     resumed = QueryLog.resume(path, {**settings, "budget": {"queries": 50}})  # a larger budget is fine
     assert resumed.evaluations == result.evaluations
     assert path.read_text().endswith("\n") and len(path.read_text().splitlines()) == 5  # torn line gone
+    warning = capsys.readouterr().err  # the rewrite is said, with the line it dropped
+    assert (
+        warning.startswith(f"netembed: warning: rewriting {path} without line 6 (not JSON: ")
+        and warning.count("\n") == 1
+    )
 
 
 def test_a_torn_line_then_a_whole_row_without_its_newline_keeps_the_row(tmp_path, cells):
@@ -214,8 +219,26 @@ def test_a_torn_line_then_a_whole_row_without_its_newline_keeps_the_row(tmp_path
     assert QueryLog.resume(path, settings).evaluations == result.evaluations
     assert path.read_text() == "\n".join(lines) + "\n"  # rewritten: the torn line gone, the newline added
     path.write_text("\n".join(lines[:3] + ['{"query": 3, "hash": "ab', lines[4]]))  # torn where query 3 was
-    with pytest.raises(SearchError, match="line 5 of .* must be query 3, got query 4"):
-        QueryLog.resume(path, settings)
+    with pytest.raises(
+        SearchError, match=r"line 4 of .* is damaged \(not JSON: .*\), and with it query 3: the next row"
+    ):
+        QueryLog.resume(path, settings)  # the damaged line by its own number, not the row after it
+
+
+def test_a_line_that_is_not_json_between_whole_rows_is_dropped_with_a_warning(tmp_path, cells, capsys):
+    settings = {"method": "random", "seed": 0}
+    path = tmp_path / "queries.jsonl"
+    log = QueryLog.start(path, settings)
+    result = run_search(Scripted(cells), CountingEvaluator(), accuracy_reward, Budget(queries=3), on_query=log.append)
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([*lines[:2], "garbage", *lines[2:3], "{oops", *lines[3:]]) + "\n")
+    assert QueryLog.resume(path, settings).evaluations == result.evaluations
+    assert path.read_text().splitlines() == lines  # rewritten without them, and said so, naming each
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "netembed: warning: rewriting" in err
+    assert "without line 3 (not JSON: Expecting value at column 1), line 5 (not JSON: " in err
+    QueryLog.resume(path, settings)
+    assert capsys.readouterr().err == ""  # nothing dropped, nothing said
 
 
 @pytest.mark.parametrize(
@@ -252,6 +275,38 @@ def test_a_log_that_is_not_utf8_is_a_one_line_error(tmp_path):
         handle.write(b"\xff\xfe\n")
     with pytest.raises(SearchError, match="not UTF-8 text"):
         QueryLog.resume(path, {"seed": 0})
+
+
+@pytest.mark.parametrize(
+    "error, why",
+    [
+        (OSError(28, "No space left on device"), "No space left on device"),
+        (
+            RuntimeError("[enforce fail at file.cc:626] . unexpected pos 64 vs 0\ndetails"),
+            "[enforce fail at file.cc:626] . unexpected pos 64 vs 0",
+        ),
+    ],
+)
+def test_a_checkpoint_that_cannot_be_saved_is_one_line_saying_nothing_is_lost(tmp_path, monkeypatch, error, why):
+    """A full disk while saving method_state.pt (torch's writer raises RuntimeError) was a traceback."""
+    import torch
+
+    path = tmp_path / "queries.jsonl"
+    log = QueryLog.start(path, {"seed": 0})
+    log.save_state({"round": 1}, 0)
+
+    def full(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(SearchError) as info:
+        log.save_state({"round": 2}, 0)
+    assert str(info.value) == (
+        f"could not save the method's checkpoint {tmp_path / 'method_state.pt'} ({why}); nothing is lost: every "
+        f"query is logged in {path}: free some disk space and rerun the same command with --resume"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["method_state.pt", "queries.jsonl"]  # no temp file left
+    assert torch.load(tmp_path / "method_state.pt", weights_only=True)["state"] == {"round": 1}  # the old one kept
 
 
 def test_query_log_errors(tmp_path):

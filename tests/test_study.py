@@ -266,6 +266,50 @@ def test_the_storage_can_come_from_the_environment(monkeypatch, capsys):
     assert "NETEMBED_STORAGE" in shown and "S3cret" not in shown
 
 
+SECRET_URLS = [
+    "postgresql+psycopg://alice:hunter@S3cretPW@127.0.0.1:1/db",  # a raw '@': the driver resolved host 'S3cretPW@...'
+    "postgresql+psycopg://alice@127.0.0.1:1/db?password=abc;S3cretPW",  # masked up to the ';'
+    "postgresql+psycopg://alice@127.0.0.1:1/db?password=abc S3cretPW",  # masked up to the space
+    "postgresql+psycopg://alice@127.0.0.1:1/db?sslmode=disable&pass%77ord=S3cretPW",  # the driver decodes the key
+    "postgresql+psycopg://alice@127.0.0.1:1/db?sslpassword=S3cretPW",
+    "postgresql+psycopg://alice:S3cret%50W@127.0.0.1:1/db",  # percent-encoded: the driver reads S3cretPW
+]
+
+
+@pytest.mark.parametrize("given", ["--storage", "NETEMBED_STORAGE"])
+@pytest.mark.parametrize("url", SECRET_URLS)
+def test_no_form_of_the_storage_password_shows_on_the_command_line(url, given, tmp_path, monkeypatch, capfd):
+    """Port 1 refuses at once: the driver's error is printed, and the URL with it, without the secret."""
+    from netembed.cli import main
+
+    monkeypatch.setenv("NETEMBED_DATA", str(tmp_path / "no-table"))
+    monkeypatch.delenv("NETEMBED_STORAGE", raising=False)
+    argv = ["search", "--method", "random", "--budget", "2", "--out", str(tmp_path / "run")]
+    if given == "--storage":
+        argv += ["--storage", url]
+    else:
+        monkeypatch.setenv("NETEMBED_STORAGE", url)
+    assert main(argv) == 2
+    out, err = capfd.readouterr()  # the file descriptors: loggers' handlers too
+    assert "S3cret" not in out + err and "hunter" not in out + err, err
+    assert err.count("\n") == 1 and "cannot open storage postgresql+psycopg://alice" in err and "127.0.0.1:1/db" in err
+
+
+def test_safe_url_shows_what_the_library_parsed_and_scrub_hides_every_form_of_every_secret():
+    from netembed.study import safe_url, scrub
+
+    url = "postgresql+psycopg://bob:p%40ss%20S3cretPW@db.example:5432/nb?sslmode=require&SSLPassword=k%2By+S3cretKEY"
+    assert safe_url(url) == "postgresql+psycopg://bob:***@db.example:5432/nb?sslmode=require&SSLPassword=***"
+    forms = ["p%40ss%20S3cretPW", "p@ss S3cretPW", "p%40ss+S3cretPW", "S3cretPW", "k%2By+S3cretKEY", "k+y S3cretKEY"]
+    shown = scrub(f"{url} failed for {' and '.join(forms)} at {safe_url(url)}", url)
+    assert "S3cret" not in shown and shown.startswith(safe_url(url)) and shown.endswith(f"at {safe_url(url)}")
+    assert safe_url("postgresql+psycopg://alice:hunter@S3cretPW@db.example/nb") == (
+        "postgresql+psycopg://alice:***@db.example/nb"  # the driver's host is 'S3cretPW@db.example'
+    )
+    assert safe_url("sqlite:////tmp/a:b@c/study.db?timeout=5") == "sqlite:////tmp/a:b@c/study.db?timeout=5"  # no secret
+    assert safe_url("host=db.example password=S3cretPW") == "host=db.example ..."  # no URL: nothing after a space
+
+
 def test_an_internal_storage_error_says_how_to_continue(storage, cells, monkeypatch):
     import optuna
 
@@ -453,3 +497,80 @@ def test_a_postgresql_server_stopped_mid_run_stops_every_process_with_one_line(o
     after = complete()
     assert json.loads(again.stdout)["queries"] == 30 == len(after)
     assert before.items() <= after.items()  # every query finished before the stop is kept as it was
+
+
+def _children(pid: int) -> list[int]:
+    """The worker processes (multiprocessing spawn) that process ``pid`` started, from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()  # after the name, which may hold spaces
+            command = (stat.parent / "cmdline").read_bytes()
+        except OSError:  # exited meanwhile
+            continue
+        if int(fields[1]) == pid and b"spawn_main" in command:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads worker processes from /proc (Linux)")
+def test_sigterm_stops_the_workers_before_the_command_exits(tmp_path):
+    """``kill`` (SIGTERM, what a scheduler sends) to a ``--workers`` command: its workers stop as on
+    Ctrl-C, and it exits after them (its folder lock held until then) with one line saying how to
+    continue. It used to die alone, leaving its workers running beside the rerun it let in."""
+    import optuna
+    from optuna.trial import TrialState
+
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "netembed.cli", "search", "--method", "random", "--evaluator", "surrogate"]
+    command += ["--workers", "2", "--budget", "100000", "--study", "s", "--out", str(out), "--format", "json"]
+    env = {
+        **os.environ,
+        "NETEMBED_DATA": str(tmp_path / "no-table"),
+        "NETEMBED_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    env.pop("NETEMBED_STORAGE", None)
+
+    def workers_with_a_query() -> set:
+        try:
+            study = optuna.load_study(study_name="s", storage=f"sqlite:///{out / 'study.db'}")
+        except (KeyError, ValueError, RuntimeError):  # not made yet
+            return set()
+        return {t.user_attrs["claim"]["worker"] for t in study.get_trials(states=[TrialState.COMPLETE])}
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    run = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    workers: list[int] = []
+    try:
+        started = time.monotonic()
+        while time.monotonic() - started < 300 and run.poll() is None:  # each worker is past its start
+            if (out / "study.db").exists() and workers_with_a_query() == {0, 1}:
+                break
+            time.sleep(0.5)
+        workers = _children(run.pid)
+        assert run.poll() is None and len(workers) == 2 and all(map(_running, workers)), run.poll()
+        run.send_signal(signal.SIGTERM)  # the command alone, as `kill PID` does
+        _, err = run.communicate(timeout=120)  # a guard against a hang, not a time limit
+        alive = [pid for pid in workers if _running(pid)]
+        assert alive == [], f"workers {alive} outlived the command"
+    finally:
+        for pid in workers:  # a failed assertion: leave no worker behind
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+    assert run.returncode == 2, err
+    assert err.strip().splitlines() == [
+        "netembed search: error: stopped by SIGTERM; every finished query is in study 's': "
+        "rerun the same command to continue"
+    ], err

@@ -23,7 +23,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from netembed._io import atomic_write, check_writable, existing_file
+from netembed._io import atomic_write, check_writable, existing_file, parse_json
 from netembed.cell import MAX_VERTICES, OP_CODES, PADDING
 from netembed.errors import DataError
 
@@ -203,7 +203,7 @@ def _encode_varint(value: int) -> bytes:
 
 def _parse(index: int, data: bytes):
     try:
-        module_hash, epochs, raw_adjacency, raw_ops, raw_metrics = json.loads(data.decode("utf-8"))
+        module_hash, epochs, raw_adjacency, raw_ops, raw_metrics = parse_json(data.decode("utf-8"), f"record {index}")
     except (UnicodeDecodeError, json.JSONDecodeError, ValueError, TypeError) as exc:
         raise DataError(f"record {index}: not a JSON row [hash, epochs, adjacency, ops, metrics] ({exc})") from exc
     n = round(len(raw_adjacency) ** 0.5)

@@ -137,11 +137,11 @@ def append_training(log, row: dict) -> None:
 def read_trainings(path: Path, settings: dict) -> dict[tuple[str, int], dict]:
     """The finished trainings of ``path`` by (cell hash, seed). A line that is not a whole row (a
     write cut short by a kill, an edit) is dropped: that training runs again."""
-    from netembed._io import read_text
+    from netembed._io import parse_json, read_text
 
     lines = read_text(path, "a labelling run log must be UTF-8 JSON lines").split("\n")
     try:
-        header = json.loads(lines[0])
+        header = parse_json(lines[0], f"line 1 of {path}")
     except json.JSONDecodeError:
         raise LabelJobError(f"{path} does not start with a labelling header") from None
     if not isinstance(header, dict) or header.get("netembed_labels") != _VERSION:
@@ -151,9 +151,9 @@ def read_trainings(path: Path, settings: dict) -> dict[tuple[str, int], dict]:
         diff = sorted(k for k in set(logged) | set(settings) if logged.get(k) != settings.get(k))
         raise LabelJobError(f"{path} was written with other settings ({', '.join(diff)}): use another --out")
     done = {}
-    for line in lines[1:]:
+    for number, line in enumerate(lines[1:], start=2):
         try:
-            row = json.loads(line)
+            row = parse_json(line, f"line {number} of {path}")
         except json.JSONDecodeError:
             continue  # a torn line: that training runs again
         if whole_training(row):

@@ -27,7 +27,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from netembed._fields import SEED, Instance, Int, Number, OneOf, check, check_fields
-from netembed._io import atomic_write
+from netembed._io import atomic_write, parse_json
 from netembed.cell import Cell
 from netembed.errors import DataError, DivergedError
 from netembed.hub import read_weights
@@ -193,7 +193,7 @@ def load_checkpoint(directory: str | os.PathLike, device: str | torch.device = "
         if not required.is_file():
             raise DataError(f"checkpoint directory must hold {required.name}, none in {directory}")
     try:
-        document = json.loads(path.read_text())
+        document = parse_json(path.read_text(), path)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"{path} must be valid JSON ({exc})") from exc
     version = document.get("schema_version") if isinstance(document, dict) else None

@@ -1,0 +1,204 @@
+"""Every job on NAS-Bench-201: encoder, predictors, baselines, the controller, a search end to end
+(from Python and the command line), on a synthetic table in the benchmark's format."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import netembed
+from netembed import spaces
+from netembed.baselines import BASELINES, RegularizedEvolution
+from netembed.controller import ControllerConfig, NetembedSearch
+from netembed.encoder import CellEncoder, EncoderConfig
+from netembed.errors import DataError, SearchError
+from netembed.evaluators import Measurement, NB201TableEvaluator
+from netembed.graph import cells_to_batch, dense_cells
+from netembed.objective import Objective
+from netembed.predictors import AccuracyPredictor, PredictorConfig
+from netembed.search import Budget, run_search
+from netembed.spaces import SpaceError
+from netembed.spaces.nb201 import Arch, Table
+
+from .test_spaces import synthetic_table
+
+NB201 = spaces.get("nb201")
+SMALL = ControllerConfig(initial=5, jumps=20, lookahead=3, fit_steps=30, refresh_steps=10, members=2)
+
+
+@pytest.fixture(scope="module")
+def table_path(tmp_path_factory):
+    return synthetic_table(tmp_path_factory.mktemp("nb201") / "nb201.npz")
+
+
+@pytest.fixture(scope="module")
+def table(table_path) -> Table:
+    return Table.load(table_path)
+
+
+def convs(arch: Arch) -> float:
+    """A made-up accuracy: more 3x3 convs is better."""
+    return 0.5 + arch.ops.count("nor_conv_3x3") / 20
+
+
+class Made:
+    name = "made-up"
+
+    def __call__(self, arch: Arch) -> Measurement:
+        return Measurement(convs(arch), None, NB201.count_params(arch))
+
+
+# -- encoder and predictors ------------------------------------------------------------------------
+
+
+def test_the_encoder_reads_nb201_graph_views_sparse_and_dense_alike():
+    torch.manual_seed(0)
+    encoder = CellEncoder(EncoderConfig(space="nb201")).eval()
+    archs = [NB201.random(np.random.default_rng(s)) for s in range(12)]
+    with torch.no_grad():
+        dense, sparse = encoder(dense_cells(archs, NB201)), encoder(cells_to_batch(archs, NB201))
+    assert torch.allclose(dense, sparse, atol=1e-5)
+    assert torch.allclose(encoder.embed(archs[:1]), encoder.embed(archs)[:1], atol=1e-6)
+
+
+def test_the_shipped_encoders_name_their_spaces():
+    # encoder-nb101 was saved before spaces (schema 1): its upgrade makes it NAS-Bench-101's
+    assert CellEncoder.from_pretrained("encoder-nb101").config.space == "nb101"
+    encoder = CellEncoder.from_pretrained("encoder-nb201")
+    assert encoder.config.space == "nb201" and encoder.embed(NB201.enumerate()[:3]).shape == (3, 16)
+
+
+def test_a_config_names_its_space_and_another_space_is_refused(tmp_path):
+    with pytest.raises(SpaceError, match="space must be one of nb101, nb201"):
+        CellEncoder(EncoderConfig(space="nb999"))
+    nb101_encoder = CellEncoder(EncoderConfig())
+    nb101_encoder.save_pretrained(tmp_path / "enc")
+    archs = [NB201.random(np.random.default_rng(s)) for s in range(8)]
+    model = AccuracyPredictor(PredictorConfig(space="nb201", members=1, steps=2, epochs=0, forest=0.0))
+    with pytest.raises(SpaceError, match="init must be a model of space nb201, got one of space nb101"):
+        model.fit(archs, np.linspace(0.5, 0.9, 8), init=tmp_path / "enc")
+    with pytest.raises(SpaceError, match="init must be an encoder of space nb201, got one of nb101"):
+        NetembedSearch(np.random.default_rng(0), init=str(tmp_path / "enc"), space="nb201")
+
+
+def test_a_predictor_learns_nb201_with_its_feature_view(table):
+    rng = np.random.default_rng(0)
+    rows = rng.permutation(len(table))
+    archs = [table.arch_at(int(r)) for r in rows[:300]]
+    labels = table.val["cifar10"][rows[:300]]
+    model = AccuracyPredictor(PredictorConfig(space="nb201", members=2, steps=150, epochs=0)).fit(archs, labels)
+    assert float(model.forest_weight) > 0  # the structure-feature view blends in at 300 labels
+    test = [table.arch_at(int(r)) for r in rows[300:800]]
+    mean, std = model.predict(test)
+    from scipy.stats import kendalltau
+
+    assert kendalltau(mean, table.val["cifar10"][rows[300:800]]).statistic > 0.6 and (std >= 0).all()
+    with pytest.raises(Exception, match="cells must be Arch objects \\(nb201\\), got a Cell"):
+        model.fit([spaces.get("nb101").random(rng)] * 2, [0.5, 0.6])
+
+
+# -- methods ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(BASELINES))
+def test_every_baseline_searches_nb201_in_the_harness(name):
+    method = BASELINES[name](np.random.default_rng(1), space="nb201")
+    result = run_search(method, Made(), Objective("reward"), Budget(queries=40), seed=1)
+    assert len(result.evaluations) == 40 and all(isinstance(e.cell, Arch) for e in result.evaluations)
+    assert method.settings()["space"] == "nb201"
+
+
+def test_evolution_sizes_its_population_for_nb201_budgets_and_mutates_one_edge():
+    method = RegularizedEvolution(np.random.default_rng(0), space="nb201")
+    assert (method.population_size, method.tournament_size) == (10, 3)
+    result = run_search(method, Made(), Objective("reward"), Budget(queries=30))
+    parent, child = method.last_mutation
+    assert sum(a != b for a, b in zip(parent.cell.ops, child.ops)) == 1
+    assert max(convs(e.cell) for e in result.evaluations) > min(convs(e.cell) for e in result.evaluations)
+
+
+def test_the_controller_searches_nb201_with_its_move_kinds():
+    method = NetembedSearch(np.random.default_rng(0), SMALL, space="nb201")
+    assert method.kinds == (*NB201.move_kinds, "jump") and method.settings()["space"] == "nb201"
+    result = run_search(method, Made(), Objective("reward"), Budget(queries=30), seed=0)
+    assert len({e.cell for e in result.evaluations}) == 30
+    assert max(convs(e.cell) for e in result.evaluations[10:]) >= max(convs(e.cell) for e in result.evaluations[:10])
+
+
+# -- a search end to end ---------------------------------------------------------------------------
+
+
+def test_a_search_reads_validation_and_reports_the_test_accuracy_of_its_picks(table_path, table, tmp_path):
+    spec = netembed.SearchSpec(
+        method="regularized_evolution", evaluator="table", budget=Budget(queries=25), space="nb201",
+        dataset="imagenet16", data=str(table_path),
+    )  # fmt: skip
+    report = netembed.run(spec, tmp_path / "run")
+    best = report.rows[0]
+    row = table.row_of(best["arch"])
+    assert best["accuracy"] == pytest.approx(float(table.val["imagenet16"][row]))
+    assert best["test_accuracy"] == pytest.approx(float(table.test["imagenet16"][row]))
+    assert "12 epochs" in report.text() and best["arch"] in report.text()
+    logged = [json.loads(line) for line in (tmp_path / "run" / "queries.jsonl").read_text().splitlines()]
+    assert logged[0]["space"] == "nb201" and logged[0]["dataset"] == "imagenet16" and "arch" in logged[1]
+    longer = netembed.SearchSpec(**{**spec.__dict__, "budget": Budget(queries=35)})
+    resumed = netembed.run(longer, tmp_path / "run", resume=True)
+    assert [e.cell for e in resumed.result.evaluations[:25]] == [e.cell for e in report.result.evaluations]
+    assert len(resumed.result.evaluations) == 35
+
+
+@pytest.mark.parametrize(
+    ("fields", "error", "rule"),
+    [
+        ({"evaluator": "surrogate"}, SearchError, "a nb201 search reads its table: evaluator must be 'table'"),
+        ({"space": "nb101", "dataset": "cifar10"}, SearchError, "--dataset is for nb201"),
+        ({"space": "nb301"}, SpaceError, "space must be one of nb101, nb201"),
+    ],
+)
+def test_a_search_spec_refuses_what_the_space_cannot_do(fields, error, rule):
+    with pytest.raises(error, match=rule):
+        netembed.SearchSpec(**{"evaluator": "table", "space": "nb201", **fields})
+
+
+def test_an_unknown_data_set_is_refused_naming_the_ones_there(table):
+    with pytest.raises(DataError, match="data set must be one of cifar10, imagenet16 .*got 'cifar100'"):
+        NB201TableEvaluator(table, "cifar100")
+
+
+def _cli(*args, env_table=None):
+    env = {"PATH": "/usr/bin:/bin", "NETEMBED_THREADS": "1", "HOME": "/tmp"}
+    return subprocess.run(
+        [sys.executable, "-m", "netembed.cli", *args], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def test_the_command_line_queries_and_searches_nb201(table_path, table, tmp_path):
+    data = ["--space", "nb201", "--data", str(table_path)]
+    info = _cli("info", *data, "--format", "json")
+    assert info.returncode == 0, info.stderr
+    assert json.loads(info.stdout)["table"]["devices"] == ["fpga", "phone_x"]
+    query = _cli("query", *data, "17", "--dataset", "imagenet16", "--format", "json")
+    assert query.returncode == 0, query.stderr
+    payload = json.loads(query.stdout)
+    assert payload["index"] == 17 and payload["arch"] == table.arch_at(17).hash
+    assert payload["val"] == {"imagenet16": pytest.approx(float(table.val["imagenet16"][17]))}
+    near = _cli("neighbors", *data, payload["arch"], "--format", "json")
+    assert near.returncode == 0 and len(json.loads(near.stdout)) == 24
+    search = _cli("search", *data, "--evaluator", "table", "--budget", "12", "--method", "random",
+                  "--out", str(tmp_path / "s"), "--format", "json")  # fmt: skip
+    assert search.returncode == 0, search.stderr
+    assert json.loads(search.stdout)["queries"] == 12
+    for args, rule in (
+        (("query", *data, "|x~0|"), "architecture string must have 3 nodes"),
+        (("query", *data, "1", "--dataset", "svhn"), "data set must be one of cifar10, imagenet16"),
+        (("search", *data, "--out", str(tmp_path / "t")), "evaluator must be 'table', got 'surrogate'"),
+    ):
+        refused = _cli(*args)
+        assert refused.returncode == 2 and rule in refused.stderr and "Traceback" not in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "t").exists()
