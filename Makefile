@@ -39,6 +39,7 @@ lint: install
 bench: install
 	$(PYTHON) experiments/bench_core.py
 	$(PYTHON) experiments/bench_encoder.py
+	$(PYTHON) experiments/bench_nb201.py
 	$(PYTHON) experiments/bench_predictors.py
 	$(PYTHON) experiments/bench_search.py
 	$(PYTHON) experiments/bench_resume.py

@@ -9,6 +9,15 @@ other load, then beside ``--busy`` processes that spin on the CPU (started a min
 load average sees them). Needs the table; writes ``OUT/threads.csv``.
 
     python experiments/bench_threads.py --busy 6
+
+``--controller`` asks what the netembed controller's fixed single thread
+(``netembed.threads.SEARCH_THREADS``, which makes a seed's search the same at any thread count)
+costs: the controller's own seconds (the search's time less the evaluator's) of one search
+(table evaluator, ``--budget`` queries, ``--seed``) with the controller on one thread and on
+every usable CPU, best of ``--repeats``, in this process, on the machine as it is (no spinners;
+the load average is printed beside each figure), and whether the two asked the same cells.
+
+    python experiments/bench_threads.py --controller --budget 60 --seed 1001 --repeats 3
 """
 
 from __future__ import annotations
@@ -42,15 +51,48 @@ def timed(job: str, threads: str | None, work: Path) -> float:
     return time.perf_counter() - start
 
 
+def controller(budget: int, seed: int, repeats: int) -> None:
+    """The controller's seconds on one thread and on every usable CPU (see the module docstring)."""
+    import torch
+
+    from netembed import threads
+    from netembed.bench import Benchmark
+    from netembed.evaluators import TableEvaluator
+    from netembed.objective import Reward
+    from netembed.runs import build_method
+    from netembed.search import Budget, run_search
+
+    evaluator, asked = TableEvaluator(Benchmark.load()), {}
+    for count in dict.fromkeys((1, usable_cpus())):
+        threads.SEARCH_THREADS = count  # what NetembedSearch runs its torch work on
+        torch.set_num_threads(count)
+        times = []
+        for _ in range(repeats):
+            result = run_search(build_method("netembed", seed), evaluator, Reward(), Budget(queries=budget), seed=seed)
+            times.append(result.search_seconds)
+            asked.setdefault(count, [e.cell.hash for e in result.evaluations])
+            print(f"controller on {count} thread(s): {times[-1]:.1f} s (load {os.getloadavg()[0]:.2f})", flush=True)
+        print(f"controller on {count} thread(s): best of {repeats} {min(times):.1f} s for {budget} queries", flush=True)
+    runs = list(asked.values())
+    print("same cells at every count" if all(r == runs[0] for r in runs) else "the counts asked different cells")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--busy", type=int, default=6, help="competing busy processes in the second half")
     parser.add_argument("--out", default="results/threads")
+    parser.add_argument("--controller", action="store_true", help="time the controller on 1 thread and on all")
+    parser.add_argument("--budget", type=int, default=60, help="--controller: queries of the search")
+    parser.add_argument("--seed", type=int, default=1001, help="--controller: its seed")
+    parser.add_argument("--repeats", type=int, default=3, help="--controller: runs per count (best kept)")
     args = parser.parse_args()
     try:
         load_table(required=True)
     except DataError as exc:
         sys.exit(f"bench_threads: {exc}")
+    if args.controller:
+        controller(args.budget, args.seed, args.repeats)
+        return
     cpus = usable_cpus()
     rows = []
     with tempfile.TemporaryDirectory() as work:

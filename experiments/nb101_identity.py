@@ -19,7 +19,10 @@ from pathlib import Path
 
 os.environ["OMP_NUM_THREADS"] = os.environ["NETEMBED_THREADS"] = "1"
 
-RUNS = [(method, "reward") for method in ("random", "regularized_evolution", "local_search", "tpe", "netembed", "netembed+pretrained")]
+RUNS = [
+    (method, "reward")
+    for method in ("random", "regularized_evolution", "local_search", "tpe", "netembed", "netembed+pretrained")
+]
 RUNS.append(("netembed", "pareto"))
 
 
@@ -67,7 +70,9 @@ def main() -> int:
                 print(f"{label} seed {seed}: identical ({len(hashes)} queries)")
                 continue
             differ += 1
-            first = next((i for i, (a, b) in enumerate(zip(hashes, now or [])) if a != b), min(len(hashes), len(now or [])))
+            first = next(
+                (i for i, (a, b) in enumerate(zip(hashes, now or [])) if a != b), min(len(hashes), len(now or []))
+            )
             print(f"{label} seed {seed}: DIFFERENT from query {first + 1}")
     print("all identical" if not differ else f"{differ} runs differ")
     return 1 if differ else 0

@@ -25,20 +25,14 @@ def seed(text: str) -> int:
 
 
 def per_cpu(text: str) -> int:
-    """The type of ``--threads`` and of every ``--jobs``: an integer from 1 to 4 per CPU this
-    process may use (more only queue for the same CPUs, and a huge one overflows torch's int)."""
-    from netembed.threads import usable_cpus
+    """The type of ``--threads`` and of every ``--jobs``: ``netembed.threads.check``'s rule (an
+    integer from 1 to 4 per CPU this process may use: more only queue for the same CPUs)."""
+    from netembed.threads import ThreadsError, check
 
-    cpus = usable_cpus()
     try:
-        value = int(text)
-    except ValueError:
-        value = None
-    if value is None or not 1 <= value <= 4 * cpus:
-        raise argparse.ArgumentTypeError(
-            f"must be an integer in [1, {4 * cpus}] (at most 4 per CPU this process may use, {cpus}), got {text!r}"
-        )
-    return value
+        return check(text)
+    except ThreadsError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 class _Defaults(argparse.HelpFormatter):
@@ -106,7 +100,9 @@ def pretrain(sub):
     _common(sub, formats=False, data=False)
     _threads(sub)
     _space(sub)
-    sub.add_argument("--out", help="pretrained directory to write, new or empty, or --force (default: results/encoder-SPACE)")
+    sub.add_argument(
+        "--out", help="pretrained directory to write, new or empty, or --force (default: results/encoder-SPACE)"
+    )
     sub.add_argument("--force", action="store_true", help="replace what --out holds (e.g. pretrained/encoder-nb101)")
     sub.add_argument("--work", help="checkpoint folder (default: OUT.checkpoint); rerun to resume")
     sub.add_argument("--epochs", type=int, default=config.epochs)
@@ -124,7 +120,9 @@ def embed(sub):
     _common(sub, data=False)
     _threads(sub)
     sub.add_argument(
-        "cells", nargs="?", help='JSON list of cells, {"matrix": ..., "ops": ...} (nb201: {"arch": ...}), a file or text'
+        "cells",
+        nargs="?",
+        help='JSON list of cells, {"matrix": ..., "ops": ...} (nb201: {"arch": ...}), a file or text',
     )
     sub.add_argument("--model", default="encoder-nb101", help="pretrained name or directory (its space's cells)")
     sub.add_argument("--eval", action="store_true", help="measure reconstruction, smoothness, edit distance, speed")
@@ -271,6 +269,7 @@ def compare(sub):
 
     _common(sub)
     _threads(sub)
+    _space(sub, dataset=True)
     sub.add_argument("--methods", nargs="+", default=list(METHODS))
     sub.add_argument("--seeds", type=int, default=30, help="number of seeds")
     sub.add_argument("--seed-offset", type=seed, default=0, help="first seed")

@@ -97,9 +97,7 @@ class Text:
     """A short name: letters, digits and ``_-+.`` (a space's name, say), 1 to 64 characters."""
 
     def accepts(self, value) -> bool:
-        return (
-            isinstance(value, str) and 0 < len(value) <= 64 and all(c.isalnum() or c in "_-+." for c in value)
-        )
+        return isinstance(value, str) and 0 < len(value) <= 64 and all(c.isalnum() or c in "_-+." for c in value)
 
     def __str__(self) -> str:
         return "a name of 1 to 64 letters, digits or _-+."

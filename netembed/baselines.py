@@ -4,19 +4,13 @@ Each is a :class:`~netembed.search.Method` built as ``Cls(rng, **settings)`` and
 ``BASELINES`` by its ``name``. All randomness comes from the method's ``rng`` (TPE seeds
 Optuna from it), so the same seed and the same rewards give the same cells.
 
-Random search and regularized evolution sample specs as NAS-Bench-101's own code does: a
-7x7 matrix with every upper-triangular bit a coin flip and uniform interior ops, rejected
-until it is a cell of the space (:func:`random_spec`). This favours small cells: pruning is
-what brings most samples under 9 edges. ``space.random_cell`` is the uniform alternative.
-
-A *raw spec* below is the unpruned spec in the flat layout of :meth:`Cell.to_flat`: the 21
-upper-triangular edge bits of the 7x7 matrix (row by row), then the 5 interior op codes.
-
 Every baseline takes a ``space`` (``netembed.spaces``; NAS-Bench-101 by default) and asks it for
 what it needs: ``sample`` (how the space's own benchmark code samples, with the genotype a
 mutation acts on), ``mutate``, ``neighbors``, and Optuna's view for TPE. Evolution's population
 defaults to the space's ``evolution`` settings (NAS-Bench-201's budgets are a few hundred queries:
-population 10, tournament 3).
+population 10, tournament 3). On NAS-Bench-101, random search and evolution sample raw specs as
+its own code does (coin-flip edges, uniform ops, rejected until valid: :func:`random_spec`, in
+``netembed.spaces.nb101.sampling``), which favours small cells; ``space.random_cell`` is uniform.
 
 >>> import numpy as np
 >>> method = BASELINES["regularized_evolution"](np.random.default_rng(0), population_size=5, tournament_size=2)
@@ -38,7 +32,7 @@ import numpy as np
 
 from netembed import spaces
 from netembed.search import Evaluation, Method, SearchError
-from netembed.spaces.nb101.sampling import NUM_OP_SPOTS, mutate_spec, random_spec, sample_spec
+from netembed.spaces.nb101.sampling import NUM_OP_SPOTS, random_spec
 
 if TYPE_CHECKING:
     from optuna.trial import Trial
@@ -50,9 +44,7 @@ __all__ = [
     "RandomSearch",
     "RegularizedEvolution",
     "TPESearch",
-    "mutate_spec",
     "random_spec",
-    "sample_spec",
 ]
 
 # -- the common ask/tell bookkeeping --------------------------------------------------------------
@@ -170,7 +162,7 @@ class RegularizedEvolution(_Baseline):
         self._asks = 0
         self._pending_spec: np.ndarray | None = None
         #: (parent, child) of the last ask when it was a mutation; None during the random phase
-        self.last_mutation: tuple[Individual, Cell] | None = None
+        self.last_mutation: tuple[Individual, object] | None = None
 
     def settings(self) -> dict:
         return {
@@ -226,10 +218,10 @@ class LocalSearch(_Baseline):
     def __init__(self, rng: np.random.Generator, *, space: spaces.Space | str | None = None):
         super().__init__(rng, space)
         #: the cell being improved and its reward; None while a (re)start is being asked
-        self.current: tuple[Cell, float] | None = None
+        self.current: tuple[object, float] | None = None
         self.restarts = 0  # random starts after the first
-        self._queue: list[Cell] = []  # neighbors of the current cell still to ask
-        self._scores: list[tuple[Cell, float]] = []  # neighbors told so far, in ask order
+        self._queue: list = []  # neighbors of the current cell still to ask
+        self._scores: list[tuple[object, float]] = []  # neighbors told so far, in ask order
         self._starting = True
 
     def _propose(self):
@@ -251,7 +243,7 @@ class LocalSearch(_Baseline):
         else:
             self._restart()
 
-    def _move_to(self, cell: Cell, reward: float) -> None:
+    def _move_to(self, cell, reward: float) -> None:
         self.current = (cell, reward)
         found = [neighbor.cell for neighbor in self.space.neighbors(cell)]
         order = self.rng.permutation(len(found))

@@ -194,7 +194,9 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
     config = PretrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, kl_weight=args.kl_weight
     )
-    out = check_writable(args.out or f"results/encoder-{args.space}")  # named before a checkpoint folder is named after it
+    out = check_writable(
+        args.out or f"results/encoder-{args.space}"
+    )  # named before a checkpoint folder is named after it
     work = Path(args.work) if args.work else out.with_name(out.name + ".checkpoint")
     command = _command_line() if sys.argv[0].endswith("netembed") else None
     device = resolve_device(args.device)
@@ -403,23 +405,19 @@ def cmd_search(args: argparse.Namespace) -> None:
 
 def cmd_compare(args: argparse.Namespace) -> None:
     """Every method, same seeds and budget, on the table; CSV, PNG, table or JSON rows."""
-    from netembed import compare
-    from netembed._io import atomic_write
-    from netembed.bench import load_table
+    from netembed import compare, spaces
 
-    compare.check_methods(args.methods, args.objective)
-    bench, out = load_table(args.data, required=True), Path(args.out)
+    table = spaces.get(args.space).load_table(args.data)
+    dataset = None if args.space == "nb101" else table.check_dataset(args.dataset or table.datasets[0])
+    compare.check_methods(args.methods, args.objective, args.space, dataset)
     seeds = list(range(args.seed_offset, args.seed_offset + args.seeds))
     text = args.format == "text"
     runs = compare.run_compare(
-        args.methods, seeds, args.budget, out, data=args.data, jobs=args.jobs, progress=text,
+        args.methods, seeds, args.budget, args.out, data=args.data, jobs=args.jobs, progress=text,
         objective=args.objective, announce=(lambda line: print(line, flush=True)) if text else None,
+        space=args.space, dataset=dataset,
     )  # fmt: skip
-    rows = compare.summarise(runs, bench)
-    csv = compare.write_runs_csv(runs, out / "search_runs.csv")
-    plot = compare.plot_runs(runs, out / "search.png", float(bench.test_acc_108.max()))
-    atomic_write(out / "search.json", lambda tmp: Path(tmp).write_text(json.dumps(rows, indent=2)))
-    _print(args, rows, compare.format_summary(rows) + f"\nwrote {csv}, {out / 'search.json'} and {plot}")
+    _print(args, *compare.write_report(runs, table, args.out, dataset))
 
 
 def cmd_train_cell(args: argparse.Namespace) -> None:

@@ -28,18 +28,22 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHECKPOINTS",
+    "NB201_TOP",
     "REFERENCE",
     "TOP_THRESHOLD",
     "Run",
     "format_summary",
+    "format_summary_nb201",
     "hypervolume_ratios",
     "median_hypervolume_ratio",
     "plot_runs",
     "queries_to_top",
     "run_compare",
     "summarise",
+    "summarise_nb201",
     "table_run",
     "true_front",
+    "write_report",
 ]
 
 #: Test accuracy of the 42nd best cell: reaching it means finding a top-0.01% cell.
@@ -52,7 +56,8 @@ REFERENCE = "regularized_evolution"
 @dataclass
 class Run:
     """One method, one seed: the true test accuracy and parameters of every query, in order, and
-    the method's ``settings()`` (as JSON reads them back)."""
+    the method's ``settings()`` (as JSON reads them back). NAS-Bench-201: ``accuracy`` is the
+    validation accuracy the search read, ``test`` the test accuracy of each query."""
 
     method: str
     seed: int
@@ -62,6 +67,7 @@ class Run:
     search_seconds: float
     evaluator_seconds: float
     settings: dict = field(default_factory=dict)
+    test: list[float] | None = None
 
     def best_so_far(self) -> np.ndarray:
         return np.maximum.accumulate(np.asarray(self.accuracy))
@@ -79,32 +85,43 @@ def run_label(method: str, objective: str) -> str:
 _BENCH = None  # each worker process loads the table once
 
 
-def _worker_init(data: str | None, threads: int) -> None:
+def _worker_init(data: str | None, threads: int, space: str = "nb101") -> None:
     global _BENCH
     import torch
 
-    from netembed.bench import Benchmark
+    from netembed import spaces
 
     torch.set_num_threads(threads)
-    _BENCH = Benchmark.load(data)
+    _BENCH = spaces.get(space).load_table(data)
 
 
 def table_run(
-    method, label: str, seed: int, budget: int, bench: Benchmark, path: Path, objective: str = "reward", settings=None
+    method,
+    label: str,
+    seed: int,
+    budget: int,
+    bench: Benchmark,
+    path: Path,
+    objective: str = "reward",
+    settings=None,
+    dataset: str | None = None,
 ) -> Run:
     """``method`` (seeded ``seed``) for ``budget`` queries on the table, saved to ``path`` at once
     under ``label`` with ``settings`` (default: the method's own): compare's accounting, which
-    variants measured elsewhere (experiments/) share."""
-    from netembed.evaluators import TableEvaluator
+    variants measured elsewhere (experiments/) share. ``dataset``: a NAS-Bench-201 table's data
+    set, whose validation accuracy the search reads (the test accuracy of each query is kept)."""
+    from netembed.evaluators import NB201TableEvaluator, TableEvaluator
     from netembed.search import Budget, run_search
 
+    evaluator = TableEvaluator(bench) if dataset is None else NB201TableEvaluator(bench, dataset)
     result = run_search(
         method,
-        TableEvaluator(bench),
-        Objective(objective),  # the accuracy reward: the figures are test accuracies
+        evaluator,
+        Objective(objective),  # the accuracy reward: the figures are test (NB201: validation) accuracies
         Budget(queries=budget),
         seed=seed,
     )
+    test = None if dataset is None else [float(bench.test[dataset][bench.row_of(e.cell)]) for e in result.evaluations]
     run = Run(
         label,
         seed,
@@ -114,18 +131,25 @@ def table_run(
         result.search_seconds,
         result.evaluator_seconds,
         as_saved(settings if settings is not None else method.settings()),
+        test,
     )
     atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(asdict(run))))
     return run
 
 
-def _one_run(task: tuple[str, str, int, int, str]) -> Run:
+def _one_run(task: tuple[str, str, int, int, str, str, str | None]) -> Run:
     from netembed.runs import build_method
 
-    method_name, objective, seed, budget, out = task
+    method_name, objective, seed, budget, out, space, dataset = task
     label = run_label(method_name, objective)
-    method = build_method(method_name, seed, objective)
-    return table_run(method, label, seed, budget, _BENCH, _run_path(Path(out), label, seed), objective)
+    method = build_method(method_name, seed, objective, space=space)
+    path = _run_path(Path(out), label, seed)
+    return table_run(method, label, seed, budget, _BENCH, path, objective, _saved(method, dataset), dataset)
+
+
+def _saved(method, dataset: str | None) -> dict:
+    """What a saved run must match: the method's settings, and a NAS-Bench-201 run's data set."""
+    return as_saved(method.settings() | ({} if dataset is None else {"dataset": dataset}))
 
 
 def _load_run(path: Path, budget: int, settings: dict) -> Run | None:
@@ -137,9 +161,11 @@ def _load_run(path: Path, budget: int, settings: dict) -> Run | None:
     return run if run.budget == budget and len(run.accuracy) == budget and run.settings == settings else None
 
 
-def check_methods(methods: list[str], objective: str) -> dict[str, dict]:
+def check_methods(
+    methods: list[str], objective: str, space: str = "nb101", dataset: str | None = None
+) -> dict[str, dict]:
     """Refuse, before any work, an unknown method or one without ``objective``; returns each
-    method's settings (as a saved run holds them)."""
+    method's settings in ``space`` (as a saved run holds them)."""
     from netembed.runs import METHODS, build_method
 
     unknown = [m for m in methods if m not in METHODS]
@@ -147,7 +173,7 @@ def check_methods(methods: list[str], objective: str) -> dict[str, dict]:
         raise SearchError(f"methods must be among {', '.join(METHODS)}, got {unknown}")
     if len(set(methods)) < len(methods):
         raise SearchError(f"methods must each be named once, got {list(methods)}")
-    return {method: as_saved(build_method(method, 0, objective).settings()) for method in methods}
+    return {method: _saved(build_method(method, 0, objective, space=space), dataset) for method in methods}
 
 
 def run_compare(
@@ -160,8 +186,13 @@ def run_compare(
     progress: bool = True,
     objective: str = "reward",
     announce=None,
+    space: str = "nb101",
+    dataset: str | None = None,
 ) -> list[Run]:
     """Every (method, seed) run, reusing finished runs found under ``out/runs``.
+
+    ``space``: the search space whose table labels the queries; NAS-Bench-201 needs its
+    ``dataset`` (whose validation accuracy the searches read).
 
     ``objective="pareto"``: the methods search for the (accuracy, parameters) front (netembed
     and random only); the figure that matters is then the hypervolume ratio. ``announce(line)``
@@ -171,7 +202,11 @@ def run_compare(
     """
     from tqdm.auto import tqdm
 
-    settings = check_methods(methods, objective)
+    if (dataset is None) != (space == "nb101"):
+        raise SearchError(f"a data set names a NAS-Bench-201 column: none for nb101, one for nb201, got {dataset!r}")
+    if space != "nb101" and objective != "reward":
+        raise SearchError(f"a {space} comparison searches for the best accuracy (objective reward), got {objective!r}")
+    settings = check_methods(methods, objective, space, dataset)
     if not isinstance(budget, int) or budget < 1:
         raise SearchError(f"budget must be a positive number of queries, got {budget!r}")
     if not isinstance(jobs, int) or jobs < 1:
@@ -182,7 +217,7 @@ def run_compare(
         for m in methods
         for s in seeds
     }
-    todo = [(m, objective, s, budget, str(out)) for s in seeds for m in methods if done[m, s] is None]
+    todo = [(m, objective, s, budget, str(out), space, dataset) for s in seeds for m in methods if done[m, s] is None]
     if announce is not None:
         redo = sum(1 for m, _, s, *_ in todo if _run_path(out, run_label(m, objective), s).exists())
         announce(_plan(methods, seeds, budget, len(done) - len(todo), jobs, out, redo))
@@ -191,7 +226,7 @@ def run_compare(
     left = {m: sum(1 for t in todo if t[0] == m) for m in methods}
     measured: dict[str, list[float]] = {m: [] for m in methods}
     with bar:  # closed on an error too: the error gets a line of its own
-        for run in _execute(todo, data, jobs):
+        for run in _execute(todo, data, jobs, space):
             method = method_of[run.method]
             done[method, run.seed] = run
             left[method] -= 1
@@ -201,7 +236,7 @@ def run_compare(
     return [done[m, s] for m in methods for s in seeds]
 
 
-def _execute(todo: list[tuple], data: str | None, jobs: int):
+def _execute(todo: list[tuple], data: str | None, jobs: int, space: str = "nb101"):
     """The runs of ``todo`` as they finish, in this process or in ``jobs`` spawned ones (fresh
     interpreters: no forked torch state), the CPU threads shared between them."""
     from multiprocessing import get_context
@@ -212,10 +247,10 @@ def _execute(todo: list[tuple], data: str | None, jobs: int):
         return
     threads = max(1, cpu.choose() // jobs)
     if jobs == 1:
-        _worker_init(data, threads)
+        _worker_init(data, threads, space)
         yield from map(_one_run, todo)
         return
-    with get_context("spawn").Pool(jobs, initializer=_worker_init, initargs=(data, threads)) as pool:
+    with get_context("spawn").Pool(jobs, initializer=_worker_init, initargs=(data, threads, space)) as pool:
         yield from pool.imap_unordered(_one_run, todo)
         pool.close()
         pool.join()
@@ -271,17 +306,17 @@ def median_hypervolume_ratio(runs: list[Run], front: tuple[np.ndarray, np.ndarra
     return float(np.median(hypervolume_ratios(runs, front, queries)))
 
 
-def queries_to_top(run: Run, budget: int | None = None) -> float:
-    """Queries until ``run`` first found a top-0.01% cell (``TOP_THRESHOLD``) within its first
-    ``budget`` (default: all), infinity if it found none: censored at the budget."""
-    return stats.queries_to_reach(run.accuracy[: run.budget if budget is None else budget], TOP_THRESHOLD)
+def queries_to_top(run: Run, budget: int | None = None, goal: float = TOP_THRESHOLD) -> float:
+    """Queries until ``run`` first found a cell of at least ``goal`` (default: a top-0.01% one)
+    within its first ``budget`` (default: all), infinity if it found none: censored at the budget."""
+    return stats.queries_to_reach(run.accuracy[: run.budget if budget is None else budget], goal)
 
 
 def _interval(prefix: str, interval: stats.Interval) -> dict:
     return {f"{prefix}_low": interval.low, f"{prefix}_high": interval.high}
 
 
-def _paired(method: list[Run], reference: list[Run], seed: int) -> dict:
+def _paired(method: list[Run], reference: list[Run], seed: int, goal: float = TOP_THRESHOLD) -> dict:
     """The paired fields of ``method`` against ``reference`` over the seeds both ran ({} if none)."""
     theirs = {r.seed: r for r in reference}
     mine = [r for r in method if r.seed in theirs]
@@ -289,8 +324,8 @@ def _paired(method: list[Run], reference: list[Run], seed: int) -> dict:
         return {}
     budget = min(r.budget for r in [*method, *reference])  # both cut to the budget they share
     paired = stats.paired_comparison(
-        [queries_to_top(theirs[r.seed], budget) for r in mine],
-        [queries_to_top(r, budget) for r in mine],
+        [queries_to_top(theirs[r.seed], budget, goal) for r in mine],
+        [queries_to_top(r, budget, goal) for r in mine],
         budget,
         seed=seed,
     )
@@ -482,6 +517,111 @@ def format_summary(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+#: NAS-Bench-201: a top architecture is one of the 10 best by the data set's validation accuracy.
+NB201_TOP = 10
+NB201_CHECKPOINTS = (50, 100, 300)
+
+
+def nb201_goal(table, dataset: str) -> float:
+    """The validation accuracy of the ``NB201_TOP``-th best architecture: reaching it is finding a top one."""
+    return float(np.sort(table.val[dataset])[-NB201_TOP])
+
+
+def summarise_nb201(
+    runs: list[Run],
+    table,
+    dataset: str,
+    checkpoints=NB201_CHECKPOINTS,
+    reference: str | None = REFERENCE,
+    seed: int = 0,
+) -> list[dict]:
+    """NAS-Bench-201, one row per method: queries to a top-10 architecture by validation accuracy
+    (Kaplan-Meier median over seeds with its bootstrap 95% interval, censored at the budget), the
+    seeds that reached one, the paired comparison with ``reference`` (as ``summarise``), and the
+    mean over seeds of the test accuracy of the best-by-validation pick after each checkpoint, with
+    its 95% interval (``test_of_pick``). 12-epoch accuracies."""
+    goal = nb201_goal(table, dataset)
+    methods = list(dict.fromkeys(r.method for r in runs))
+    by_method = {m: [r for r in runs if r.method == m] for m in methods}
+    rows = []
+    for method, mine in by_method.items():
+        budget = min(r.budget for r in mine)
+        first = [queries_to_top(r, budget, goal) for r in mine]
+        queries = stats.bootstrap_queries_median(first, budget, seed=seed)
+        picks = {}
+        for point in [c for c in checkpoints if c <= budget] or [budget]:
+            tests = [r.test[int(np.argmax(r.accuracy[:point]))] for r in mine]
+            picks[str(point)] = stats.bootstrap_mean(tests, seed=seed)
+        rows.append(
+            {
+                "method": method,
+                "seeds": len(mine),
+                "budget": budget,
+                "goal": goal,
+                "median_queries_to_top": queries.estimate,
+                **_interval("median_queries_to_top", queries),
+                "reached_top": int(np.isfinite(first).sum()),
+                "test_of_pick": {p: i.estimate for p, i in picks.items()},
+                "test_of_pick_interval": {p: _interval("mean", i) for p, i in picks.items()},
+                "search_seconds_per_query": float(np.mean([r.search_seconds / len(r.accuracy) for r in mine])),
+            }
+        )
+        if reference in by_method:
+            rows[-1]["reference"] = reference
+            if method != reference:
+                rows[-1] |= _paired(mine, by_method[reference], seed, goal)
+    return rows
+
+
+def format_summary_nb201(rows: list[dict], table, dataset: str) -> str:
+    """The NAS-Bench-201 comparison as one plain-text table (see ``summarise_nb201``)."""
+    val, test = table.val[dataset], table.test[dataset]
+    points = list(dict.fromkeys(p for r in rows for p in r["test_of_pick"]))
+    reference = next((r["reference"] for r in rows if "reference" in r), None)
+    lines = [
+        (
+            f"NAS-Bench-201 {dataset} (12-epoch accuracies): a top-{NB201_TOP} architecture has validation accuracy "
+            f">= {rows[0]['goal']:.4f}; the best validation {val.max():.4f}, the best test {np.nanmax(test):.4f}, "
+            f"the test accuracy of the best by validation {test[int(np.argmax(val))]:.4f}"
+        ),
+        f"{'method':<22}{'queries to a top-10 [95% CI]':<44}{'vs ' + (reference or '-') + ' [95% CI]':<44}"
+        + "".join(f"{'test of pick @' + p:>26}" for p in points),
+    ]
+    for r in rows:
+        ratio, _ = _paired_cells(r)
+        picks = [_with_interval(r["test_of_pick"][p], *r["test_of_pick_interval"][p].values(), ".4f") for p in points]
+        lines.append(f"{r['method']:<22}{_queries_cell(r):<44}{ratio:<44}" + "".join(f"{c:>26}" for c in picks))
+    lines += [
+        "",
+        "queries: Kaplan-Meier median over seeds, a seed without a top architecture censored at the budget N (>N);",
+        "vs: median over seeds of the reference's queries / the method's, same seed; test of pick: mean over seeds",
+        "of the test accuracy of the best architecture by validation after that many queries.",
+    ]
+    return "\n".join(lines)
+
+
+def write_report(runs: list[Run], table, out: str | os.PathLike, dataset: str | None = None) -> tuple[list[dict], str]:
+    """Summarise ``runs`` (NAS-Bench-101's table, or NAS-Bench-201's with its ``dataset``), write
+    ``search_runs.csv``, ``search.json`` and ``search.png`` in ``out``; returns the rows and the text."""
+    out = Path(out)
+    if dataset is None:
+        rows = summarise(runs, table)
+        plot = plot_runs(runs, out / "search.png", float(table.test_acc_108.max()))
+        text = format_summary(rows)
+    else:
+        rows = summarise_nb201(runs, table, dataset)
+        val = table.val[dataset]
+        plot = plot_runs(
+            runs, out / "search.png", float(val.max()), lines={f"top {NB201_TOP}": nb201_goal(table, dataset)},
+            floor=float(np.quantile(val, 0.9)), ylabel="validation accuracy of best architecture found",
+            title=f"NAS-Bench-201 {dataset}, 12 epochs: median over seeds, band: its bootstrap 95% interval",
+        )  # fmt: skip
+        text = format_summary_nb201(rows, table, dataset)
+    csv = write_runs_csv(runs, out / "search_runs.csv")
+    atomic_write(out / "search.json", lambda tmp: Path(tmp).write_text(json.dumps(rows, indent=2)))
+    return rows, text + f"\nwrote {csv}, {out / 'search.json'} and {plot}"
+
+
 def write_runs_csv(runs: list[Run], path: str | os.PathLike) -> Path:
     """Long format: method, seed, query, accuracy of that query, best accuracy so far."""
     from netembed.analysis import write_csv
@@ -514,6 +654,7 @@ def plot_runs(
     best_label: str = "best in the table",
     floor: float = 0.925,
     title: str = "NAS-Bench-101: median over seeds, band: its bootstrap 95% interval",
+    ylabel: str = "test accuracy of best cell found",
 ) -> Path:
     """Median over seeds of the best true test accuracy found vs queries, per method, with the
     bootstrap 95% interval of that median (seeded by ``seed``) as a band; ``lines``: dashed levels
@@ -539,7 +680,7 @@ def plot_runs(
     ax.set(
         xscale="log",
         xlabel="queries (unique cells labelled)",
-        ylabel="test accuracy of best cell found",
+        ylabel=ylabel,
         ylim=(floor, top + 0.002),
         title=title,
     )

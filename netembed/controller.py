@@ -180,7 +180,9 @@ class NetembedSearch(Method):
         self.encoder.eval()
         encoder = self.encoder.config
         if encoder.space != self.space.name:
-            raise spaces.SpaceError(f"init must be an encoder of space {self.space.name}, got one of {encoder.space}: {init}")
+            raise spaces.SpaceError(
+                f"init must be an encoder of space {self.space.name}, got one of {encoder.space}: {init}"
+            )
         surrogate = asdict(config.surrogate)
         if prior and surrogate["readout"] is None:  # the prior's readout, to start from all of its members
             surrogate["readout"] = AccuracyPredictor.shape_of(prior).get("readout")

@@ -27,7 +27,15 @@ from torch_geometric.data import Batch, Data
 from netembed import spaces
 from netembed.spaces.nb101 import NB101Space
 
-__all__ = ["DenseCells", "SpaceGraphs", "cell_to_data", "cells_to_batch", "dense_arrays", "dense_cells", "node_features"]
+__all__ = [
+    "DenseCells",
+    "SpaceGraphs",
+    "cell_to_data",
+    "cells_to_batch",
+    "dense_arrays",
+    "dense_cells",
+    "node_features",
+]
 
 
 def node_features(space: spaces.Space | str | None = None) -> int:

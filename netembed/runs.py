@@ -158,7 +158,11 @@ class SearchSpec:
                 raise SearchError(f"--dataset is for nb201 (NAS-Bench-101 has CIFAR-10 only), got {self.dataset!r}")
             return
         if self.evaluator != "table":
-            raise SearchError(f"a {self.space} search reads its table: evaluator must be 'table', got {self.evaluator!r}")
+            raise SearchError(
+                f"a {self.space} search reads its table: evaluator must be 'table', got {self.evaluator!r}"
+            )
+        if self.shared:
+            raise SearchError(f"a {self.space} search runs in one process for now: --workers 1 and no --storage")
         if self.objective.reward.mode != "accuracy" and self.objective.reward.cost != "params":
             raise SearchError(f"a {self.space} reward's cost must be params, got {self.objective.reward.cost!r}")
 
@@ -692,8 +696,10 @@ def _table_text(report: SearchReport) -> list[str]:
     """The lines of a NAS-Bench-201 report."""
     dataset, result = report.payload["settings"]["dataset"], report.result
     lines = [
-        f"\n{len(result.evaluations)} queries of {dataset}'s validation accuracy (12 epochs), search overhead "
-        f"{report.overhead or 0:.3f} s/query. Best architectures by reward (test: the table's, unseen by the search):",
+        (
+            f"\n{len(result.evaluations)} queries of {dataset}'s validation accuracy (12 epochs), search overhead "
+            f"{report.overhead or 0:.3f} s/query. Best architectures by reward (test: the table's, unseen by the search):"
+        ),
         f"{'#':>2} {'index':>6}{'reward':>8}{'val acc':>9}{'test acc':>9}{'val rank':>9}{'params':>11}  arch",
     ]
     for i, r in enumerate(report.rows, 1):

@@ -42,7 +42,7 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import replace
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 from netembed.cell import FLAT_NAMES, MAX_VERTICES, OPS, Cell
 from netembed.search import (
@@ -389,8 +389,14 @@ class SharedStudy:
 
 
 def _evaluation(trial: FrozenTrial) -> Evaluation:
+    from netembed import spaces
+
     source = f"trial {trial.number} of the study"
+    needed = ("claim", *spaces.get("nb101").json_keys, "accuracy", "seconds", "params")
+    missing = [key for key in needed if key not in trial.user_attrs]
     try:
+        if missing:
+            raise KeyError(missing[0])
         claimed = trial.user_attrs["claim"]["hash"]
         return evaluation_from_record(trial.user_attrs, trial.value, trial.number + 1, claimed, source, "its claim")
     except KeyError as exc:  # a trial another tool added to the study
@@ -631,7 +637,7 @@ class WorkerProcesses:
         self._joining = False
         self._previous = None
 
-    def __enter__(self) -> WorkerProcesses:
+    def __enter__(self) -> Self:
         import signal
 
         if threading.current_thread() is threading.main_thread():  # only it may set handlers

@@ -331,7 +331,9 @@ def _train_elsewhere(job: PredictorJob, out, command: str | None, progress: bool
     model = AccuracyPredictor(job.config(len(train_rows)))
     out = check_new_folder(out, force)  # before the training
     out.mkdir(parents=True, exist_ok=True)
-    model.fit([table.arch_at(int(r)) for r in train_rows], table.val[dataset][train_rows], init=job.init, progress=progress)
+    model.fit(
+        [table.arch_at(int(r)) for r in train_rows], table.val[dataset][train_rows], init=job.init, progress=progress
+    )
     predicted, _ = model.predict([table.arch_at(int(r)) for r in test_rows])
     truth = table.val[dataset][test_rows]
     quality = {
@@ -340,7 +342,9 @@ def _train_elsewhere(job: PredictorJob, out, command: str | None, progress: bool
         "kendall_tau": float(kendalltau(predicted, truth).statistic),
         "spearman": float(spearmanr(predicted, truth).statistic),
     }
-    plot = plot_predictions(predicted, truth, out / "predicted_vs_true.png", "accuracy", low=float(np.quantile(truth, 0.05)))
+    plot = plot_predictions(
+        predicted, truth, out / "predicted_vs_true.png", "accuracy", low=float(np.quantile(truth, 0.05))
+    )
     meta = {
         "command": command,
         "target": f"{dataset}_val",
@@ -352,4 +356,10 @@ def _train_elsewhere(job: PredictorJob, out, command: str | None, progress: bool
         "quality": quality,
     }
     model.save_pretrained(out, meta)
-    return {"out": str(out), "train_cells": len(train_rows), "model": "AccuracyPredictor", "test": quality, "plot": str(plot)}
+    return {
+        "out": str(out),
+        "train_cells": len(train_rows),
+        "model": "AccuracyPredictor",
+        "test": quality,
+        "plot": str(plot),
+    }

@@ -93,11 +93,12 @@ def configure(requested: int | None = None) -> int:
 
 
 @contextlib.contextmanager
-def fixed(count: int = SEARCH_THREADS):
-    """torch on ``count`` threads inside, its count before restored after (a decorator too).
-    Nests; changes nothing when torch already runs on ``count``."""
+def fixed(count: int | None = None):
+    """torch on ``count`` threads (None: ``SEARCH_THREADS``, read at each entry) inside, its count
+    before restored after; a decorator too. Nests; changes nothing when torch already runs on it."""
     import torch
 
+    count = SEARCH_THREADS if count is None else count
     before = torch.get_num_threads()
     if before != count:
         torch.set_num_threads(count)

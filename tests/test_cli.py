@@ -595,14 +595,14 @@ def test_compare_runs_every_method_and_reuses_finished_runs(capsys, tmp_path, ar
     # a run saved by other settings (an older default) is run again, not mixed in
     saved = tmp_path / "c" / "runs" / "local_search-seed1.json"
     document = json.loads(saved.read_text())
-    assert document["settings"] == {"method": "local_search"}
+    assert document["settings"] == {"method": "local_search", "space": "nb101"}
     saved.write_text(json.dumps(document | {"settings": {"method": "local_search", "older": True}}))
     monkeypatch.setattr(compare, "_one_run", lambda task: reran.append(task[:3]) or one_run(task))
     code, third, _ = run(capsys, *argv)
     timeless = [{k: v for k, v in r.items() if k != "search_seconds_per_query"} for r in json.loads(third)]
     assert code == 0 and reran == [("local_search", "reward", 1)]
     assert timeless == [{k: v for k, v in r.items() if k != "search_seconds_per_query"} for r in rows]
-    assert json.loads(saved.read_text())["settings"] == {"method": "local_search"}
+    assert json.loads(saved.read_text())["settings"] == {"method": "local_search", "space": "nb101"}
 
 
 def test_compare_refuses_a_front_search_for_scalar_methods(capsys, no_table, tmp_path):

@@ -158,6 +158,7 @@ def test_a_search_reads_validation_and_reports_the_test_accuracy_of_its_picks(ta
         ({"evaluator": "surrogate"}, SearchError, "a nb201 search reads its table: evaluator must be 'table'"),
         ({"space": "nb101", "dataset": "cifar10"}, SearchError, "--dataset is for nb201"),
         ({"space": "nb301"}, SpaceError, "space must be one of nb101, nb201"),
+        ({"workers": 2}, SearchError, "a nb201 search runs in one process for now"),
     ],
 )
 def test_a_search_spec_refuses_what_the_space_cannot_do(fields, error, rule):
@@ -170,10 +171,10 @@ def test_an_unknown_data_set_is_refused_naming_the_ones_there(table):
         NB201TableEvaluator(table, "cifar100")
 
 
-def _cli(*args, env_table=None):
+def _cli(*args):
     env = {"PATH": "/usr/bin:/bin", "NETEMBED_THREADS": "1", "HOME": "/tmp"}
     return subprocess.run(
-        [sys.executable, "-m", "netembed.cli", *args], capture_output=True, text=True, env=env, timeout=300
+        [sys.executable, "-m", "netembed.cli", *args], check=False, capture_output=True, text=True, env=env, timeout=300
     )
 
 
@@ -193,6 +194,10 @@ def test_the_command_line_queries_and_searches_nb201(table_path, table, tmp_path
                   "--out", str(tmp_path / "s"), "--format", "json")  # fmt: skip
     assert search.returncode == 0, search.stderr
     assert json.loads(search.stdout)["queries"] == 12
+    compared = _cli("compare", *data, "--dataset", "imagenet16", "--methods", "random", "tpe", "--seeds", "1",
+                    "--budget", "15", "--out", str(tmp_path / "c"), "--format", "json")  # fmt: skip
+    assert compared.returncode == 0, compared.stderr
+    assert [r["method"] for r in json.loads(compared.stdout)] == ["random", "tpe"]
     for args, rule in (
         (("query", *data, "|x~0|"), "architecture string must have 3 nodes"),
         (("query", *data, "1", "--dataset", "svhn"), "data set must be one of cifar10, imagenet16"),
@@ -202,3 +207,31 @@ def test_the_command_line_queries_and_searches_nb201(table_path, table, tmp_path
         assert refused.returncode == 2 and rule in refused.stderr and "Traceback" not in refused.stderr
         assert len(refused.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "t").exists()
+
+
+def test_compare_runs_nb201_side_by_side_and_reports_the_test_accuracy_of_the_picks(table_path, table, tmp_path):
+    from netembed import compare
+
+    methods, seeds = ["random", "regularized_evolution"], [0, 1]
+    runs = compare.run_compare(
+        methods, seeds, 30, tmp_path / "c", data=str(table_path), progress=False, space="nb201", dataset="cifar10"
+    )
+    assert all(len(r.accuracy) == len(r.test) == 30 for r in runs)
+    pairs = set(zip(table.val["cifar10"].tolist(), table.test["cifar10"].tolist()))
+    assert all((a, t) in pairs for r in runs for a, t in zip(r.accuracy, r.test))  # each query's own row
+    rows, text = compare.write_report(runs, table, tmp_path / "c", "cifar10")
+    goal = float(np.sort(table.val["cifar10"])[-10])
+    assert [r["method"] for r in rows] == methods and rows[0]["goal"] == goal
+    for row in rows:
+        mine = [r for r in runs if r.method == row["method"]]
+        picks = [r.test[int(np.argmax(r.accuracy[:30]))] for r in mine]
+        assert row["test_of_pick"]["30"] == pytest.approx(np.mean(picks))
+        assert row["reached_top"] == sum(max(r.accuracy) >= goal for r in mine)
+    assert "12-epoch" in text and (tmp_path / "c" / "search.png").exists()
+    reused = compare.run_compare(
+        methods, seeds, 30, tmp_path / "c", data=str(table_path), progress=False, space="nb201", dataset="cifar10"
+    )
+    assert [r.accuracy for r in reused] == [r.accuracy for r in runs]
+    with pytest.raises(SearchError, match="objective reward"):
+        compare.run_compare(methods, seeds, 30, tmp_path / "d", data=str(table_path), space="nb201",
+                            dataset="cifar10", objective="pareto")  # fmt: skip

@@ -134,7 +134,9 @@ def test_every_op_change_has_the_kind_the_design_gives_it():
     c1, c3, skip, pool = "nor_conv_1x1", "nor_conv_3x3", "skip_connect", "avg_pool_3x3"
     design = {(c1, c3): "widen", (c3, c1): "narrow", (none := "none", skip): "add_edge"}
     design |= {(old, conv): "deepen" for old in (skip, none) for conv in (c1, c3)}
-    design |= {(conv, skip): "shallow" for conv in (c1, c3)} | {(old, none): "remove_edge" for old in (skip, c1, c3, pool)}
+    design |= {(conv, skip): "shallow" for conv in (c1, c3)} | {
+        (old, none): "remove_edge" for old in (skip, c1, c3, pool)
+    }
     for old, new in itertools.permutations(OPS, 2):
         assert Move(2, new).kind_for(Arch([old] * 6)) == design.get((old, new), "swap"), (old, new)
     assert sum(kind == "swap" for kind in (design.get(p, "swap") for p in itertools.permutations(OPS, 2))) == 7

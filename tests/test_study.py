@@ -548,7 +548,9 @@ def test_sigterm_stops_the_workers_before_the_command_exits(tmp_path):
         return {t.user_attrs["claim"]["worker"] for t in study.get_trials(states=[TrialState.COMPLETE])}
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    run = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    errors = tmp_path / "stderr.txt"  # a file, not a pipe: orphaned workers would hold a pipe open
+    with open(errors, "w") as stderr:
+        run = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr, text=True)
     workers: list[int] = []
     try:
         started = time.monotonic()
@@ -557,9 +559,9 @@ def test_sigterm_stops_the_workers_before_the_command_exits(tmp_path):
                 break
             time.sleep(0.5)
         workers = _children(run.pid)
-        assert run.poll() is None and len(workers) == 2 and all(map(_running, workers)), run.poll()
+        assert run.poll() is None and len(workers) == 2 and all(map(_running, workers)), errors.read_text()
         run.send_signal(signal.SIGTERM)  # the command alone, as `kill PID` does
-        _, err = run.communicate(timeout=120)  # a guard against a hang, not a time limit
+        run.wait(timeout=120)  # a guard against a hang, not a time limit
         alive = [pid for pid in workers if _running(pid)]
         assert alive == [], f"workers {alive} outlived the command"
     finally:
@@ -568,9 +570,8 @@ def test_sigterm_stops_the_workers_before_the_command_exits(tmp_path):
                 os.kill(pid, signal.SIGKILL)
         if run.poll() is None:
             run.kill()
-            run.communicate()
+            run.wait()
+    err = errors.read_text()
     assert run.returncode == 2, err
-    assert err.strip().splitlines() == [
-        "netembed search: error: stopped by SIGTERM; every finished query is in study 's': "
-        "rerun the same command to continue"
-    ], err
+    stopped = "stopped by SIGTERM; every finished query is in study 's': rerun the same command to continue"
+    assert err.strip().splitlines() == [f"netembed search: error: {stopped}"], err

@@ -66,7 +66,12 @@ def info(space: spaces.Space, data=None) -> tuple[dict, str]:
         lines.append(f"table: not found (pass --data PATH to the {space.name} table)")
     else:
         best = {d: {"val": float(table.val[d].max()), "test": float(np.nanmax(table.test[d]))} for d in table.datasets}
-        summary["table"] = {"path": str(table.source), "rows": len(table), "datasets": best, "devices": list(table.devices)}
+        summary["table"] = {
+            "path": str(table.source),
+            "rows": len(table),
+            "datasets": best,
+            "devices": list(table.devices),
+        }
         lines.append(f"table: {table.source} ({len(table):,} rows; accuracies after 12 epochs)")
         lines += [f"  {d}: best validation {b['val']:.4f}, best test {b['test']:.4f}" for d, b in best.items()]
         lines.append(f"  latency on {len(table.devices)} devices: {', '.join(table.devices)}")

@@ -93,7 +93,9 @@ class NB201Space(Space):
             return Arch.from_string(value)
         if isinstance(value, dict) and "arch" in value:
             return Arch.from_string(value["arch"])
-        raise InvalidCellError(f"a {self.name} architecture must be its string or an object with 'arch', got {value!r:.200}")
+        raise InvalidCellError(
+            f"a {self.name} architecture must be its string or an object with 'arch', got {value!r:.200}"
+        )
 
     # -- Optuna's view -----------------------------------------------------------------------------
 

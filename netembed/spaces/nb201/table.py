@@ -135,10 +135,14 @@ def _check(columns: dict[str, np.ndarray], file: Path) -> None:
         raise DataError(f"{file} is not a NAS-Bench-201 table: it has no arch_str column (columns: {sorted(columns)})")
     strings = columns["arch_str"]
     if strings.ndim != 1 or strings.dtype.kind != "U":
-        raise DataError(f"{file}: arch_str must be a column of strings, got dtype {strings.dtype} shape {strings.shape}")
+        raise DataError(
+            f"{file}: arch_str must be a column of strings, got dtype {strings.dtype} shape {strings.shape}"
+        )
     lookup = {op: k for k, op in enumerate(OPS)}
     try:  # the benchmark's strings are written in one order: a fast split, checked by a full parse on a miss
-        codes = np.array([[lookup[t.partition("~")[0]] for t in s.replace("+", "").split("|") if t] for s in strings.tolist()])
+        codes = np.array(
+            [[lookup[t.partition("~")[0]] for t in s.replace("+", "").split("|") if t] for s in strings.tolist()]
+        )
         if codes.shape != (len(strings), 6):
             raise ValueError
         for row in range(0, len(strings), max(1, len(strings) // 64)):
@@ -152,9 +156,13 @@ def _check(columns: dict[str, np.ndarray], file: Path) -> None:
         if name == "arch_str":
             continue
         if not (_ACCURACY.match(name) or _LATENCY.match(name)):
-            raise DataError(f"{file}: column {name!r} is neither {{dataset}}_val, {{dataset}}_test nor latency_{{device}}")
+            raise DataError(
+                f"{file}: column {name!r} is neither {{dataset}}_val, {{dataset}}_test nor latency_{{device}}"
+            )
         if array.shape != strings.shape or array.dtype.kind != "f":
-            raise DataError(f"{file}: column {name} must be {len(strings)} numbers, got dtype {array.dtype} shape {array.shape}")
+            raise DataError(
+                f"{file}: column {name} must be {len(strings)} numbers, got dtype {array.dtype} shape {array.shape}"
+            )
         accuracy = _ACCURACY.match(name)
         if accuracy and np.nanmax(array) > 1.0:
             raise DataError(f"{file}: column {name} must hold accuracies in [0, 1], got up to {np.nanmax(array)}")
