@@ -407,9 +407,9 @@ def cmd_compare(args: argparse.Namespace) -> None:
     """Every method, same seeds and budget, on the table; CSV, PNG, table or JSON rows."""
     from netembed import compare, spaces
 
+    compare.check_methods(args.methods, args.objective, args.space, args.dataset)  # before the table loads
     table = spaces.get(args.space).load_table(args.data)
     dataset = None if args.space == "nb101" else table.check_dataset(args.dataset or table.datasets[0])
-    compare.check_methods(args.methods, args.objective, args.space, dataset)
     seeds = list(range(args.seed_offset, args.seed_offset + args.seeds))
     text = args.format == "text"
     runs = compare.run_compare(

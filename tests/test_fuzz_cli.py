@@ -396,6 +396,8 @@ DEVICE = words("cpu", "cpu:0", "cuda", "meta", "CPU", "")
 SEED = mostly(st.integers(0, 2**32 - 1).map(str), ANY_INT)
 METHODS = words(*__import__("netembed.runs", fromlist=["METHODS"]).METHODS)
 COMMON = {"--format": FORMAT, "--data": data_folder, "--threads": THREADS}
+SPACE = {"--space": words("nb101", "nb201")}  # no NB201 table unless --data names one: errors, mostly
+SPACE_DATASET = {**SPACE, "--dataset": words("cifar10", "cifar100", "imagenet", "")}
 TRAINING = {  # real training: a few tiny images, one epoch, a narrow network
     "--images": lambda draw, case: draw(st.just("digits") | st.just("")) if draw(st.booleans())
     else a_file(draw, case, image_npz(), suffix=".npz"),
@@ -412,15 +414,20 @@ class Command:
 
 
 GRAMMAR = {
-    "info": Command({"--format": FORMAT, "--data": data_folder}, outputs=()),
+    "info": Command({"--format": FORMAT, "--data": data_folder, **SPACE}, outputs=()),
     "query": Command(
-        {"--format": FORMAT, "--data": data_folder}, positionals=[lambda d, c: cell_argument(d, c, True)], outputs=()
+        {"--format": FORMAT, "--data": data_folder, **SPACE_DATASET},
+        positionals=[lambda d, c: cell_argument(d, c, True)],
+        outputs=(),
     ),
-    "neighbors": Command({"--format": FORMAT, "--data": data_folder}, positionals=[cell_argument], outputs=()),
+    "neighbors": Command(
+        {"--format": FORMAT, "--data": data_folder, **SPACE_DATASET}, positionals=[cell_argument], outputs=()
+    ),
     "demo": Command({"--data": data_folder, "--seed": SEED, "--steps": tiny(0, 3)}, always=["--steps"], outputs=()),
     "pretrain": Command(
         {
             "--threads": THREADS,
+            **SPACE,
             "--out": out_folder,
             "--force": None,
             "--work": out_folder,
@@ -456,6 +463,7 @@ GRAMMAR = {
     "train-predictor": Command(
         {
             **COMMON,
+            **SPACE_DATASET,
             "--label": words("accuracy", "time", "params"),
             "--train-size": tiny(2, 12),
             "--cells": cells_file,
@@ -476,6 +484,7 @@ GRAMMAR = {
     "search": Command(
         {
             **COMMON,
+            **SPACE_DATASET,
             "--data": lambda draw, case: data_folder(draw, case, "whole"),
             "--method": METHODS,
             "--evaluator": words("surrogate", "table", "train"),
@@ -505,6 +514,7 @@ GRAMMAR = {
     "compare": Command(
         {
             **COMMON,
+            **SPACE_DATASET,
             "--data": lambda draw, case: data_folder(draw, case, "whole"),
             "--methods": st.lists(METHODS, min_size=1, max_size=3),
             "--seeds": tiny(1, 2),
@@ -713,6 +723,7 @@ def fuzz_root(tmp_path_factory, tables, request):
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(root)
         patch.setenv("NETEMBED_DATA", str(root / "absent"))  # no table unless --data names one
+        patch.setenv("NETEMBED_NB201_DATA", str(root / "absent.npz"))
         patch.delenv("NETEMBED_STORAGE", raising=False)
         patch.setenv("NETEMBED_THREADS", "1")
         for module, name in ((pretrain, "pretrain"), (pretrain, "reconstruction"), (transforms, "move_graph")):
