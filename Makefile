@@ -32,9 +32,12 @@ test-quick: install
 	$(PYTHON) -m pytest -q -rfEs tests/test_cell.py tests/test_space.py tests/test_transforms.py \
 		tests/test_objective.py tests/test_search.py tests/test_stats.py tests/test_imports.py tests/test_api.py
 
+# radon: no function of the package above grade C (cyclomatic complexity 20).
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	@out=$$($(VENV)/bin/radon cc -n D -s netembed); \
+	if [ -n "$$out" ]; then echo "radon: functions above grade C:"; echo "$$out"; exit 1; fi
 
 bench: install
 	$(PYTHON) experiments/bench_core.py

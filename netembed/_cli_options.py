@@ -243,7 +243,7 @@ def search(sub):
     sub.add_argument(
         "--workers", type=int, default=spec.workers,
         help="worker processes sharing one Optuna study (in --storage, else OUT/study.db); rerunning the same "
-        "command rejoins the study",
+        "command rejoins the study. 1 (the default) without --storage: one process, a query log, no study",
     )  # fmt: skip
     sub.add_argument(
         "--storage", default=os.environ.get("NETEMBED_STORAGE"),

@@ -93,11 +93,14 @@ def folder_lock(folder: str | os.PathLike) -> Iterator[Path]:
     too (for file systems whose folder locks are local to a machine), opened without following a
     symbolic link: a note that is a link is refused, and nothing is written through it. The
     operating system releases the locks when their process dies, however it dies, so a killed
-    run's folder is free again at once."""
+    run's folder is free again at once. A folder the block created and left empty when it
+    failed (a refused study, a bad setting found late) is removed: a refusal leaves nothing."""
     folder = check_writable(folder)
+    created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_FILE
     held: list[int] = []
+    owned = False
     try:
         held.append(os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
         if _flock(held[-1], folder=True) is False:
@@ -105,9 +108,15 @@ def folder_lock(folder: str | os.PathLike) -> Iterator[Path]:
         held.append(_open_note(path))
         if not _flock(held[-1]) or not _same_file(held[-1], path):
             raise _busy(folder, path)
+        owned = True
         os.ftruncate(held[-1], 0)
         os.write(held[-1], f"process {os.getpid()} on {socket.gethostname()}\n".encode())
         yield folder
+    except BaseException:
+        if created and owned and os.listdir(folder) == [LOCK_FILE]:  # still locked: no one else is in it
+            path.unlink()
+            folder.rmdir()
+        raise
     finally:
         for fd in reversed(held):  # closing releases the locks
             os.close(fd)
@@ -224,6 +233,8 @@ def read_npz(path: str | os.PathLike) -> dict:
     naming the file, whatever is wrong with it (empty, truncated, not a zip, a pickle, a folder)."""
     import numpy as np
 
+    if Path(path).exists() and not Path(path).is_file():  # a folder, or a pipe that would block
+        raise DataError(f"{path} is not a readable NumPy .npz archive (not a file)")
     try:
         with np.load(path, allow_pickle=False) as data:
             return {name: data[name] for name in data.files}

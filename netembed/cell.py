@@ -216,6 +216,18 @@ def stack_arrays(cells: Sequence[Cell], canonical: bool = False) -> tuple[np.nda
 
 
 def _validate(matrix, ops) -> tuple[np.ndarray, tuple[str, ...]]:
+    # The rules run in this order: the first broken one is the one reported.
+    array = _square_array(matrix)
+    n = array.shape[0]
+    ops = _op_tuple(ops, n)
+    if n < 2:
+        raise InvalidCellError(f"cell must have at least 2 vertices (input and output), got {n}")
+    _check_edges(array)
+    _check_ops(ops)
+    return array.astype(np.int8), ops
+
+
+def _square_array(matrix) -> np.ndarray:
     try:
         array = np.asarray(matrix)
     except (TypeError, ValueError) as exc:
@@ -224,14 +236,21 @@ def _validate(matrix, ops) -> tuple[np.ndarray, tuple[str, ...]]:
         raise InvalidCellError(f"matrix must be 2-D, got shape {array.shape}")
     if array.shape[0] != array.shape[1]:
         raise InvalidCellError(f"matrix must be square, got shape {array.shape}")
+    return array
+
+
+def _op_tuple(ops, n: int) -> tuple:
+    """``ops`` as a tuple of one entry per vertex of an ``n``-vertex cell (the names unchecked)."""
     if isinstance(ops, str) or not isinstance(ops, Iterable):
         raise InvalidCellError(f"ops must be a sequence of op names, got {ops!r}")
     ops = tuple(ops)
-    n = array.shape[0]
     if len(ops) != n:
         raise InvalidCellError(f"ops must have one entry per vertex: matrix is {n}x{n}, got {len(ops)} ops")
-    if n < 2:
-        raise InvalidCellError(f"cell must have at least 2 vertices (input and output), got {n}")
+    return ops
+
+
+def _check_edges(array: np.ndarray) -> None:
+    """0/1 entries (integers, or floats that are all 0 or 1), strictly upper-triangular."""
     if array.dtype.kind not in "biu" and not (array.dtype.kind == "f" and np.all(np.isin(array, (0, 1)))):
         raise InvalidCellError(f"matrix entries must be 0 or 1, got dtype {array.dtype}")
     bad = np.argwhere((array != 0) & (array != 1))
@@ -245,6 +264,10 @@ def _validate(matrix, ops) -> tuple[np.ndarray, tuple[str, ...]]:
             "matrix must be strictly upper-triangular (edges go from lower to higher vertex: "
             f"no cycles, no self-loops), got an edge at ({i}, {j})"
         )
+
+
+def _check_ops(ops: tuple) -> None:
+    """Known op names, the input first, the output last and neither anywhere else."""
     for position, op in enumerate(ops):
         if not isinstance(op, str) or op not in OP_CODES:
             raise InvalidCellError(f"ops[{position}] must be one of {list(OP_CODES)}, got {op!r}")
@@ -257,7 +280,6 @@ def _validate(matrix, ops) -> tuple[np.ndarray, tuple[str, ...]]:
             raise InvalidCellError(
                 f"{op!r} may only be at the {'first' if op == INPUT else 'last'} vertex, got it at {position}"
             )
-    return array.astype(np.int8), ops
 
 
 def _prune(matrix: np.ndarray, ops: tuple[str, ...]) -> tuple[np.ndarray, tuple[str, ...]]:

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from netembed._io import check_writable, parse_json, read_text
+from netembed._io import check_writable
 from netembed.errors import NetembedError
 
 __all__ = ["build_parser", "main"]
@@ -45,26 +45,6 @@ class _Parser(argparse.ArgumentParser):
 # -- arguments ----------------------------------------------------------------------------------
 
 
-def parse_cell(text: str):
-    """A cell from JSON text ``{"matrix": [[...]], "ops": [...]}`` or from a file holding it."""
-    from netembed.cell import Cell
-
-    source = "argument"
-    if not text.lstrip().startswith(("{", "[")):  # not inline JSON: a file
-        source, text = text, read_text(text, 'cell must be JSON like {"matrix": ..., "ops": ...} or a file holding it')
-    try:
-        spec = parse_json(text, "the cell argument" if source == "argument" else source)
-    except json.JSONDecodeError as exc:
-        raise UsageError(
-            'cell must be JSON like {"matrix": [[0, 1], [0, 0]], "ops": ["input", "output"]}, '
-            f"got invalid JSON in {source} ({exc.msg} at position {exc.pos})"
-        ) from exc
-    if not isinstance(spec, dict) or set(spec) != {"matrix", "ops"}:
-        got = sorted(spec) if isinstance(spec, dict) else type(spec).__name__
-        raise UsageError(f"cell JSON must be an object with exactly the keys 'matrix' and 'ops', got {got}")
-    return Cell(spec["matrix"], spec["ops"])
-
-
 def _print(args: argparse.Namespace, payload, text: str) -> None:
     print(json.dumps(payload, indent=2) if args.format == "json" else text)
 
@@ -76,89 +56,25 @@ def _command_line() -> str:
 # -- commands -----------------------------------------------------------------------------------
 
 
-def _elsewhere(args: argparse.Namespace, command: str, *inputs) -> bool:
-    """Run ``command`` of ``netembed.spaces.inspect`` for a space other than NAS-Bench-101 (True), or not."""
-    if args.space == "nb101":
-        return False
+def cmd_info(args: argparse.Namespace) -> None:
     from netembed import spaces
     from netembed.spaces import inspect
 
-    options = {"data": args.data} | ({"dataset": args.dataset} if hasattr(args, "dataset") else {})
-    _print(args, *getattr(inspect, command)(spaces.get(args.space), *inputs, **options))
-    return True
-
-
-def cmd_info(args: argparse.Namespace) -> None:
-    from netembed import space
-    from netembed.bench import load_table
-
-    if _elsewhere(args, "info"):
-        return
-
-    summary = {"space": space.summary()}
-    lines = [
-        f"NAS-Bench-101 space: {summary['space']['cells']:,} unique cells",
-        "  by vertex count: " + ", ".join(f"{n}: {c:,}" for n, c in summary["space"]["by_vertices"].items()),
-    ]
-    bench = load_table(args.data)
-    if bench is None:
-        lines.append("table: not found (set NETEMBED_DATA to the folder holding nb101_full.npz)")
-    else:
-        table = summary["table"] = bench.summary()
-        lines += [
-            f"table: {table['path']} ({table['rows']:,} rows, {table['timed_rows']:,} with training time)",
-            (
-                f"  test accuracy (108 epochs, one repeat): best {table['best_test_acc_108']:.4f}, "
-                f"mean {table['mean_test_acc_108']:.4f}, median {table['median_test_acc_108']:.4f}"
-            ),
-        ]
-    _print(args, summary, "\n".join(lines))
+    _print(args, *inspect.info(spaces.get(args.space), data=args.data))
 
 
 def cmd_query(args: argparse.Namespace) -> None:
-    from netembed import space
-    from netembed.bench import load_table
+    from netembed import spaces
+    from netembed.spaces import inspect
 
-    if _elsewhere(args, "query", args.cell):
-        return
-
-    is_hash = len(args.cell) == 32 and not args.cell.lstrip().startswith("{") and not Path(args.cell).is_file()
-    bench = load_table(args.data, required=is_hash)
-    cell = bench.cell(bench.row_of(args.cell)) if is_hash else parse_cell(args.cell)
-    payload = {**cell.to_dict(), "params": space.count_params(cell)}
-    if bench is not None:
-        payload["table"] = bench.query(cell).__dict__
-    lines = [
-        f"hash    {cell.hash}",
-        f"ops     {list(cell.ops)}",
-        "matrix  " + "\n        ".join(map(str, cell.matrix.tolist())),
-        f"params  {payload['params']:,}",
-    ]
-    lines += [f"{k:<15} {v}" for k, v in payload.get("table", {}).items() if k != "hash" and v is not None]
-    _print(args, payload, "\n".join(lines))
+    _print(args, *inspect.query(spaces.get(args.space), args.cell, data=args.data, dataset=args.dataset))
 
 
 def cmd_neighbors(args: argparse.Namespace) -> None:
-    from netembed import transforms
-    from netembed.bench import load_table
+    from netembed import spaces
+    from netembed.spaces import inspect
 
-    if _elsewhere(args, "neighbors", args.cell):
-        return
-
-    cell, bench = parse_cell(args.cell), load_table(args.data)
-    rows = []
-    for action, child in transforms.neighbors(cell):
-        row = {"action": repr(action), "family": action.family, **child.to_dict()}
-        if bench is not None:
-            row["test_acc_108"] = bench.query(child).test_acc_108
-        rows.append(row)
-    text = [f"{len(rows)} neighbours of {cell.hash}"]
-    text += [
-        f"  {r['family']:<7} {r['action']:<60} {r['hash']}"
-        + (f"  {r['test_acc_108']:.4f}" if "test_acc_108" in r else "")
-        for r in rows
-    ]
-    _print(args, rows, "\n".join(text))
+    _print(args, *inspect.neighbors(spaces.get(args.space), args.cell, data=args.data, dataset=args.dataset))
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -166,14 +82,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     from netembed import transforms
     from netembed.bench import load_table
 
-    walk = transforms.greedy_walk(args.seed, args.steps, load_table(args.data))
-    print(f"greedy walk over widen/deepen/rewire moves, scored by {walk.scored_by}, seed {args.seed}")
-    print(f"start  {walk.cells[0].hash}  score {walk.scores[0]:.4f}")
-    for step, (action, cell, score) in enumerate(zip(walk.actions, walk.cells[1:], walk.scores[1:]), 1):
-        print(f"step {step:<2} {action!r:<60} {cell.hash}  score {score:.4f}")
-    if walk.stopped_early:
-        print(f"local optimum after {len(walk.actions)} moves")
-    print(json.dumps(walk.cells[-1].to_dict()))
+    print(transforms.greedy_walk(args.seed, args.steps, load_table(args.data)).text(args.seed))
 
 
 def cmd_convert(args: argparse.Namespace) -> None:
@@ -206,6 +115,7 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
 
 def cmd_embed(args: argparse.Namespace) -> None:
     from netembed.encoder import CellEncoder
+    from netembed.spaces import inspect
     from netembed.train.spec import resolve_device
 
     device = resolve_device(args.device)
@@ -217,20 +127,12 @@ def cmd_embed(args: argparse.Namespace) -> None:
         return
     if args.cells is None:
         raise UsageError("embed needs a JSON file of cells, or --eval")
-    rule = 'cells must be a JSON list of {"matrix": ..., "ops": ...}'
-    inline = args.cells.lstrip().startswith(("[", "{"))
-    text = args.cells if inline else read_text(args.cells, f"{rule} or a file holding one")
-    try:
-        specs = parse_json(text, "the cells argument" if inline else args.cells)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{rule}, got invalid JSON ({exc.msg})") from exc
-    if not isinstance(specs, list):
-        raise UsageError(f"{rule}, got {type(specs).__name__}")
+    specs = inspect.parse_list(args.cells)  # before the model loads
     encoder = CellEncoder.from_pretrained(args.model, device=device)
-    space = encoder.space
-    cells = [parse_cell(json.dumps(spec)) if space.name == "nb101" else space.from_json(spec) for spec in specs]
-    embeddings = encoder.embed(cells).tolist()
-    rows = [{"hash": c.hash, "embedding": [round(v, 6) for v in e]} for c, e in zip(cells, embeddings)]
+    cells = [inspect.from_json(encoder.space, spec) for spec in specs]
+    rows = [
+        {"hash": c.hash, "embedding": [round(v, 6) for v in e]} for c, e in zip(cells, encoder.embed(cells).tolist())
+    ]
     _print(args, rows, "\n".join(f"{r['hash']}  " + " ".join(f"{v:+.3f}" for v in r["embedding"]) for r in rows))
 
 
@@ -282,87 +184,36 @@ def cmd_train_predictor(args: argparse.Namespace) -> None:
 def cmd_bench_predictors(args: argparse.Namespace) -> None:
     """Every predictor on the same splits and seeds; table, CSV, PNG, or JSON rows."""
     from netembed import predictor_bench
-    from netembed.bench import load_table
 
-    out = check_writable(args.out)
-    bench = load_table(args.data, required=True)
-    results = predictor_bench.run_predictor_bench(
-        bench.test_acc_108, args.train_sizes, range(args.seed_offset, args.seed_offset + args.seeds), args.methods,
-        test_size=args.test_size, progress=args.format == "text", steps=args.steps, batch_size=args.batch_size,
-        runs_dir=out / "runs",
-    )  # fmt: skip
-    rows = predictor_bench.summarise(results)
-    plot = predictor_bench.write_bench(results, rows, out, "predictors", "Accuracy predictors, same splits and seeds")
-    table = predictor_bench.format_rows(rows, ("spearman", "rmse"))
-    _print(args, rows, f"{table}\nwrote {out / 'predictors.csv'}, {out / 'predictors_runs.csv'} and {plot}")
+    _print(args, *predictor_bench.bench_predictors(
+        args.out, args.train_sizes, range(args.seed_offset, args.seed_offset + args.seeds), args.methods,
+        data=args.data, test_size=args.test_size, steps=args.steps, batch_size=args.batch_size,
+        progress=args.format == "text",
+    ))  # fmt: skip
 
 
 def cmd_bench_time(args: argparse.Namespace) -> None:
     """Training-time estimators on the timed rows, same splits and seeds; table, CSV, PNG, or JSON rows."""
-    import numpy as np
-
     from netembed import predictor_bench
-    from netembed.bench import load_table
 
-    out = check_writable(args.out)
-    bench = load_table(args.data, required=True)
-    if bench.train_time_108 is None:
-        raise UsageError("bench time needs the training-time file (nb101_train_time_20k.npz) beside the table")
-    results = predictor_bench.run_time_bench(
-        bench.train_time_108, bench.params, bench.flops, args.train_sizes,
-        range(args.seed_offset, args.seed_offset + args.seeds), args.methods, pool_size=args.pool_size,
-        progress=args.format == "text", steps=args.steps, batch_size=args.batch_size, runs_dir=out / "runs",
-    )  # fmt: skip
-    rows = predictor_bench.summarise(results)
-    plot = predictor_bench.write_bench(results, rows, out, "time", "Training-time estimators, same splits and seeds")
-    test = int(np.isfinite(bench.train_time_108).sum()) - args.pool_size
-    table = predictor_bench.format_rows(rows, ("mdape_percent",))
-    _print(
-        args, rows, f"{table}\ntest: the {test:,} timed rows outside the {args.pool_size:,}-row training pool; "
-        f"wrote {out / 'time.csv'}, {out / 'time_runs.csv'} and {plot}",
-    )  # fmt: skip
+    _print(args, *predictor_bench.bench_time(
+        args.out, args.train_sizes, range(args.seed_offset, args.seed_offset + args.seeds), args.methods,
+        data=args.data, pool_size=args.pool_size, steps=args.steps, batch_size=args.batch_size,
+        progress=args.format == "text",
+    ))  # fmt: skip
 
 
 def cmd_bench_transfer(args: argparse.Namespace) -> None:
     """NAS-Bench-101's models on a labelled task of one's own, cold against warm, same splits and seeds."""
-    from netembed import predictor_bench, transfer_bench
+    from netembed.transfer_bench import bench_transfer
 
-    labelled, out = transfer_bench.LabelledSet(args.labels), Path(args.out)
-    seeds = range(args.seed_offset, args.seed_offset + args.seeds)
-    common = {"seeds": seeds, "pool_size": args.pool_size, "runs_dir": out / "runs", "steps": args.steps}
-    common["progress"] = args.format == "text"
-    payload, text = {"labels": args.labels, "sha256": labelled.sha256, "cells": len(labelled.rows)}, []
-    search_seeds = range(args.seed_offset, args.seed_offset + args.search_seeds)
-    if args.searches != ["none"]:  # refused before the predictor rows' work
-        transfer_bench.check_search(labelled, args.searches, search_seeds, args.search_budget, args.jobs)
-    for part, name, methods, sizes, columns, title in [
-        ("accuracy", "predictors", args.predictors, args.predictor_sizes, ("spearman",),
-         "Accuracy predictors on your task"),
-        ("time", "time", args.timers, args.time_sizes, ("mdape_percent",), "Training-time estimators of this machine"),
-    ]:  # fmt: skip
-        if methods == ["none"]:
-            continue
-        results = transfer_bench.run_transfer(labelled, part, train_sizes=sizes, methods=methods, **common)
-        payload[name] = rows = predictor_bench.summarise(results)
-        plot = predictor_bench.write_bench(results, rows, out, f"transfer_{name}", title)
-        text += [
-            f"{title} ({len(labelled.rows) - args.pool_size:,} test cells):",
-            predictor_bench.format_rows(rows, columns),
-        ]
-        text.append(f"wrote {out / f'transfer_{name}.csv'} and {plot}")
-    if args.searches != ["none"]:
-        runs = transfer_bench.run_transfer_search(
-            labelled, out, args.searches, search_seeds, args.search_budget, args.jobs, progress=args.format == "text"
-        )
-        payload["search"] = rows = transfer_bench.summarise_search(runs, labelled)
-        csv, plot = transfer_bench.write_search(runs, labelled, out)
-        text += [
-            f"Search on your task ({args.search_seeds} seeds, {args.search_budget} queries):",
-            transfer_bench.format_search(rows, labelled),
-            f"wrote {csv}, {plot} and the runs in {out / 'runs'}",
-        ]
-    text.append(transfer_bench.SEEN)
-    _print(args, payload, "\n".join(text))
+    _print(args, *bench_transfer(
+        args.labels, args.out, seeds=range(args.seed_offset, args.seed_offset + args.seeds), pool_size=args.pool_size,
+        predictors=args.predictors, predictor_sizes=args.predictor_sizes, timers=args.timers,
+        time_sizes=args.time_sizes, searches=args.searches, search_budget=args.search_budget, jobs=args.jobs,
+        search_seeds=range(args.seed_offset, args.seed_offset + args.search_seeds), steps=args.steps,
+        progress=args.format == "text",
+    ))  # fmt: skip
 
 
 def _training_spec(args: argparse.Namespace, inherit: bool = False):
@@ -375,11 +226,32 @@ def _training_spec(args: argparse.Namespace, inherit: bool = False):
     )  # fmt: skip
 
 
+def _ignored_options(args: argparse.Namespace) -> None:
+    """Warn of the options a search line sets that its evaluator or reward does not read."""
+    from dataclasses import fields
+
+    from netembed.querylog import warn
+    from netembed.train.spec import TrainingSpec
+
+    if args.evaluator != "train":
+        default = TrainingSpec()
+        given = [
+            f.name for f in fields(TrainingSpec) if getattr(args, f.name, None) not in (None, getattr(default, f.name))
+        ]
+        if given:
+            options = ", ".join("--" + name.replace("_", "-") for name in given)
+            warn(f"{options}: real training's options, ignored by the {args.evaluator} evaluator")
+    if args.reward == "accuracy" and args.cost_target is not None:
+        warn(f"--cost-target {args.cost_target:g}: ignored by --reward accuracy (soft and hard rewards use it)")
+
+
 def search_spec(args: argparse.Namespace):
     """The ``SearchSpec`` a ``netembed search`` command line describes."""
     from netembed.objective import Objective, Reward
     from netembed.runs import SearchSpec
     from netembed.search import Budget
+
+    _ignored_options(args)
 
     return SearchSpec(
         method=args.method, evaluator=args.evaluator,
@@ -422,31 +294,21 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
 def cmd_train_cell(args: argparse.Namespace) -> None:
     """Train one cell's network on real images; rerun the same command to resume."""
-    from netembed.train.spec import train_one
+    from netembed.spaces.nb101.inspect import parse_cell
+    from netembed.train.spec import result_text, train_one
 
     text = args.format == "text"
-    payload, result = train_one(
+    payload, _ = train_one(
         parse_cell(args.cell), _training_spec(args), args.seed, args.out, data=args.data, progress=text,
         announce=(lambda line: print(line, flush=True)) if text else None,
     )  # fmt: skip
-    table = payload.get("table_test_accuracy")
-    lines = [
-        f"test accuracy {result.test_accuracy:.4f} after {result.epochs} epochs, {result.train_seconds:.1f} s of "
-        f"training, {result.params:,} parameters"
-        + ("" if table is None else f"; table (CIFAR-10, full network): {table:.4f}")
-    ]
-    lines += [
-        f"  epoch {h['epoch']:>3}  loss {h['loss']:.4f}  test accuracy {h['test_accuracy']:.4f}  {h['seconds']:.2f} s"
-        for h in result.history
-    ]
-    lines.append(f"wrote {Path(args.out) / 'result.json'}")
-    _print(args, payload, "\n".join(lines))
+    _print(args, payload, result_text(payload))
 
 
 def cmd_label(args: argparse.Namespace) -> None:
-    """Random cells trained for real, several seeds each: a labelled set of one's own task."""
+    """Random cells trained for real, several seeds each: a labelled task of one's own."""
     from netembed.bench import load_table
-    from netembed.train.labels import LABELS_FILE, LabelJob, label_task
+    from netembed.train.labels import LabelJob, label_report, label_task
 
     text = args.format == "text"
     job = LabelJob(
@@ -456,23 +318,7 @@ def cmd_label(args: argparse.Namespace) -> None:
         job, args.out, bench=load_table(args.data), progress=text,
         announce=(lambda line: print(line, flush=True)) if text else None,
     )  # fmt: skip
-    figures, path = document["figures"], Path(args.out) / LABELS_FILE
-    lines = [
-        (
-            f"{figures['cells']:,} cells x {args.seeds} seeds: mean accuracy {figures['accuracy_min']:.4f}.."
-            f"{figures['accuracy_max']:.4f} (std {figures['accuracy_std']:.4f}), median training "
-            f"{figures['median_seconds']:.2f} s per cell on this machine"
-        )
-    ]
-    if "seed_kendall_tau" in figures:
-        lines.append(
-            f"seed 0 vs seed 1: Kendall tau {figures['seed_kendall_tau']:.3f} (Spearman {figures['seed_spearman']:.3f}), "
-            "the ceiling of any predictor of this task"
-        )
-    if "table_kendall_tau" in figures:
-        lines.append(f"against the table's CIFAR-10 accuracy: Kendall tau {figures['table_kendall_tau']:.3f}")
-    lines.append(f"wrote {path} (sha256 of its cells {document['sha256'][:16]}...)")
-    _print(args, {"labels": str(path), "sha256": document["sha256"], "figures": figures}, "\n".join(lines))
+    _print(args, *label_report(document, args.out))
 
 
 # -- the parser ---------------------------------------------------------------------------------

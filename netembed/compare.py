@@ -200,17 +200,7 @@ def run_compare(
     first), so the progress bar's estimate of the time left rests on a measured run of every
     method from early on.
     """
-    from tqdm.auto import tqdm
-
-    if (dataset is None) != (space == "nb101"):
-        raise SearchError(f"a data set names a NAS-Bench-201 column: none for nb101, one for nb201, got {dataset!r}")
-    if space != "nb101" and objective != "reward":
-        raise SearchError(f"a {space} comparison searches for the best accuracy (objective reward), got {objective!r}")
-    settings = check_methods(methods, objective, space, dataset)
-    if not isinstance(budget, int) or budget < 1:
-        raise SearchError(f"budget must be a positive number of queries, got {budget!r}")
-    if not isinstance(jobs, int) or jobs < 1:
-        raise SearchError(f"jobs must be a positive integer, got {jobs!r}")
+    settings = _check_compare(methods, budget, jobs, objective, space, dataset)
     out = check_writable(out)
     done = {
         (m, s): _load_run(_run_path(out, run_label(m, objective), s), budget, settings[m])
@@ -221,6 +211,39 @@ def run_compare(
     if announce is not None:
         redo = sum(1 for m, _, s, *_ in todo if _run_path(out, run_label(m, objective), s).exists())
         announce(_plan(methods, seeds, budget, len(done) - len(todo), jobs, out, redo))
+    _run_todo(todo, done, methods, objective, data, jobs, space, progress)
+    return [done[m, s] for m in methods for s in seeds]
+
+
+def _check_compare(
+    methods: list[str], budget: int, jobs: int, objective: str, space: str, dataset: str | None
+) -> dict[str, dict]:
+    """Refuse a comparison that cannot run, before any work; returns each method's settings (``check_methods``)."""
+    if (dataset is None) != (space == "nb101"):
+        raise SearchError(f"a data set names a NAS-Bench-201 column: none for nb101, one for nb201, got {dataset!r}")
+    if space != "nb101" and objective != "reward":
+        raise SearchError(f"a {space} comparison searches for the best accuracy (objective reward), got {objective!r}")
+    settings = check_methods(methods, objective, space, dataset)
+    if not isinstance(budget, int) or budget < 1:
+        raise SearchError(f"budget must be a positive number of queries, got {budget!r}")
+    if not isinstance(jobs, int) or jobs < 1:
+        raise SearchError(f"jobs must be a positive integer, got {jobs!r}")
+    return settings
+
+
+def _run_todo(
+    todo: list[tuple],
+    done: dict[tuple[str, int], Run | None],
+    methods: list[str],
+    objective: str,
+    data: str | None,
+    jobs: int,
+    space: str,
+    progress: bool,
+) -> None:
+    """Run ``todo`` into ``done`` under a progress bar whose estimate of the time left follows the finished runs."""
+    from tqdm.auto import tqdm
+
     bar = tqdm(total=len(done), initial=len(done) - len(todo), desc="compare", unit="run", disable=not progress)
     method_of = {run_label(m, objective): m for m in methods}
     left = {m: sum(1 for t in todo if t[0] == m) for m in methods}
@@ -233,7 +256,6 @@ def run_compare(
             measured[method].append(run.search_seconds + run.evaluator_seconds)
             bar.set_postfix(last=f"{run.method} seed {run.seed}", left=_time_left(left, measured, jobs), refresh=False)
             bar.update()
-    return [done[m, s] for m in methods for s in seeds]
 
 
 def _execute(todo: list[tuple], data: str | None, jobs: int, space: str = "nb101"):

@@ -45,6 +45,8 @@ __all__ = [
     "METHODS",
     "TIME_METHODS",
     "BenchError",
+    "bench_predictors",
+    "bench_time",
     "flat_features",
     "format_rows",
     "mdape_percent",
@@ -474,6 +476,66 @@ def summarise(results: Sequence[PredictorScore]) -> list[dict]:
             if group[0].mdape_percent is not None:
                 rows[-1]["mdape_percent"] = float(np.mean([r.mdape_percent for r in group]))
     return rows
+
+
+def bench_predictors(
+    out: str | Path,
+    train_sizes: Sequence[int],
+    seeds: Sequence[int],
+    methods: Sequence[str],
+    data: str | Path | None = None,
+    test_size: int = 50_000,
+    steps: int | None = None,
+    batch_size: int | None = None,
+    progress: bool = True,
+) -> tuple[list[dict], str]:
+    """``netembed bench predictors``: ``run_predictor_bench`` on the table at ``data`` (None: the
+    default folder), its measurements kept in ``out/runs`` and ``write_bench``'s files in ``out``.
+    Returns ``summarise``'s rows and the text a person reads."""
+    from netembed.bench import load_table
+
+    out = check_writable(out)
+    bench = load_table(data, required=True)
+    results = run_predictor_bench(
+        bench.test_acc_108, train_sizes, seeds, methods, test_size=test_size, progress=progress, steps=steps,
+        batch_size=batch_size, runs_dir=out / "runs",
+    )  # fmt: skip
+    rows = summarise(results)
+    plot = write_bench(results, rows, out, "predictors", "Accuracy predictors, same splits and seeds")
+    table = format_rows(rows, ("spearman", "rmse"))
+    return rows, f"{table}\nwrote {out / 'predictors.csv'}, {out / 'predictors_runs.csv'} and {plot}"
+
+
+def bench_time(
+    out: str | Path,
+    train_sizes: Sequence[int],
+    seeds: Sequence[int],
+    methods: Sequence[str],
+    data: str | Path | None = None,
+    pool_size: int = 15_000,
+    steps: int | None = None,
+    batch_size: int | None = None,
+    progress: bool = True,
+) -> tuple[list[dict], str]:
+    """``netembed bench time``: ``run_time_bench`` on the table's timed rows, as ``bench_predictors``."""
+    from netembed.bench import load_table
+
+    out = check_writable(out)
+    bench = load_table(data, required=True)
+    if bench.train_time_108 is None:
+        raise BenchError("bench time needs the training-time file (nb101_train_time_20k.npz) beside the table")
+    results = run_time_bench(
+        bench.train_time_108, bench.params, bench.flops, train_sizes, seeds, methods, pool_size=pool_size,
+        progress=progress, steps=steps, batch_size=batch_size, runs_dir=out / "runs",
+    )  # fmt: skip
+    rows = summarise(results)
+    plot = write_bench(results, rows, out, "time", "Training-time estimators, same splits and seeds")
+    test = int(np.isfinite(bench.train_time_108).sum()) - pool_size
+    table = format_rows(rows, ("mdape_percent",))
+    return rows, (
+        f"{table}\ntest: the {test:,} timed rows outside the {pool_size:,}-row training pool; "
+        f"wrote {out / 'time.csv'}, {out / 'time_runs.csv'} and {plot}"
+    )
 
 
 def write_bench(results: list, rows: list[dict], out: Path, name: str, title: str) -> Path:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from netembed import spaces
 from netembed._io import atomic_write, folder_lock, save_figure
 from netembed.evaluators import EVALUATORS
 from netembed.objective import Objective, Reward, as_objective, pareto_front
@@ -375,6 +376,7 @@ def run(
     if spec.shared and resume:
         raise SearchError("--resume is for one-process runs; a shared study is rejoined by rerunning the same command")
     parts = _parts(spec, out)  # reads the table and the models, writes nothing: bad input leaves no folder
+    spaces.get(spec.space).prepare(announce)
     with folder_lock(out):  # one process owns a run folder (its log, study file, result)
         if spec.shared:
             result, sharing, overhead = _run_shared(spec, out, parts, progress, announce)
@@ -446,16 +448,17 @@ def _restore(method: Method, spec: SearchSpec, log) -> tuple[Method, list[Evalua
     return method, known, "restored"
 
 
-def _study(spec: SearchSpec, out: Path, settings: dict, worker: int):
+def _study(spec: SearchSpec, out: Path, settings: dict, worker: int, joining: bool = False):
     """A worker's connection to the study (``spec.storage``, else an SQLite file in ``out``: one
-    machine, many processes) and its own method, seeded from the spec's seed and its index."""
+    machine, many processes) and its own method, seeded from the spec's seed and its index.
+    ``joining``: a worker process, whose parent has reached the storage already."""
     from netembed.study import SharedStudy, worker_seed
 
     storage = spec.storage
     if storage is None:
         out.mkdir(parents=True, exist_ok=True)
         storage = f"sqlite:///{(out / 'study.db').resolve()}"
-    shared = SharedStudy(storage, spec.study, settings)
+    shared = SharedStudy(storage, spec.study, settings, joining=joining)
     return shared, _method(spec, worker_seed(spec.seed, worker))
 
 
@@ -468,13 +471,15 @@ def _worker_process(spec: SearchSpec, out: Path, worker: int) -> None:
 
     from netembed import threads
     from netembed.errors import NetembedError
-    from netembed.study import run_worker, scrub
+    from netembed.study import STORAGE_LOST, StorageLostError, run_worker, scrub
 
     torch.set_num_threads(max(1, threads.choose() // spec.workers))
     try:
         parts = _parts(spec, out)
-        shared, method = _study(spec, out, parts.settings, worker)
+        shared, method = _study(spec, out, parts.settings, worker, joining=True)
         run_worker(method, parts.evaluator, spec.objective, spec.budget, shared, worker)
+    except StorageLostError:
+        sys.exit(STORAGE_LOST)  # the parent says it, once for every worker, on its own line
     except NetembedError as exc:
         # one write, newline included: the workers share stderr, and print's two writes (the text,
         # then the newline) can interleave with another worker's line when stderr is unbuffered
@@ -494,7 +499,7 @@ def _run_shared(spec: SearchSpec, out: Path, parts: _Parts, progress: bool, anno
 
     from tqdm.auto import tqdm
 
-    from netembed.study import WorkerProcesses, run_worker
+    from netembed.study import STORAGE_LOST, WorkerProcesses, run_worker
 
     shared, method = _study(spec, out, parts.settings, spec.worker)  # a bad storage: nothing runs
     with shared.connection():
@@ -540,6 +545,10 @@ def _run_shared(spec: SearchSpec, out: Path, parts: _Parts, progress: bool, anno
                 bar.close()
                 workers.join()
         failed = [(spec.worker + k, p.exitcode) for k, p in enumerate(workers.processes) if p.exitcode != 0]
+        if any(code == STORAGE_LOST for _, code in failed):
+            with shared.connection():  # the storage's own reason when it is still gone
+                shared.labels()
+            raise shared.lost(f"worker(s) {', '.join(str(w) for w, c in failed if c == STORAGE_LOST)} lost it")
         if failed:
             raise SearchError(
                 f"worker(s) {', '.join(f'{w} (exit code {c})' for w, c in failed)} stopped early; every "

@@ -48,6 +48,7 @@ NUM_CELLS = 423_624
 BEST_TEST_ACCURACY = 0.94661456
 
 _CACHE_VERSION = 1
+_ENUMERATION_CACHE = f"space-v{_CACHE_VERSION}.npz"  # in cache_dir()
 _log = logging.getLogger(__name__)
 
 
@@ -102,7 +103,15 @@ def space_arrays() -> SpaceArrays:
         arrays = _enumerate()
         return {name: getattr(arrays, name) for name in _FIELDS}
 
-    return SpaceArrays(**cached(f"space-v{_CACHE_VERSION}.npz", build, "the enumeration of the space"))
+    return SpaceArrays(**cached(_ENUMERATION_CACHE, build, "the enumeration of the space"))
+
+
+def prepare(announce) -> None:
+    """Load the enumeration, saying so first when this machine has not cached it yet (it is then
+    computed: about a minute), so that a progress bar started after it times queries only."""
+    if space_arrays.cache_info().currsize == 0 and not (cache_dir() / _ENUMERATION_CACHE).exists():
+        announce(f"enumerating the {NUM_CELLS:,} cells of NAS-Bench-101 once for this machine (about a minute)")
+    space_arrays()
 
 
 def space_checksum() -> str:

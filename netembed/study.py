@@ -63,7 +63,9 @@ if TYPE_CHECKING:
     from netembed.search import RewardFunction
 
 __all__ = [
+    "STORAGE_LOST",
     "SharedStudy",
+    "StorageLostError",
     "WorkerProcesses",
     "cell_distributions",
     "cell_from_params",
@@ -105,14 +107,26 @@ def cell_from_params(params: dict) -> Cell:
     return Cell.from_flat([params[n] if k < _EDGE_BITS else OPS.index(params[n]) for k, n in enumerate(FLAT_NAMES)])
 
 
+#: A worker process's exit code when it lost the storage: its parent says so, once for all.
+STORAGE_LOST = 3
+
+
+class StorageLostError(SearchError):
+    """The study's storage failed after the run reached it; every finished query is in it."""
+
+
 class SharedStudy:
     """One search's shared query log: an Optuna study in an RDB storage.
 
     ``settings`` are the run's (method, reward, evaluator, ...): the first worker writes them and
     every later one must bring the same, except the budget, which a rejoining run may raise.
+    ``joining``: the run has reached the storage already (a worker its parent started), so failing
+    to open it is losing it, with the same message as losing it later.
     """
 
-    def __init__(self, storage: str, name: str, settings: dict, heartbeat: int = 5, grace: int = 30):
+    def __init__(
+        self, storage: str, name: str, settings: dict, heartbeat: int = 5, grace: int = 30, joining: bool = False
+    ):
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -135,7 +149,11 @@ class SharedStudy:
                 f"storage {self.safe_url} needs a database driver that is not installed ({exc}); "
                 "for PostgreSQL: pip install 'psycopg[binary]' and a postgresql+psycopg:// URL"
             ) from None
-        except (*_storage_errors(), ValueError) as exc:
+        except _storage_errors() as exc:
+            if joining:
+                raise self.lost(_reason(exc, storage)) from None
+            raise SearchError(f"cannot open storage {self.safe_url}: {_reason(exc, storage)}") from None
+        except ValueError as exc:
             raise SearchError(f"cannot open storage {self.safe_url}: {_reason(exc, storage)}") from None
         self._labelled: dict[int, Evaluation] = {}  # complete trials never change: parse each once
         with self.connection():
@@ -333,10 +351,14 @@ class SharedStudy:
         try:
             yield
         except _storage_errors() as exc:
-            raise SearchError(
-                f"lost the study's storage {self.safe_url} ({_reason(exc, self.url)}); every "
-                "finished query is in it: rerun the same command to continue"
-            ) from None
+            raise self.lost(_reason(exc, self.url)) from None
+
+    def lost(self, reason: str) -> StorageLostError:
+        """The one message of a storage lost mid-run, however it was lost, with the way to continue."""
+        return StorageLostError(
+            f"lost the study's storage {self.safe_url} ({reason}); every finished query is in it: "
+            "rerun the same command to continue"
+        )
 
     @contextmanager
     def heartbeat(self, trial: Trial):
@@ -507,51 +529,89 @@ def _read_url(url: str) -> tuple[str, tuple[str, ...]]:
     an ``@`` in the host (the rest of a password that held a raw ``@``). Each secret is scrubbed
     as written, percent-decoded and percent-encoded, and so is each of its parts.
     """
-    from urllib.parse import quote, quote_plus, unquote, unquote_plus
-
-    import sqlalchemy
-
     secrets, raw = [], _URL.match(url)
-    if raw is not None:  # the text as written
-        password, host = raw["password"], raw["host"] or ""
-        if password is not None:
-            secrets.append(password)
-        if "@" in host:  # a password with a raw '@': the library reads its rest as the host
-            rest = host.rpartition("@")[0]
-            secrets += [rest, f"{password}@{rest}"]
-        for pair in (raw["query"] or "").split("&"):
-            key, _, value = pair.partition("=")
-            if _secret_key(unquote_plus(key)):
-                secrets.append(value)
-    try:
-        parsed = sqlalchemy.engine.make_url(url)
-    except (sqlalchemy.exc.ArgumentError, ValueError):  # no URL, or SQLAlchemy's int() of the port
-        parsed = None
+    if raw is not None:
+        secrets += _written_secrets(raw)
+    parsed = _parse_url(url)
     if parsed is not None:
         shown = _show(parsed)
-        secrets.append(parsed.password or "")
-        for key, values in parsed.query.items():
-            if _secret_key(key):
-                secrets += [values] if isinstance(values, str) else list(values)
+        secrets += _parsed_secrets(parsed)
     elif raw is not None:  # a port that is no number: shown as written, less the secrets
-        user = raw["username"]
-        credentials = "" if user is None else f"{user}:***@" if raw["password"] is not None else f"{user}@"
-        port = "" if raw["port"] is None else f":{raw['port']}"
-        database = "" if raw["database"] is None else f"/{raw['database']}"
-        host = (raw["host"] or "").rpartition("@")[2]
-        shown = f"{raw['name']}://{credentials}{host}{port}{database}" + ("?..." if raw["query"] else "")
-    else:  # no URL at all: the text after its last '@', up to a query or a space
-        before, at, after = url.rpartition("@")
-        secrets += [before, before.partition(":")[2]]
-        kept = re.split(r"[?\s]", after, maxsplit=1)
-        secrets += kept[1:] + [v for k, v in re.findall(r"([^\s?&;=]+)=([^\s&;]*)", url) if _secret_key(k)]
-        shown = ("***@" if at else "") + kept[0] + (" ..." if len(kept) > 1 else "")
+        shown = _show_written(raw)
+    else:  # no URL at all
+        shown, hidden = _show_no_url(url)
+        secrets += hidden
+    return shown, _secret_forms(secrets)
+
+
+def _written_secrets(raw: re.Match) -> list[str]:
+    """The secrets of a URL as its text writes them (``_URL``'s match)."""
+    from urllib.parse import unquote_plus
+
+    secrets = []
+    password, host = raw["password"], raw["host"] or ""
+    if password is not None:
+        secrets.append(password)
+    if "@" in host:  # a password with a raw '@': the library reads its rest as the host
+        rest = host.rpartition("@")[0]
+        secrets += [rest, f"{password}@{rest}"]
+    for pair in (raw["query"] or "").split("&"):
+        key, _, value = pair.partition("=")
+        if _secret_key(unquote_plus(key)):
+            secrets.append(value)
+    return secrets
+
+
+def _parse_url(url: str):
+    """``sqlalchemy.engine.make_url(url)``, None where it refuses it."""
+    import sqlalchemy
+
+    try:
+        return sqlalchemy.engine.make_url(url)
+    except (sqlalchemy.exc.ArgumentError, ValueError):  # no URL, or SQLAlchemy's int() of the port
+        return None
+
+
+def _parsed_secrets(parsed) -> list[str]:
+    """The secrets of a URL as the library reads them (decoded)."""
+    secrets = [parsed.password or ""]
+    for key, values in parsed.query.items():
+        if _secret_key(key):
+            secrets += [values] if isinstance(values, str) else list(values)
+    return secrets
+
+
+def _show_written(raw: re.Match) -> str:
+    """A URL the library refuses (``_URL``'s match), shown as written less the secrets."""
+    user = raw["username"]
+    credentials = "" if user is None else f"{user}:***@" if raw["password"] is not None else f"{user}@"
+    port = "" if raw["port"] is None else f":{raw['port']}"
+    database = "" if raw["database"] is None else f"/{raw['database']}"
+    host = (raw["host"] or "").rpartition("@")[2]
+    return f"{raw['name']}://{credentials}{host}{port}{database}" + ("?..." if raw["query"] else "")
+
+
+def _show_no_url(text: str) -> tuple[str, list[str]]:
+    """Of a string that is no URL: what may be shown (its text after the last '@', up to a query
+    or a space) and its secrets."""
+    before, at, after = text.rpartition("@")
+    secrets = [before, before.partition(":")[2]]
+    kept = re.split(r"[?\s]", after, maxsplit=1)
+    secrets += kept[1:] + [v for k, v in re.findall(r"([^\s?&;=]+)=([^\s&;]*)", text) if _secret_key(k)]
+    return ("***@" if at else "") + kept[0] + (" ..." if len(kept) > 1 else ""), secrets
+
+
+def _secret_forms(secrets: list[str]) -> tuple[str, ...]:
+    """Every form of every secret (as written, percent-decoded, percent-encoded, and each part of
+    it), longest first."""
+    from urllib.parse import quote, quote_plus, unquote, unquote_plus
+
     forms = set()
     for secret in filter(None, secrets):
         for text in {secret, unquote(secret), unquote_plus(secret)}:
             forms |= {text, quote(text, safe=""), quote(text), quote_plus(text)}
             forms |= {part for part in re.split(r"[\s;&@,:/]+", text) if len(part) >= 4}
-    return shown, tuple(sorted(forms, key=len, reverse=True))
+    return tuple(sorted(forms, key=len, reverse=True))
 
 
 def _show(url) -> str:

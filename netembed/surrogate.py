@@ -67,6 +67,11 @@ class PredictorJob:
     dataset: str | None = None  # nb201: the data set whose validation accuracies it learns (None: the first)
 
     def __post_init__(self) -> None:
+        self._check_label()
+        self._check_sizes()
+
+    def _check_label(self) -> None:
+        """The label against the space, the cells, the data set and the targets."""
         if self.label not in LABELS:
             raise PredictorJobError(f"label must be one of {', '.join(LABELS)}, got {self.label!r}")
         if self.space != "nb101" and (self.label != "accuracy" or self.cells):
@@ -84,6 +89,9 @@ class PredictorJob:
             raise PredictorJobError(
                 f"--label params learns random cells of the space (--train-size), got --cells {self.cells}"
             )
+
+    def _check_sizes(self) -> None:
+        """The counts and the ranking weight."""
         for name in ("train_size", "test_size", "members", "steps", "batch_size"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):

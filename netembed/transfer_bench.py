@@ -48,6 +48,9 @@ from netembed.predictor_bench import (
     _fit_time_params,
     _measure,
     _saved,
+    format_rows,
+    summarise,
+    write_bench,
 )
 from netembed.predictors import AccuracyPredictor, PredictorConfig, TimeEstimator
 from netembed.train.labels import whole_training
@@ -66,6 +69,7 @@ __all__ = [
     "TIMERS",
     "LabelledSet",
     "TaskEvaluator",
+    "bench_transfer",
     "check_search",
     "format_search",
     "run_transfer",
@@ -216,24 +220,30 @@ TIMERS: dict[str, Callable] = {
 @dataclass(frozen=True)
 class _Part:
     """One half of the benchmark: what its rows learn (in their own units: accuracy, or
-    log-seconds mapped back by ``from_prediction``), its methods, their warm starts, its sizes."""
+    log-seconds mapped back by ``from_prediction``), its methods, their warm starts, its sizes;
+    and its report: the files' name, the columns printed, the title."""
 
     labels: Callable[[LabelledSet], np.ndarray]
     methods: dict[str, Callable]
     inits: dict[str, str | None]
     role: Callable
     train_sizes: tuple[int, ...]
+    name: str
+    columns: tuple[str, ...]
+    title: str
     from_prediction: Callable | None = None
 
 
 PARTS = {
     "accuracy": _Part(
-        lambda s: s.accuracy, PREDICTORS, PREDICTOR_INITS, PredictorConfig.for_accuracy, (20, 50, 100, 200)
+        lambda s: s.accuracy, PREDICTORS, PREDICTOR_INITS, PredictorConfig.for_accuracy, (20, 50, 100, 200),
+        "predictors", ("spearman",), "Accuracy predictors on your task",
     ),
     "time": _Part(
-        lambda s: np.log(s.seconds), TIMERS, TIMER_INITS, PredictorConfig.for_time, (10, 20, 50, 200), np.exp
+        lambda s: np.log(s.seconds), TIMERS, TIMER_INITS, PredictorConfig.for_time, (10, 20, 50, 200),
+        "time", ("mdape_percent",), "Training-time estimators of this machine", np.exp,
     ),
-}
+}  # fmt: skip
 
 
 def run_transfer(
@@ -261,13 +271,7 @@ def run_transfer(
     inits, from_prediction, labels = spec.inits, spec.from_prediction, spec.labels(labelled)
     chosen = tuple(spec.methods) if methods is None else methods
     train_sizes = spec.train_sizes if train_sizes is None else train_sizes
-    unknown = [m for m in chosen if m not in spec.methods]
-    if unknown:
-        raise BenchError(f"methods must be among {list(spec.methods)}, got {unknown}")
-    if not train_sizes or min(train_sizes) < 2:
-        raise BenchError(f"train sizes must be at least 2 cells, got {list(train_sizes)}")
-    if not len(seeds) or steps is not None and steps < 1:
-        raise BenchError(f"seeds must be at least one and steps positive, got {len(seeds)} seeds and steps {steps}")
+    _check_transfer(spec, chosen, train_sizes, seeds, steps)
     pool, test_positions = labelled.split(pool_size, split_seed)
     if max(train_sizes) > len(pool):
         raise BenchError(f"train sizes must be at most the pool of {len(pool)} cells, got {max(train_sizes)}")
@@ -293,6 +297,19 @@ def run_transfer(
         measure = partial(_measure, method, size, seed, fit, test, truth, from_prediction=from_prediction)
         results.append(_saved(runs_dir, method, size, seed, settings, measure))
     return results
+
+
+def _check_transfer(
+    spec: _Part, chosen: Sequence[str], train_sizes: Sequence[int], seeds: Sequence[int], steps: int | None
+) -> None:
+    """Refuse, before any work, rows ``run_transfer`` cannot run (the pool's size is checked once split)."""
+    unknown = [m for m in chosen if m not in spec.methods]
+    if unknown:
+        raise BenchError(f"methods must be among {list(spec.methods)}, got {unknown}")
+    if not train_sizes or min(train_sizes) < 2:
+        raise BenchError(f"train sizes must be at least 2 cells, got {list(train_sizes)}")
+    if not len(seeds) or steps is not None and steps < 1:
+        raise BenchError(f"seeds must be at least one and steps positive, got {len(seeds)} seeds and steps {steps}")
 
 
 # -- searches on the task: every query a real training ----------------------------------------------
@@ -498,8 +515,6 @@ def summarise_search(runs: list[dict], labelled: LabelledSet, seed: int = 0) -> 
     ``SEARCH_REFERENCE`` (same seed; ties count half); then the queries each method needed to reach
     ``SEARCH_GOAL``'s median best at the budget (Kaplan-Meier median, a run that never reached it
     censored at the budget), and the trainings it paid for."""
-    from netembed import stats
-
     by_method = {m: [r for r in runs if r["method"] == m] for m in dict.fromkeys(r["method"] for r in runs)}
     budget = min(r["budget"] for r in runs)
     points = [b for b in SEARCH_BUDGETS if b < budget] + [budget]
@@ -512,30 +527,48 @@ def summarise_search(runs: list[dict], labelled: LabelledSet, seed: int = 0) -> 
         row = {"method": method, "seeds": len(mine), "budget": budget, "by_budget": {}}
         for point in points:
             found = curves[method][:, point - 1]
-            rank = 1 + len(ordered) - np.searchsorted(ordered, found, side="right")
-            figures = {
-                "accuracy": stats.bootstrap_median(found, seed=seed),
-                "rank": stats.bootstrap_median(rank, seed=seed),
-            }
-            theirs = [(f, reference[r["seed"]][point - 1]) for f, r in zip(found, mine) if r["seed"] in reference]
-            if method != SEARCH_REFERENCE and theirs:
-                ahead = [(a > b) + 0.5 * (a == b) for a, b in theirs]
-                figures["share_ahead_of_reference"] = stats.bootstrap_mean(ahead, seed=seed)
-            row["by_budget"][str(point)] = {
-                k: v
-                for name, i in figures.items()
-                for k, v in {name: i.estimate, f"{name}_low": i.low, f"{name}_high": i.high}.items()
-            }
+            row["by_budget"][str(point)] = _search_figures(method, mine, found, ordered, reference, point, seed)
         if goal is not None:
-            first = np.array([stats.queries_to_reach(c, goal) for c in curves[method]])
-            reached = np.isfinite(first)
-            queries = stats.bootstrap_queries_median(first, budget, seed=seed)
-            row |= {"goal": goal, "queries_to_goal": queries.estimate, "queries_to_goal_low": queries.low,
-                    "queries_to_goal_high": queries.high, "reached_goal": int(np.sum(reached))}  # fmt: skip
+            row |= _race_to_goal(curves[method], goal, budget, seed)
         row["trainings_per_run"] = float(np.mean([r["trained"] for r in mine]))
         row["search_seconds_per_query"] = float(np.mean([r["search_seconds"] / budget for r in mine]))
         rows.append(row)
     return rows
+
+
+def _search_figures(
+    method: str, mine: list[dict], found: np.ndarray, ordered: np.ndarray, reference: dict, point: int, seed: int
+) -> dict:
+    """``summarise_search``'s figures of ``method``'s runs ``mine`` after ``point`` queries, whose best
+    accuracies are ``found``: each an estimate with its ``_low`` and ``_high`` bounds."""
+    from netembed import stats
+
+    rank = 1 + len(ordered) - np.searchsorted(ordered, found, side="right")
+    figures = {
+        "accuracy": stats.bootstrap_median(found, seed=seed),
+        "rank": stats.bootstrap_median(rank, seed=seed),
+    }
+    theirs = [(f, reference[r["seed"]][point - 1]) for f, r in zip(found, mine) if r["seed"] in reference]
+    if method != SEARCH_REFERENCE and theirs:
+        ahead = [(a > b) + 0.5 * (a == b) for a, b in theirs]
+        figures["share_ahead_of_reference"] = stats.bootstrap_mean(ahead, seed=seed)
+    return {
+        k: v
+        for name, i in figures.items()
+        for k, v in {name: i.estimate, f"{name}_low": i.low, f"{name}_high": i.high}.items()
+    }
+
+
+def _race_to_goal(curves: np.ndarray, goal: float, budget: int, seed: int) -> dict:
+    """The queries a method's best-so-far ``curves`` (one per seed) needed to reach ``goal``:
+    Kaplan-Meier median with its interval, a run that never reached it censored at ``budget``."""
+    from netembed import stats
+
+    first = np.array([stats.queries_to_reach(c, goal) for c in curves])
+    reached = np.isfinite(first)
+    queries = stats.bootstrap_queries_median(first, budget, seed=seed)
+    return {"goal": goal, "queries_to_goal": queries.estimate, "queries_to_goal_low": queries.low,
+            "queries_to_goal_high": queries.high, "reached_goal": int(np.sum(reached))}  # fmt: skip
 
 
 def _median_cell(figures: dict, name: str, fmt: str) -> str:
@@ -593,3 +626,60 @@ def write_search(runs: list[dict], labelled: LabelledSet, out) -> tuple[Path, Pa
         title="Search on your task: median over seeds, band: its bootstrap 95% interval",
     )  # fmt: skip
     return write_runs_csv(curves, Path(out) / "transfer_search_runs.csv"), plot
+
+
+# -- the command, end to end ---------------------------------------------------------------------
+
+
+def bench_transfer(
+    labels: str,
+    out: str | Path,
+    *,
+    seeds: Sequence[int],
+    pool_size: int,
+    predictors: Sequence[str],
+    predictor_sizes: Sequence[int],
+    timers: Sequence[str],
+    time_sizes: Sequence[int],
+    searches: Sequence[str],
+    search_seeds: Sequence[int],
+    search_budget: int,
+    jobs: int,
+    steps: int | None = None,
+    progress: bool = False,
+) -> tuple[dict, str]:
+    """The accuracy rows (``predictors`` at ``predictor_sizes`` training cells), the time rows
+    (``timers`` at ``time_sizes``), each per seed of ``seeds`` on the same splits (the cells
+    outside a pool of ``pool_size`` are the test set), then the ``searches`` (``search_seeds``,
+    ``search_budget`` queries each, ``jobs`` at a time), of the labelled set at ``labels``;
+    measurements reused from ``out/runs``, files written in ``out``."""
+    labelled, out = LabelledSet(labels), Path(out)
+    payload, text = {"labels": labels, "sha256": labelled.sha256, "cells": len(labelled.rows)}, []
+    if list(searches) != ["none"]:  # refused before the predictor rows' work
+        check_search(labelled, searches, search_seeds, search_budget, jobs)
+    for part, methods, sizes in (("accuracy", predictors, predictor_sizes), ("time", timers, time_sizes)):
+        if list(methods) == ["none"]:
+            continue
+        name, columns, title = PARTS[part].name, PARTS[part].columns, PARTS[part].title
+        results = run_transfer(
+            labelled, part, train_sizes=sizes, methods=methods, seeds=seeds, pool_size=pool_size,
+            runs_dir=out / "runs", steps=steps, progress=progress,
+        )  # fmt: skip
+        payload[name] = rows = summarise(results)
+        plot = write_bench(results, rows, out, f"transfer_{name}", title)
+        text += [
+            f"{title} ({len(labelled.rows) - pool_size:,} test cells):",
+            format_rows(rows, columns),
+            f"wrote {out / f'transfer_{name}.csv'} and {plot}",
+        ]
+    if list(searches) != ["none"]:
+        runs = run_transfer_search(labelled, out, searches, search_seeds, search_budget, jobs, progress=progress)
+        payload["search"] = rows = summarise_search(runs, labelled)
+        csv, plot = write_search(runs, labelled, out)
+        text += [
+            f"Search on your task ({len(search_seeds)} seeds, {search_budget} queries):",
+            format_search(rows, labelled),
+            f"wrote {csv}, {plot} and the runs in {out / 'runs'}",
+        ]
+    text.append(SEEN)
+    return payload, "\n".join(text)

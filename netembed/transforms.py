@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
@@ -459,12 +460,27 @@ class Walk:
     scored_by: str
     stopped_early: bool  # a local optimum before the last step
 
+    def text(self, seed: int) -> str:
+        """What ``netembed demo`` prints of the walk from ``seed``'s cell: a line per step, then
+        the last cell's JSON."""
+        lines = [
+            f"greedy walk over widen/deepen/rewire moves, scored by {self.scored_by}, seed {seed}",
+            f"start  {self.cells[0].hash}  score {self.scores[0]:.4f}",
+        ]
+        for step, (action, cell, score) in enumerate(zip(self.actions, self.cells[1:], self.scores[1:]), 1):
+            lines.append(f"step {step:<2} {action!r:<60} {cell.hash}  score {score:.4f}")
+        if self.stopped_early:
+            lines.append(f"local optimum after {len(self.actions)} moves")
+        return "\n".join([*lines, json.dumps(self.cells[-1].to_dict())])
+
 
 def greedy_walk(seed: int, steps: int, bench: Benchmark | None = None) -> Walk:
     """From a random cell, take the best single move while it improves the score: the table's
     test accuracy, or without a table (``bench`` None) the fewest parameters."""
     from netembed import space
 
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise IllegalTransformError(f"--steps must be a whole number >= 0, got {steps!r}")
     cell = space.random_cell(np.random.default_rng(seed))
     score = (lambda c: bench.query(c).test_acc_108) if bench else (lambda c: -space.count_params(c))
     walk = Walk(

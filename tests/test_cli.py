@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from netembed import Cell, space, transforms
-from netembed.cli import main, parse_cell
+from netembed.cli import main
 from netembed.errors import NetembedError
 from netembed.predictors import TIME_TRAINING, PredictorConfig
+from netembed.spaces.nb101.inspect import parse_cell
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SMALL = '{"matrix": [[0, 1, 1], [0, 0, 1], [0, 0, 0]], "ops": ["input", "maxpool3x3", "output"]}'
@@ -944,6 +945,7 @@ def test_train_predictor_refuses_bad_input_before_writing(capsys, no_table, tmp_
         (["train-predictor", "--steps", "abc"], "argument --steps: invalid int value: 'abc'"),
         (["bench", "time", "--seeds=--"], "argument --seeds: expected one argument, got '--'"),  # was a TypeError
         (["demo", "--seed", "-1"], "argument --seed: must be an integer in [0, 4294967295], got '-1'"),  # numpy's
+        (["demo", "--steps", "-1"], "--steps must be a whole number >= 0, got -1"),  # was a walk of no steps
         (["compare", "--seed-offset", "-1"], "argument --seed-offset: must be an integer in [0, 4294967295]"),
         (["embed", "[]", "--device", "CPU"], "--device must be cpu, cuda or cuda:N, got 'CPU'"),  # torch's
         (["embed", "[]", "--device", "meta"], "--device must be cpu, cuda or cuda:N, got 'meta'"),
@@ -1154,3 +1156,18 @@ def test_a_full_disk_while_saving_the_checkpoint_is_one_line_and_a_resume_contin
     monkeypatch.setattr(torch, "save", save)
     code, text, _ = search(capsys, tiny_surrogate, tmp_path / "run", *argv, "--resume")
     assert code == 0 and json.loads(text)["queries"] == 17
+
+
+def test_options_a_search_would_ignore_are_warned_of(capsys):
+    """--epochs without real training and --cost-target without a cost in the reward do nothing: say so."""
+    from netembed.cli import build_parser, search_spec
+
+    def warnings(*argv: str) -> str:
+        search_spec(build_parser(["search", *argv]).parse_args(["search", *argv]))
+        return capsys.readouterr().err
+
+    said = warnings("--evaluator", "table", "--epochs", "7", "--lr", "0.5", "--cost-target", "1500")
+    assert "netembed: warning: --epochs, --lr: real training's options, ignored by the table evaluator" in said
+    assert "netembed: warning: --cost-target 1500: ignored by --reward accuracy" in said
+    assert warnings("--reward", "soft", "--cost-target", "1500") == ""
+    assert warnings("--evaluator", "train", "--epochs", "3") == ""

@@ -152,3 +152,39 @@ def test_the_plan_and_the_time_left_are_stated():
     assert _time_left({"netembed": 2, "random": 1}, {"netembed": [], "random": [1.0]}, 1) == "measuring"
     assert _time_left({"netembed": 2, "random": 0}, {"netembed": [60.0, 120.0], "random": [1.0]}, 1) == "3 min"
     assert _time_left({"netembed": 100, "random": 0}, {"netembed": [180.0], "random": [1.0]}, 2) == "2.5 h"
+
+
+def test_compare_never_loads_a_surrogate_trained_on_the_table(tmp_path, arrays, monkeypatch, capsys):
+    """docs/design.md, honest benchmarking: "``netembed compare`` never loads" ``surrogate-nb101``.
+    Every name looked up and every weights file read during a comparison on a synthetic table
+    (``netembed+pretrained`` past its first fit, which reads ``encoder-nb101``: the spies see loads)."""
+    from pathlib import Path
+
+    from netembed import hub
+    from netembed.cli import main
+
+    folder = tmp_path / "table"
+    folder.mkdir()
+    np.savez(
+        folder / "nb101_full.npz", hash=arrays.hashes, adjacency=arrays.adjacency, ops=arrays.ops,
+        num_vertices=arrays.num_vertices, params=np.arange(len(arrays)) + 1000,
+        test_acc_108=0.85 + 0.02 * (arrays.ops == 0).sum(axis=1) / 5 + np.linspace(0, 0.001, len(arrays)),
+    )  # fmt: skip
+    touched, resolve, read_weights = [], hub.resolve, hub.read_weights
+
+    def resolve_spy(name_or_dir):
+        touched.append(str(name_or_dir))
+        return resolve(name_or_dir)
+
+    def read_spy(path, *args, **kwargs):
+        touched.append(str(Path(path).resolve()))
+        return read_weights(path, *args, **kwargs)
+
+    monkeypatch.setattr(hub, "resolve", resolve_spy)
+    monkeypatch.setattr(hub, "read_weights", read_spy)
+    argv = ["compare", "--data", str(folder), "--methods", "random", "netembed+pretrained", "--seeds", "1"]
+    assert main([*argv, "--budget", "11", "--out", str(tmp_path / "c"), "--format", "json"]) == 0, capsys.readouterr()
+    assert [row["method"] for row in json.loads(capsys.readouterr().out)] == ["random", "netembed+pretrained"]
+    encoder = str((resolve("encoder-nb101") / "model.safetensors").resolve())
+    assert touched.count(encoder) >= 2  # the policy's encoder, and the surrogate's first fit starting from it
+    assert not [t for t in touched if "surrogate-nb101" in t], touched

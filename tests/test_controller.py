@@ -184,6 +184,42 @@ def test_lookahead_adds_the_neighbours_of_the_candidates_the_prior_rule_ranks_fi
     assert len(plain.round["surrogate"]) == one_move
 
 
+def test_lookahead_reuses_the_rounds_predictions_and_predicts_only_the_cells_it_adds(monkeypatch):
+    """``_look_ahead(..., predicted)`` (what a round does, having predicted its candidates) gives
+    the same cells, parents, kinds, means and spreads as predicting the candidates again, and asks
+    the surrogate only about the cells it adds."""
+    config = replace(SMALL, lookahead=3, members=2)  # two members: a spread that is not zero
+    method = NetembedSearch(np.random.default_rng(0), config)
+    run_search(method, toy, reward, Budget(queries=config.initial))
+    method._refresh_surrogate()
+    candidates, parents, kinds = method._candidates()
+    first, predict = len(candidates), method.predictor.predict
+    predicted = predict(candidates)
+    assert (predicted[1] > 0).all()
+    asked = []
+
+    def spy(cells, *args, **kwargs):
+        asked.append([c.hash for c in cells])
+        return predict(cells, *args, **kwargs)
+
+    monkeypatch.setattr(method.predictor, "predict", spy)
+    reused = (list(candidates), list(parents), list(kinds))
+    reused_mean, reused_std = method._look_ahead(*reused, predicted)
+    added = [c.hash for c in reused[0][first:]]
+    assert added and asked == [added]  # only the added cells: the round's predictions are reused
+    asked.clear()
+    fresh = (list(candidates), list(parents), list(kinds))
+    fresh_mean, fresh_std = method._look_ahead(*fresh)
+    assert asked == [[c.hash for c in candidates], added]
+    assert [c.hash for c in fresh[0]] == [c.hash for c in reused[0]] and fresh[2] == reused[2]
+    assert all(a is b for a, b in zip(fresh[1], reused[1], strict=True))
+    assert np.array_equal(reused_mean, fresh_mean) and np.array_equal(reused_std, fresh_std)
+    # and each candidate's figures are its own: the surrogate's for the whole list at once
+    whole_mean, whole_std = predict(reused[0])
+    assert len(reused_mean) == len(reused[0]) and np.allclose(reused_mean, whole_mean, atol=1e-5)
+    assert np.allclose(reused_std, whole_std, atol=1e-5)
+
+
 def test_settings_hold_everything_but_the_seed_that_decides_the_search():
     settings = NetembedSearch(np.random.default_rng(0), SMALL).settings()
     assert NetembedSearch(np.random.default_rng(1), SMALL).settings() == settings

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from netembed._io import LOCK_FILE, atomic_write, folder_lock, parse_json
-from netembed.errors import BusyError, DataError
+from netembed.errors import BusyError, DataError, SearchError
 
 DEEP = "[" * 50_000 + "]" * 50_000  # RecursionError in Python's JSON parser
 
@@ -120,3 +120,28 @@ def test_json_that_python_cannot_parse_is_a_data_error_naming_its_file(text, mes
     with pytest.raises(json.JSONDecodeError):  # a syntax error stays json's, for the caller to word
         parse_json("[1,", "cells.json")
     assert parse_json('{"a": [1]}', "cells.json") == {"a": [1]}
+
+
+def test_a_run_folder_created_for_a_refused_run_is_removed_and_others_are_kept(tmp_path):
+    new, kept, used = tmp_path / "new" / "run", tmp_path / "kept", tmp_path / "used"
+    kept.mkdir()
+    for folder in (new, kept, used):
+        with pytest.raises(SearchError, match="refused"), folder_lock(folder):
+            if folder == used:
+                (folder / "queries.jsonl").write_text("{}\n")  # written before the failure: kept
+            raise SearchError("refused")
+    assert not new.exists() and new.parent.exists()  # only the folder the lock made
+    assert kept.is_dir() and used.joinpath("queries.jsonl").exists()
+    with folder_lock(new):  # a run that succeeds keeps its folder, empty or not
+        pass
+    assert new.is_dir()
+
+
+def test_an_npz_that_is_a_pipe_or_a_folder_is_refused_without_blocking(tmp_path):
+    from netembed._io import read_npz
+
+    os.mkfifo(tmp_path / "pipe.npz")  # np.load would wait for a writer forever
+    (tmp_path / "folder.npz").mkdir()
+    for name in ("pipe.npz", "folder.npz"):
+        with pytest.raises(DataError, match=r"is not a readable NumPy .npz archive \(not a file\)"):
+            read_npz(tmp_path / name)

@@ -118,29 +118,42 @@ def test_time_bench_mistakes(kwargs, message):
         run_time_bench(seconds, params, progress=False, **settings)
 
 
-def test_saved_runs_are_reused_and_other_settings_are_measured_again(tmp_path):
+def test_saved_runs_are_reused_and_other_settings_are_measured_again(tmp_path, monkeypatch):
+    from netembed import predictor_bench
+
+    fitted, fit = [], predictor_bench.TIME_METHODS["params"]
+
+    def spy(train, log_seconds, seed, **training):  # each fit, by seed: a reused run fits nothing
+        fitted.append(seed)
+        return fit(train, log_seconds, seed, **training)
+
+    monkeypatch.setitem(predictor_bench.TIME_METHODS, "params", spy)
     seconds, params, flops = synthetic_times(1000, 400)
     settings = {"train_sizes": [50], "methods": ["params"], "pool_size": 300, "progress": False, "runs_dir": tmp_path}
-    first = run_time_bench(seconds, params, flops, seeds=[0], **settings)
+
+    def bench(seconds=seconds, **changed) -> tuple[list, list[int]]:
+        """The rows, and the seeds fitted to get them."""
+        fitted.clear()
+        return run_time_bench(seconds, params, flops, **(settings | changed)), list(fitted)
+
+    first, fits = bench(seeds=[0])
     saved = tmp_path / "time-params-50-0.json"
-    assert saved.exists()
+    assert fits == [0] and saved.exists()
     # a grown grid (one more seed) reuses seed 0 as saved, without fitting again
-    grown = run_time_bench(seconds, params, flops, seeds=[0, 1], **settings)
-    assert grown[0] == first[0] and grown[1].seed == 1
+    grown, fits = bench(seeds=[0, 1])
+    assert fits == [1] and grown[0] == first[0] and grown[1].seed == 1
+    assert bench(seeds=[0, 1])[1] == []  # the same grid again: nothing fitted
     # a run saved with other settings (another pool) is measured again, and overwritten
-    other = run_time_bench(seconds, params, flops, seeds=[0], **(settings | {"pool_size": 350}))
-    assert other[0].fit_seconds != first[0].fit_seconds
+    assert bench(seeds=[0], pool_size=350)[1] == [0]
     assert '"pool_size": 350' in saved.read_text()
     # an unreadable file (a crash before the atomic rename cannot leave one, but a user edit can) is measured again
     saved.write_text("{not json")
-    assert run_time_bench(seconds, params, flops, seeds=[0], **settings)[0].seed == 0
+    assert bench(seeds=[0])[1] == [0]
     assert '"pool_size": 300' in saved.read_text()
     # the same settings on other labels (another table) are measured again too
     before = json.loads(saved.read_text())
-    run_time_bench(seconds * 1.01, params, flops, seeds=[0], **settings)
-    after = json.loads(saved.read_text())
-    assert after["settings"]["labels"] != before["settings"]["labels"]
-    assert after["measurement"]["fit_seconds"] != before["measurement"]["fit_seconds"]
+    assert bench(seconds * 1.01, seeds=[0])[1] == [0]
+    assert json.loads(saved.read_text())["settings"]["labels"] != before["settings"]["labels"]
 
 
 def test_training_overrides_reach_the_netembed_rows_only(tmp_path):

@@ -9,7 +9,7 @@ from scipy.stats import kendalltau
 from netembed import space, spaces
 from netembed.errors import DataError, NetembedError
 from netembed.graph import dense_cells
-from netembed.predictors import TIME_TRAINING, AccuracyPredictor, LabelError, PredictorConfig, TimeEstimator
+from netembed.predictors import AccuracyPredictor, LabelError, PredictorConfig, TimeEstimator
 
 FAST = PredictorConfig(
     hidden=16, layers=2, embedding_dim=8, head_hidden=16, members=2, steps=150, batch_size=64, epochs=0
@@ -326,9 +326,41 @@ def test_no_forest_no_forest_tensors_and_raw_scores_refuse_one(toy):
         AccuracyPredictor(replace(FAST, forest=0.5)).fit(cells[:20], y[:20], calibrate=False)
 
 
-def test_the_time_estimator_trains_exactly_its_steps_on_squared_error_without_a_forest():
-    assert TimeEstimator().config == PredictorConfig(**TIME_TRAINING)
-    assert TimeEstimator().config.training_steps(15_000) == PredictorConfig().steps
+def test_the_time_estimator_trains_exactly_its_steps_on_squared_error_without_a_forest(toy, monkeypatch):
+    """What a default ``TimeEstimator`` does in a fit (docs/design.md): exactly ``steps`` steps
+    however many cells (no passes rule), squared error only (the ranking loss does not move it),
+    raw targets (log-seconds), no second view, and heads that see the embedding alone (and the
+    log parameter count). Only its sizes are shrunk here; everything else is the default's."""
+    from netembed import features, predictors
+
+    assert TimeEstimator().config.training_steps(15_000) == PredictorConfig().steps  # 1,500 on the README's 15,000
+    cells, _ = toy
+    seconds = np.array([300.0 * (1 + c.ops.count("conv3x3-bn-relu")) for c in cells])
+    sizes = {"hidden": 8, "layers": 1, "embedding_dim": 4, "head_hidden": 8, "members": 1, "steps": 7, "batch_size": 8}
+    config = replace(TimeEstimator().config, **sizes)
+    monkeypatch.setattr(features.FeatureView, "fit", lambda *a, **k: pytest.fail("the time estimator fit a forest"))
+    ranking_loss, calls = predictors._ranking_loss, []
+
+    def fit(pull: float) -> TimeEstimator:
+        """A fit whose ranking loss is replaced by one that pulls every score up by ``pull``."""
+
+        def spy(scores, targets):
+            calls.append(len(scores))
+            assert len(calls) <= config.steps, "trained more than its steps (a passes rule?)"
+            return ranking_loss(scores, targets) - pull * scores.mean()
+
+        monkeypatch.setattr(predictors, "_ranking_loss", spy)
+        calls.clear()
+        model = TimeEstimator(config).fit(cells, seconds)
+        assert len(calls) == config.steps  # 7 steps on 300 cells in batches of 8: no passes rule
+        return model
+
+    plain, pulled = fit(0.0), fit(1e3)
+    assert np.array_equal(plain.predict(cells)[0], pulled.predict(cells)[0])  # squared error only
+    state = plain.state_dict()
+    assert "forest_table" not in state and "target_knots" not in state  # no second view, raw targets
+    assert float(plain.target_mean) == pytest.approx(np.log(seconds).mean(), rel=1e-6)  # it learns log-seconds
+    assert plain.members[0].head[0].in_features == config.embedding_dim + 1  # the embedding and log parameters
 
 
 def test_normal_score_targets_map_back_to_labels_in_order_even_beyond_the_training_range(toy):

@@ -2,6 +2,8 @@
 
 import json
 import os
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -451,3 +453,60 @@ def test_a_time_model_that_is_there_must_load_even_where_it_is_optional(tmp_path
     spec = SearchSpec(method="random", evaluator="table", time_model=str(broken))
     with pytest.raises(DataError, match=r"time/model.safetensors must have the sha256 recorded in config.json"):
         _load_models(spec)
+
+
+def test_each_query_is_fsynced_in_the_log_when_answered(tmp_path, monkeypatch):
+    """README, Reliability: "each query is fsynced when answered". A run through ``netembed.run``:
+    after each evaluator answer, and before the next question, ``queries.jsonl`` is fsynced
+    holding that answer's line."""
+    from netembed.runs import SearchSpec, run
+
+    monkeypatch.setenv("NETEMBED_DATA", str(tmp_path / "absent"))
+    log, events = tmp_path / "run" / "queries.jsonl", []
+    fsync, answer = os.fsync, SurrogateEvaluator.__call__
+
+    def fsync_spy(fd):
+        if log.exists() and os.fstat(fd).st_ino == log.stat().st_ino:  # the log, not another file
+            events.append(f"fsync {len(log.read_text().splitlines()) - 1}")  # query lines on disk (header aside)
+        return fsync(fd)
+
+    def answer_spy(evaluator, cell):
+        measurement = answer(evaluator, cell)
+        events.append("answer")
+        return measurement
+
+    monkeypatch.setattr(os, "fsync", fsync_spy)
+    monkeypatch.setattr(SurrogateEvaluator, "__call__", answer_spy)
+    report = run(SearchSpec(method="random", budget=Budget(queries=4), seed=0), tmp_path / "run")
+    assert report.payload["queries"] == 4
+    assert events == ["fsync 0", "answer", "fsync 1", "answer", "fsync 2", "answer", "fsync 3", "answer", "fsync 4"]
+
+
+def test_netembed_pretrained_loads_the_shipped_encoder(monkeypatch):
+    """README: ``netembed+pretrained`` (with ``encoder-nb101``): the policy's encoder holds the
+    shipped weights, read from their file, and the surrogate's first fit starts from them too."""
+    import torch
+
+    from netembed import hub
+    from netembed.encoder import CellEncoder
+    from netembed.predictors import AccuracyPredictor
+
+    read, read_weights = [], hub.read_weights
+    started, warm_start = [], AccuracyPredictor._warm_start
+    monkeypatch.setattr(
+        hub, "read_weights", lambda path, *a, **k: read.append(Path(path)) or read_weights(path, *a, **k)
+    )
+    monkeypatch.setattr(
+        AccuracyPredictor, "_warm_start", lambda model, init: started.append(init) or warm_start(model, init)
+    )
+    shipped = hub.resolve("encoder-nb101") / "model.safetensors"
+    method = build_method("netembed+pretrained", 0)
+    assert read == [shipped]
+    expected = CellEncoder.from_pretrained("encoder-nb101").state_dict()
+    assert all(torch.equal(method.encoder.state_dict()[k], v) for k, v in expected.items())
+    method.config = replace(method.config, fit_steps=1, jumps=2, lookahead=1)  # a cheap first round
+    run_search(method, CountingEvaluator(), accuracy_reward, Budget(queries=method.config.initial + 1))
+    assert method.fitted and started == ["encoder-nb101"]
+    for member in method.predictor.members:  # one step away from the shipped weights
+        start = member.encoder.state_dict()
+        assert all(torch.allclose(start[k], v, atol=0.05) for k, v in expected.items())

@@ -115,13 +115,29 @@ def test_cached_builds_once_then_reads(tmp_path, monkeypatch):
 def test_corrupt_cache_is_rebuilt(arrays, tmp_path, monkeypatch):
     """A damaged cache file never yields wrong cells: it is recomputed and rewritten."""
     monkeypatch.setenv("NETEMBED_CACHE", str(tmp_path))
-    path = tmp_path / f"space-v{space._CACHE_VERSION}.npz"
+    path = tmp_path / space._ENUMERATION_CACHE
     path.write_bytes(b"garbage")
     monkeypatch.setattr(space, "_enumerate", lambda: arrays)  # the real one is checked above
     space.space_arrays.cache_clear()
     try:
         assert np.array_equal(space.space_arrays().hashes, arrays.hashes)
         assert np.array_equal(space._load_cache(path).hashes, arrays.hashes)
+    finally:
+        space.space_arrays.cache_clear()
+
+
+def test_a_search_is_told_before_the_enumeration_is_computed_not_after(arrays, tmp_path, monkeypatch):
+    """The first search on a machine says it is enumerating, before its progress bar starts."""
+    monkeypatch.setenv("NETEMBED_CACHE", str(tmp_path))
+    heard = []
+    monkeypatch.setattr(space, "_enumerate", lambda: heard.append("computed") or arrays)
+    space.space_arrays.cache_clear()
+    try:
+        space.prepare(heard.append)
+        assert heard[0].startswith("enumerating the 423,624 cells of NAS-Bench-101 once") and heard[1] == "computed"
+        space.space_arrays.cache_clear()  # a later process: the cache file is there, nothing to say
+        space.prepare(heard.append)
+        assert len(heard) == 2
     finally:
         space.space_arrays.cache_clear()
 

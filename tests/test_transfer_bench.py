@@ -37,7 +37,20 @@ def labelled(tmp_path):
     return LabelledSet(path)
 
 
-def test_every_predictor_sees_the_same_splits_and_finished_runs_are_reused(labelled, tmp_path):
+def test_every_predictor_sees_the_same_splits_and_finished_runs_are_reused(labelled, tmp_path, monkeypatch):
+    from netembed import transfer_bench
+
+    fitted = []
+
+    def spying(method, fit):
+        def spy(train, y, seed, **training):  # each fit, by (method, seed): a reused run fits nothing
+            fitted.append((method, seed))
+            return fit(train, y, seed, **training)
+
+        return spy
+
+    for method, fit in list(transfer_bench.PREDICTORS.items()):
+        monkeypatch.setitem(transfer_bench.PREDICTORS, method, spying(method, fit))
     methods = ("netembed", "netembed+surrogate", "forest", "gbt")
     kwargs = {"train_sizes": (16,), "seeds": (0, 1), "methods": methods, "pool_size": 20, "steps": 5, "progress": False}
     results = run_transfer(labelled, "accuracy", runs_dir=tmp_path / "runs", **kwargs)
@@ -46,8 +59,10 @@ def test_every_predictor_sees_the_same_splits_and_finished_runs_are_reused(label
     assert np.mean([r.kendall_tau for r in results if r.method == "forest"]) > 0.3  # the rule is learnable
     saved = json.loads((tmp_path / "runs" / "transfer-accuracy-netembed+surrogate-16-0.json").read_text())
     assert saved["settings"]["init_sha256"] and saved["settings"]["config"]["steps"] == 5
+    assert fitted == [(m, s) for s in (0, 1) for m in methods]
+    fitted.clear()
     again = run_transfer(labelled, "accuracy", runs_dir=tmp_path / "runs", **kwargs)
-    assert again == results  # read back, not measured again (fit seconds would differ)
+    assert fitted == [] and again == results  # read back, nothing fitted again
 
 
 def test_time_estimators_are_scored_in_seconds(labelled, tmp_path):

@@ -128,6 +128,10 @@ class Space(ABC):
         child = found[int(rng.integers(len(found)))].cell
         return child, child
 
+    def prepare(self, announce) -> None:
+        """Do the one-time work a search needs (e.g. enumerate the space) before its progress bar
+        starts, telling ``announce(line)`` when it will take a while. Default: nothing to do."""
+
     def enumerate(self) -> list:
         raise SpaceError(f"{self.name} cannot list its architectures")
 

@@ -1,5 +1,6 @@
-"""What ``netembed info``, ``query`` and ``neighbors`` print for a space other than NAS-Bench-101:
-each returns the JSON payload and the text a person reads (the command line prints one of them).
+"""What ``netembed info``, ``query`` and ``neighbors`` print for any space: each returns the JSON
+payload and the text a person reads (the command line prints one of them). NAS-Bench-101's
+answers are its own (:mod:`netembed.spaces.nb101.inspect`); these functions pass them on.
 
 An architecture argument is its string, its JSON form, a file holding either, or (with the
 table) its index in the benchmark.
@@ -16,7 +17,7 @@ from netembed import spaces
 from netembed._io import parse_json, read_text
 from netembed.errors import DataError, InvalidCellError
 
-__all__ = ["info", "neighbors", "parse_arch", "query"]
+__all__ = ["from_json", "info", "neighbors", "parse_arch", "parse_list", "query"]
 
 
 def _table(space: spaces.Space, data, required: bool):
@@ -46,6 +47,30 @@ def parse_arch(space: spaces.Space, text: str, table=None):
     return space.from_json(stripped)
 
 
+def parse_list(text: str) -> list:
+    """The JSON list of architectures an argument holds, inline or in a file; its items are read
+    by ``from_json`` (the space is known later: a pretrained encoder's, once loaded)."""
+    rule = 'cells must be a JSON list of {"matrix": ..., "ops": ...}'
+    inline = text.lstrip().startswith(("[", "{"))
+    document = text if inline else read_text(text, f"{rule} or a file holding one")
+    try:
+        values = parse_json(document, "the cells argument" if inline else text)
+    except json.JSONDecodeError as exc:
+        raise InvalidCellError(f"{rule}, got invalid JSON ({exc.msg})") from exc
+    if not isinstance(values, list):
+        raise InvalidCellError(f"{rule}, got {type(values).__name__}")
+    return values
+
+
+def from_json(space: spaces.Space, value):
+    """One item of ``parse_list``: an architecture of ``space`` (NAS-Bench-101's read as a cell argument)."""
+    if space.name == "nb101":
+        from netembed.spaces.nb101 import inspect as nb101
+
+        return nb101.parse_cell(json.dumps(value))
+    return space.from_json(value)
+
+
 def _columns(record, dataset: str | None) -> dict:
     picked = {"val": record.val, "test": record.test}
     if dataset is not None:
@@ -54,6 +79,10 @@ def _columns(record, dataset: str | None) -> dict:
 
 
 def info(space: spaces.Space, data=None) -> tuple[dict, str]:
+    if space.name == "nb101":
+        from netembed.spaces.nb101 import inspect as nb101
+
+        return nb101.info(data)
     every = space.enumerate()
     summary = {"space": {"name": space.name, "architectures": space.size}}
     lines = [f"{space.name} space: {space.size:,} architectures"]
@@ -79,6 +108,10 @@ def info(space: spaces.Space, data=None) -> tuple[dict, str]:
 
 
 def query(space: spaces.Space, text: str, data=None, dataset: str | None = None) -> tuple[dict, str]:
+    if space.name == "nb101":
+        from netembed.spaces.nb101 import inspect as nb101
+
+        return nb101.query(text, data, dataset)
     table = _table(space, data, required=text.strip().isdigit() or dataset is not None)
     arch = parse_arch(space, text, table)
     payload = {**space.to_json(arch), "params": space.count_params(arch)}
@@ -96,6 +129,10 @@ def query(space: spaces.Space, text: str, data=None, dataset: str | None = None)
 
 
 def neighbors(space: spaces.Space, text: str, data=None, dataset: str | None = None) -> tuple[list, str]:
+    if space.name == "nb101":
+        from netembed.spaces.nb101 import inspect as nb101
+
+        return nb101.neighbors(text, data, dataset)
     table = _table(space, data, required=text.strip().isdigit() or dataset is not None)
     arch = parse_arch(space, text, table)
     if table is not None:

@@ -36,6 +36,7 @@ __all__ = [
     "RUNS_FILE",
     "LabelJob",
     "append_training",
+    "label_report",
     "label_task",
     "open_trainings",
     "read_trainings",
@@ -258,3 +259,25 @@ def task_figures(document: dict, bench=None) -> dict:
         figures["table_kendall_tau"] = float(kendalltau(value[known], table).statistic)
         figures["table_cells"] = len(known)
     return figures
+
+
+def label_report(document: dict, out) -> tuple[dict, str]:
+    """What ``netembed label`` prints of ``label_task``'s document written in ``out``: the JSON
+    payload (where the set is, its sha256, its figures) and the text a person reads."""
+    figures, path = document["figures"], Path(out) / LABELS_FILE
+    lines = [
+        (
+            f"{figures['cells']:,} cells x {document['settings']['seeds']} seeds: mean accuracy "
+            f"{figures['accuracy_min']:.4f}..{figures['accuracy_max']:.4f} (std {figures['accuracy_std']:.4f}), "
+            f"median training {figures['median_seconds']:.2f} s per cell on this machine"
+        )
+    ]
+    if "seed_kendall_tau" in figures:
+        lines.append(
+            f"seed 0 vs seed 1: Kendall tau {figures['seed_kendall_tau']:.3f} (Spearman {figures['seed_spearman']:.3f}), "
+            "the ceiling of any predictor of this task"
+        )
+    if "table_kendall_tau" in figures:
+        lines.append(f"against the table's CIFAR-10 accuracy: Kendall tau {figures['table_kendall_tau']:.3f}")
+    lines.append(f"wrote {path} (sha256 of its cells {document['sha256'][:16]}...)")
+    return {"labels": str(path), "sha256": document["sha256"], "figures": figures}, "\n".join(lines)

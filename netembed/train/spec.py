@@ -18,7 +18,7 @@ from netembed.train.data import ImageData, digits, load_npz
 from netembed.train.network import NetworkConfig, min_stem_channels
 from netembed.train.trainer import SMALL_DATA, SMALL_NETWORK, TrainConfig
 
-__all__ = ["TrainingError", "TrainingSpec", "resolve_device", "train_one"]
+__all__ = ["TrainingError", "TrainingSpec", "resolve_device", "result_text", "train_one"]
 
 _TRAIN = TrainConfig()
 
@@ -134,3 +134,21 @@ def train_one(cell, training: TrainingSpec, seed: int, out, data: str | None = N
             payload["table_test_accuracy"] = float(bench.query(cell).test_acc_108)
         atomic_write(out / "result.json", lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=2)))
         return payload, result
+
+
+def result_text(payload: dict) -> str:
+    """What ``netembed train-cell`` prints of ``train_one``'s ``result.json`` document."""
+    from pathlib import Path
+
+    table = payload.get("table_test_accuracy")
+    lines = [
+        f"test accuracy {payload['test_accuracy']:.4f} after {payload['epochs']} epochs, "
+        f"{payload['train_seconds']:.1f} s of training, {payload['params']:,} parameters"
+        + ("" if table is None else f"; table (CIFAR-10, full network): {table:.4f}")
+    ]
+    lines += [
+        f"  epoch {h['epoch']:>3}  loss {h['loss']:.4f}  test accuracy {h['test_accuracy']:.4f}  {h['seconds']:.2f} s"
+        for h in payload["history"]
+    ]
+    lines.append(f"wrote {Path(payload['checkpoint']) / 'result.json'}")
+    return "\n".join(lines)

@@ -128,6 +128,9 @@ class NB101Space(Space):
         except InvalidCellError:
             return None
 
+    def prepare(self, announce) -> None:
+        _space.prepare(announce)
+
     def load_table(self, path=None):
         from netembed.bench import Benchmark
 

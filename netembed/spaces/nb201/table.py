@@ -131,6 +131,19 @@ class Table:
 
 def _check(columns: dict[str, np.ndarray], file: Path) -> None:
     """Refuse a table that is not NAS-Bench-201's, naming what is wrong; add ``codes``."""
+    strings = _arch_strings(columns, file)
+    codes = _parse_codes(strings)
+    if len(np.unique(codes @ (5 ** np.arange(6)))) != len(codes):
+        raise DataError(f"{file}: arch_str must list each architecture once")
+    for name, array in columns.items():
+        if name != "arch_str":
+            _check_column(name, array, len(strings), file)
+    if not any(_ACCURACY.match(n) and n.endswith("_val") for n in columns):
+        raise DataError(f"{file}: a NAS-Bench-201 table needs at least one {{dataset}}_val column")
+    columns["codes"] = codes.astype(np.int8)
+
+
+def _arch_strings(columns: dict[str, np.ndarray], file: Path) -> np.ndarray:
     if "arch_str" not in columns:
         raise DataError(f"{file} is not a NAS-Bench-201 table: it has no arch_str column (columns: {sorted(columns)})")
     strings = columns["arch_str"]
@@ -138,6 +151,11 @@ def _check(columns: dict[str, np.ndarray], file: Path) -> None:
         raise DataError(
             f"{file}: arch_str must be a column of strings, got dtype {strings.dtype} shape {strings.shape}"
         )
+    return strings
+
+
+def _parse_codes(strings: np.ndarray) -> np.ndarray:
+    """The (N, 6) op indices of the architecture strings; a bad string raises ``Arch.from_string``'s error."""
     lookup = {op: k for k, op in enumerate(OPS)}
     try:  # the benchmark's strings are written in one order: a fast split, checked by a full parse on a miss
         codes = np.array(
@@ -150,22 +168,14 @@ def _check(columns: dict[str, np.ndarray], file: Path) -> None:
                 raise ValueError
     except (KeyError, ValueError):
         codes = np.array([Arch.from_string(s).codes for s in strings.tolist()])  # names the bad string
-    if len(np.unique(codes @ (5 ** np.arange(6)))) != len(codes):
-        raise DataError(f"{file}: arch_str must list each architecture once")
-    for name, array in columns.items():
-        if name == "arch_str":
-            continue
-        if not (_ACCURACY.match(name) or _LATENCY.match(name)):
-            raise DataError(
-                f"{file}: column {name!r} is neither {{dataset}}_val, {{dataset}}_test nor latency_{{device}}"
-            )
-        if array.shape != strings.shape or array.dtype.kind != "f":
-            raise DataError(
-                f"{file}: column {name} must be {len(strings)} numbers, got dtype {array.dtype} shape {array.shape}"
-            )
-        accuracy = _ACCURACY.match(name)
-        if accuracy and np.nanmax(array) > 1.0:
-            raise DataError(f"{file}: column {name} must hold accuracies in [0, 1], got up to {np.nanmax(array)}")
-    if not any(_ACCURACY.match(n) and n.endswith("_val") for n in columns):
-        raise DataError(f"{file}: a NAS-Bench-201 table needs at least one {{dataset}}_val column")
-    columns["codes"] = codes.astype(np.int8)
+    return codes
+
+
+def _check_column(name: str, array: np.ndarray, rows: int, file: Path) -> None:
+    """A column other than arch_str: a known name, one float per row, accuracies in [0, 1]."""
+    if not (_ACCURACY.match(name) or _LATENCY.match(name)):
+        raise DataError(f"{file}: column {name!r} is neither {{dataset}}_val, {{dataset}}_test nor latency_{{device}}")
+    if array.shape != (rows,) or array.dtype.kind != "f":
+        raise DataError(f"{file}: column {name} must be {rows} numbers, got dtype {array.dtype} shape {array.shape}")
+    if _ACCURACY.match(name) and np.nanmax(array) > 1.0:
+        raise DataError(f"{file}: column {name} must hold accuracies in [0, 1], got up to {np.nanmax(array)}")
