@@ -32,7 +32,9 @@ variants, all of ``NetembedSearch(space="nb201")``:
 - ``jumps1000``: 1,000 random candidates per round instead of 100 (7% of the space);
 - ``initial5``: 5 random cells before the policy instead of 10;
 - ``jumps20000``: 20,000 random draws per round, i.e. about 72% of the space's architectures
-  (the surrogate scores them all: the policy sees most of the space every round).
+  (the surrogate scores them all: the policy sees most of the space every round);
+- ``jumps10``: 10 random candidates per round instead of 100 (the neighbourhoods of the best
+  cells weigh more).
 """
 
 from __future__ import annotations
@@ -87,6 +89,7 @@ VARIANTS_NB201 = {
     "jumps1000": lambda rng: NetembedSearch(rng, ControllerConfig(jumps=1000), space="nb201"),
     "initial5": lambda rng: NetembedSearch(rng, ControllerConfig(initial=5), space="nb201"),
     "jumps20000": lambda rng: NetembedSearch(rng, ControllerConfig(jumps=20_000), space="nb201"),
+    "jumps10": lambda rng: NetembedSearch(rng, ControllerConfig(jumps=10), space="nb201"),
 }
 
 _BENCH, _DATASET = None, None
