@@ -230,7 +230,7 @@ def _ignored_options(args: argparse.Namespace) -> None:
     """Warn of the options a search line sets that its evaluator or reward does not read."""
     from dataclasses import fields
 
-    from netembed.querylog import warn
+    from netembed.errors import warn
     from netembed.train.spec import TrainingSpec
 
     if args.evaluator != "train":

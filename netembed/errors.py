@@ -4,6 +4,8 @@ Every message names the rule that was broken and the value received, e.g.
 ``matrix must be square, got shape (6, 7)``.
 """
 
+import sys
+
 __all__ = [
     "BusyError",
     "ConfigError",
@@ -15,6 +17,7 @@ __all__ = [
     "OutOfSpaceError",
     "SearchError",
     "UnknownCellError",
+    "warn",
 ]
 
 
@@ -60,3 +63,8 @@ class SearchError(NetembedError, ValueError):
 
 class BusyError(NetembedError, RuntimeError):
     """A run folder that another process owns (it holds the folder's lock)."""
+
+
+def warn(message: str) -> None:
+    """One line on stderr about something a user should know (a file changed, an option unread)."""
+    print(f"netembed: warning: {message}", file=sys.stderr, flush=True)

@@ -20,13 +20,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from netembed.errors import warn
 from netembed.search import Evaluation, SearchError, evaluation_from_record
 
-__all__ = ["LOG_VERSION", "STATE_FILE", "QueryLog", "read_log", "warn"]
+__all__ = ["LOG_VERSION", "STATE_FILE", "QueryLog", "read_log"]
 
 LOG_VERSION = 1
 STATE_FILE = "method_state.pt"  # the method's checkpoint, beside the log
@@ -117,11 +117,6 @@ def read_log(path: str | os.PathLike) -> tuple[dict, list[Evaluation], list[str]
         damaged = None
         evaluations.append(_evaluation_from_json(row, where, query, _space(header)))
     return header, evaluations, dropped, bool(dropped) or bool(lines[-1].strip())
-
-
-def warn(message: str) -> None:
-    """One line on stderr about something done to a user's file (never silently)."""
-    print(f"netembed: warning: {message}", file=sys.stderr, flush=True)
 
 
 def _resumable(settings: dict) -> dict:

@@ -149,11 +149,9 @@ class SharedStudy:
                 f"storage {self.safe_url} needs a database driver that is not installed ({exc}); "
                 "for PostgreSQL: pip install 'psycopg[binary]' and a postgresql+psycopg:// URL"
             ) from None
-        except _storage_errors() as exc:
-            if joining:
+        except (*_storage_errors(), ValueError) as exc:
+            if joining and isinstance(exc, _storage_errors()):  # the parent had it open: lost, not refused
                 raise self.lost(_reason(exc, storage)) from None
-            raise SearchError(f"cannot open storage {self.safe_url}: {_reason(exc, storage)}") from None
-        except ValueError as exc:
             raise SearchError(f"cannot open storage {self.safe_url}: {_reason(exc, storage)}") from None
         self._labelled: dict[int, Evaluation] = {}  # complete trials never change: parse each once
         with self.connection():

@@ -214,7 +214,8 @@ def _labelled(
 
 def _log_cells(job: PredictorJob) -> tuple[list[Cell], np.ndarray]:
     """A search's query log: its accuracies, or its seconds (e.g. measured by real training)."""
-    from netembed.querylog import read_log, warn
+    from netembed.errors import warn
+    from netembed.querylog import read_log
 
     _, evaluations, dropped, _ = read_log(job.cells)
     if dropped:

@@ -62,12 +62,19 @@ def parse_list(text: str) -> list:
     return values
 
 
+def _own(space: spaces.Space):
+    """NAS-Bench-101's own answers (its cells, hashes and table are its own), None for any other space."""
+    if space.name != "nb101":
+        return None
+    from netembed.spaces.nb101 import inspect as nb101
+
+    return nb101
+
+
 def from_json(space: spaces.Space, value):
     """One item of ``parse_list``: an architecture of ``space`` (NAS-Bench-101's read as a cell argument)."""
-    if space.name == "nb101":
-        from netembed.spaces.nb101 import inspect as nb101
-
-        return nb101.parse_cell(json.dumps(value))
+    if own := _own(space):
+        return own.parse_cell(json.dumps(value))
     return space.from_json(value)
 
 
@@ -79,10 +86,8 @@ def _columns(record, dataset: str | None) -> dict:
 
 
 def info(space: spaces.Space, data=None) -> tuple[dict, str]:
-    if space.name == "nb101":
-        from netembed.spaces.nb101 import inspect as nb101
-
-        return nb101.info(data)
+    if own := _own(space):
+        return own.info(data)
     every = space.enumerate()
     summary = {"space": {"name": space.name, "architectures": space.size}}
     lines = [f"{space.name} space: {space.size:,} architectures"]
@@ -108,10 +113,8 @@ def info(space: spaces.Space, data=None) -> tuple[dict, str]:
 
 
 def query(space: spaces.Space, text: str, data=None, dataset: str | None = None) -> tuple[dict, str]:
-    if space.name == "nb101":
-        from netembed.spaces.nb101 import inspect as nb101
-
-        return nb101.query(text, data, dataset)
+    if own := _own(space):
+        return own.query(text, data, dataset)
     table = _table(space, data, required=text.strip().isdigit() or dataset is not None)
     arch = parse_arch(space, text, table)
     payload = {**space.to_json(arch), "params": space.count_params(arch)}
@@ -129,10 +132,8 @@ def query(space: spaces.Space, text: str, data=None, dataset: str | None = None)
 
 
 def neighbors(space: spaces.Space, text: str, data=None, dataset: str | None = None) -> tuple[list, str]:
-    if space.name == "nb101":
-        from netembed.spaces.nb101 import inspect as nb101
-
-        return nb101.neighbors(text, data, dataset)
+    if own := _own(space):
+        return own.neighbors(text, data, dataset)
     table = _table(space, data, required=text.strip().isdigit() or dataset is not None)
     arch = parse_arch(space, text, table)
     if table is not None:
