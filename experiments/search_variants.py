@@ -34,7 +34,8 @@ variants, all of ``NetembedSearch(space="nb201")``:
 - ``jumps20000``: 20,000 random draws per round, i.e. about 72% of the space's architectures
   (the surrogate scores them all: the policy sees most of the space every round);
 - ``jumps10``: 10 random candidates per round instead of 100 (the neighbourhoods of the best
-  cells weigh more).
+  cells weigh more);
+- ``batch2pretrained`` / ``batch1pretrained``: 2 or 1 cells per round, from ``encoder-nb201``.
 """
 
 from __future__ import annotations
@@ -90,6 +91,8 @@ VARIANTS_NB201 = {
     "initial5": lambda rng: NetembedSearch(rng, ControllerConfig(initial=5), space="nb201"),
     "jumps20000": lambda rng: NetembedSearch(rng, ControllerConfig(jumps=20_000), space="nb201"),
     "jumps10": lambda rng: NetembedSearch(rng, ControllerConfig(jumps=10), space="nb201"),
+    "batch2pretrained": lambda rng: NetembedSearch(rng, ControllerConfig(batch=2), init="encoder-nb201", space="nb201"),
+    "batch1pretrained": lambda rng: NetembedSearch(rng, ControllerConfig(batch=1), init="encoder-nb201", space="nb201"),
 }
 
 _BENCH, _DATASET = None, None

@@ -229,15 +229,18 @@ def search(sub):
         "--reward", choices=MODES, default=spec.objective.reward.mode,
         help="accuracy, or MnasNet's accuracy * (cost / target)^w, soft or hard",
     )  # fmt: skip
-    sub.add_argument("--cost", choices=COSTS, default=spec.objective.reward.cost)
+    sub.add_argument(
+        "--cost", default=spec.objective.reward.cost,
+        help=f"{', '.join(COSTS)} (nb201: a device of its table, e.g. latency:pixel3)",
+    )  # fmt: skip
     sub.add_argument("--cost-target", type=float, help="T0 of the soft/hard reward, in units of --cost")
     sub.add_argument(
         "--objective", choices=KINDS, default=spec.objective.kind,
         help="pareto: grow the front of accuracy vs parameters (netembed and random)",
     )  # fmt: skip
     sub.add_argument("--top", type=int, default=5, help="best cells to print")
-    sub.add_argument("--accuracy-model", default=spec.accuracy_model)
-    sub.add_argument("--time-model", default=spec.time_model)
+    sub.add_argument("--accuracy-model", help="pretrained name or directory (default: surrogate-SPACE/accuracy)")
+    sub.add_argument("--time-model", help="pretrained name or directory (default: surrogate-SPACE/time)")
     sub.add_argument("--out", default="results/search", help="folder for the query log, result and plot")
     sub.add_argument("--resume", action="store_true", help="continue the run logged in --out")
     sub.add_argument(
@@ -318,13 +321,18 @@ def bench(sub, cli):
     preds.set_defaults(handler=cli.cmd_bench_predictors)
     _common(preds)
     _threads(preds)
-    preds.add_argument("--train-sizes", type=int, nargs="+", default=[100, 172, 424, 4236])
+    _space(preds, dataset=True)
+    preds.add_argument(
+        "--train-sizes", type=int, nargs="+", help="default: nb101 100 172 424 4236; nb201 78 156 469 781 1563"
+    )
     preds.add_argument("--seeds", type=int, default=5, help="number of seeds")
     preds.add_argument("--seed-offset", type=seed, default=0, help="first seed")
     preds.add_argument(
-        "--methods", nargs="+", default=["netembed", "netembed+pretrained", "netembed+prior", "mlp", "gbt"]
+        "--methods", nargs="+", help="default: netembed netembed+pretrained netembed+prior (nb101) mlp gbt"
     )
-    preds.add_argument("--test-size", type=int, default=50_000)
+    preds.add_argument(
+        "--test-size", type=int, help="held-out cells (default: nb101 50,000; nb201 all outside the training pool)"
+    )
     preds.add_argument("--steps", type=int, help=steps_help)
     preds.add_argument("--batch-size", type=int, help=batch_help)
     preds.add_argument("--out", default="results/predictors")

@@ -188,7 +188,7 @@ def cmd_bench_predictors(args: argparse.Namespace) -> None:
     _print(args, *predictor_bench.bench_predictors(
         args.out, args.train_sizes, range(args.seed_offset, args.seed_offset + args.seeds), args.methods,
         data=args.data, test_size=args.test_size, steps=args.steps, batch_size=args.batch_size,
-        progress=args.format == "text",
+        progress=args.format == "text", space_name=args.space, dataset=args.dataset,
     ))  # fmt: skip
 
 

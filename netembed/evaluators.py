@@ -46,11 +46,13 @@ EVALUATORS = ("surrogate", "table", "train")
 @dataclass(frozen=True)
 class Measurement:
     """An evaluator's answer for one cell: accuracy in [0, 1], training seconds (None when
-    unknown) and the network's parameter count."""
+    unknown), the network's parameter count, and its inference milliseconds on the device a
+    ``latency:DEVICE`` cost names (None when the run has no such cost)."""
 
     accuracy: float
     seconds: float | None
     params: int
+    latency: float | None = None
 
 
 class Evaluator(Protocol):
@@ -87,34 +89,39 @@ class NB201TableEvaluator:
     """Labels from the NAS-Bench-201 table: the ``dataset``'s validation accuracy (12 epochs), as
     the benchmark's users search; each new architecture is one query. The test accuracy of what a
     search picked is read from the table afterwards (``Table.test``), never by the search.
-    Seconds are unknown (None); parameters are the exact counts of the CIFAR network."""
+    Seconds are unknown (None); parameters are the exact counts of the CIFAR network; with a
+    ``device``, latency is the table's milliseconds on it."""
 
     name = "table"
 
-    def __init__(self, table, dataset: str = "cifar10"):
+    def __init__(self, table, dataset: str = "cifar10", device: str | None = None):
         self.table, self.dataset = table, table.check_dataset(dataset)
+        self.device = None if device is None else table.check_device(device)
 
     def __call__(self, arch) -> Measurement:
         from netembed.spaces.nb201.params import count_params
 
         row = self.table.row_of(arch)
-        return Measurement(float(self.table.val[self.dataset][row]), None, count_params(arch.ops))
+        latency = None if self.device is None else float(self.table.latency[self.device][row])
+        return Measurement(float(self.table.val[self.dataset][row]), None, count_params(arch.ops), latency)
 
 
 class SurrogateEvaluator:
-    """Labels from surrogate models (no table needed): predicted accuracy and training seconds."""
+    """Labels from surrogate models (no table needed): predicted accuracy and training seconds
+    (where a time estimator is given), the exact parameter count of ``space`` (None: NAS-Bench-101)."""
 
     name = "surrogate"
 
-    def __init__(self, accuracy_predictor: AccuracyPredictor, time_estimator: TimeEstimator | None = None):
+    def __init__(self, accuracy_predictor: AccuracyPredictor, time_estimator: TimeEstimator | None = None, space=None):
+        from netembed import spaces
+
         self.accuracy_predictor, self.time_estimator = accuracy_predictor, time_estimator
+        self.space = spaces.get(space)
 
     def __call__(self, cell: Cell) -> Measurement:
-        from netembed import space
-
         accuracy = float(np.clip(self.accuracy_predictor.predict([cell])[0][0], 0.0, 1.0))
         seconds = None if self.time_estimator is None else float(self.time_estimator.predict([cell])[0][0])
-        return Measurement(accuracy, seconds, space.count_params(cell))
+        return Measurement(accuracy, seconds, self.space.count_params(cell))
 
 
 class RealTrainingEvaluator:

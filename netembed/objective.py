@@ -8,7 +8,8 @@ hypervolume at ``reference``).
 
 ``Reward`` is MnasNet's combined objective (Tan et al. 2019), ``accuracy * (cost / target)^w``:
 "soft" always applies ``w``, "hard" applies it only above the target, "accuracy" ignores the
-cost. ``pareto_front`` and ``hypervolume`` score a set of cells on both objectives at once
+cost. The cost is training ``seconds``, ``params``, or ``latency:DEVICE``: the inference
+milliseconds measured on that device (a space whose table has latencies, e.g. NAS-Bench-201). ``pareto_front`` and ``hypervolume`` score a set of cells on both objectives at once
 (maximise accuracy, minimise cost), e.g. to compare the front a search found with the true one.
 
 >>> import numpy as np
@@ -35,6 +36,7 @@ __all__ = [
     "COSTS",
     "HV_REFERENCE",
     "KINDS",
+    "MEASURES",
     "MODES",
     "Objective",
     "Reward",
@@ -46,7 +48,9 @@ __all__ = [
 ]
 
 MODES = ("accuracy", "soft", "hard")
-COSTS = ("seconds", "params")
+COSTS = ("seconds", "params", "latency:DEVICE")
+#: The measurements a cost can name (``latency`` on the device a ``latency:DEVICE`` cost names).
+MEASURES = ("seconds", "params", "latency")
 #: "reward": the best reward. "pareto": the front of (accuracy, parameters); parameter counts
 #: are exact and free (no query), so the front's cost is always parameters.
 KINDS = ("reward", "pareto")
@@ -78,7 +82,9 @@ class Reward:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise RewardError(f"`Reward.mode` must be one of {', '.join(MODES)}, got {self.mode!r}")
-        if self.cost not in COSTS:
+        if not isinstance(self.cost, str) or not (
+            self.cost in MEASURES[:2] or (self.cost.startswith("latency:") and self.cost != "latency:")
+        ):
             raise RewardError(f"`Reward.cost` must be one of {', '.join(COSTS)}, got {self.cost!r}")
         for name in ("soft_exponent", "hard_exponent"):
             value = getattr(self, name)
@@ -91,30 +97,42 @@ class Reward:
             raise RewardError(f"`Reward.target` must be positive and finite, got {self.target}")
 
     @property
+    def measure(self) -> str:
+        """The measurement the cost reads: seconds, params or latency."""
+        return self.cost.partition(":")[0]
+
+    @property
+    def device(self) -> str | None:
+        """The device of a ``latency:DEVICE`` cost (else None)."""
+        return self.cost.partition(":")[2] or None
+
+    @property
     def exponent(self) -> float:
         """The exponent applied when the cost counts (above the target, in hard mode)."""
         return self.soft_exponent if self.mode == "soft" else self.hard_exponent
 
-    def __call__(self, accuracy: float, seconds: float | None = None, params: float | None = None) -> float:
+    def __call__(
+        self, accuracy: float, seconds: float | None = None, params: float | None = None, latency: float | None = None
+    ) -> float:
         """The reward of one cell; the cost named by ``self.cost`` is required unless mode is "accuracy"."""
         if not (math.isfinite(_number("accuracy", accuracy)) and 0 <= accuracy <= 1):
             raise RewardError(f"`accuracy` must be finite and in [0, 1], got {accuracy}")
         accuracy = float(accuracy)
-        costs = {"seconds": seconds, "params": params}
+        costs = {"seconds": seconds, "params": params, "latency": latency}
         for name, value in costs.items():
             if value is None:
                 continue
             number = costs[name] = _number(name, value)
-            used = name == self.cost and self.mode != "accuracy"
+            used = name == self.measure and self.mode != "accuracy"
             # an unused cost may be 0, but a NaN anywhere is a bug upstream
             if not math.isfinite(number) or number < 0 or (used and number == 0):
                 rule = "positive and finite" if used else "finite and non-negative"
                 raise RewardError(f"`{name}` must be {rule}, got {value}")
         if self.mode == "accuracy":
             return accuracy
-        cost = costs[self.cost]
+        cost = costs[self.measure]
         if cost is None:
-            raise RewardError(f"`{self.cost}` is required by the {self.mode} reward, got None")
+            raise RewardError(f"`{self.measure}` is required by the {self.mode} reward, got None")
         if self.mode == "hard" and cost <= self.target:
             return accuracy
         return accuracy * (cost / self.target) ** self.exponent
@@ -240,13 +258,16 @@ class Objective:
         if not isinstance(self.reward, Reward):
             raise SearchError(f"`Objective.reward` must be a Reward, got {type(self.reward).__name__}")
 
-    def __call__(self, accuracy: float, seconds: float | None = None, params: float | None = None) -> float:
-        return self.reward(accuracy, seconds=seconds, params=params)
+    def __call__(
+        self, accuracy: float, seconds: float | None = None, params: float | None = None, latency: float | None = None
+    ) -> float:
+        return self.reward(accuracy, seconds=seconds, params=params, latency=latency)
 
     @property
     def cost(self) -> str:
-        """The measurement a front is drawn against: parameters for a pareto search, else the reward's cost."""
-        return "params" if self.kind == "pareto" else self.reward.cost
+        """The measurement a front is drawn against: parameters for a pareto search, else the one
+        the reward's cost reads (seconds, params or latency)."""
+        return "params" if self.kind == "pareto" else self.reward.measure
 
     @property
     def multi(self) -> bool:

@@ -7,9 +7,13 @@ Every method sees the same training cells and is scored on the same held-out cel
 - ``gbt``: gradient-boosted trees on BANANAS' path encoding (which op sequences run from
   input to output; 364 indicators).
 
+In another space (e.g. NAS-Bench-201) both baselines read the space's structure features
+instead (``Space.feature_inputs``: NAS-Bench-201's one-hot op of each edge).
+
 The project's rows are ``netembed`` (fresh encoder), ``netembed+pretrained`` (encoders start
-from the label-free autoencoder ``encoder-nb101``) and ``netembed+prior`` (whole members start
-from ``prior-nb101``, which learned log parameter counts of random cells: label-free too).
+from the label-free autoencoder ``encoder-<space>``) and ``netembed+prior`` (whole members start
+from ``prior-nb101``, which learned log parameter counts of random cells: label-free too;
+NAS-Bench-101 only).
 
 ``run_time_bench`` does the same for training-time estimators on the timed rows: the project's
 ``TimeEstimator`` against ``params`` (log-seconds linear in log-parameters) and ``gbt`` (trees on
@@ -35,7 +39,7 @@ import numpy as np
 import torch
 from scipy.stats import kendalltau, spearmanr
 
-from netembed import space, stats
+from netembed import space, spaces, stats
 from netembed._io import atomic_write, check_writable, parse_json, save_figure
 from netembed.cell import OPS, Cell
 from netembed.errors import NetembedError
@@ -93,28 +97,45 @@ def flat_features(cell: Cell) -> np.ndarray:
 
 
 class CellRows:
-    """Cells given by rows of the enumeration, with each encoding computed once per run.
+    """Cells given by rows (of NAS-Bench-101's enumeration, or of ``archs``: another space's
+    table), with each encoding computed once per run.
 
     ``params`` and ``flops`` (the table's columns at these rows) are only needed by time estimators.
     """
 
-    def __init__(self, rows: np.ndarray, params: np.ndarray | None = None, flops: np.ndarray | None = None):
-        self.rows = rows
-        self.cells = [space.cell_at(int(r)) for r in rows]
+    def __init__(
+        self,
+        rows: np.ndarray,
+        params: np.ndarray | None = None,
+        flops: np.ndarray | None = None,
+        archs: Sequence | None = None,
+        space_name: str = "nb101",
+    ):
+        self.rows, self.space = rows, spaces.get(space_name)
+        self.cells = [space.cell_at(int(r)) if archs is None else archs[int(r)] for r in rows]
         self.params, self.flops = params, flops
+        self._nb101 = archs is None
 
     @cached_property
     def flat(self) -> np.ndarray:
-        return np.stack([flat_features(c) for c in self.cells])
+        """NAS-Bench-101's flat encoding; another space's structure features."""
+        if self._nb101:
+            return np.stack([flat_features(c) for c in self.cells])
+        return self.space.feature_inputs(self.cells)
 
     @cached_property
     def paths(self) -> np.ndarray:
-        return np.stack([path_encoding(c) for c in self.cells])
+        """NAS-Bench-101's path encoding; another space's structure features."""
+        return np.stack([path_encoding(c) for c in self.cells]) if self._nb101 else self.flat
+
+    def predict(self, model: AccuracyPredictor) -> np.ndarray:
+        """``model``'s mean predictions (NAS-Bench-101: the fast path over its enumeration's rows)."""
+        return model.predict_rows(self.rows)[0] if self._nb101 else model.predict(self.cells)[0]
 
 
-def _fit_mlp(cells: Sequence[Cell], y: np.ndarray, seed: int) -> Callable[[CellRows], np.ndarray]:
+def _fit_mlp(train: CellRows, y: np.ndarray, seed: int) -> Callable[[CellRows], np.ndarray]:
     torch.manual_seed(seed)
-    x = torch.from_numpy(np.stack([flat_features(c) for c in cells]))
+    x = torch.from_numpy(train.flat)
     mean, std = float(y.mean()), float(y.std()) or 1.0
     target = torch.from_numpy((y - mean) / std).float()
     model = torch.nn.Sequential(
@@ -140,12 +161,12 @@ def _fit_mlp(cells: Sequence[Cell], y: np.ndarray, seed: int) -> Callable[[CellR
     return predict
 
 
-def _fit_gbt(cells: Sequence[Cell], y: np.ndarray, seed: int) -> Callable[[CellRows], np.ndarray]:
+def _fit_gbt(train: CellRows, y: np.ndarray, seed: int) -> Callable[[CellRows], np.ndarray]:
     from sklearn.ensemble import HistGradientBoostingRegressor
 
     # small leaves: with 100 training cells the default (20 per leaf) leaves the sparse paths unsplit
     model = HistGradientBoostingRegressor(max_iter=500, learning_rate=0.05, min_samples_leaf=5, random_state=seed)
-    model.fit(np.stack([path_encoding(c) for c in cells]), y)
+    model.fit(train.paths, y)
     return lambda test: model.predict(test.paths)
 
 
@@ -167,14 +188,16 @@ def _training(method: str, options: dict, role) -> dict:
 
 
 def _fit_netembed(init: str | None):
-    def fit(cells: Sequence[Cell], y: np.ndarray, seed: int, **training) -> Callable[[CellRows], np.ndarray]:
-        model = AccuracyPredictor(PredictorConfig.for_accuracy(seed=seed, **training)).fit(cells, y, init=init)
-        return lambda test: model.predict_rows(test.rows)[0]
+    def fit(train: CellRows, y: np.ndarray, seed: int, **training) -> Callable[[CellRows], np.ndarray]:
+        config = PredictorConfig.for_accuracy(seed=seed, space=train.space.name, **training)
+        model = AccuracyPredictor(config).fit(train.cells, y, init=_init(init, train.space.name))
+        return lambda test: test.predict(model)
 
     return fit
 
 
-INITS = {"netembed": None, "netembed+pretrained": "encoder-nb101", "netembed+prior": "prior-nb101"}
+#: The pretrained model each ``netembed`` row starts from, ``{space}`` its space's name.
+INITS = {"netembed": None, "netembed+pretrained": "encoder-{space}", "netembed+prior": "prior-{space}"}
 METHODS: dict[str, Callable] = {
     **{name: _fit_netembed(init) for name, init in INITS.items()},
     "mlp": _fit_mlp,
@@ -182,11 +205,15 @@ METHODS: dict[str, Callable] = {
 }
 
 
-def _init_weights(method: str) -> dict:
+def _init(template: str | None, space_name: str) -> str | None:
+    return None if template is None else template.format(space=space_name)
+
+
+def _init_weights(method: str, space_name: str) -> dict:
     """The sha256 of the pretrained weights a row starts from (a saved run of other weights is stale)."""
     from netembed import hub
 
-    init = INITS.get(method)
+    init = _init(INITS.get(method), space_name)
     return {"init_sha256": hub.read_config(hub.resolve(init))["weights_sha256"]} if init else {}
 
 
@@ -267,10 +294,14 @@ def run_predictor_bench(
     steps: int | None = None,
     batch_size: int | None = None,
     runs_dir: str | Path | None = None,
+    archs: Sequence | None = None,
+    space_name: str = "nb101",
 ) -> list[PredictorScore]:
     """Train every method on the same random cells per (size, seed); score on one fixed test set.
     ``steps`` and ``batch_size`` override the ``netembed`` rows' training (default:
-    ``PredictorConfig``'s); ``runs_dir``: save and reuse each measurement (see the module docstring)."""
+    ``PredictorConfig``'s); ``runs_dir``: save and reuse each measurement (see the module docstring).
+    ``accuracy`` is by row of NAS-Bench-101's enumeration, or of ``archs`` (the architectures of
+    another space's table, ``space_name``)."""
     from tqdm.auto import tqdm
 
     unknown = [m for m in methods if m not in METHODS]
@@ -287,17 +318,19 @@ def run_predictor_bench(
         raise BenchError(
             f"train sizes must be at most {len(pool)} (cells outside the test set), got {max(train_sizes)}"
         )
-    test = CellRows(test_rows)
+    test = CellRows(test_rows, archs=archs, space_name=space_name)
     truth = accuracy[test_rows]
     results, labels = [], _fingerprint(accuracy)
-    starts = {method: _init_weights(method) for method in methods}  # read once; a missing init fails before any fit
+    # read once; a missing init fails before any fit
+    starts = {method: _init_weights(method, space_name) for method in methods}
     grid = [(n, s, m) for n in train_sizes for s in seeds for m in methods]
     for size, seed, method in tqdm(grid, desc="predictors", disable=not progress):
         train_rows = np.random.default_rng(1000 + seed).choice(pool, size, replace=False)
-        cells = [space.cell_at(int(r)) for r in train_rows]
+        train = CellRows(train_rows, archs=archs, space_name=space_name)
         options = _overrides(method, steps, batch_size)
-        fit = partial(METHODS[method], cells, accuracy[train_rows], seed, **options)
+        fit = partial(METHODS[method], train, accuracy[train_rows], seed, **options)
         settings = {
+            **({} if space_name == "nb101" else {"space": space_name}),
             "benchmark": "accuracy",
             "labels": labels,
             "test_size": test_size,
@@ -478,30 +511,49 @@ def summarise(results: Sequence[PredictorScore]) -> list[dict]:
     return rows
 
 
+#: Training sizes by space: NAS-Bench-101's published grid; NAS-Bench-201's 0.5, 1, 3, 5 and 10%
+#: of its architectures (the sizes papers report, e.g. PINAT).
+DEFAULT_SIZES = {"nb101": [100, 172, 424, 4236], "nb201": [78, 156, 469, 781, 1563]}
+
+
 def bench_predictors(
     out: str | Path,
-    train_sizes: Sequence[int],
+    train_sizes: Sequence[int] | None,
     seeds: Sequence[int],
-    methods: Sequence[str],
+    methods: Sequence[str] | None,
     data: str | Path | None = None,
-    test_size: int = 50_000,
+    test_size: int | None = None,
     steps: int | None = None,
     batch_size: int | None = None,
     progress: bool = True,
+    space_name: str = "nb101",
+    dataset: str | None = None,
 ) -> tuple[list[dict], str]:
     """``netembed bench predictors``: ``run_predictor_bench`` on the table at ``data`` (None: the
     default folder), its measurements kept in ``out/runs`` and ``write_bench``'s files in ``out``.
-    Returns ``summarise``'s rows and the text a person reads."""
-    from netembed.bench import load_table
-
+    NAS-Bench-101: its test accuracies, tested on ``test_size`` cells (None: 50,000). Another space:
+    ``dataset``'s validation accuracies (None: the table's first), tested on every architecture
+    outside the largest training pool (``test_size`` None: all the rest). ``train_sizes`` and
+    ``methods`` None: ``DEFAULT_SIZES`` and every method the space has. Returns ``summarise``'s
+    rows and the text a person reads."""
+    train_sizes = train_sizes or DEFAULT_SIZES.get(space_name, DEFAULT_SIZES["nb201"])
+    methods = methods or [m for m in METHODS if space_name == "nb101" or m != "netembed+prior"]
     out = check_writable(out)
-    bench = load_table(data, required=True)
+    table = spaces.get(space_name).load_table(data)
+    if space_name == "nb101":
+        accuracy, archs, title = table.test_acc_108, None, "Accuracy predictors, same splits and seeds"
+        test_size = 50_000 if test_size is None else test_size
+    else:
+        dataset = table.check_dataset(dataset or table.datasets[0])
+        accuracy, archs = table.val[dataset], [table.arch_at(i) for i in range(len(table))]
+        title = f"{space_name} {dataset} validation accuracy predictors, same splits and seeds"
+        test_size = len(table) - max(train_sizes, default=0) if test_size is None else test_size
     results = run_predictor_bench(
-        bench.test_acc_108, train_sizes, seeds, methods, test_size=test_size, progress=progress, steps=steps,
-        batch_size=batch_size, runs_dir=out / "runs",
+        accuracy, train_sizes, seeds, methods, test_size=test_size, progress=progress, steps=steps,
+        batch_size=batch_size, runs_dir=out / "runs", archs=archs, space_name=space_name,
     )  # fmt: skip
     rows = summarise(results)
-    plot = write_bench(results, rows, out, "predictors", "Accuracy predictors, same splits and seeds")
+    plot = write_bench(results, rows, out, "predictors", title)
     table = format_rows(rows, ("spearman", "rmse"))
     return rows, f"{table}\nwrote {out / 'predictors.csv'}, {out / 'predictors_runs.csv'} and {plot}"
 

@@ -45,9 +45,7 @@ def _evaluation_json(e: Evaluation, space) -> dict:
         "query": e.query,
         "hash": e.cell.hash,
         **space.to_json(e.cell),
-        "accuracy": e.accuracy,
-        "seconds": e.seconds,
-        "params": e.params,
+        **e.record(),
         "reward": e.reward,
     }
 

@@ -101,7 +101,8 @@ class SearchSpec:
     - ``objective``: the reward each cell earns and what the search is for (``Objective``);
     - ``budget``: queries and/or seconds; ``seed``: the method's seed (worker k: seed + 10,000 k);
     - ``accuracy_model`` / ``time_model``: pretrained names or directories (the surrogate
-      evaluator's labels, the table's missing seconds, the best cells' predicted accuracy);
+      evaluator's labels, the table's missing seconds, the best cells' predicted accuracy;
+      None: the space's own, ``surrogate-<space>/accuracy`` and ``/time``);
     - ``data``: the table's folder or ``.npz`` (None: ``$NETEMBED_DATA``, else the default folder);
     - ``workers``, ``worker``, ``storage``, ``study``: a search shared through an Optuna study
       (``storage`` None: an SQLite file in the run's folder) when ``storage`` is set or
@@ -114,8 +115,8 @@ class SearchSpec:
     objective: Objective = Objective()
     budget: Budget = Budget(queries=100)
     seed: int = 0
-    accuracy_model: str = "surrogate-nb101/accuracy"
-    time_model: str = "surrogate-nb101/time"
+    accuracy_model: str | None = None
+    time_model: str | None = None
     training: TrainingSpec | None = None
     data: str | None = None
     workers: int = 1
@@ -150,22 +151,41 @@ class SearchSpec:
         self._check_space()
 
     def _check_space(self) -> None:
-        """NAS-Bench-101 searches every evaluator; NAS-Bench-201 its table's data sets (for now)."""
+        """NAS-Bench-101 searches with every evaluator, its costs seconds or parameters;
+        NAS-Bench-201 its table or a surrogate, its costs parameters or a device's latency."""
         from netembed import spaces
 
         spaces.get(self.space)  # an unknown one is refused, naming the known ones
+        reward = self.objective.reward
         if self.space == "nb101":
             if self.dataset is not None:
                 raise SearchError(f"--dataset is for nb201 (NAS-Bench-101 has CIFAR-10 only), got {self.dataset!r}")
+            if reward.measure == "latency":
+                raise SearchError(
+                    f"NAS-Bench-101 has no latencies: --cost must be seconds or params, got {reward.cost!r}"
+                )
             return
-        if self.evaluator != "table":
+        if self.evaluator not in ("table", "surrogate"):
             raise SearchError(
-                f"a {self.space} search reads its table: evaluator must be 'table', got {self.evaluator!r}"
+                f"a {self.space} search reads its table or a surrogate: evaluator must be 'table' or 'surrogate', "
+                f"got {self.evaluator!r}"
             )
-        if self.shared:
-            raise SearchError(f"a {self.space} search runs in one process for now: --workers 1 and no --storage")
-        if self.objective.reward.mode != "accuracy" and self.objective.reward.cost != "params":
-            raise SearchError(f"a {self.space} reward's cost must be params, got {self.objective.reward.cost!r}")
+        if reward.mode != "accuracy" and reward.measure == "seconds":
+            raise SearchError(
+                f"{self.space} has no training times: a reward's cost must be params or latency:DEVICE, got 'seconds'"
+            )
+        if reward.measure == "latency" and self.evaluator != "table":
+            raise SearchError(
+                f"a latency cost is read from the table: evaluator must be 'table', got {self.evaluator!r}"
+            )
+
+    @property
+    def models(self) -> tuple[str, str]:
+        """The accuracy and time models' names or directories (None: the space's shipped surrogates)."""
+        return (
+            self.accuracy_model or f"surrogate-{self.space}/accuracy",
+            self.time_model or f"surrogate-{self.space}/time",
+        )
 
     @property
     def shared(self) -> bool:
@@ -202,17 +222,22 @@ class SearchReport:
     overhead: float | None = None  # search seconds per query (one process; None when shared)
     resumed: dict | None = None  # a resumed run: its logged queries, restored or replayed
 
+    def done(self) -> str:
+        """How the run went: its search overhead per query, or its workers and wall time."""
+        if self.sharing is None:
+            return (
+                f"search overhead {self.overhead:.3f} s/query (evaluator {self.result.evaluator_seconds:.1f} s in all)"
+            )
+        if self.overhead is not None:
+            return f"search overhead {self.overhead:.3f} s/query"
+        return f"{self.sharing['workers']} workers, {self.sharing['wall_seconds']:.1f} s wall time"
+
     def text(self) -> str:
         """The report as a person reads it: the best cells, where the figures come from, the files."""
-        payload, sharing, result = self.payload, self.sharing, self.result
+        payload, result = self.payload, self.result
         if self.spec.space != "nb101":
             return "\n".join(_table_text(self))
-        if sharing is None:
-            done = f"search overhead {self.overhead:.3f} s/query (evaluator {result.evaluator_seconds:.1f} s in all)"
-        elif self.overhead is not None:
-            done = f"search overhead {self.overhead:.3f} s/query"
-        else:
-            done = f"{sharing['workers']} workers, {sharing['wall_seconds']:.1f} s wall time"
+        done = self.done()
         sources = {
             "surrogate": "(pred: the pretrained surrogates the search used; true: the table, unseen by the search):",
             "table": "(pred acc: the pretrained surrogate; true: the table):",
@@ -233,20 +258,24 @@ class SearchReport:
                 f"(reward = {reward.describe()}: it weighs accuracy against {reward.cost}, so the best cells by reward "
                 "are not the most accurate ones; --reward accuracy ranks by accuracy alone)"
             )
+        best = [] if not self.rows else [f"best cell: {json.dumps({k: self.rows[0][k] for k in ('matrix', 'ops')})}"]
+        return "\n".join(lines + self.closing("set NETEMBED_DATA", best))
+
+    def closing(self, find_table: str, middle: list[str]) -> list[str]:
+        """The lines after the best cells: the most accurate within a hard budget, ``middle``, the
+        front's size, how to ``find_table`` when it was not found, and the files written."""
+        payload, lines = self.payload, []
         if "within_budget" in payload:
             lines.append(_within_budget_text(payload["within_budget"], self.spec.evaluator))
-        if self.rows:
-            best = self.rows[0]
-            lines.append(f"best cell: {json.dumps({'matrix': best['matrix'], 'ops': best['ops']})}")
+        lines += middle
         if "pareto_front" in payload:
             lines.append(
                 f"Pareto front (accuracy vs {self.spec.objective.cost}) of the queried cells: "
                 f"{len(payload['pareto_front'])} cells (in {self.out / 'result.json'})"
             )
         if not self.table_present:
-            lines.append("(no table found: true accuracies not shown; set NETEMBED_DATA to see them)")
-        lines.append(f"wrote {self.out / 'result.json'} and {payload['plot']}")
-        return "\n".join(lines)
+            lines.append(f"(no table found: true accuracies not shown; {find_table} to see them)")
+        return [*lines, f"wrote {self.out / 'result.json'} and {payload['plot']}"]
 
 
 def _best_row_text(i: int, r: dict) -> str:
@@ -273,16 +302,17 @@ class _Parts:
 
 
 def _load_models(spec: SearchSpec):
-    """The pretrained accuracy predictor and time estimator. Either may be absent unless required
-    (None), but one that is there must load: a broken model is an error, never silently dropped."""
+    """The pretrained accuracy predictor and time estimator, and the accuracy predictor's card
+    (``meta``: what it was trained on). Either may be absent unless required (None), but one that
+    is there must load and be of the run's space: a broken model is an error, never dropped."""
     from netembed import hub
     from netembed.errors import DataError
-    from netembed.predictors import AccuracyPredictor, TimeEstimator
+    from netembed.predictors import AccuracyPredictor, PredictorConfig, TimeEstimator
 
-    models = []
+    models, card = [], {}
     for cls, name, required in (
-        (AccuracyPredictor, spec.accuracy_model, spec.evaluator == "surrogate"),
-        (TimeEstimator, spec.time_model, False),
+        (AccuracyPredictor, spec.models[0], spec.evaluator == "surrogate"),
+        (TimeEstimator, spec.models[1], False),
     ):
         try:
             directory = hub.resolve(name)
@@ -291,23 +321,28 @@ def _load_models(spec: SearchSpec):
                 raise
             models.append(None)
             continue
-        models.append(cls.from_pretrained(directory))
-    return models
+        model, meta = hub.load_pretrained(cls, directory, PredictorConfig)
+        if model.config.space != spec.space:
+            raise spaces.SpaceError(
+                f"a {spec.space} search needs models of its space: {directory} is a {model.config.space} model"
+            )
+        models.append(model)
+        card = card or meta
+    return *models, card
 
 
 def _parts(spec: SearchSpec, out: Path) -> _Parts:
     """The table (if any), the pretrained models, the evaluator, and the run's settings (which a
     resumed or shared run must match)."""
-    from netembed.bench import load_table
     from netembed.evaluators import SurrogateEvaluator, TableEvaluator
 
     if spec.space != "nb101":
         return _parts_elsewhere(spec)
-    bench = load_table(spec.data, required=spec.evaluator == "table")
+    bench = _table(spec, required=spec.evaluator == "table")
     reward = spec.objective.reward
-    predictor, timer = _load_models(spec)
+    predictor, timer, _ = _load_models(spec)
     if reward.mode != "accuracy" and reward.cost == "seconds" and timer is None:  # table times cover 20k cells only
-        raise SearchError(f"a {reward.mode} reward on seconds needs a time estimator, none found at {spec.time_model}")
+        raise SearchError(f"a {reward.mode} reward on seconds needs a time estimator, none found at {spec.models[1]}")
     if spec.evaluator == "table":
         evaluator = TableEvaluator(bench, time_estimator=timer)
     elif spec.evaluator == "train":
@@ -328,8 +363,8 @@ def _parts(spec: SearchSpec, out: Path) -> _Parts:
         "evaluator": spec.evaluator,
         "reward": reward.describe(),
         "cost": reward.cost,
-        "accuracy_model": spec.accuracy_model if spec.evaluator == "surrogate" else None,
-        "time_model": spec.time_model if timer is not None else None,
+        "accuracy_model": spec.models[0] if spec.evaluator == "surrogate" else None,
+        "time_model": spec.models[1] if timer is not None else None,
         "budget": {"queries": spec.budget.queries, "seconds": spec.budget.seconds},
     }
     if spec.evaluator == "train":
@@ -340,24 +375,62 @@ def _parts(spec: SearchSpec, out: Path) -> _Parts:
 
 
 def _parts_elsewhere(spec: SearchSpec) -> _Parts:
-    """NAS-Bench-201: the table's validation accuracies of ``spec.dataset`` label the queries."""
-    from netembed import spaces
-    from netembed.evaluators import NB201TableEvaluator
+    """NAS-Bench-201: the table's validation accuracies of the data set label the queries (its
+    latencies on the cost's device the cost), or the space's surrogate predicts them."""
+    from netembed.evaluators import NB201TableEvaluator, SurrogateEvaluator
 
-    table = spaces.get(spec.space).load_table(spec.data)
-    evaluator = NB201TableEvaluator(table, spec.dataset or table.datasets[0])
+    space, reward = spaces.get(spec.space), spec.objective.reward
+    table = _table(spec, required=spec.evaluator == "table")
+    if spec.evaluator == "table":
+        evaluator = NB201TableEvaluator(table, spec.dataset or table.datasets[0], reward.device)
+        predictor, dataset = None, evaluator.dataset
+    else:
+        predictor, _, card = _load_models(spec)
+        dataset = _surrogate_dataset(spec, card)
+        if table is not None:
+            table.check_dataset(dataset)
+        evaluator = SurrogateEvaluator(predictor, space=space)
     settings = {
         "method": spec.method,
         "objective": spec.objective.kind,
         "seed": spec.seed,
         "evaluator": spec.evaluator,
-        "reward": spec.objective.reward.describe(),
-        "cost": spec.objective.reward.cost,
+        "reward": reward.describe(),
+        "cost": reward.cost,
         "budget": {"queries": spec.budget.queries, "seconds": spec.budget.seconds},
         "space": spec.space,
-        "dataset": evaluator.dataset,
+        "dataset": dataset,
     }
-    return _Parts(table, None, evaluator, settings)
+    if spec.evaluator == "surrogate":
+        settings["accuracy_model"] = spec.models[0]
+    return _Parts(table, predictor, evaluator, settings)
+
+
+def _table(spec: SearchSpec, required: bool):
+    """The space's table: required by a table evaluator, else shown beside the search when the
+    default place holds one (a table named by ``spec.data`` must be there)."""
+    from netembed.errors import DataError
+
+    try:
+        return spaces.get(spec.space).load_table(spec.data)
+    except DataError:
+        if required or spec.data is not None:
+            raise
+        return None
+
+
+def _surrogate_dataset(spec: SearchSpec, card: dict) -> str:
+    """The data set a surrogate predicts (its card's ``target``, ``{dataset}_val``): ``--dataset``
+    must name it, for a surrogate's labels are those of the data set it was trained on."""
+    target = str(card.get("target", ""))
+    trained = target.removesuffix("_val") if target.endswith("_val") else None
+    if spec.dataset is not None and trained is not None and spec.dataset != trained:
+        raise SearchError(
+            f"the surrogate {spec.models[0]} predicts {trained} validation accuracy (its card), got --dataset "
+            f"{spec.dataset}: train one on {spec.dataset} (netembed train-predictor --space {spec.space} "
+            f"--dataset {spec.dataset}) and pass it as --accuracy-model, or search with --evaluator table"
+        )
+    return spec.dataset or trained or "unknown"
 
 
 def run(
@@ -458,7 +531,7 @@ def _study(spec: SearchSpec, out: Path, settings: dict, worker: int, joining: bo
     if storage is None:
         out.mkdir(parents=True, exist_ok=True)
         storage = f"sqlite:///{(out / 'study.db').resolve()}"
-    shared = SharedStudy(storage, spec.study, settings, joining=joining)
+    shared = SharedStudy(storage, spec.study, settings, joining=joining, space=spec.space)
     return shared, _method(spec, worker_seed(spec.seed, worker))
 
 
@@ -586,9 +659,10 @@ def _report(spec, out, parts, result, top, sharing, overhead, resumed) -> Search
     else:
         payload["evaluator_seconds"] = result.evaluator_seconds
     if objective.multi:  # cost matters: keep the front of what was queried
-        payload["pareto_front"] = front_rows(result.evaluations, objective.cost)
-    if objective.reward.mode == "hard" and spec.space == "nb101":  # a cost budget: the most accurate cell that fits it
-        payload["within_budget"] = within_budget(result.evaluations, objective.reward, parts.bench)
+        payload["pareto_front"] = front_rows(result.evaluations, objective.cost, spec.space)
+    if objective.reward.mode == "hard":  # a cost budget: the most accurate cell that fits it
+        truth = truth_of(parts.bench, objective.reward, spec.space, parts.settings.get("dataset"))
+        payload["within_budget"] = within_budget(result.evaluations, objective.reward, truth, spec.space)
     if getattr(parts.evaluator, "inherit", False) and not (sharing and sharing["workers"] > 1):
         # which cells started from a parent's weights (this process's; worker processes keep their own)
         payload["inherited_from"] = parts.evaluator.parents
@@ -597,40 +671,71 @@ def _report(spec, out, parts, result, top, sharing, overhead, resumed) -> Search
     return SearchReport(spec, result, payload, rows, parts.bench is not None, out, sharing, overhead, resumed)
 
 
-def within_budget(evaluations: list[Evaluation], reward: Reward, bench: Benchmark | None) -> dict:
+def within_budget(evaluations: list[Evaluation], reward: Reward, truth: tuple | None = None, space=None) -> dict:
     """The most accurate queried cell whose cost (the evaluator's) is within the hard reward's
-    target; with the table, its true accuracy and rank among the table's cells that fit (by the
-    table's parameter counts, or its training seconds, which it has for a sample of cells)."""
-    cost, target = reward.cost, reward.target
+    target; with ``truth`` (the table's true accuracies and costs by row, and a cell's row or
+    None), its true accuracy and rank among the table's cells that fit, and the best of those.
+    ``space``: the cells' (None: NAS-Bench-101)."""
+    cost, target = reward.measure, reward.target
     fits = [e for e in evaluations if getattr(e, cost) is not None and getattr(e, cost) <= target]
     row = {"cost": cost, "target": target, "queried_within": len(fits), "best": None}
     if not fits:
         return row
     best = max(fits, key=lambda e: (e.accuracy, -e.query))
-    row["best"] = best.cell.to_dict() | {"query": best.query, "accuracy": best.accuracy, cost: getattr(best, cost)}
-    costs = None if bench is None else bench.params if cost == "params" else bench.train_time_108
-    if costs is not None and best.cell in bench:
-        true = float(bench.query(best.cell).test_acc_108)
+    row["best"] = {"hash": best.cell.hash, **spaces.get(space).to_json(best.cell)} | {
+        "query": best.query,
+        "accuracy": best.accuracy,
+        cost: getattr(best, cost),
+    }
+    accuracies, costs, row_of = truth if truth is not None else (None, None, None)
+    index = None if truth is None else row_of(best.cell)
+    if index is not None:
+        true = float(accuracies[index])
         known = ~np.isnan(costs.astype(float))
         fit = known & (costs <= target)
         row["best"].update(
             true_accuracy=true,
-            true_rank_within=1 + int(np.count_nonzero(bench.test_acc_108[fit] > true)),
+            true_cost=float(costs[index]),
+            true_rank_within=1 + int(np.count_nonzero(accuracies[fit] > true)),
+            table_best_within=float(accuracies[fit].max()) if fit.any() else None,
             table_cells_within=int(fit.sum()),
             table_cells_costed=int(known.sum()),
-            table_rows=len(bench),
+            table_rows=len(costs),
         )
     return row
 
 
+def truth_of(table, reward: Reward, space=None, dataset: str | None = None) -> tuple | None:
+    """What ``within_budget`` checks a pick against in ``table`` (None: nothing): the true
+    accuracies (NAS-Bench-101's test accuracy; another space's test accuracy of ``dataset``),
+    the costs the reward reads, and a cell's row (None where the table lacks it)."""
+    if table is None:
+        return None
+    space = spaces.get(space)
+    if space.name == "nb101":
+        costs = table.params if reward.measure == "params" else table.train_time_108
+        return table.test_acc_108, costs, lambda cell: table.row_of(cell) if cell in table else None
+    if reward.measure == "latency":
+        costs = table.latency[reward.device]
+    else:
+        costs = np.array([space.count_params(table.arch_at(i)) for i in range(len(table))])
+    accuracies = table.test[dataset] if table.test[dataset] is not None else table.val[dataset]
+    return accuracies, costs, table.row_of
+
+
+#: How a cost's values read.
+_UNITS = {"params": "parameters", "seconds": "s", "latency": "ms"}
+
+
 def _within_budget_text(row: dict, evaluator: str) -> str:
-    unit = "parameters" if row["cost"] == "params" else "s"
-    limit, best = f"{row['target']:,.0f} {unit}", row["best"]
+    unit = _UNITS[row["cost"]]
+    digits = ".2f" if row["cost"] == "latency" else ",.0f"
+    limit, best = f"{row['target']:{digits}} {unit}", row["best"]
     if best is None:
         return f"none of the queried cells is within {limit} (by the {evaluator} evaluator)"
     line = (
         f"within {limit} (by the {evaluator} evaluator; {row['queried_within']} queried cells fit), the most "
-        f"accurate: query {best['query']}, accuracy {best['accuracy']:.4f} at {best[row['cost']]:,.0f} {unit}"
+        f"accurate: query {best['query']}, accuracy {best['accuracy']:.4f} at {best[row['cost']]:{digits}} {unit}"
     )
     if "true_accuracy" in best:
         costed, rows = best["table_cells_costed"], best["table_rows"]
@@ -638,17 +743,22 @@ def _within_budget_text(row: dict, evaluator: str) -> str:
             f"; true accuracy {best['true_accuracy']:.4f}, rank {best['true_rank_within']:,} of the "
             f"{best['table_cells_within']:,} table cells within {limit}"
             + ("" if costed == rows else f" (the table times {costed:,} of its {rows:,} cells)")
+            + ("" if best["table_best_within"] is None else f", whose best is {best['table_best_within']:.4f}")
         )
     return line
 
 
-def front_rows(evaluations: list[Evaluation], cost: str) -> list[dict]:
-    """The queried cells on the front of accuracy against ``cost`` (cells without it are left out)."""
+def front_rows(evaluations: list[Evaluation], cost: str, space=None) -> list[dict]:
+    """The queried cells on the front of accuracy against ``cost`` (cells without it are left out);
+    ``space``: the cells' (None: NAS-Bench-101)."""
+    space = spaces.get(space)
     values = np.array([getattr(e, cost) or np.nan for e in evaluations], dtype=float)
     known = np.flatnonzero(np.isfinite(values))
     front = known[pareto_front(np.array([evaluations[i].accuracy for i in known]), values[known])]
     return [
-        evaluations[i].cell.to_dict() | {"accuracy": evaluations[i].accuracy, cost: float(values[i])} for i in front
+        {"hash": evaluations[i].cell.hash, **space.to_json(evaluations[i].cell)}
+        | {"accuracy": evaluations[i].accuracy, cost: float(values[i])}
+        for i in front
     ]
 
 
@@ -677,47 +787,70 @@ def plot_search(result: SearchResult, bench: Benchmark | None, path: Path) -> Pa
 
 
 def table_rows(evaluations: list[Evaluation], k: int, table, dataset: str) -> list[dict]:
-    """NAS-Bench-201: the ``k`` best architectures by reward (the validation accuracy the search
-    read), each with its index, its test accuracy (what the benchmark's users report) and its
-    rank among the table's architectures by validation accuracy. 12-epoch figures."""
+    """NAS-Bench-201: the ``k`` best architectures by reward, each with what the evaluator said
+    (``accuracy``: the validation accuracy it read, or a surrogate's prediction of it) and, with
+    the table, its index, true validation and test accuracy (what the benchmark's users report)
+    and rank among the table's architectures by validation accuracy. 12-epoch figures."""
     best = sorted(evaluations, key=lambda e: (-e.reward, e.query))[:k]
-    val, test = table.val[dataset], table.test[dataset]
     rows = []
     for e in best:
-        index = table.row_of(e.cell)
-        rows.append(
-            {
-                "query": e.query,
-                "hash": e.cell.hash,
-                "arch": e.cell.hash,
-                "index": index,
-                "reward": e.reward,
-                "accuracy": e.accuracy,
-                "test_accuracy": None if test is None else float(test[index]),
-                "val_rank": 1 + int(np.count_nonzero(val > val[index])),
-                "params": e.params,
-            }
-        )
+        row = {
+            "query": e.query,
+            "hash": e.cell.hash,
+            "arch": e.cell.hash,
+            "reward": e.reward,
+            "accuracy": e.accuracy,
+            "params": e.params,
+            "latency": e.latency,
+            "index": None,
+            "val_accuracy": None,
+            "test_accuracy": None,
+            "val_rank": None,
+        }
+        if table is not None:
+            index = row["index"] = table.row_of(e.cell)
+            val, test = table.val[dataset], table.test[dataset]
+            row["val_accuracy"] = float(val[index])
+            row["test_accuracy"] = None if test is None else float(test[index])
+            row["val_rank"] = 1 + int(np.count_nonzero(val > val[index]))
+        rows.append(row)
     return rows
 
 
 def _table_text(report: SearchReport) -> list[str]:
     """The lines of a NAS-Bench-201 report."""
     dataset, result = report.payload["settings"]["dataset"], report.result
+
+    def show(value, spec: str) -> str:
+        return "-" if value is None else format(value, spec)
+
+    surrogate = report.spec.evaluator == "surrogate"
+    read = (
+        f"a surrogate's prediction of {dataset}'s validation accuracy"
+        if surrogate
+        else (f"{dataset}'s validation accuracy")
+    )
+    latency = report.spec.objective.reward.device
     lines = [
         (
-            f"\n{len(result.evaluations)} queries of {dataset}'s validation accuracy (12 epochs), search overhead "
-            f"{report.overhead or 0:.3f} s/query. Best architectures by reward (test: the table's, unseen by the search):"
+            f"\n{len(result.evaluations)} queries of {read} (12 epochs), {report.done()}. "
+            "Best architectures by reward (true val and test: the table's, unseen by the search):"
         ),
-        f"{'#':>2} {'index':>6}{'reward':>8}{'val acc':>9}{'test acc':>9}{'val rank':>9}{'params':>11}  arch",
+        f"{'#':>2} {'index':>6}{'reward':>8}{'pred val' if surrogate else 'val acc':>9}"
+        + (f"{'true val':>9}" if surrogate else "")
+        + f"{'test acc':>9}{'val rank':>9}{'params':>11}"
+        + (f"{'ms':>8}" if latency else "")
+        + "  arch",
     ]
     for i, r in enumerate(report.rows, 1):
-        test = "-" if r["test_accuracy"] is None else f"{r['test_accuracy']:.4f}"
         lines.append(
-            f"{i:>2} {r['index']:>6}{r['reward']:>8.4f}{r['accuracy']:>9.4f}{test:>9}{r['val_rank']:>9,}"
-            f"{r['params']:>11,}  {r['arch']}"
+            f"{i:>2} {show(r['index'], '>6')}{r['reward']:>8.4f}{r['accuracy']:>9.4f}"
+            + (f"{show(r['val_accuracy'], '.4f'):>9}" if surrogate else "")
+            + f"{show(r['test_accuracy'], '.4f'):>9}{show(r['val_rank'], ','):>9}{r['params']:>11,}"
+            + (f"{show(r['latency'], '.2f'):>8}" if latency else "")
+            + f"  {r['arch']}"
         )
-    return [*lines, f"wrote {report.out / 'result.json'} and {report.payload['plot']}"]
+    return lines + report.closing("pass --data or set NETEMBED_NB201_DATA", [])
 
 
 def best_rows(

@@ -56,6 +56,18 @@ class Evaluation:
     params: int
     reward: float
     query: int  # 1-based number of the query that first labelled this cell
+    latency: float | None = None  # inference milliseconds on the run's device (a latency cost); None when unmeasured
+
+    @classmethod
+    def of(cls, cell, measured: Measurement, reward: float, query: int) -> Evaluation:
+        """The evaluation of ``cell`` from its evaluator's measurement and the reward it earned."""
+        return cls(cell, measured.accuracy, measured.seconds, measured.params, reward, query, measured.latency)
+
+    def record(self) -> dict:
+        """The measurement as stored (logs, study trials): ``latency`` only when measured, so that
+        the records of runs without a latency cost stay as they always were."""
+        measured = {"accuracy": self.accuracy, "seconds": self.seconds, "params": self.params}
+        return measured if self.latency is None else measured | {"latency": self.latency}
 
 
 def evaluation_from_record(
@@ -70,14 +82,13 @@ def evaluation_from_record(
     cell = spaces.get(space).from_json(record)
     if cell.hash != claimed:
         raise SearchError(f"{source}: its cell hashes to {cell.hash}, {witness} says {claimed}")
-    accuracy, seconds, params = record["accuracy"], record["seconds"], record["params"]
-    for name, value in (("accuracy", accuracy), ("seconds", seconds), ("params", params), ("reward", reward)):
+    values = {name: record.get(name) for name in ("accuracy", "seconds", "params", "latency")} | {"reward": reward}
+    for name, value in values.items():
         rule, wording = _RECORD[name]
-        if not (name == "seconds" and value is None) and not rule.accepts(value):
+        if not (name in ("seconds", "latency") and value is None) and not rule.accepts(value):
             raise SearchError(f"{source}: its {name} must be {wording}, got {value!r}")
-    return Evaluation(
-        cell, float(accuracy), None if seconds is None else float(seconds), params, float(reward), int(query)
-    )
+    seconds, latency = (None if values[k] is None else float(values[k]) for k in ("seconds", "latency"))
+    return Evaluation(cell, float(values["accuracy"]), seconds, values["params"], float(reward), int(query), latency)
 
 
 #: What a stored evaluation's numbers must be (``netembed._fields`` rules), in its errors' words.
@@ -86,6 +97,7 @@ _RECORD = {
     "seconds": (Number(0, math.inf), "a non-negative number or null"),
     "params": (Int(1, 2**63 - 1), "a positive integer"),
     "reward": (Number(-math.inf, math.inf), "a finite number"),
+    "latency": (Number(0, math.inf, open_low=True), "a positive number of milliseconds or absent"),
 }
 
 
@@ -177,7 +189,9 @@ Measure = Callable[[Cell], tuple["Measurement", float]]
 class RewardFunction(Protocol):
     """What a cell earns from its measurement: a ``Reward`` or an ``Objective``."""
 
-    def __call__(self, accuracy: float, seconds: float | None = None, params: float | None = None) -> float: ...
+    def __call__(
+        self, accuracy: float, seconds: float | None = None, params: float | None = None, latency: float | None = None
+    ) -> float: ...
 
 
 class Store(Protocol):
@@ -222,7 +236,7 @@ class LocalStore:
                 )
         else:
             measured, value = measure(cell)
-            evaluation = Evaluation(cell, measured.accuracy, measured.seconds, measured.params, value, self.count + 1)
+            evaluation = Evaluation.of(cell, measured, value, self.count + 1)
             if self.on_query is not None:
                 self.on_query(evaluation)
         self.count += 1
@@ -242,7 +256,7 @@ def run_loop(
 ) -> SearchResult:
     """Ask/evaluate/tell until the budget is spent: the one loop of every search.
 
-    ``evaluator(cell) -> Measurement``; ``reward(accuracy, seconds=, params=) -> float`` (a
+    ``evaluator(cell) -> Measurement``; ``reward(accuracy, seconds=, params=, latency=) -> float`` (a
     ``Reward`` or an ``Objective``). ``known``: the labels a restored method was told before
     this loop. ``on_state(state, labels)`` hears each ``Method.state()`` that is not None (to
     checkpoint it). Returns the known queries and those this loop paid for or replayed, in
@@ -261,7 +275,9 @@ def run_loop(
     def measure(cell: Cell):
         tick = time.perf_counter()
         measured = evaluator(cell)
-        value = reward(measured.accuracy, seconds=measured.seconds, params=measured.params)
+        # latency only when measured: a reward function of accuracy, seconds and params still works
+        latency = {} if measured.latency is None else {"latency": measured.latency}
+        value = reward(measured.accuracy, seconds=measured.seconds, params=measured.params, **latency)
         result.evaluator_seconds += time.perf_counter() - tick
         return measured, value
 

@@ -15,9 +15,10 @@ through one study in an Optuna RDB storage (``postgresql+psycopg://...``, ``sqli
   the budget's queries are complete;
 - a killed worker's claim stops sending heartbeats and any worker fails it after ``grace``
   seconds, freeing its cell. Rerunning the worker (the same command) rejoins the study;
-- every trial also carries its cell as Optuna params (``cell_params``: the flat encoding of
-  ``Cell.to_flat``, 21 edge bits and 5 ops with their distributions), so Optuna's own tools
-  (``study.trials_dataframe()``, ``optuna.visualization``, optuna-dashboard) show the search;
+- every trial also carries its architecture as Optuna params (the space's ``trial_params``: in
+  NAS-Bench-101 the 21 edge bits and 5 ops of ``Cell.to_flat``, in NAS-Bench-201 the 6 edges'
+  ops), so Optuna's own tools (``study.trials_dataframe()``, ``optuna.visualization``,
+  optuna-dashboard) show the search;
 - a study netembed did not make (trials or user attributes but no netembed settings, or
   another direction) is refused before anything is written to it;
 - a storage failure (connection lost, commit refused, SQLite locked) stops a worker with one
@@ -44,7 +45,7 @@ from dataclasses import replace
 from functools import cache
 from typing import TYPE_CHECKING, Self
 
-from netembed.cell import FLAT_NAMES, MAX_VERTICES, OPS, Cell
+from netembed.cell import Cell
 from netembed.search import (
     Budget,
     Evaluation,
@@ -67,9 +68,6 @@ __all__ = [
     "SharedStudy",
     "StorageLostError",
     "WorkerProcesses",
-    "cell_distributions",
-    "cell_from_params",
-    "cell_params",
     "interrupt_on_sigterm",
     "run_worker",
     "safe_url",
@@ -79,34 +77,6 @@ __all__ = [
 
 #: The study's user attribute holding the run's settings (every worker must share them).
 SETTINGS_KEY = "netembed_settings"
-#: Edge bits among ``FLAT_NAMES`` (the rest are ops).
-_EDGE_BITS = MAX_VERTICES * (MAX_VERTICES - 1) // 2
-
-
-@cache
-def cell_distributions() -> dict:
-    """The Optuna distributions of a cell's params: 0 or 1 per edge bit, one of ``OPS`` per op."""
-    from optuna.distributions import CategoricalDistribution, IntDistribution
-
-    return {
-        name: IntDistribution(0, 1) if k < _EDGE_BITS else CategoricalDistribution(OPS)
-        for k, name in enumerate(FLAT_NAMES)
-    }
-
-
-def cell_params(cell: Cell) -> dict:
-    """``cell`` as Optuna params: its flat encoding (``Cell.to_flat``) by ``FLAT_NAMES``. A cell
-    of fewer than 7 vertices shows as NAS-Bench-101's 7-vertex spec of it: the output at vertex 6,
-    the vertices it lacks unconnected conv3x3-bn-relu (which pruning removes), so equal cells have
-    equal params and ``cell_from_params(cell_params(cell)) == cell``."""
-    return {name: int(v) if k < _EDGE_BITS else OPS[v] for k, (name, v) in enumerate(zip(FLAT_NAMES, cell.to_flat()))}
-
-
-def cell_from_params(params: dict) -> Cell:
-    """The cell of a trial's params (``cell_params``)."""
-    return Cell.from_flat([params[n] if k < _EDGE_BITS else OPS.index(params[n]) for k, n in enumerate(FLAT_NAMES)])
-
-
 #: A worker process's exit code when it lost the storage: its parent says so, once for all.
 STORAGE_LOST = 3
 
@@ -121,13 +91,25 @@ class SharedStudy:
     ``settings`` are the run's (method, reward, evaluator, ...): the first worker writes them and
     every later one must bring the same, except the budget, which a rejoining run may raise.
     ``joining``: the run has reached the storage already (a worker its parent started), so failing
-    to open it is losing it, with the same message as losing it later.
+    to open it is losing it, with the same message as losing it later. ``space``: the search
+    space of its architectures (``netembed.spaces``; None: NAS-Bench-101).
     """
 
     def __init__(
-        self, storage: str, name: str, settings: dict, heartbeat: int = 5, grace: int = 30, joining: bool = False
+        self,
+        storage: str,
+        name: str,
+        settings: dict,
+        heartbeat: int = 5,
+        grace: int = 30,
+        joining: bool = False,
+        space=None,
     ):
         import optuna
+
+        from netembed import spaces
+
+        self.space = spaces.get(space)
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         # the storage's one warning ("falling back to a slower query") repeats a failed query's SQL
@@ -230,7 +212,7 @@ class SharedStudy:
 
         for t in self._trials(TrialState.COMPLETE):
             if t.number not in self._labelled:
-                self._labelled[t.number] = _evaluation(t)
+                self._labelled[t.number] = _evaluation(t, self.space)
         return {e.cell.hash: e for e in self._labelled.values()}
 
     def _counts(self) -> tuple[int, int]:
@@ -284,9 +266,8 @@ class SharedStudy:
 
         # a trial made as Study.ask makes one, holding the cell as params from the start (one
         # write: the params never change); Study.ask would leave a sampler to choose them
-        template = optuna.trial.create_trial(
-            state=TrialState.RUNNING, params=cell_params(cell), distributions=cell_distributions()
-        )
+        params, distributions = self.space.trial_params(cell)
+        template = optuna.trial.create_trial(state=TrialState.RUNNING, params=params, distributions=distributions)
         trial = optuna.Trial(self.study, self.storage.create_new_trial(self.study._study_id, template))
         self.storage.record_heartbeat(trial._trial_id)  # from now on a dead worker's claim goes stale
         trial.set_user_attr("claim", {"hash": cell.hash, "worker": worker})
@@ -316,7 +297,7 @@ class SharedStudy:
             self._fail_stale()
             trial = self.study.get_trials(deepcopy=False)[number]
             if trial.state == TrialState.COMPLETE:
-                return _evaluation(trial)
+                return _evaluation(trial, self.space)
             if trial.state != TrialState.RUNNING:
                 return None
             time.sleep(poll)
@@ -324,13 +305,9 @@ class SharedStudy:
     def complete(self, trial: Trial, cell: Cell, measured: Measurement, reward: float) -> Evaluation:
         import optuna
 
-        for key, value in (
-            ("matrix", cell.matrix.tolist()),
-            ("ops", list(cell.ops)),
-            ("accuracy", measured.accuracy),
-            ("seconds", measured.seconds),
-            ("params", measured.params),
-        ):
+        evaluation = Evaluation.of(cell, measured, reward, trial.number + 1)
+        form = self.space.to_json(cell)  # its hash is the claim's
+        for key, value in ({k: form[k] for k in self.space.json_keys} | evaluation.record()).items():
             trial.set_user_attr(key, value)
         try:
             self.study.tell(trial, reward)
@@ -340,7 +317,7 @@ class SharedStudy:
                 f"evaluated it: its heartbeat stopped for over {self.grace} s, or another process "
                 "runs with the same --worker index"
             ) from None
-        return Evaluation(cell, measured.accuracy, measured.seconds, measured.params, reward, trial.number + 1)
+        return evaluation
 
     @contextmanager
     def connection(self):
@@ -408,17 +385,16 @@ class SharedStudy:
                 self._fail_number(t.number)
 
 
-def _evaluation(trial: FrozenTrial) -> Evaluation:
-    from netembed import spaces
-
+def _evaluation(trial: FrozenTrial, space) -> Evaluation:
     source = f"trial {trial.number} of the study"
-    needed = ("claim", *spaces.get("nb101").json_keys, "accuracy", "seconds", "params")
+    needed = ("claim", *space.json_keys, "accuracy", "seconds", "params")
     missing = [key for key in needed if key not in trial.user_attrs]
     try:
         if missing:
             raise KeyError(missing[0])
         claimed = trial.user_attrs["claim"]["hash"]
-        return evaluation_from_record(trial.user_attrs, trial.value, trial.number + 1, claimed, source, "its claim")
+        attrs = trial.user_attrs
+        return evaluation_from_record(attrs, trial.value, trial.number + 1, claimed, source, "its claim", space)
     except KeyError as exc:  # a trial another tool added to the study
         raise SearchError(
             f"{source} is no netembed query (it lacks user attribute {exc}); use another --study"

@@ -493,7 +493,7 @@ GRAMMAR = {
             "--seconds": ANY_FLOAT,
             "--seed": SEED,
             "--reward": words("accuracy", "soft", "hard"),
-            "--cost": words("seconds", "params"),
+            "--cost": words("seconds", "params", "latency:pixel3", "latency:"),
             "--cost-target": mostly(st.floats(1e2, 1e7).map(str), ANY_FLOAT),
             "--objective": words("reward", "pareto"),
             "--top": ANY_INT,

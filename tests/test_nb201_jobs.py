@@ -19,7 +19,7 @@ from netembed.encoder import CellEncoder, EncoderConfig
 from netembed.errors import DataError, SearchError
 from netembed.evaluators import Measurement, NB201TableEvaluator
 from netembed.graph import cells_to_batch, dense_cells
-from netembed.objective import Objective
+from netembed.objective import Objective, Reward
 from netembed.predictors import AccuracyPredictor, PredictorConfig
 from netembed.search import Budget, run_search
 from netembed.spaces import SpaceError
@@ -152,13 +152,85 @@ def test_a_search_reads_validation_and_reports_the_test_accuracy_of_its_picks(ta
     assert len(resumed.result.evaluations) == 35
 
 
+def test_a_latency_cost_reads_the_devices_column_and_the_pick_is_checked_against_the_table(table_path, table, tmp_path):
+    latency = table.latency["phone_x"]
+    target = float(np.median(latency))
+    spec = netembed.SearchSpec(
+        method="random", evaluator="table", budget=Budget(queries=20), space="nb201", data=str(table_path),
+        objective=Objective(reward=Reward("hard", "latency:phone_x", target)),
+    )  # fmt: skip
+    report = netembed.run(spec, tmp_path / "run")
+    for e in report.result.evaluations:
+        row = table.row_of(e.cell)
+        assert e.latency == pytest.approx(float(latency[row]))
+        assert e.reward == pytest.approx(e.accuracy * min(1.0, target / e.latency))
+    within = report.payload["within_budget"]
+    fits = [e for e in report.result.evaluations if e.latency <= target]
+    assert within["queried_within"] == len(fits) > 0
+    best = within["best"]
+    assert best["accuracy"] == max(e.accuracy for e in fits) and best["latency"] <= target
+    row, test = table.row_of(best["arch"]), table.test["cifar10"]
+    assert best["true_accuracy"] == pytest.approx(float(test[row]))
+    assert best["table_best_within"] == pytest.approx(float(test[latency <= target].max()))
+    assert best["true_rank_within"] == 1 + int(np.count_nonzero(test[latency <= target] > test[row]))
+    assert "ms" in report.text() and "whose best is" in report.text()
+    # the log keeps each query's latency: a resumed run replays them as they were
+    longer = netembed.SearchSpec(**{**spec.__dict__, "budget": Budget(queries=25)})
+    resumed = netembed.run(longer, tmp_path / "run", resume=True)
+    assert [e.latency for e in resumed.result.evaluations[:20]] == [e.latency for e in report.result.evaluations]
+
+
+def test_a_surrogate_searches_nb201_without_the_table(tmp_path, monkeypatch):
+    monkeypatch.setenv("NETEMBED_NB201_DATA", str(tmp_path / "absent.npz"))
+    spec = netembed.SearchSpec(method="random", budget=Budget(queries=6), space="nb201")
+    assert spec.evaluator == "surrogate" and spec.models[0] == "surrogate-nb201/accuracy"
+    report = netembed.run(spec, tmp_path / "run")
+    predictor = AccuracyPredictor.from_pretrained("surrogate-nb201/accuracy")
+    cells = [e.cell for e in report.result.evaluations]
+    predicted = np.clip(predictor.predict(cells)[0], 0, 1)
+    assert [e.accuracy for e in report.result.evaluations] == pytest.approx(predicted.tolist(), abs=1e-6)
+    assert [e.params for e in report.result.evaluations] == [NB201.count_params(c) for c in cells]
+    assert report.payload["settings"]["dataset"] == "cifar10" and report.rows[0]["test_accuracy"] is None
+    assert "no table found" in report.text() and "a surrogate's prediction" in report.text()
+
+
+def test_workers_share_a_nb201_study_and_its_trials_show_the_edges(table_path, tmp_path):
+    import optuna
+
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    spec = netembed.SearchSpec(
+        method="random", evaluator="table", budget=Budget(queries=8), space="nb201", data=str(table_path),
+        storage=storage,
+    )  # fmt: skip
+    report = netembed.run(spec, tmp_path / "run")
+    assert len(report.result.evaluations) == 8
+    trials = optuna.load_study(study_name="netembed", storage=storage).get_trials()
+    assert all(
+        NB201.from_params(t.params).hash == t.user_attrs["claim"]["hash"] == t.user_attrs["arch"] for t in trials
+    )
+    assert set(trials[0].params) == {"edge_0_1", "edge_0_2", "edge_1_2", "edge_0_3", "edge_1_3", "edge_2_3"}
+    other = netembed.SearchSpec(method="random", budget=Budget(queries=8), storage=storage)  # nb101, no table
+    with pytest.raises(SearchError, match="was started with other settings .*space"):
+        netembed.run(other, tmp_path / "other")
+
+
 @pytest.mark.parametrize(
     ("fields", "error", "rule"),
     [
-        ({"evaluator": "surrogate"}, SearchError, "a nb201 search reads its table: evaluator must be 'table'"),
+        ({"evaluator": "train"}, SearchError, "a nb201 search reads its table or a surrogate: evaluator must be"),
         ({"space": "nb101", "dataset": "cifar10"}, SearchError, "--dataset is for nb201"),
         ({"space": "nb301"}, SpaceError, "space must be one of nb101, nb201"),
-        ({"workers": 2}, SearchError, "a nb201 search runs in one process for now"),
+        ({"objective": Objective(reward=Reward("soft", "seconds", 100.0))}, SearchError, "nb201 has no training times"),
+        (
+            {"evaluator": "surrogate", "objective": Objective(reward=Reward("hard", "latency:fpga", 3.0))},
+            SearchError,
+            "a latency cost is read from the table: evaluator must be 'table', got 'surrogate'",
+        ),
+        (
+            {"space": "nb101", "objective": Objective(reward=Reward("hard", "latency:fpga", 3.0))},
+            SearchError,
+            "NAS-Bench-101 has no latencies: --cost must be seconds or params, got 'latency:fpga'",
+        ),
     ],
 )
 def test_a_search_spec_refuses_what_the_space_cannot_do(fields, error, rule):
@@ -201,7 +273,31 @@ def test_the_command_line_queries_and_searches_nb201(table_path, table, tmp_path
     for args, rule in (
         (("query", *data, "|x~0|"), "architecture string must have 3 nodes"),
         (("query", *data, "1", "--dataset", "svhn"), "data set must be one of cifar10, imagenet16"),
-        (("search", *data, "--out", str(tmp_path / "t")), "evaluator must be 'table', got 'surrogate'"),
+        (
+            (
+                "search",
+                *data,
+                "--evaluator",
+                "table",
+                "--reward",
+                "hard",
+                "--cost",
+                "latency:tpu",
+                "--cost-target",
+                "2",
+                "--out",
+                str(tmp_path / "t"),
+            ),
+            "device must be one of fpga, phone_x",
+        ),
+        (
+            ("search", *data, "--dataset", "imagenet16", "--out", str(tmp_path / "t")),
+            "the surrogate surrogate-nb201/accuracy predicts cifar10 validation accuracy",
+        ),
+        (
+            ("search", *data, "--accuracy-model", "surrogate-nb101/accuracy", "--out", str(tmp_path / "t")),
+            "a nb201 search needs models of its space",
+        ),
     ):
         refused = _cli(*args)
         assert refused.returncode == 2 and rule in refused.stderr and "Traceback" not in refused.stderr

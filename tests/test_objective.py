@@ -52,6 +52,18 @@ def test_params_cost_reads_params_not_seconds():
         reward(0.9, seconds=1.0)
 
 
+def test_a_latency_cost_reads_the_latency_of_the_device_it_names():
+    reward = Reward(mode="hard", cost="latency:pixel3", target=10.0)
+    assert (reward.measure, reward.device) == ("latency", "pixel3")
+    assert reward(0.9, seconds=1e6, params=1e9, latency=8.0) == 0.9  # within the target: the accuracy
+    assert reward(0.9, params=1, latency=20.0) == pytest.approx(0.9 * (20.0 / 10.0) ** -1.0)
+    assert Reward("soft", "params", 1.0).device is None and Reward().measure == "seconds"
+    with pytest.raises(RewardError, match="`latency` is required by the hard reward, got None"):
+        reward(0.9, seconds=5.0, params=5)
+    with pytest.raises(RewardError, match="`latency` must be positive and finite, got 0"):
+        reward(0.9, latency=0.0)
+
+
 def test_missing_target_and_missing_cost():
     for mode in ("soft", "hard"):
         with pytest.raises(RewardError, match=f"`Reward.target` is required in {mode} mode, got None"):
@@ -66,7 +78,10 @@ def test_missing_target_and_missing_cost():
     "kwargs, message",
     [
         ({"mode": "fast"}, "`Reward.mode` must be one of accuracy, soft, hard, got 'fast'"),
-        ({"cost": "flops"}, "`Reward.cost` must be one of seconds, params, got 'flops'"),
+        ({"cost": "flops"}, "`Reward.cost` must be one of seconds, params, latency:DEVICE, got 'flops'"),
+        ({"cost": "latency:"}, "`Reward.cost` must be one of seconds, params, latency:DEVICE, got 'latency:'"),
+        ({"cost": "latency"}, "`Reward.cost` must be one of seconds, params, latency:DEVICE, got 'latency'"),
+        ({"cost": 3}, "`Reward.cost` must be one of seconds, params, latency:DEVICE, got 3"),
         ({"mode": "soft", "target": 0}, "`Reward.target` must be positive and finite, got 0"),
         ({"mode": "soft", "target": -3}, "`Reward.target` must be positive and finite, got -3"),
         ({"mode": "hard", "target": math.inf}, "`Reward.target` must be positive and finite, got inf"),

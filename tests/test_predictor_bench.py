@@ -199,6 +199,30 @@ def test_saved_warm_started_runs_name_the_weights_they_started_from(tmp_path):
     assert "init_sha256" not in fresh  # so retrained pretrained weights are measured again
 
 
+def test_nb201_predictors_and_baselines_rank_the_rest_of_a_table_of_that_space(tmp_path):
+    from netembed import hub
+    from netembed.predictor_bench import bench_predictors
+    from netembed.spaces.nb201 import Table
+
+    from .test_spaces import synthetic_table
+
+    path = synthetic_table(tmp_path / "nb201.npz")
+    rows, _ = bench_predictors(
+        tmp_path / "out", [10, 40], [0], None, data=path, steps=20, progress=False, space_name="nb201",
+        dataset="imagenet16",
+    )  # fmt: skip
+    assert [r["method"] for r in rows][::2] == ["netembed", "netembed+pretrained", "mlp", "gbt"]  # no prior-nb201
+    saved = [json.loads(p.read_text()) for p in sorted((tmp_path / "out" / "runs").glob("*.json"))]
+    table = Table.load(path)
+    assert all(r["settings"]["space"] == "nb201" and r["settings"]["test_size"] == len(table) - 40 for r in saved)
+    warm = next(r for r in saved if r["measurement"]["method"] == "netembed+pretrained")
+    assert warm["settings"]["init_sha256"] == hub.read_config(hub.resolve("encoder-nb201"))["weights_sha256"]
+    # the labels rise with the number of 3x3 convs: with 40 labels every method ranks the rest by it
+    assert min(r["kendall_tau"] for r in rows if r["train_size"] == 40) > 0.5
+    with pytest.raises(NetembedError, match="prior-nb201"):
+        bench_predictors(tmp_path / "o2", [20], [0], ["netembed+prior"], data=path, space_name="nb201")
+
+
 def test_summarise_gives_the_t_interval_of_the_mean_kendall_tau():
     from scipy import stats as scipy_stats
 

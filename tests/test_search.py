@@ -12,7 +12,7 @@ from netembed import Cell, space
 from netembed.baselines import RandomSearch
 from netembed.evaluators import Measurement, SurrogateEvaluator, TableEvaluator
 from netembed.querylog import QueryLog
-from netembed.runs import METHODS, best_rows, build_method, within_budget
+from netembed.runs import METHODS, best_rows, build_method, truth_of, within_budget
 from netembed.search import Budget, Evaluation, Method, SearchError, run_search
 
 
@@ -377,11 +377,13 @@ def test_within_budget_is_the_most_accurate_cell_that_fits_and_its_rank_among_th
         },
         source=None,
     )
-    row = within_budget(evaluations, Reward("hard", "seconds", 100.0), bench)
+    reward = Reward("hard", "seconds", 100.0)
+    row = within_budget(evaluations, reward, truth_of(bench, reward))
     best = row["best"]
     assert row["queried_within"] == 2 and best["hash"] == cells[2].hash and best["accuracy"] == 0.91
     # the table cells within 100 s: 0.90, 0.91, 0.85 -> the found cell is the best of 3
     assert (best["true_rank_within"], best["table_cells_within"], best["table_cells_costed"]) == (1, 3, 5)
+    assert best["table_best_within"] == pytest.approx(0.91) and best["true_cost"] == 80.0
     assert within_budget(evaluations, Reward("hard", "seconds", 10.0), None)["best"] is None
 
 

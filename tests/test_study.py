@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from netembed import space
+from netembed import space, spaces
 from netembed.baselines import RandomSearch
 from netembed.cell import Cell
 from netembed.controller import NetembedSearch
 from netembed.search import Budget, SearchError, run_search
-from netembed.study import SharedStudy, cell_distributions, cell_from_params, cell_params, run_worker, worker_seed
+from netembed.study import SharedStudy, run_worker, worker_seed
 from tests.test_search import CountingEvaluator, Scripted, accuracy_reward
 
 SETTINGS = {"method": "toy", "seed": 0, "budget": {"queries": 10}}
@@ -336,12 +336,13 @@ def test_each_trial_carries_its_cell_as_optuna_params(storage, cells):
     shared.claim(cells[0], worker=1, limit=None)  # a withdrawn claim: its trial names its cell too
     trials = shared.study.get_trials()
     assert len(trials) == 6 and [t.state for t in trials].count(optuna.trial.TrialState.FAIL) == 1
+    nb101 = spaces.get("nb101")
     for t in trials:
-        assert t.distributions == cell_distributions()
-        assert cell_from_params(t.params).hash == t.user_attrs["claim"]["hash"]
-    assert all(Cell(t.user_attrs["matrix"], t.user_attrs["ops"]) == cell_from_params(t.params) for t in trials[:5])
-    assert [cell_from_params(t.params) for t in trials[:2]] == small  # 2 and 3 vertices: padded to 7, same cells
-    padded = cell_params(small[1])  # 0 -> 1 -> output at vertex 6; vertices 2..5 unconnected conv3x3
+        assert t.distributions == nb101.trial_params(cells[0])[1]
+        assert nb101.from_params(t.params).hash == t.user_attrs["claim"]["hash"]
+    assert all(Cell(t.user_attrs["matrix"], t.user_attrs["ops"]) == nb101.from_params(t.params) for t in trials[:5])
+    assert [nb101.from_params(t.params) for t in trials[:2]] == small  # 2 and 3 vertices: padded to 7, same cells
+    padded = nb101.trial_params(small[1])[0]  # 0 -> 1 -> output at vertex 6; vertices 2..5 unconnected conv3x3
     assert {n for n, v in padded.items() if v == 1} == {"e0", "e10"} and trials[1].params == padded
     assert list(padded.values())[-5:] == ["maxpool3x3"] + ["conv3x3-bn-relu"] * 4
     assert len(optuna.search_space.intersection_search_space(trials)) == 26  # what Optuna's plots draw
@@ -633,9 +634,11 @@ def test_sigterm_stops_the_workers_before_the_command_exits(tmp_path):
     env.pop("NETEMBED_STORAGE", None)
 
     def workers_with_a_query() -> set:
+        import sqlalchemy
+
         try:
             study = optuna.load_study(study_name="s", storage=f"sqlite:///{out / 'study.db'}")
-        except (KeyError, ValueError, RuntimeError):  # not made yet
+        except (KeyError, ValueError, RuntimeError, sqlalchemy.exc.OperationalError):  # not made yet, or being made
             return set()
         return {t.user_attrs["claim"]["worker"] for t in study.get_trials(states=[TrialState.COMPLETE])}
 

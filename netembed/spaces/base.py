@@ -128,6 +128,13 @@ class Space(ABC):
         child = found[int(rng.integers(len(found)))].cell
         return child, child
 
+    def trial_params(self, arch) -> tuple[dict, dict]:
+        """(params, distributions): the architecture as a shared study's Optuna trial shows it
+        (dashboards, ``trials_dataframe``). Default: Optuna's view, or none for a space without one."""
+        if not hasattr(self, "params"):
+            return {}, {}
+        return self.params(arch), self.distributions()
+
     def prepare(self, announce) -> None:
         """Do the one-time work a search needs (e.g. enumerate the space) before its progress bar
         starts, telling ``announce(line)`` when it will take a while. Default: nothing to do."""

@@ -128,6 +128,17 @@ class NB101Space(Space):
         except InvalidCellError:
             return None
 
+    def trial_params(self, arch: Cell) -> tuple[dict, dict]:
+        """A shared study's view: the edge bits as integers, as studies have always stored them
+        (Optuna refuses a parameter whose distribution changes kind within a study)."""
+        from optuna.distributions import CategoricalDistribution, IntDistribution
+
+        distributions = {
+            name: IntDistribution(0, 1) if k < _EDGE_BITS else CategoricalDistribution(OPS)
+            for k, name in enumerate(FLAT_NAMES)
+        }
+        return self.params(arch), distributions
+
     def prepare(self, announce) -> None:
         _space.prepare(announce)
 
