@@ -261,9 +261,9 @@ class SearchReport:
         best = [] if not self.rows else [f"best cell: {json.dumps({k: self.rows[0][k] for k in ('matrix', 'ops')})}"]
         return "\n".join(lines + self.closing("set NETEMBED_DATA", best))
 
-    def closing(self, find_table: str, middle: list[str]) -> list[str]:
+    def closing(self, how_to_find: str, middle: list[str]) -> list[str]:
         """The lines after the best cells: the most accurate within a hard budget, ``middle``, the
-        front's size, how to ``find_table`` when it was not found, and the files written."""
+        front's size, ``how_to_find`` the table when it was not found, and the files written."""
         payload, lines = self.payload, []
         if "within_budget" in payload:
             lines.append(_within_budget_text(payload["within_budget"], self.spec.evaluator))
@@ -274,7 +274,7 @@ class SearchReport:
                 f"{len(payload['pareto_front'])} cells (in {self.out / 'result.json'})"
             )
         if not self.table_present:
-            lines.append(f"(no table found: true accuracies not shown; {find_table} to see them)")
+            lines.append(f"(no table found: true accuracies not shown; {how_to_find} to see them)")
         return [*lines, f"wrote {self.out / 'result.json'} and {payload['plot']}"]
 
 
@@ -338,7 +338,7 @@ def _parts(spec: SearchSpec, out: Path) -> _Parts:
 
     if spec.space != "nb101":
         return _parts_elsewhere(spec)
-    bench = _table(spec, required=spec.evaluator == "table")
+    bench = spaces.get(spec.space).find_table(spec.data, required=spec.evaluator == "table")
     reward = spec.objective.reward
     predictor, timer, _ = _load_models(spec)
     if reward.mode != "accuracy" and reward.cost == "seconds" and timer is None:  # table times cover 20k cells only
@@ -380,7 +380,7 @@ def _parts_elsewhere(spec: SearchSpec) -> _Parts:
     from netembed.evaluators import NB201TableEvaluator, SurrogateEvaluator
 
     space, reward = spaces.get(spec.space), spec.objective.reward
-    table = _table(spec, required=spec.evaluator == "table")
+    table = spaces.get(spec.space).find_table(spec.data, required=spec.evaluator == "table")
     if spec.evaluator == "table":
         evaluator = NB201TableEvaluator(table, spec.dataset or table.datasets[0], reward.device)
         predictor, dataset = None, evaluator.dataset
@@ -404,19 +404,6 @@ def _parts_elsewhere(spec: SearchSpec) -> _Parts:
     if spec.evaluator == "surrogate":
         settings["accuracy_model"] = spec.models[0]
     return _Parts(table, predictor, evaluator, settings)
-
-
-def _table(spec: SearchSpec, required: bool):
-    """The space's table: required by a table evaluator, else shown beside the search when the
-    default place holds one (a table named by ``spec.data`` must be there)."""
-    from netembed.errors import DataError
-
-    try:
-        return spaces.get(spec.space).load_table(spec.data)
-    except DataError:
-        if required or spec.data is not None:
-            raise
-        return None
 
 
 def _surrogate_dataset(spec: SearchSpec, card: dict) -> str:

@@ -24,7 +24,8 @@ writes besides ``hash``: a query log's rows are checked for them), ``size`` and 
 the structure-feature view a predictor blends in (``feature_inputs``, ``feature_table``,
 ``feature_index``: label-free features of each architecture, tabulated over the space's
 distinct feature vectors), Optuna's view (``params`` / ``distributions`` / ``from_params``:
-the TPE baseline and study dashboards) and its table (``load_table``).
+the TPE baseline and study dashboards) and its table (``load_table``; ``find_table`` is the
+same where a table is optional).
 
 >>> import numpy as np
 >>> from netembed.spaces import get
@@ -138,6 +139,24 @@ class Space(ABC):
     def prepare(self, announce) -> None:
         """Do the one-time work a search needs (e.g. enumerate the space) before its progress bar
         starts, telling ``announce(line)`` when it will take a while. Default: nothing to do."""
+
+    def load_table(self, path=None):
+        """The space's table at ``path`` (None: its default place)."""
+        from netembed.errors import DataError
+
+        raise DataError(f"{self.name} has no table")
+
+    def find_table(self, path=None, required: bool = True):
+        """``load_table(path)``; or None when the table is not ``required`` and its default place
+        holds none (a table named by ``path`` must be there)."""
+        from netembed.errors import DataError
+
+        try:
+            return self.load_table(path)
+        except DataError:
+            if required or path is not None:
+                raise
+            return None
 
     def enumerate(self) -> list:
         raise SpaceError(f"{self.name} cannot list its architectures")

@@ -20,16 +20,6 @@ from netembed.errors import DataError, InvalidCellError
 __all__ = ["from_json", "info", "neighbors", "parse_arch", "parse_list", "query"]
 
 
-def _table(space: spaces.Space, data, required: bool):
-    """The space's table at ``data`` (None: its default place), or None when the default place has none."""
-    try:
-        return space.load_table(data)
-    except DataError:
-        if required or data is not None:
-            raise
-        return None
-
-
 def parse_arch(space: spaces.Space, text: str, table=None):
     """An architecture from the command line: an index (needs the table), JSON, a string, or a file."""
     stripped = text.strip()
@@ -95,7 +85,7 @@ def info(space: spaces.Space, data=None) -> tuple[dict, str]:
         classes, disconnected = len({a.isomorphism_key for a in every}), sum(not a.connected for a in every)
         summary["space"] |= {"isomorphism_classes": classes, "disconnected": disconnected}
         lines.append(f"  {classes:,} isomorphism classes, {disconnected} with no path from input to output")
-    table = _table(space, data, required=False)
+    table = space.find_table(data, required=False)
     if table is None:
         lines.append(f"table: not found (pass --data PATH to the {space.name} table)")
     else:
@@ -115,7 +105,7 @@ def info(space: spaces.Space, data=None) -> tuple[dict, str]:
 def query(space: spaces.Space, text: str, data=None, dataset: str | None = None) -> tuple[dict, str]:
     if own := _own(space):
         return own.query(text, data, dataset)
-    table = _table(space, data, required=text.strip().isdigit() or dataset is not None)
+    table = space.find_table(data, required=text.strip().isdigit() or dataset is not None)
     arch = parse_arch(space, text, table)
     payload = {**space.to_json(arch), "params": space.count_params(arch)}
     lines = [f"arch    {arch.hash}", f"params  {payload['params']:,}"]
@@ -134,7 +124,7 @@ def query(space: spaces.Space, text: str, data=None, dataset: str | None = None)
 def neighbors(space: spaces.Space, text: str, data=None, dataset: str | None = None) -> tuple[list, str]:
     if own := _own(space):
         return own.neighbors(text, data, dataset)
-    table = _table(space, data, required=text.strip().isdigit() or dataset is not None)
+    table = space.find_table(data, required=text.strip().isdigit() or dataset is not None)
     arch = parse_arch(space, text, table)
     if table is not None:
         dataset = table.check_dataset(dataset or table.datasets[0])
