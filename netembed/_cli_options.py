@@ -354,6 +354,33 @@ def bench(sub, cli):
     timing.add_argument("--batch-size", type=int, help=batch_help)
     timing.add_argument("--out", default="results/time")
     _transfer(benches.add_parser("transfer", help="NAS-Bench-101's models on a task of your own (netembed label)"), cli)
+    _latency(
+        benches.add_parser("latency", help="a new device's latencies from a few timings, each device held out"), cli
+    )
+
+
+def _latency(sub, cli):
+    from netembed.latency_bench import DEFAULT_SIZES, METHODS
+
+    sub.set_defaults(handler=cli.cmd_bench_latency)
+    _common(sub)  # --data: a table in NAS-Bench-201's format (default: ../shared/data/nb201/nb201.npz)
+    sub.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=list(DEFAULT_SIZES),
+        help="architectures measured on the held-out device",
+    )
+    sub.add_argument("--seeds", type=int, default=5, help="number of seeds")
+    sub.add_argument("--seed-offset", type=seed, default=0, help="first seed")
+    sub.add_argument("--methods", nargs="+", default=list(METHODS), help=", ".join(METHODS))
+    sub.add_argument("--train-devices", type=_names, help="devices A,B,... to learn from (default: all but the tested)")
+    sub.add_argument("--test-devices", type=_names, help="devices C,D,... to hold out in turn (default: every one)")
+    sub.add_argument("--out", default="results/latency")
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 def _transfer(sub, cli):

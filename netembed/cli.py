@@ -203,6 +203,16 @@ def cmd_bench_time(args: argparse.Namespace) -> None:
     ))  # fmt: skip
 
 
+def cmd_bench_latency(args: argparse.Namespace) -> None:
+    """A new device from a few timings: each device held out in turn; table, CSV, PNG, or JSON rows."""
+    from netembed.latency_bench import bench_latency
+
+    _print(args, *bench_latency(
+        args.out, args.sizes, range(args.seed_offset, args.seed_offset + args.seeds), args.methods, data=args.data,
+        train_devices=args.train_devices, test_devices=args.test_devices,
+    ))  # fmt: skip
+
+
 def cmd_bench_transfer(args: argparse.Namespace) -> None:
     """NAS-Bench-101's models on a labelled task of one's own, cold against warm, same splits and seeds."""
     from netembed.transfer_bench import bench_transfer

@@ -47,6 +47,7 @@ EXAMPLES = {
     "info": 30, "query": 120, "neighbors": 80, "demo": 50, "pretrain": 80, "embed": 120,
     "train-predictor": 150, "search": 180, "compare": 60, "train-cell": 100, "bench predictors": 60,
     "bench time": 50, "analyze locality": 60, "data convert": 50, "label": 30, "bench transfer": 50,
+    "bench latency": 40,
 }  # fmt: skip
 SCALE = int(os.environ.get("NETEMBED_FUZZ", "1"))  # e.g. 10: ten times the cases, random ones, to explore
 BAR = re.compile(r"\[\d+:\d\d[<,]")  # a progress bar's elapsed time, "[00:03<00:10" or "[00:00,"
@@ -545,8 +546,23 @@ GRAMMAR = {
             "--steps": tiny(1, 2),
             "--batch-size": ANY_INT,
             "--out": out_folder,
+            **SPACE_DATASET,
         },
         always=["--train-sizes", "--seeds", "--test-size", "--steps", "--out", "--data"],
+    ),
+    "bench latency": Command(
+        {
+            "--format": FORMAT,
+            "--data": data_folder,  # NAS-Bench-101's tables: refused as not NAS-Bench-201's, mostly
+            "--sizes": st.lists(tiny(1, 8), min_size=1, max_size=2),
+            "--seeds": tiny(1, 2),
+            "--seed-offset": SEED,
+            "--methods": st.lists(words("nnls", "params", "best_device"), min_size=1, max_size=2),
+            "--train-devices": words("pixel3,gold_6240", "pixel3", ""),
+            "--test-devices": words("titanx_1", "pixel3", ",,"),
+            "--out": out_folder,
+        },
+        always=["--sizes", "--seeds", "--out", "--data"],
     ),
     "bench time": Command(
         {
@@ -692,6 +708,7 @@ PROMISED = {
     "label": lambda args: [Path(args.out, "labels.json")],
     "bench predictors": lambda args: [Path(args.out, f"predictors{end}") for end in (".csv", "_runs.csv", ".png")],
     "bench time": lambda args: [Path(args.out, f"time{end}") for end in (".csv", "_runs.csv", ".png")],
+    "bench latency": lambda args: [Path(args.out, f"latency{end}") for end in (".csv", "_devices.csv", ".png")],
     "bench transfer": lambda args: [Path(args.out, name) for name in _bench_transfer_files(args)],
     "data convert": lambda args: [Path(args.output)],
 }
