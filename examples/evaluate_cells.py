@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from netembed import space
 from netembed._io import atomic_write
+from netembed.spaces.nb101 import space
 from netembed.train.spec import TrainingSpec, train_one
 
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from netembed import space, transforms
-from netembed.bench import Benchmark
 from netembed.errors import DataError
+from netembed.spaces.nb101 import space, transforms
+from netembed.spaces.nb101.table import Benchmark
 
 # ru_maxrss survives exec (it would report the parent's peak); VmHWM is the new process's own.
 _LOAD_PROBE = """
@@ -30,7 +30,7 @@ def peak_mb():
     return int(line.split()[1]) / 1024
 before = peak_mb()
 start = time.perf_counter()
-from netembed.bench import Benchmark
+from netembed.spaces.nb101.table import Benchmark
 bench = Benchmark.load()
 seconds = time.perf_counter() - start
 print(seconds, before, peak_mb())

@@ -15,8 +15,8 @@ import sys
 _PROBE = """
 import json, time
 import torch
-from netembed import space
-from netembed.encoder import CellEncoder
+from netembed.spaces.nb101 import space
+from netembed.models.encoder import CellEncoder
 
 def peak_mb():
     return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024

@@ -23,8 +23,8 @@ def main() -> None:
     import torch
 
     from netembed import spaces
-    from netembed.encoder import CellEncoder
     from netembed.errors import DataError
+    from netembed.models.encoder import CellEncoder
     from netembed.spaces.nb201 import Table
 
     def best_of_3(work) -> tuple[float, list[float]]:

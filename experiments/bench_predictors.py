@@ -16,13 +16,13 @@ import time
 import numpy as np
 import torch
 
-from netembed import space
-from netembed.predictors import AccuracyPredictor, PredictorConfig
+from netembed.models.predictors import AccuracyPredictor, PredictorConfig
+from netembed.spaces.nb101 import space
 
 
 def labels(rows: np.ndarray) -> np.ndarray:
-    from netembed.bench import Benchmark
     from netembed.errors import DataError
+    from netembed.spaces.nb101.table import Benchmark
 
     try:
         return Benchmark.load().test_acc_108[rows]

@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 import netembed
-from netembed.bench import load_table
-from netembed.querylog import STATE_FILE
+from netembed.runs.querylog import STATE_FILE
+from netembed.spaces.nb101.table import load_table
 
 
 def _timed(spec, out: Path, resume: bool) -> tuple[float, dict]:

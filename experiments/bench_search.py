@@ -11,12 +11,12 @@ import json
 
 import numpy as np
 
-from netembed.bench import Benchmark
 from netembed.errors import DataError
-from netembed.evaluators import TableEvaluator
-from netembed.objective import Reward
 from netembed.runs import METHODS, build_method
 from netembed.search import Budget, run_search
+from netembed.search.evaluators import TableEvaluator
+from netembed.search.objective import Reward
+from netembed.spaces.nb101.table import Benchmark
 
 
 def main() -> None:

@@ -30,9 +30,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from netembed.analysis import write_csv
-from netembed.bench import load_table
+from netembed.benchmarks.analysis import write_csv
 from netembed.errors import DataError
+from netembed.spaces.nb101.table import load_table
 from netembed.threads import usable_cpus
 
 JOBS = {
@@ -56,11 +56,11 @@ def controller(budget: int, seed: int, repeats: int) -> None:
     import torch
 
     from netembed import threads
-    from netembed.bench import Benchmark
-    from netembed.evaluators import TableEvaluator
-    from netembed.objective import Reward
     from netembed.runs import build_method
     from netembed.search import Budget, run_search
+    from netembed.search.evaluators import TableEvaluator
+    from netembed.search.objective import Reward
+    from netembed.spaces.nb101.table import Benchmark
 
     evaluator, asked = TableEvaluator(Benchmark.load()), {}
     for count in dict.fromkeys((1, usable_cpus())):

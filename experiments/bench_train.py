@@ -13,7 +13,7 @@ import time
 import numpy as np
 import torch
 
-from netembed import space
+from netembed.spaces.nb101 import space
 from netembed.train import SMALL_DATA, SMALL_NETWORK, NetworkConfig, TrainConfig, build_network, digits, train_cell
 
 

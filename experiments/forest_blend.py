@@ -11,7 +11,7 @@ length; ``--gnn``: from ``prior-nb101``, from a fresh encoder (``fresh``), or wi
 structure features as inputs from a fresh encoder, ``features``, or from ``encoder-nb101``,
 ``features_pretrained``, as in ``predictor_variants``; ``--readout``:
 ``PredictorConfig.readout``, which ``prior`` must share with ``prior-nb101``, i.e. the default)
-and the structure-feature view on ``netembed.features`` exactly as ``AccuracyPredictor`` fits it
+and the structure-feature view on ``netembed.spaces.nb101.features`` exactly as ``AccuracyPredictor`` fits it
 (``--view``: the shipped mean of a random forest and a Gaussian process, or either alone; all
 learning ``--targets``, ``PredictorConfig.targets``), then prints the mean Kendall tau of
 ``(1 - w) * gnn + w * view`` for a grid of weights ``w``.
@@ -29,9 +29,9 @@ import numpy as np
 from predictor_variants import WithFeatures, training_rows, validation_setup  # the same split, run from experiments/
 from scipy.stats import kendalltau
 
-from netembed import features, space
 from netembed._io import atomic_write
-from netembed.predictors import READOUTS, TARGETS, AccuracyPredictor, PredictorConfig
+from netembed.models.predictors import READOUTS, TARGETS, AccuracyPredictor, PredictorConfig
+from netembed.spaces.nb101 import features, space
 
 WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)
 GNNS = {

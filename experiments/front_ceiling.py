@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from netembed.bench import Benchmark
-from netembed.compare import true_front
+from netembed.benchmarks.compare import true_front
 from netembed.errors import DataError
-from netembed.objective import HV_REFERENCE, hypervolume
+from netembed.search.objective import HV_REFERENCE, hypervolume
+from netembed.spaces.nb101.table import Benchmark
 
 #: ranges of parameter counts the lost hypervolume is reported by
 BANDS = np.array([0, 0.5e6, 1e6, 2e6, 3e6, 5e6, 10e6, 20e6, 42e6, HV_REFERENCE[1]])

@@ -29,11 +29,11 @@ RUNS.append(("netembed", "pareto"))
 def sequences(seeds: int, budget: int) -> dict[str, dict[str, list[str]]]:
     import torch
 
-    from netembed.bench import Benchmark
-    from netembed.evaluators import TableEvaluator
-    from netembed.objective import Objective
     from netembed.runs import build_method
     from netembed.search import Budget, run_search
+    from netembed.search.evaluators import TableEvaluator
+    from netembed.search.objective import Objective
+    from netembed.spaces.nb101.table import Benchmark
 
     torch.set_num_threads(1)
     bench = Benchmark.load()

@@ -17,7 +17,8 @@ import json
 import numpy as np
 import torch
 
-from netembed import space
+from netembed.spaces.nb101 import space
+from netembed.spaces.nb101.transforms import neighbors
 from netembed.train import (
     SMALL_DATA,
     SMALL_NETWORK,
@@ -29,7 +30,6 @@ from netembed.train import (
     train_network,
 )
 from netembed.train.net2net import inherit
-from netembed.transforms import neighbors
 
 
 def epochs_to_reach(start: float, history: list[dict], target: float) -> int | None:

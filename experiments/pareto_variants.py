@@ -41,14 +41,14 @@ import numpy as np
 import torch
 
 from netembed._io import atomic_write
-from netembed.bench import Benchmark
-from netembed.compare import median_hypervolume_ratio, true_front
-from netembed.controller import ControllerConfig, NetembedSearch, SurrogateSettings
+from netembed.benchmarks.compare import median_hypervolume_ratio, true_front
 from netembed.errors import DataError
-from netembed.evaluators import TableEvaluator
-from netembed.objective import Objective, pareto_front
-from netembed.predictors import PredictorConfig
+from netembed.models.predictors import PredictorConfig
 from netembed.search import Budget, run_search
+from netembed.search.controller import ControllerConfig, NetembedSearch, SurrogateSettings
+from netembed.search.evaluators import TableEvaluator
+from netembed.search.objective import Objective, pareto_front
+from netembed.spaces.nb101.table import Benchmark
 
 
 class MoreParents(NetembedSearch):

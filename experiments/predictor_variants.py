@@ -15,7 +15,7 @@ before the forest, the passes rule and normal-score targets existed (those three
 
 - ``wide``: hidden 64, embedding 32, head 128;
 - ``params``: the log parameter count as an input beside the embedding (as ``TimeEstimator``);
-- ``features``, ``features_pretrained``: the structure features (``netembed.features``) as inputs
+- ``features``, ``features_pretrained``: the structure features (``netembed.spaces.nb101.features``) as inputs
   beside the embedding, from a fresh encoder / from ``encoder-nb101``;
 - ``steps500``, ``steps3000``, ``steps3000x256``, ``steps6600`` (200 passes of 4,236 cells),
   ``long`` (4,000 steps of 256), ``wide_long``;
@@ -37,11 +37,11 @@ import numpy as np
 import torch
 from scipy.stats import kendalltau
 
-from netembed import features, space
 from netembed._io import atomic_write
-from netembed.bench import Benchmark
 from netembed.errors import DataError
-from netembed.predictors import AccuracyPredictor, PredictorConfig, TimeEstimator
+from netembed.models.predictors import AccuracyPredictor, PredictorConfig, TimeEstimator
+from netembed.spaces.nb101 import features, space
+from netembed.spaces.nb101.table import Benchmark
 
 GNN_ALONE = {"forest": 0.0, "epochs": 0, "targets": "raw", "readout": "mean"}
 WIDE = {"hidden": 64, "embedding_dim": 32, "head_hidden": 128}
@@ -68,7 +68,7 @@ CONFIGS = {
 
 
 class WithFeatures(AccuracyPredictor):
-    """The label-free structure features (``netembed.features``) beside the embedding."""
+    """The label-free structure features (``netembed.spaces.nb101.features``) beside the embedding."""
 
     extra_features = len(features.NAMES)
 

@@ -49,9 +49,9 @@ import numpy as np
 import torch
 
 from netembed._io import as_saved
-from netembed.compare import Run, format_summary, format_summary_nb201, summarise, summarise_nb201, table_run
-from netembed.controller import ControllerConfig, NetembedSearch
-from netembed.transforms import neighbors
+from netembed.benchmarks.compare import Run, format_summary, format_summary_nb201, summarise, summarise_nb201, table_run
+from netembed.search.controller import ControllerConfig, NetembedSearch
+from netembed.spaces.nb101.transforms import neighbors
 
 #: The controller as shipped before the lookahead (``lookahead=0``), the base of most variants.
 BEFORE = ControllerConfig(lookahead=0)

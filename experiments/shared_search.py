@@ -1,4 +1,4 @@
-"""A search shared by worker processes against the same search in one process (``netembed.study``).
+"""A search shared by worker processes against the same search in one process (``netembed.runs.study``).
 
     python experiments/shared_search.py [--workers 1 4] [--seeds 8] [--seed-offset 0] [--budget 300]
                                         [--method netembed] [--out results/shared-search]
@@ -21,11 +21,11 @@ import time
 from pathlib import Path
 
 from netembed._io import atomic_write
-from netembed.bench import Benchmark
+from netembed.benchmarks.compare import Run, format_summary, summarise
 from netembed.cli import main as netembed
-from netembed.compare import Run, format_summary, summarise
 from netembed.errors import DataError
-from netembed.study import SharedStudy
+from netembed.runs.study import SharedStudy
+from netembed.spaces.nb101.table import Benchmark
 
 
 def one_run(method: str, workers: int, seed: int, budget: int, out: Path) -> Run:

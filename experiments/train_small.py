@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from scipy.stats import kendalltau, spearmanr
 
-from netembed import space
-from netembed.bench import Benchmark
+from netembed.spaces.nb101 import space
+from netembed.spaces.nb101.table import Benchmark
 from netembed.train import SMALL_DATA, SMALL_NETWORK, NetworkConfig, TrainConfig, digits, train_cell
 
 

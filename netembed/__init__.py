@@ -19,7 +19,6 @@ The main objects, importable from here; all but ``Cell`` and the errors load on 
 
 from importlib import import_module
 
-from netembed.cell import Cell
 from netembed.errors import (
     ConfigError,
     DataError,
@@ -30,30 +29,31 @@ from netembed.errors import (
     SearchError,
     UnknownCellError,
 )
+from netembed.spaces.nb101.cell import Cell
 
 #: Where each lazily loaded name lives.
 _LAZY = {
-    "space": "netembed.space",
-    "transforms": "netembed.transforms",
-    "Benchmark": "netembed.bench",
-    "load_table": "netembed.bench",
-    "PredictorJob": "netembed.surrogate",
-    "train_predictor": "netembed.surrogate",
-    "AccuracyPredictor": "netembed.predictors",
-    "TimeEstimator": "netembed.predictors",
-    "PredictorConfig": "netembed.predictors",
-    "CellEncoder": "netembed.encoder",
+    "space": "netembed.spaces.nb101.space",
+    "transforms": "netembed.spaces.nb101.transforms",
+    "Benchmark": "netembed.spaces.nb101.table",
+    "load_table": "netembed.spaces.nb101.table",
+    "PredictorJob": "netembed.runs.surrogate",
+    "train_predictor": "netembed.runs.surrogate",
+    "AccuracyPredictor": "netembed.models.predictors",
+    "TimeEstimator": "netembed.models.predictors",
+    "PredictorConfig": "netembed.models.predictors",
+    "CellEncoder": "netembed.models.encoder",
     "SearchSpec": "netembed.runs",
     "run": "netembed.runs",
     "METHODS": "netembed.runs",
     "build_method": "netembed.runs",
-    "Objective": "netembed.objective",
-    "Reward": "netembed.objective",
+    "Objective": "netembed.search.objective",
+    "Reward": "netembed.search.objective",
     "Budget": "netembed.search",
     "run_search": "netembed.search",
-    "TableEvaluator": "netembed.evaluators",
-    "SurrogateEvaluator": "netembed.evaluators",
-    "RealTrainingEvaluator": "netembed.evaluators",
+    "TableEvaluator": "netembed.search.evaluators",
+    "SurrogateEvaluator": "netembed.search.evaluators",
+    "RealTrainingEvaluator": "netembed.search.evaluators",
     "TrainingSpec": "netembed.train.spec",
 }
 

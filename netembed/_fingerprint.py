@@ -1,10 +1,10 @@
 """A vectorised 64-bit Weisfeiler-Lehman fingerprint for batches of cells.
 
-The official NAS-Bench-101 hash (MD5 strings, see ``netembed.cell.nasbench_hash``) costs
+The official NAS-Bench-101 hash (MD5 strings, see ``netembed.spaces.nb101.cell.nasbench_hash``) costs
 about 0.1 ms per cell in Python. This fingerprint runs the same refinement (start from
 out-degree, in-degree and label; 7 rounds over in- and out-neighbours; a multiset of
 final colours) with integer mixing in NumPy, so millions of candidate cells can be
-identified at once. It is isomorphism-invariant by construction; ``netembed.space``
+identified at once. It is isomorphism-invariant by construction; ``netembed.spaces.nb101.space``
 checks that it tells all 423,624 cells of the space apart, which makes it an exact
 identifier inside the space.
 """

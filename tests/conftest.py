@@ -8,9 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from netembed import space
-from netembed.bench import Benchmark, default_data_dir
 from netembed.errors import DataError
+from netembed.spaces.nb101 import space
+from netembed.spaces.nb101.table import Benchmark, default_data_dir
 
 
 @pytest.fixture(scope="session")

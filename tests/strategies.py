@@ -3,8 +3,8 @@
 import numpy as np
 from hypothesis import strategies as st
 
-from netembed import space
-from netembed.cell import OPS, Cell
+from netembed.spaces.nb101 import space
+from netembed.spaces.nb101.cell import OPS, Cell
 
 #: A uniformly random cell of the space (by row of the enumeration).
 cells = st.integers(0, space.NUM_CELLS - 1).map(space.cell_at)

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from netembed import NetembedError
-from netembed.analysis import (
+from netembed.benchmarks.analysis import (
     AnalysisError,
     Autocorrelation,
     EmbeddingLocality,
@@ -355,7 +355,7 @@ def test_run_locality_refuses_values_that_do_not_fit_the_graph():
 )
 def test_run_locality_checks_its_settings_before_the_move_graph(tmp_path, monkeypatch, settings, message):
     """The move graph takes about 90 s: a mistake used to show only after it."""
-    from netembed import transforms
+    from netembed.spaces.nb101 import transforms
 
     monkeypatch.setattr(transforms, "move_graph", lambda **_: pytest.fail("built the move graph"))
     (tmp_path / "a file").write_text("x")
@@ -384,7 +384,7 @@ def test_the_experiment_script_exits_with_a_clear_message_without_the_table(tmp_
 
 
 def test_the_module_imports_numpy_only():
-    code = "import sys, netembed.analysis; print('matplotlib' in sys.modules, 'torch' in sys.modules)"
+    code = "import sys, netembed.benchmarks.analysis; print('matplotlib' in sys.modules, 'torch' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert done.stdout.split() == ["False", "False"]
 

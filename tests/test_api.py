@@ -11,7 +11,10 @@ import netembed
 def test_every_public_name_resolves():
     for name in netembed.__all__:
         assert getattr(netembed, name) is not None, name
-    assert netembed.SearchSpec.__module__ == "netembed.runs" and netembed.space.__name__ == "netembed.space"
+    assert (
+        netembed.SearchSpec.__module__ == "netembed.runs"
+        and netembed.spaces.nb101.space.__name__ == "netembed.spaces.nb101.space"
+    )
 
 
 def test_an_unknown_name_is_an_attribute_error():

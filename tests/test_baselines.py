@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from netembed import Cell
-from netembed.baselines import (
+from netembed.search import Evaluation, SearchError
+from netembed.search.baselines import (
     BASELINES,
     LocalSearch,
     RandomSearch,
@@ -12,9 +13,8 @@ from netembed.baselines import (
     TPESearch,
     random_spec,
 )
-from netembed.cell import MAX_EDGES, MAX_VERTICES, OPS
-from netembed.search import Evaluation, SearchError
-from netembed.transforms import neighbors
+from netembed.spaces.nb101.cell import MAX_EDGES, MAX_VERTICES, OPS
+from netembed.spaces.nb101.transforms import neighbors
 
 C3 = OPS[0]
 

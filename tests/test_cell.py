@@ -4,7 +4,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from netembed import Cell, InvalidCellError, NetembedError, OutOfSpaceError
-from netembed.cell import FLAT_LENGTH, OPS, nasbench_hash
+from netembed.spaces.nb101.cell import FLAT_LENGTH, OPS, nasbench_hash
 
 from .strategies import cells, raw_graphs
 

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from netembed import Cell, space, transforms
+from netembed import Cell
 from netembed.cli import main
 from netembed.errors import NetembedError
-from netembed.predictors import TIME_TRAINING, PredictorConfig
+from netembed.models.predictors import TIME_TRAINING, PredictorConfig
+from netembed.spaces.nb101 import space, transforms
 from netembed.spaces.nb101.inspect import parse_cell
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -121,7 +122,7 @@ def test_parse_cell_errors_are_project_errors():
 
 
 def test_embed_prints_the_shipped_encoders_embeddings(capsys, tmp_path):
-    from netembed.encoder import CellEncoder
+    from netembed.models.encoder import CellEncoder
 
     path = tmp_path / "cells.json"
     path.write_text(f"[{SMALL}, {SMALL}]")
@@ -148,7 +149,7 @@ def test_embed_mistakes(capsys, argv, message):
 
 
 def test_train_predictor_on_table_cells(capsys, small_table, tmp_path):
-    from netembed.predictors import AccuracyPredictor
+    from netembed.models.predictors import AccuracyPredictor
 
     out = tmp_path / "predictor"
     code, text, _ = run(
@@ -199,7 +200,7 @@ def test_train_predictor_on_a_users_own_cells(capsys, no_table, tmp_path):
 
 
 def test_train_predictor_learns_parameter_counts_without_a_table(capsys, no_table, tmp_path):
-    from netembed import hub
+    from netembed.models import hub
 
     out = tmp_path / "prior"
     code, text, _ = run(
@@ -545,7 +546,7 @@ def test_a_search_under_a_hard_budget_reports_the_most_accurate_cell_that_fits(
 
 
 def test_compare_runs_every_method_and_reuses_finished_runs(capsys, tmp_path, arrays, monkeypatch):
-    from netembed import compare
+    from netembed.benchmarks import compare
 
     folder = tmp_path / "full"
     folder.mkdir()
@@ -636,7 +637,7 @@ def test_train_cell_trains_and_resumes(capsys, small_table, tmp_path):
     first = json.loads(out)
     assert code == 0 and first["epochs"] == 1 and 0 <= first["test_accuracy"] <= 1
     assert first["hash"] == parse_cell(SMALL).hash and first["train_seconds"] > 0
-    from netembed.bench import Benchmark
+    from netembed.spaces.nb101.table import Benchmark
 
     assert first["table_test_accuracy"] == pytest.approx(
         Benchmark.load(small_table).query(parse_cell(SMALL)).test_acc_108
@@ -838,7 +839,7 @@ def test_train_predictor_refuses_to_replace_a_model_without_force(capsys, no_tab
     """--out pretrained/surrogate-nb101/accuracy replaced the shipped model without a word."""
     import shutil
 
-    from netembed import hub
+    from netembed.models import hub
 
     shipped = tmp_path / "pretrained" / "surrogate-nb101" / "accuracy"  # a copy: a failure here must not cost it
     shutil.copytree(hub.resolve("surrogate-nb101/accuracy"), shipped)
@@ -974,7 +975,8 @@ def test_mistakes_the_fuzz_found_are_one_line_errors(capsys, no_table, argv, mes
 )
 def test_an_unwritable_out_is_refused_before_any_work(capsys, small_table, tmp_path, monkeypatch, argv, where):
     """--out a file, or under one: said at once, not after the training (pretrain: hours)."""
-    from netembed import pretrain, transforms
+    from netembed.models import pretrain
+    from netembed.spaces.nb101 import transforms
 
     for module, name in ((pretrain, "pretrain"), (pretrain, "reconstruction"), (transforms, "move_graph")):
         monkeypatch.setattr(module, name, lambda *a, **k: pytest.fail("started the long work"))
@@ -1085,7 +1087,7 @@ def test_json_nested_too_deeply_in_any_file_is_a_one_line_error_naming_it(
     """Each was a RecursionError traceback, exit code 1."""
     import shutil
 
-    from netembed import hub
+    from netembed.models import hub
 
     deep = tmp_path / "deep.json"
     deep.write_text(DEEP)

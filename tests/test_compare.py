@@ -4,8 +4,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from netembed.compare import Run, format_summary, median_hypervolume_ratio, plot_runs, summarise, true_front
-from netembed.objective import HV_REFERENCE, hypervolume
+from netembed.benchmarks.compare import Run, format_summary, median_hypervolume_ratio, plot_runs, summarise, true_front
+from netembed.search.objective import HV_REFERENCE, hypervolume
 
 
 def test_hypervolume_ratio_at_every_checkpoint():
@@ -141,7 +141,7 @@ def test_plot_runs_draws_the_interval_band(tmp_path):
 def test_the_plan_and_the_time_left_are_stated():
     from pathlib import Path
 
-    from netembed.compare import _plan, _time_left
+    from netembed.benchmarks.compare import _plan, _time_left
 
     plan = _plan(["random", "netembed"], [0, 1, 2], 300, 2, 2, Path("out"))
     assert plan.startswith("compare: 2 method(s) x 3 seed(s) x 300 queries = 6 runs, 2 already in out/runs, 4 to run")
@@ -160,8 +160,8 @@ def test_compare_never_loads_a_surrogate_trained_on_the_table(tmp_path, arrays, 
     (``netembed+pretrained`` past its first fit, which reads ``encoder-nb101``: the spies see loads)."""
     from pathlib import Path
 
-    from netembed import hub
     from netembed.cli import main
+    from netembed.models import hub
 
     folder = tmp_path / "table"
     folder.mkdir()

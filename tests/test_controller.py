@@ -7,21 +7,22 @@ import numpy as np
 import pytest
 import torch
 
-from netembed import Cell, space
+from netembed import Cell
 from netembed._io import as_saved
-from netembed.controller import (
+from netembed.search.controller import (
     ControllerConfig,
     NetembedSearch,
     Policy,
     SurrogateSettings,
     plackett_luce_log_prob,
 )
-from netembed.evaluators import Measurement
+from netembed.search.evaluators import Measurement
 from netembed.spaces import get as get_space
+from netembed.spaces.nb101 import space
 
 KINDS = (*get_space("nb101").move_kinds, "jump")
 from netembed.search import Budget, Evaluation, SearchError, run_search
-from netembed.transforms import neighbors
+from netembed.spaces.nb101.transforms import neighbors
 
 SMALL = ControllerConfig(initial=6, batch=4, parents=2, jumps=10, members=1, fit_steps=10, refresh_steps=5)
 
@@ -232,7 +233,7 @@ def test_settings_hold_everything_but_the_seed_that_decides_the_search():
 
 
 def test_pareto_objective_grows_the_front_from_its_members():
-    from netembed.objective import pareto_front
+    from netembed.search.objective import pareto_front
 
     def sized(cell: Cell) -> Measurement:  # accuracy rises with size, parameters too: a real trade-off
         params = 1_000_000 * cell.num_vertices + 1_000 * sum(op == "conv3x3-bn-relu" for op in cell.ops)
@@ -254,8 +255,8 @@ def test_pareto_objective_grows_the_front_from_its_members():
 
 
 def test_the_surrogate_starts_from_a_label_free_prior(tmp_path, monkeypatch):
-    from netembed import space
-    from netembed.predictors import AccuracyPredictor, PredictorConfig
+    from netembed.models.predictors import AccuracyPredictor, PredictorConfig
+    from netembed.spaces.nb101 import space
 
     cells = [space.cell_at(i) for i in range(0, 4000, 100)]
     prior = AccuracyPredictor(PredictorConfig(members=1, steps=5, epochs=0)).fit(
@@ -276,7 +277,7 @@ def test_the_surrogate_starts_from_a_label_free_prior(tmp_path, monkeypatch):
 
 
 def test_a_warm_start_takes_the_readout_of_the_predictor_it_starts_from(tmp_path):
-    from netembed.predictors import AccuracyPredictor, PredictorConfig
+    from netembed.models.predictors import AccuracyPredictor, PredictorConfig
 
     cells = [space.cell_at(i) for i in range(0, 4000, 100)]
     labelled = AccuracyPredictor(PredictorConfig(members=1, steps=5, epochs=0, readout="mean", forest=0.0))

@@ -3,9 +3,10 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 
-from netembed import Cell, space, spaces
-from netembed.encoder import CellEncoder, EncoderConfig
-from netembed.graph import cell_to_data, dense_arrays, dense_cells, node_features
+from netembed import Cell, spaces
+from netembed.models.encoder import CellEncoder, EncoderConfig
+from netembed.models.graph import cell_to_data, dense_arrays, dense_cells, node_features
+from netembed.spaces.nb101 import space
 
 NODE_TYPES = spaces.get("nb101").node_types
 
@@ -121,8 +122,8 @@ def test_nan_weights_are_one_error_not_invalid_json(tmp_path, capsys):
 
     from safetensors.torch import load, save
 
-    from netembed import hub
     from netembed.cli import main
+    from netembed.models import hub
 
     folder = tmp_path / "encoder"
     shutil.copytree(hub.resolve("encoder-nb101"), folder)

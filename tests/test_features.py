@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from netembed import Cell, features, space
+from netembed import Cell
+from netembed.spaces.nb101 import features, space
 
 CONV3, CONV1, POOL = "conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3"
 

@@ -34,8 +34,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from netembed import Cell, space, transforms
+from netembed import Cell
 from netembed.cli import build_parser, main
+from netembed.spaces.nb101 import space, transforms
 from tests.strategies import cells as random_cells
 
 PROFILE = settings(
@@ -781,7 +782,8 @@ def fuzz_root(tmp_path_factory, tables, request):
     work, and the figures printed at the end."""
     import torch
 
-    from netembed import pretrain
+    from netembed.benchmarks import quality
+    from netembed.runs import pretrain
 
     def stub(*args, **kwargs):
         raise ReachedWork
@@ -795,7 +797,7 @@ def fuzz_root(tmp_path_factory, tables, request):
         patch.setenv("NETEMBED_NB201_DATA", str(root / "absent.npz"))
         patch.delenv("NETEMBED_STORAGE", raising=False)
         patch.setenv("NETEMBED_THREADS", "1")
-        for module, name in ((pretrain, "pretrain"), (pretrain, "reconstruction"), (transforms, "move_graph")):
+        for module, name in ((pretrain, "pretrain"), (quality, "reconstruction"), (transforms, "move_graph")):
             patch.setattr(module, name, stub)
         yield root
     torch.set_num_threads(1)
@@ -841,7 +843,7 @@ def test_every_command_line_exits_0_or_2_with_one_line(command, fuzz_root):
 
 def _official_tfrecord(folder: Path) -> str:
     """A tiny release file in the official format (the converter's own tests write it so)."""
-    from netembed.bench.official import write_tfrecord
+    from netembed.spaces.nb101.official import write_tfrecord
     from tests.bench.test_official import record
 
     arrays = space.space_arrays()

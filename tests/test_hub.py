@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from netembed import hub
 from netembed.errors import DataError, NetembedError
+from netembed.models import hub
 
 
 @dataclass(frozen=True)

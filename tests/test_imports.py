@@ -4,7 +4,7 @@ The graph is built from the source with :mod:`ast`, not by importing anything. A
 ``a -> b`` means module ``a`` imports module ``b`` (``import netembed.b``, ``from netembed
 import b``, ``from netembed.b import name``; relative imports resolved). An import of a name
 that is not a submodule (``from netembed import Cell``) is an edge to the package itself.
-Parent packages run on import (``netembed.bench.table`` runs ``netembed/__init__.py`` first)
+Parent packages run on import (``netembed.spaces.nb101.table`` runs ``netembed/__init__.py`` first)
 but are not edges: Python initialises them before the child, so a package's ``__init__``
 re-exporting its children is no cycle. Imports under ``if TYPE_CHECKING:`` never run and are
 left out.
@@ -39,10 +39,10 @@ ALLOWED_FUNCTION_CYCLES: dict[tuple[str, str], str] = {}
 
 #: Modules that must import numpy only (never torch, even indirectly).
 CORE = (
-    "netembed.cell",
-    "netembed.space",
-    "netembed.transforms",
-    "netembed.bench",
+    "netembed.spaces.nb101.cell",
+    "netembed.spaces.nb101.space",
+    "netembed.spaces.nb101.transforms",
+    "netembed.spaces.nb101.table",
     "netembed.spaces",
     "netembed.spaces.inspect",
     "netembed.spaces.nb101",
@@ -150,11 +150,50 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_the_graph_sees_the_package():
     graph = import_graph(function_level=True)
-    assert {"netembed", "netembed.cell", "netembed.space", "netembed.bench.table", "netembed.train.trainer"} <= set(
-        graph
-    )
-    assert "netembed.cell" in graph["netembed.space"]
-    assert "netembed.bench.table" in graph["netembed.bench"]
+    assert {
+        "netembed",
+        "netembed.spaces.nb101.cell",
+        "netembed.spaces.nb101.space",
+        "netembed.spaces.nb101.table",
+        "netembed.train.trainer",
+    } <= set(graph)
+    assert "netembed.spaces.nb101.cell" in graph["netembed.spaces.nb101.space"]
+    assert "netembed.spaces.nb101.cell" in graph["netembed.spaces.nb101.table"]
+
+
+#: The layout's layers: what each package never imports, anywhere (a space knows no model, a model
+#: no search, benchmark or run, training no table).
+FORBIDDEN = {
+    "netembed.spaces": ("netembed.models", "netembed.search", "netembed.runs", "netembed.benchmarks", "netembed.train"),
+    "netembed.models": ("netembed.search", "netembed.runs", "netembed.benchmarks", "netembed.cli"),
+    "netembed.train": (
+        "netembed.spaces.nb101.table",
+        "netembed.spaces.nb201.table",
+        "netembed.search",
+        "netembed.runs",
+    ),
+    "netembed.search": ("netembed.runs", "netembed.benchmarks", "netembed.cli"),
+    "netembed.runs": ("netembed.cli",),
+    "netembed.benchmarks": ("netembed.cli",),
+}
+
+
+def _under(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def test_each_layer_imports_only_the_layers_below_it():
+    graph = import_graph(function_level=True)
+    crossing = [
+        f"{module} -> {target}"
+        for layer, banned in FORBIDDEN.items()
+        for module, targets in sorted(graph.items())
+        if _under(module, layer)
+        for target in sorted(targets)
+        if any(_under(target, b) for b in banned)
+    ]
+    assert not crossing, "imports across the layers: " + ", ".join(crossing)
+    assert {m for m in graph if m.count(".") == 1} >= set(FORBIDDEN)  # the layers are there to check
 
 
 def test_find_cycle_reports_the_cycle():

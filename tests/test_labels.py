@@ -55,8 +55,8 @@ def test_label_job_checks_its_numbers(field, value):
 def test_train_predictor_reads_a_labelled_set(tmp_path, monkeypatch, label, field):
     import numpy as np
 
-    from netembed import space
-    from netembed.surrogate import PredictorJob, _user_cells
+    from netembed.runs.surrogate import PredictorJob, _user_cells
+    from netembed.spaces.nb101 import space
 
     monkeypatch.setenv("NETEMBED_DATA", str(tmp_path / "absent"))
     rng = np.random.default_rng(0)
@@ -69,7 +69,7 @@ def test_train_predictor_reads_a_labelled_set(tmp_path, monkeypatch, label, fiel
     cells, values = _user_cells(str(tmp_path / "labels.json"), label)
     expected = [r["value"] for r in rows] if field == "value" else [2.0 + i for i in range(6)]  # mean seconds
     assert [c.hash for c in cells] == [r["hash"] for r in rows] and values.tolist() == expected
-    from netembed.surrogate import train_predictor
+    from netembed.runs.surrogate import train_predictor
 
     job = PredictorJob(label=label, cells=str(tmp_path / "labels.json"), steps=2, members=1)
     assert train_predictor(job, tmp_path / "model")["train_cells"] == 6

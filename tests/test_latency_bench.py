@@ -10,8 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-from netembed import latency_bench, spaces
-from netembed.latency_bench import BenchError, run_latency_bench, summarise
+from netembed import spaces
+from netembed.benchmarks import latency_bench
+from netembed.benchmarks.latency_bench import BenchError, run_latency_bench, summarise
 from netembed.spaces.nb201 import Table
 
 from .test_spaces import synthetic_table

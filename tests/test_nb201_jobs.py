@@ -13,15 +13,15 @@ import torch
 
 import netembed
 from netembed import spaces
-from netembed.baselines import BASELINES, RegularizedEvolution
-from netembed.controller import ControllerConfig, NetembedSearch
-from netembed.encoder import CellEncoder, EncoderConfig
 from netembed.errors import DataError, SearchError
-from netembed.evaluators import Measurement, NB201TableEvaluator
-from netembed.graph import cells_to_batch, dense_cells
-from netembed.objective import Objective, Reward
-from netembed.predictors import AccuracyPredictor, PredictorConfig
+from netembed.models.encoder import CellEncoder, EncoderConfig
+from netembed.models.graph import cells_to_batch, dense_cells
+from netembed.models.predictors import AccuracyPredictor, PredictorConfig
 from netembed.search import Budget, run_search
+from netembed.search.baselines import BASELINES, RegularizedEvolution
+from netembed.search.controller import ControllerConfig, NetembedSearch
+from netembed.search.evaluators import Measurement, NB201TableEvaluator
+from netembed.search.objective import Objective, Reward
 from netembed.spaces import SpaceError
 from netembed.spaces.nb201 import Arch, Table
 
@@ -306,7 +306,7 @@ def test_the_command_line_queries_and_searches_nb201(table_path, table, tmp_path
 
 
 def test_compare_runs_nb201_side_by_side_and_reports_the_test_accuracy_of_the_picks(table_path, table, tmp_path):
-    from netembed import compare
+    from netembed.benchmarks import compare
 
     methods, seeds = ["random", "regularized_evolution"], [0, 1]
     runs = compare.run_compare(

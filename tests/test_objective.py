@@ -1,4 +1,4 @@
-"""Tests of netembed.objective: the MnasNet reward, the Pareto front and the hypervolume."""
+"""Tests of netembed.search.objective: the MnasNet reward, the Pareto front and the hypervolume."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from netembed.errors import NetembedError
-from netembed.objective import Reward, RewardError, hypervolume, hypervolume_ratio, pareto_front
+from netembed.search.objective import Reward, RewardError, hypervolume, hypervolume_ratio, pareto_front
 
 # -- the reward ------------------------------------------------------------------------------
 

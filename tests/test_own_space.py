@@ -22,7 +22,7 @@ def tutorial():
 
 
 def test_the_tutorial_space_keeps_the_protocol(tutorial):
-    from netembed.graph import cell_to_data, dense_cells
+    from netembed.models.graph import cell_to_data, dense_cells
     from netembed.spaces import Neighbor, SpaceError, get
 
     space, chain = tutorial["space"], tutorial["Chain"]

@@ -5,8 +5,8 @@ from functools import partial
 import numpy as np
 import pytest
 
-from netembed import Cell, NetembedError, space
-from netembed.predictor_bench import (
+from netembed import Cell, NetembedError
+from netembed.benchmarks.predictor_bench import (
     BenchError,
     flat_features,
     path_encoding,
@@ -14,7 +14,8 @@ from netembed.predictor_bench import (
     run_time_bench,
     summarise,
 )
-from netembed.predictors import PredictorConfig
+from netembed.models.predictors import PredictorConfig
+from netembed.spaces.nb101 import space
 
 
 def test_path_encoding_by_hand():
@@ -119,7 +120,7 @@ def test_time_bench_mistakes(kwargs, message):
 
 
 def test_saved_runs_are_reused_and_other_settings_are_measured_again(tmp_path, monkeypatch):
-    from netembed import predictor_bench
+    from netembed.benchmarks import predictor_bench
 
     fitted, fit = [], predictor_bench.TIME_METHODS["params"]
 
@@ -179,7 +180,7 @@ def test_training_overrides_reach_the_netembed_rows_only(tmp_path):
 
 
 def test_saved_warm_started_runs_name_the_weights_they_started_from(tmp_path):
-    from netembed import hub
+    from netembed.models import hub
 
     arrays = space.space_arrays()
     accuracy = 0.8 + 0.02 * (arrays.ops == 0).sum(axis=1)
@@ -200,8 +201,8 @@ def test_saved_warm_started_runs_name_the_weights_they_started_from(tmp_path):
 
 
 def test_nb201_predictors_and_baselines_rank_the_rest_of_a_table_of_that_space(tmp_path):
-    from netembed import hub
-    from netembed.predictor_bench import bench_predictors
+    from netembed.benchmarks.predictor_bench import bench_predictors
+    from netembed.models import hub
     from netembed.spaces.nb201 import Table
 
     from .test_spaces import synthetic_table
@@ -226,7 +227,7 @@ def test_nb201_predictors_and_baselines_rank_the_rest_of_a_table_of_that_space(t
 def test_summarise_gives_the_t_interval_of_the_mean_kendall_tau():
     from scipy import stats as scipy_stats
 
-    from netembed.predictor_bench import PredictorScore
+    from netembed.benchmarks.predictor_bench import PredictorScore
 
     def measure(method, seed, tau):
         return PredictorScore(method, 100, seed, tau, 0.5, 0.01, 1.0, 0.1)
@@ -245,8 +246,8 @@ def test_summarise_gives_the_t_interval_of_the_mean_kendall_tau():
 def test_plot_bench_draws_the_t_interval_as_error_bars(tmp_path, monkeypatch):
     import matplotlib.axes
 
-    from netembed import predictor_bench
-    from netembed.predictor_bench import PredictorScore
+    from netembed.benchmarks import predictor_bench
+    from netembed.benchmarks.predictor_bench import PredictorScore
 
     drawn = []
     errorbar = matplotlib.axes.Axes.errorbar

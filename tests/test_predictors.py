@@ -6,10 +6,11 @@ import pytest
 import torch
 from scipy.stats import kendalltau
 
-from netembed import space, spaces
+from netembed import spaces
 from netembed.errors import DataError, NetembedError
-from netembed.graph import dense_cells
-from netembed.predictors import AccuracyPredictor, LabelError, PredictorConfig, TimeEstimator
+from netembed.models.graph import dense_cells
+from netembed.models.predictors import AccuracyPredictor, LabelError, PredictorConfig, TimeEstimator
+from netembed.spaces.nb101 import space
 
 FAST = PredictorConfig(
     hidden=16, layers=2, embedding_dim=8, head_hidden=16, members=2, steps=150, batch_size=64, epochs=0
@@ -47,7 +48,7 @@ def test_warm_start_from_the_pretrained_encoder(toy):
     cells, y = toy
     config = PredictorConfig(members=1, steps=1, epochs=0)
     model = AccuracyPredictor(config).fit(cells[:20], y[:20], init="encoder-nb101")
-    from netembed.encoder import CellEncoder
+    from netembed.models.encoder import CellEncoder
 
     pretrained = CellEncoder.from_pretrained("encoder-nb101").state_dict()
     start = model.members[0].encoder.state_dict()
@@ -91,7 +92,7 @@ def test_a_warm_start_of_another_label_kind_is_refused_naming_both(toy, tmp_path
 
 
 def test_the_shipped_prior_is_label_free_fits_the_default_shape_and_knows_parameter_counts():
-    from netembed import hub
+    from netembed.models import hub
 
     meta = hub.read_config(hub.resolve("prior-nb101"))["meta"]
     assert meta["target"] == "params" and "data_sha256" not in meta and meta["space_sha256"] == space.space_checksum()
@@ -172,7 +173,7 @@ def test_config_validation(field, value, rule):
 
 
 def test_the_shipped_surrogates_load_and_predict_in_range():
-    from netembed.predictors import AccuracyPredictor, TimeEstimator
+    from netembed.models.predictors import AccuracyPredictor, TimeEstimator
 
     cells = [space.random_cell(np.random.default_rng(seed)) for seed in range(20)]
     accuracy, spread = AccuracyPredictor.from_pretrained("surrogate-nb101/accuracy").predict(cells)
@@ -215,7 +216,7 @@ def test_predictors_saved_before_a_field_existed_still_load_as_they_were_trained
     import json
     import shutil
 
-    from netembed import hub
+    from netembed.models import hub
 
     for name, model_cls in (("surrogate-nb101/time", TimeEstimator), ("prior-nb101", AccuracyPredictor)):
         old = tmp_path / name
@@ -240,7 +241,7 @@ def _edited_copy(tmp_path, name: str, config: dict | None = None, weights=None):
 
     from safetensors.torch import load, save
 
-    from netembed import hub
+    from netembed.models import hub
 
     folder = tmp_path / name.replace("/", "-")
     shutil.copytree(hub.resolve(name), folder)
@@ -280,7 +281,7 @@ def test_an_edited_config_is_one_data_error_before_anything_is_allocated(tmp_pat
 def test_the_head_sees_the_embedding_and_the_output_vertex_latent(toy):
     """``readout="mean+output"``: the head's input is the mean of the vertex latents and the latent
     of the output vertex, here found independently on the sparse path by its op type."""
-    from netembed.graph import cells_to_batch
+    from netembed.models.graph import cells_to_batch
 
     cells, _ = toy
     member = AccuracyPredictor(FAST).members[0].eval()
@@ -305,7 +306,7 @@ def test_the_feature_view_is_blended_into_the_mean_and_survives_saving(toy, tmp_
     model.forest_weight.fill_(0.0)
     members, members_std = model.predict(cells[150:])
     model.forest_weight.fill_(weight)
-    from netembed import features
+    from netembed.spaces.nb101 import features
 
     table = model.forest_table.double() * model.target_std.double() + model.target_mean.double()
     forest = model._from_target(table.numpy()[features.distinct_index(cells[150:])])  # normal scores -> labels
@@ -331,7 +332,8 @@ def test_the_time_estimator_trains_exactly_its_steps_on_squared_error_without_a_
     however many cells (no passes rule), squared error only (the ranking loss does not move it),
     raw targets (log-seconds), no second view, and heads that see the embedding alone (and the
     log parameter count). Only its sizes are shrunk here; everything else is the default's."""
-    from netembed import features, predictors
+    from netembed.models import predictors
+    from netembed.spaces.nb101 import features
 
     assert TimeEstimator().config.training_steps(15_000) == PredictorConfig().steps  # 1,500 on the README's 15,000
     cells, _ = toy

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from netembed.encoder import EncoderConfig
 from netembed.errors import ConfigError, DataError
-from netembed.pretrain import CHECKPOINT, PretrainConfig, holdout_split, pretrain, reconstruction
+from netembed.models.encoder import EncoderConfig
+from netembed.models.pretrain import CHECKPOINT, PretrainConfig, holdout_split, pretrain, reconstruction
 
 SMALL = EncoderConfig(hidden=16, layers=2, embedding_dim=8)
 
@@ -87,7 +87,8 @@ def _quality(smoothness) -> dict:
 
 
 def test_the_quality_text_and_the_model_card_show_every_figure(tmp_path):
-    from netembed.pretrain import _write_card, quality_text
+    from netembed.benchmarks.quality import quality_text
+    from netembed.runs.pretrain import _write_card
 
     smooth = {
         name: {"k": 10, "neighbour_gap": gap, "random_gap": 0.01, "ratio": gap / 0.01}

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from netembed import quality
-from netembed.analysis import ring_graph
+from netembed.benchmarks import quality
+from netembed.benchmarks.analysis import ring_graph
 
 
 def test_smoothness_tells_an_informative_embedding_from_noise():

@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from netembed import Cell, space
-from netembed.baselines import RandomSearch
-from netembed.evaluators import Measurement, SurrogateEvaluator, TableEvaluator
-from netembed.querylog import QueryLog
+from netembed import Cell
 from netembed.runs import METHODS, best_rows, build_method, truth_of, within_budget
+from netembed.runs.querylog import QueryLog
 from netembed.search import Budget, Evaluation, Method, SearchError, run_search
+from netembed.search.baselines import RandomSearch
+from netembed.search.evaluators import Measurement, SurrogateEvaluator, TableEvaluator
+from netembed.spaces.nb101 import space
 
 
 def toy_accuracy(cell: Cell) -> float:
@@ -355,8 +356,8 @@ def test_best_rows_add_predictions_and_table_truth(cells):
 
 
 def test_within_budget_is_the_most_accurate_cell_that_fits_and_its_rank_among_the_table_cells_that_fit(cells):
-    from netembed.bench.table import Benchmark
-    from netembed.objective import Reward
+    from netembed.search.objective import Reward
+    from netembed.spaces.nb101.table import Benchmark
 
     seconds = dict(zip([c.hash for c in cells], [50.0, 150.0, 80.0, 300.0, 90.0]))
     accuracy = dict(zip([c.hash for c in cells], [0.90, 0.95, 0.91, 0.96, 0.85]))
@@ -443,8 +444,8 @@ def test_a_time_model_that_is_there_must_load_even_where_it_is_optional(tmp_path
     present and broken, it used to be dropped without a word and is now the run's error."""
     import shutil
 
-    from netembed import hub
     from netembed.errors import DataError
+    from netembed.models import hub
     from netembed.runs import SearchSpec, _load_models
 
     broken = tmp_path / "time"
@@ -489,9 +490,9 @@ def test_netembed_pretrained_loads_the_shipped_encoder(monkeypatch):
     shipped weights, read from their file, and the surrogate's first fit starts from them too."""
     import torch
 
-    from netembed import hub
-    from netembed.encoder import CellEncoder
-    from netembed.predictors import AccuracyPredictor
+    from netembed.models import hub
+    from netembed.models.encoder import CellEncoder
+    from netembed.models.predictors import AccuracyPredictor
 
     read, read_weights = [], hub.read_weights
     started, warm_start = [], AccuracyPredictor._warm_start

@@ -1,10 +1,11 @@
 import numpy as np
 import pytest
 
-from netembed import Cell, UnknownCellError, space
+from netembed import Cell, UnknownCellError
 from netembed._fingerprint import fingerprint
-from netembed.cell import OPS
 from netembed.errors import DataError
+from netembed.spaces.nb101 import space
+from netembed.spaces.nb101.cell import OPS
 
 C3, C1, MP = OPS
 

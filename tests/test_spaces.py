@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netembed import spaces, transforms
+from netembed import spaces
 from netembed.errors import DataError, IllegalTransformError, InvalidCellError, OutOfSpaceError, UnknownCellError
 from netembed.spaces import SpaceError
+from netembed.spaces.nb101 import transforms
 from netembed.spaces.nb201 import Arch, NB201Space, Table
 from netembed.spaces.nb201.arch import NODE_TYPES
 from netembed.spaces.nb201.moves import Move

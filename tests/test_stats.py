@@ -7,9 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as scipy_stats
 
-from netembed import stats
-from netembed.errors import NetembedError
-from netembed.stats import (
+from netembed.benchmarks import stats
+from netembed.benchmarks.stats import (
     Interval,
     StatsError,
     bootstrap_km_median,
@@ -20,6 +19,7 @@ from netembed.stats import (
     paired_comparison,
     queries_to_reach,
 )
+from netembed.errors import NetembedError
 
 # -- bootstrap ---------------------------------------------------------------------------------------
 

@@ -20,12 +20,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from netembed import space, spaces
-from netembed.baselines import RandomSearch
-from netembed.cell import Cell
-from netembed.controller import NetembedSearch
+from netembed import spaces
+from netembed.runs.study import SharedStudy, run_worker, worker_seed
 from netembed.search import Budget, SearchError, run_search
-from netembed.study import SharedStudy, run_worker, worker_seed
+from netembed.search.baselines import RandomSearch
+from netembed.search.controller import NetembedSearch
+from netembed.spaces.nb101 import space
+from netembed.spaces.nb101.cell import Cell
 from tests.test_search import CountingEvaluator, Scripted, accuracy_reward
 
 SETTINGS = {"method": "toy", "seed": 0, "budget": {"queries": 10}}
@@ -246,7 +247,7 @@ def test_four_workers_on_postgresql(cells):
 )
 def test_the_storage_password_never_shows(url):
     from netembed.runs import SearchSpec
-    from netembed.study import safe_url, scrub
+    from netembed.runs.study import safe_url, scrub
 
     assert "S3cret" not in safe_url(url) and "db.example" in safe_url(url)
     assert "S3cret" not in scrub(f"could not connect to {url} (as {url.split(chr(47))[-1]})", url)
@@ -297,7 +298,7 @@ def test_no_form_of_the_storage_password_shows_on_the_command_line(url, given, t
 
 
 def test_safe_url_shows_what_the_library_parsed_and_scrub_hides_every_form_of_every_secret():
-    from netembed.study import safe_url, scrub
+    from netembed.runs.study import safe_url, scrub
 
     url = "postgresql+psycopg://bob:p%40ss%20S3cretPW@db.example:5432/nb?sslmode=require&SSLPassword=k%2By+S3cretKEY"
     assert safe_url(url) == "postgresql+psycopg://bob:***@db.example:5432/nb?sslmode=require&SSLPassword=***"
@@ -675,7 +676,7 @@ def test_sigterm_stops_the_workers_before_the_command_exits(tmp_path):
 def test_a_worker_that_cannot_reach_the_storage_its_parent_opened_says_it_was_lost(tmp_path):
     """Opening the storage fails at a run's start: "cannot open"; in a worker, whose parent had it
     open, the same failure is the storage lost mid-run: the one message with the way to continue."""
-    from netembed.study import SharedStudy, StorageLostError
+    from netembed.runs.study import SharedStudy, StorageLostError
 
     url = f"sqlite:///{tmp_path}/gone/study.db"  # a folder that does not exist: sqlite cannot open it
     with pytest.raises(SearchError, match=r"^cannot open storage sqlite:///") as first:

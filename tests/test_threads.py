@@ -108,8 +108,8 @@ def test_a_seed_decides_the_netembed_search_at_any_thread_count():
     import numpy as np
     import torch
 
-    from netembed.controller import ControllerConfig, NetembedSearch
     from netembed.search import Budget, run_search
+    from netembed.search.controller import ControllerConfig, NetembedSearch
     from tests.test_search import CountingEvaluator, accuracy_reward
 
     config = ControllerConfig(initial=6, batch=4, parents=2, jumps=10, members=1, fit_steps=10, refresh_steps=5)

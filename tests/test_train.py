@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from netembed import Cell, space
-from netembed.cell import OPS
+from netembed import Cell
 from netembed.errors import DataError, IllegalTransformError
+from netembed.spaces.nb101 import space
+from netembed.spaces.nb101.cell import OPS
+from netembed.spaces.nb101.transforms import Action, neighbors
 from netembed.train import (
     SMALL_NETWORK,
     NetworkConfig,
@@ -19,7 +21,6 @@ from netembed.train import (
     train_cell,
 )
 from netembed.train.net2net import inherit
-from netembed.transforms import Action, neighbors
 
 C3, C1, MP = OPS
 SMALL = NetworkConfig(stem_channels=8, num_stacks=2, cells_per_stack=1, in_channels=1, image_size=8)

@@ -7,10 +7,8 @@ import re
 import numpy as np
 import pytest
 
-from netembed import space
-from netembed.cell import Cell
-from netembed.predictor_bench import BenchError
-from netembed.transfer_bench import (
+from netembed.benchmarks.predictor_bench import BenchError
+from netembed.benchmarks.transfer_bench import (
     LabelledSet,
     TaskEvaluator,
     format_search,
@@ -18,6 +16,8 @@ from netembed.transfer_bench import (
     run_transfer_search,
     summarise_search,
 )
+from netembed.spaces.nb101 import space
+from netembed.spaces.nb101.cell import Cell
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ def labelled(tmp_path):
 
 
 def test_every_predictor_sees_the_same_splits_and_finished_runs_are_reused(labelled, tmp_path, monkeypatch):
-    from netembed import transfer_bench
+    from netembed.benchmarks import transfer_bench
 
     fitted = []
 

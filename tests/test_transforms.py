@@ -2,10 +2,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from netembed import Cell, IllegalTransformError, space, transforms
+from netembed import Cell, IllegalTransformError
 from netembed._fingerprint import fingerprint
-from netembed.cell import OPS
-from netembed.transforms import Action
+from netembed.spaces.nb101 import space, transforms
+from netembed.spaces.nb101.cell import OPS
+from netembed.spaces.nb101.transforms import Action
 
 from .strategies import cells
 

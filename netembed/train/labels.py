@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from netembed import space
 from netembed._fields import SEED, Int, Number
-from netembed.cell import Cell
 from netembed.errors import NetembedError
+from netembed.spaces.nb101 import space
+from netembed.spaces.nb101.cell import Cell
 from netembed.train.spec import TrainingSpec
 
 __all__ = [

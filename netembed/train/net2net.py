@@ -27,9 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from netembed.cell import OPS, Cell, canonical_order, kept_vertices
+from netembed.spaces.nb101.cell import OPS, Cell, canonical_order, kept_vertices
+from netembed.spaces.nb101.transforms import Action
 from netembed.train.network import CellModule, ConvBnRelu, Network, build_network
-from netembed.transforms import Action
 
 __all__ = ["Inheritance", "inherit"]
 

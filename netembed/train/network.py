@@ -5,8 +5,8 @@ of ``cells_per_stack`` copies of the cell with a 2x2 max-pool and a doubling of 
 between stacks, global average pooling and a dense classifier. Inside a cell, the vertices
 feeding the output split its channels and are concatenated; the cell input reaches a vertex
 through a 1x1 projection; a vertex's other inputs are truncated to its width and summed
-(:func:`netembed.space.vertex_channels`). At the default configuration the trainable
-parameter count equals :func:`netembed.space.count_params`, hence the table's ``params``.
+(:func:`netembed.spaces.nb101.space.vertex_channels`). At the default configuration the trainable
+parameter count equals :func:`netembed.spaces.nb101.space.count_params`, hence the table's ``params``.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import torch
 from torch import nn
 
 from netembed._fields import Int, Number, check_fields
-from netembed.cell import MAX_VERTICES, Cell
 from netembed.errors import ConfigError
-from netembed.space import vertex_channels
+from netembed.spaces.nb101.cell import MAX_VERTICES, Cell
+from netembed.spaces.nb101.space import vertex_channels
 
 __all__ = [
     "CellModule",

@@ -98,15 +98,15 @@ def resolve_device(name: str | None) -> str:
     return name
 
 
-def train_one(cell, training: TrainingSpec, seed: int, out, data: str | None = None, progress=False, announce=None):
+def train_one(cell, training: TrainingSpec, seed: int, out, bench=None, progress=False, announce=None):
     """Train ``cell``'s network as ``training`` says (seeded ``seed``), checkpointed in ``out`` (rerun
     to resume), and write ``out/result.json``: the measurements, the settings and, when the table
-    holds the cell, its CIFAR-10 figure. Returns that document and the ``TrainResult``."""
+    ``bench`` (the caller's, or None) holds the cell, its CIFAR-10 figure. Returns that document
+    and the ``TrainResult``."""
     import json
     from pathlib import Path
 
     from netembed._io import atomic_write, folder_lock
-    from netembed.bench import load_table
     from netembed.train.trainer import train_cell
 
     out = Path(out)
@@ -129,7 +129,6 @@ def train_one(cell, training: TrainingSpec, seed: int, out, data: str | None = N
             | result.to_dict()
             | {"data": images.name, "network": network.to_dict(), "device": device, "checkpoint": str(out)}
         )
-        bench = load_table(data)
         if bench is not None and cell in bench:
             payload["table_test_accuracy"] = float(bench.query(cell).test_acc_108)
         atomic_write(out / "result.json", lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=2)))

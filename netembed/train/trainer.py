@@ -28,9 +28,9 @@ from tqdm.auto import tqdm
 
 from netembed._fields import SEED, Instance, Int, Number, OneOf, check, check_fields
 from netembed._io import atomic_write, parse_json
-from netembed.cell import Cell
 from netembed.errors import DataError, DivergedError
-from netembed.hub import read_weights
+from netembed.models.hub import read_weights
+from netembed.spaces.nb101.cell import Cell
 from netembed.train.data import ImageData
 from netembed.train.network import Network, NetworkConfig, build_network, count_trainable
 

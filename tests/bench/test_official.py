@@ -7,9 +7,10 @@ import struct
 import numpy as np
 import pytest
 
-from netembed import DataError, space
-from netembed.bench import Benchmark
-from netembed.bench.official import (
+from netembed import DataError
+from netembed.spaces.nb101 import space
+from netembed.spaces.nb101.cell import OP_CODES
+from netembed.spaces.nb101.official import (
     _crc32c_python,
     convert_tfrecord,
     crc32c,
@@ -18,7 +19,7 @@ from netembed.bench.official import (
     read_records,
     write_tfrecord,
 )
-from netembed.cell import OP_CODES
+from netembed.spaces.nb101.table import Benchmark
 
 NAMES = {code: op for op, code in OP_CODES.items()}
 

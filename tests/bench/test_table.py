@@ -6,9 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from netembed import Cell, DataError, UnknownCellError, space
-from netembed.bench import Benchmark, Record
-from netembed.bench.table import FULL_FILE, TIME_FILE
+from netembed import Cell, DataError, UnknownCellError
+from netembed.spaces.nb101 import space
+from netembed.spaces.nb101.table import FULL_FILE, TIME_FILE, Benchmark, Record
 
 
 def write_table(folder, arrays, rows=200, seed=0, time_rows=50, **override):

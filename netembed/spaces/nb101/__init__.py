@@ -1,7 +1,7 @@
-"""NAS-Bench-101 behind the space protocol: the 423,624 unique cells of :class:`netembed.cell.Cell`.
+"""NAS-Bench-101 behind the space protocol: the 423,624 unique cells of :class:`netembed.spaces.nb101.cell.Cell`.
 
 The cell type, its enumeration, moves, parameter counts and table live in their own modules
-(``netembed.cell``, ``netembed.space``, ``netembed.transforms``, ``netembed.bench``); this class
+(``netembed.spaces.nb101.cell``, ``netembed.spaces.nb101.space``, ``netembed.spaces.nb101.transforms``, ``netembed.spaces.nb101.table``); this class
 is the view every job takes of them, and answers exactly as those modules do.
 
 >>> import numpy as np
@@ -17,12 +17,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from netembed import space as _space
-from netembed import transforms
-from netembed.cell import FLAT_NAMES, MAX_VERTICES, OPS, Cell, stack_arrays
 from netembed.errors import InvalidCellError
 from netembed.spaces.base import Neighbor, Space
-from netembed.spaces.nb101 import sampling
+from netembed.spaces.nb101 import sampling, transforms
+from netembed.spaces.nb101 import space as _space
+from netembed.spaces.nb101.cell import FLAT_NAMES, MAX_VERTICES, OPS, Cell, stack_arrays
 
 __all__ = ["NB101Space"]
 
@@ -82,22 +81,22 @@ class NB101Space(Space):
 
     @property
     def feature_entries(self) -> int:
-        from netembed import features
+        from netembed.spaces.nb101 import features
 
         return features.NUM_DISTINCT
 
     def feature_inputs(self, archs: Sequence[Cell]) -> np.ndarray:
-        from netembed import features
+        from netembed.spaces.nb101 import features
 
         return features.inputs(features.raw_features(archs))
 
     def feature_table(self) -> np.ndarray:
-        from netembed import features
+        from netembed.spaces.nb101 import features
 
         return features.distinct_table()["inputs"]
 
     def feature_index(self, archs: Sequence[Cell]) -> np.ndarray:
-        from netembed import features
+        from netembed.spaces.nb101 import features
 
         return features.distinct_index(archs)
 
@@ -143,6 +142,6 @@ class NB101Space(Space):
         _space.prepare(announce)
 
     def load_table(self, path=None):
-        from netembed.bench import Benchmark
+        from netembed.spaces.nb101.table import Benchmark
 
         return Benchmark.load(path)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from netembed import space, transforms
 from netembed._io import parse_json, read_text
-from netembed.bench import load_table
-from netembed.cell import Cell
 from netembed.errors import InvalidCellError
+from netembed.spaces.nb101 import space, transforms
+from netembed.spaces.nb101.cell import Cell
+from netembed.spaces.nb101.table import load_table
 
 __all__ = ["info", "neighbors", "parse_cell", "query"]
 

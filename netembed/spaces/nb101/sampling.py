@@ -4,15 +4,15 @@ A *raw spec* is the unpruned spec in the flat layout of :meth:`Cell.to_flat`: th
 upper-triangular edge bits of the 7x7 matrix (row by row), then the 5 interior op codes.
 NAS-Bench-101's random sampling flips a coin per edge bit and draws interior ops uniformly,
 rejecting specs that are no cell of the space: this favours small cells (pruning is what brings
-most samples under 9 edges); ``netembed.space.random_cell`` is the uniform alternative.
+most samples under 9 edges); ``netembed.spaces.nb101.space.random_cell`` is the uniform alternative.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from netembed.cell import MAX_VERTICES, OPS, Cell
 from netembed.errors import InvalidCellError
+from netembed.spaces.nb101.cell import MAX_VERTICES, OPS, Cell
 
 __all__ = ["NUM_EDGE_BITS", "NUM_OP_SPOTS", "mutate_spec", "random_spec", "sample_spec"]
 
@@ -42,7 +42,7 @@ def sample_spec(rng: np.random.Generator) -> tuple[np.ndarray, Cell]:
 def random_spec(rng: np.random.Generator) -> Cell:
     """A cell from NAS-Bench-101's random sampling: coin-flip edges, uniform ops, resampled until valid.
 
-    Not uniform over the unique cells (that is :func:`netembed.space.random_cell`): the 7x7 specs are
+    Not uniform over the unique cells (that is :func:`netembed.spaces.nb101.space.random_cell`): the 7x7 specs are
     uniform, and many specs prune to the same small cell.
 
     >>> random_spec(np.random.default_rng(0)).num_vertices <= 7

@@ -79,22 +79,23 @@ def cmd_neighbors(args: argparse.Namespace) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> None:
     """A greedy walk over single moves, scored by the table (or by fewest parameters without it)."""
-    from netembed import transforms
-    from netembed.bench import load_table
+    from netembed.spaces.nb101 import transforms
+    from netembed.spaces.nb101.table import load_table
 
     print(transforms.greedy_walk(args.seed, args.steps, load_table(args.data)).text(args.seed))
 
 
 def cmd_convert(args: argparse.Namespace) -> None:
-    from netembed.bench.official import convert_tfrecord
+    from netembed.spaces.nb101.official import convert_tfrecord
 
     count = convert_tfrecord(args.source, args.output, progress=not args.quiet)
     print(f"wrote {count:,} cells to {args.output}")
 
 
 def cmd_pretrain(args: argparse.Namespace) -> None:
-    from netembed.encoder import EncoderConfig
-    from netembed.pretrain import PretrainConfig, write_pretrained
+    from netembed.models.encoder import EncoderConfig
+    from netembed.models.pretrain import PretrainConfig
+    from netembed.runs.pretrain import write_pretrained
     from netembed.train.spec import resolve_device
 
     encoder_config = EncoderConfig(
@@ -114,13 +115,13 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
 
 
 def cmd_embed(args: argparse.Namespace) -> None:
-    from netembed.encoder import CellEncoder
+    from netembed.models.encoder import CellEncoder
     from netembed.spaces import inspect
     from netembed.train.spec import resolve_device
 
     device = resolve_device(args.device)
     if args.eval:
-        from netembed.pretrain import evaluate_pretrained, quality_text
+        from netembed.benchmarks.quality import evaluate_pretrained, quality_text
 
         quality = evaluate_pretrained(args.model, out_dir=args.out, device=device, progress=args.format == "text")
         _print(args, quality, quality_text(quality))
@@ -140,10 +141,10 @@ def cmd_locality(args: argparse.Namespace) -> None:
     """NAS-Bench-101's Figure 7 (RWA over single moves) and its embedding-space counterpart."""
     import time
 
-    from netembed import analysis
+    from netembed.benchmarks import analysis
 
     if args.embedding:  # a wrong name fails now, not after the walks
-        from netembed import hub
+        from netembed.models import hub
 
         hub.resolve(args.embedding)
     start, out = time.perf_counter(), Path(args.out)
@@ -161,7 +162,7 @@ def cmd_locality(args: argparse.Namespace) -> None:
 
 def cmd_train_predictor(args: argparse.Namespace) -> None:
     """Train an accuracy predictor, a time estimator or a prior; report it on held-out table cells."""
-    from netembed.surrogate import PredictorJob, train_predictor
+    from netembed.runs.surrogate import PredictorJob, train_predictor
 
     job = PredictorJob(
         label=args.label, cells=args.cells, train_size=args.train_size, test_size=args.test_size, init=args.init,
@@ -183,7 +184,7 @@ def cmd_train_predictor(args: argparse.Namespace) -> None:
 
 def cmd_bench_predictors(args: argparse.Namespace) -> None:
     """Every predictor on the same splits and seeds; table, CSV, PNG, or JSON rows."""
-    from netembed import predictor_bench
+    from netembed.benchmarks import predictor_bench
 
     _print(args, *predictor_bench.bench_predictors(
         args.out, args.train_sizes, range(args.seed_offset, args.seed_offset + args.seeds), args.methods,
@@ -194,7 +195,7 @@ def cmd_bench_predictors(args: argparse.Namespace) -> None:
 
 def cmd_bench_time(args: argparse.Namespace) -> None:
     """Training-time estimators on the timed rows, same splits and seeds; table, CSV, PNG, or JSON rows."""
-    from netembed import predictor_bench
+    from netembed.benchmarks import predictor_bench
 
     _print(args, *predictor_bench.bench_time(
         args.out, args.train_sizes, range(args.seed_offset, args.seed_offset + args.seeds), args.methods,
@@ -205,7 +206,7 @@ def cmd_bench_time(args: argparse.Namespace) -> None:
 
 def cmd_bench_latency(args: argparse.Namespace) -> None:
     """A new device from a few timings: each device held out in turn; table, CSV, PNG, or JSON rows."""
-    from netembed.latency_bench import bench_latency
+    from netembed.benchmarks.latency_bench import bench_latency
 
     _print(args, *bench_latency(
         args.out, args.sizes, range(args.seed_offset, args.seed_offset + args.seeds), args.methods, data=args.data,
@@ -215,7 +216,7 @@ def cmd_bench_latency(args: argparse.Namespace) -> None:
 
 def cmd_bench_transfer(args: argparse.Namespace) -> None:
     """NAS-Bench-101's models on a labelled task of one's own, cold against warm, same splits and seeds."""
-    from netembed.transfer_bench import bench_transfer
+    from netembed.benchmarks.transfer_bench import bench_transfer
 
     _print(args, *bench_transfer(
         args.labels, args.out, seeds=range(args.seed_offset, args.seed_offset + args.seeds), pool_size=args.pool_size,
@@ -257,9 +258,9 @@ def _ignored_options(args: argparse.Namespace) -> None:
 
 def search_spec(args: argparse.Namespace):
     """The ``SearchSpec`` a ``netembed search`` command line describes."""
-    from netembed.objective import Objective, Reward
     from netembed.runs import SearchSpec
     from netembed.search import Budget
+    from netembed.search.objective import Objective, Reward
 
     _ignored_options(args)
 
@@ -287,7 +288,8 @@ def cmd_search(args: argparse.Namespace) -> None:
 
 def cmd_compare(args: argparse.Namespace) -> None:
     """Every method, same seeds and budget, on the table; CSV, PNG, table or JSON rows."""
-    from netembed import compare, spaces
+    from netembed import spaces
+    from netembed.benchmarks import compare
 
     compare.check_methods(args.methods, args.objective, args.space, args.dataset)  # before the table loads
     table = spaces.get(args.space).load_table(args.data)
@@ -305,11 +307,12 @@ def cmd_compare(args: argparse.Namespace) -> None:
 def cmd_train_cell(args: argparse.Namespace) -> None:
     """Train one cell's network on real images; rerun the same command to resume."""
     from netembed.spaces.nb101.inspect import parse_cell
+    from netembed.spaces.nb101.table import load_table
     from netembed.train.spec import result_text, train_one
 
     text = args.format == "text"
     payload, _ = train_one(
-        parse_cell(args.cell), _training_spec(args), args.seed, args.out, data=args.data, progress=text,
+        parse_cell(args.cell), _training_spec(args), args.seed, args.out, bench=load_table(args.data), progress=text,
         announce=(lambda line: print(line, flush=True)) if text else None,
     )  # fmt: skip
     _print(args, payload, result_text(payload))
@@ -317,7 +320,7 @@ def cmd_train_cell(args: argparse.Namespace) -> None:
 
 def cmd_label(args: argparse.Namespace) -> None:
     """Random cells trained for real, several seeds each: a labelled task of one's own."""
-    from netembed.bench import load_table
+    from netembed.spaces.nb101.table import load_table
     from netembed.train.labels import LabelJob, label_report, label_task
 
     text = args.format == "text"
@@ -336,7 +339,7 @@ def cmd_label(args: argparse.Namespace) -> None:
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The whole parser; with ``argv``, only the command it names gets its options (fast start)."""
-    from netembed import _cli_options as options
+    from netembed.cli import options
 
     parser = _Parser(prog="netembed", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -380,10 +383,7 @@ def _shown(exc: BaseException, args: argparse.Namespace) -> str:
     may quote them in any form)."""
     if not getattr(args, "storage", None):
         return str(exc)
-    from netembed.study import scrub
+    from netembed.runs.study import scrub
 
     return scrub(str(exc), args.storage)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -607,7 +607,7 @@ def run_locality(
     if values is None:
         values = _table_accuracy(data)
     if graph is None:
-        from netembed import transforms
+        from netembed.spaces.nb101 import transforms
 
         start = time.perf_counter()
         graph = transforms.move_graph(progress=progress)
@@ -649,8 +649,8 @@ def run_embedding_locality(
 ) -> EmbeddingLocality:
     """The counterpart of ``run_locality`` in a pretrained encoder's space: accuracy correlation of
     random cell pairs by embedding distance; writes ``embedding_locality.csv`` and ``.png`` in ``out``."""
-    from netembed import space
-    from netembed.encoder import CellEncoder
+    from netembed.models.encoder import CellEncoder
+    from netembed.spaces.nb101 import space
 
     arrays = space.space_arrays()
     accuracy = _table_accuracy(data)
@@ -687,7 +687,7 @@ def locality_text(result: Autocorrelation, near: EmbeddingLocality | None, out: 
 
 def _vertex_drift(rows: np.ndarray, graph_rows: int) -> dict[str, float]:
     """Mean vertex count at the first and last step, when the graph is the whole space."""
-    from netembed import space
+    from netembed.spaces.nb101 import space
 
     if graph_rows != space.NUM_CELLS:
         return {}
@@ -700,8 +700,8 @@ def _vertex_drift(rows: np.ndarray, graph_rows: int) -> dict[str, float]:
 
 def _table_accuracy(data: str | os.PathLike | None) -> np.ndarray:
     """test_acc_108 in space-row order; the table must hold exactly the enumerated cells."""
-    from netembed import space
-    from netembed.bench import Benchmark
+    from netembed.spaces.nb101 import space
+    from netembed.spaces.nb101.table import Benchmark
 
     bench = Benchmark.load(data)
     hashes = space.space_arrays().hashes

@@ -1,16 +1,16 @@
 """CellEncoder: a direction-aware GIN that maps each cell to one embedding vector.
 
-Vertex features are the op type and the canonical position (see :mod:`netembed.graph`).
+Vertex features are the op type and the canonical position (see :mod:`netembed.models.graph`).
 Each layer updates a vertex from itself, the sum over its predecessors (messages along the
 edges) and the sum over its successors (messages against them): a DAG's direction carries
 meaning (what feeds a conv vs what it feeds). The cell embedding is the masked mean of the
 vertex latents; cells are canonicalised first, so isomorphic cells embed identically.
 
 The same weights run on PyG sparse batches (``torch_geometric.data.Batch``) and on the dense
-padded batches of :mod:`netembed.graph` (the fast path); tests check that they agree.
+padded batches of :mod:`netembed.models.graph` (the fast path); tests check that they agree.
 
 :class:`CellAutoencoder` (the encoder with the :class:`Decoder` that reconstructs cells from its
-vertex latents) is the model :mod:`netembed.pretrain` trains and ``pretrained/encoder-nb101``
+vertex latents) is the model :mod:`netembed.models.pretrain` trains and ``pretrained/encoder-nb101``
 holds; it is defined here so that loading a pretrained encoder needs no training code.
 """
 
@@ -28,7 +28,7 @@ from torch_geometric.utils import scatter
 
 from netembed import spaces
 from netembed._fields import Flag, Int, Text, check_fields
-from netembed.graph import DenseCells, cells_to_batch, dense_arrays, dense_cells, node_features
+from netembed.models.graph import DenseCells, cells_to_batch, dense_arrays, dense_cells, node_features
 
 __all__ = ["ENCODER_RULES", "CellAutoencoder", "CellEncoder", "Decoder", "DirectedGINConv", "EncoderConfig"]
 
@@ -151,7 +151,7 @@ class CellEncoder(nn.Module):
     # -- saving and loading ------------------------------------------------------------------
 
     def save_pretrained(self, directory, meta: dict | None = None):
-        from netembed import hub
+        from netembed.models import hub
 
         return hub.save_pretrained(self, self.config, directory, meta)
 
@@ -159,7 +159,7 @@ class CellEncoder(nn.Module):
     def from_pretrained(cls, name_or_dir="encoder-nb101", device: str | torch.device = "cpu") -> CellEncoder:
         """An encoder from a pretrained directory or name: a saved encoder, or the encoder half
         of a saved autoencoder (as ``pretrained/encoder-nb101``)."""
-        from netembed import hub
+        from netembed.models import hub
 
         directory = hub.resolve(name_or_dir)
         if hub.read_config(directory)["model_type"] == "CellAutoencoder":

@@ -25,8 +25,8 @@ import numpy as np
 
 from netembed._fingerprint import fingerprint
 from netembed._io import atomic_write
-from netembed.cell import MAX_EDGES, MAX_VERTICES, OPS, PADDING, Cell, nasbench_hash
 from netembed.errors import DataError, UnknownCellError
+from netembed.spaces.nb101.cell import MAX_EDGES, MAX_VERTICES, OPS, PADDING, Cell, nasbench_hash
 
 __all__ = [
     "BEST_TEST_ACCURACY",

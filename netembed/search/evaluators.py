@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from netembed.cell import Cell
+from netembed.spaces.nb101.cell import Cell
 
 if TYPE_CHECKING:
-    from netembed.bench import Benchmark
-    from netembed.predictors import AccuracyPredictor, TimeEstimator
+    from netembed.models.predictors import AccuracyPredictor, TimeEstimator
+    from netembed.spaces.nb101.table import Benchmark
     from netembed.train.data import ImageData
     from netembed.train.network import NetworkConfig
     from netembed.train.trainer import TrainConfig
@@ -175,9 +175,9 @@ class RealTrainingEvaluator:
         """The child network inherited from the best trained parent one move away, or None."""
         from netembed._io import parse_json
         from netembed.errors import DataError
+        from netembed.spaces.nb101.transforms import neighbors
         from netembed.train.net2net import inherit
         from netembed.train.trainer import load_checkpoint
-        from netembed.transforms import neighbors
 
         trained = []
         for near in neighbors(cell):

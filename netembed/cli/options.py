@@ -93,8 +93,8 @@ def demo(sub):
 
 
 def pretrain(sub):
-    from netembed.encoder import EncoderConfig
-    from netembed.pretrain import PretrainConfig
+    from netembed.models.encoder import EncoderConfig
+    from netembed.models.pretrain import PretrainConfig
 
     encoder, config = EncoderConfig(), PretrainConfig()
     _common(sub, formats=False, data=False)
@@ -131,8 +131,8 @@ def embed(sub):
 
 
 def train_predictor(sub):
-    from netembed.predictors import READOUTS, TARGETS, PredictorConfig
-    from netembed.surrogate import LABELS, PredictorJob
+    from netembed.models.predictors import READOUTS, TARGETS, PredictorConfig
+    from netembed.runs.surrogate import LABELS, PredictorJob
 
     job, config = PredictorJob(), PredictorConfig()
     _common(sub)
@@ -204,9 +204,9 @@ def _training(sub, seed_help: str | None = None) -> None:
 
 
 def search(sub):
-    from netembed.evaluators import EVALUATORS
-    from netembed.objective import COSTS, KINDS, MODES
     from netembed.runs import METHODS, SearchSpec
+    from netembed.search.evaluators import EVALUATORS
+    from netembed.search.objective import COSTS, KINDS, MODES
 
     spec = SearchSpec()
     _common(sub)
@@ -311,7 +311,7 @@ def label(sub):
 
 
 def bench(sub, cli):
-    from netembed.predictors import PredictorConfig
+    from netembed.models.predictors import PredictorConfig
 
     config = PredictorConfig()
     steps_help = f"netembed's training steps, exactly (default {config.steps}, or {config.epochs} passes over the cells when more)"
@@ -360,7 +360,7 @@ def bench(sub, cli):
 
 
 def _latency(sub, cli):
-    from netembed.latency_bench import DEFAULT_SIZES, METHODS
+    from netembed.benchmarks.latency_bench import DEFAULT_SIZES, METHODS
 
     sub.set_defaults(handler=cli.cmd_bench_latency)
     _common(sub)  # --data: a table in NAS-Bench-201's format (default: ../shared/data/nb201/nb201.npz)
@@ -384,7 +384,7 @@ def _names(text: str) -> list[str]:
 
 
 def _transfer(sub, cli):
-    from netembed.transfer_bench import DEFAULT_SEARCHES, PREDICTORS, SEARCHERS, TIMERS
+    from netembed.benchmarks.transfer_bench import DEFAULT_SEARCHES, PREDICTORS, SEARCHERS, TIMERS
 
     sub.set_defaults(handler=cli.cmd_bench_transfer)
     _common(sub)

@@ -25,14 +25,14 @@ import numpy as np
 
 from netembed import spaces
 from netembed._io import atomic_write, folder_lock, save_figure
-from netembed.evaluators import EVALUATORS
-from netembed.objective import Objective, Reward, as_objective, pareto_front
 from netembed.search import Budget, Evaluation, Method, SearchError, SearchResult, progress_figures
+from netembed.search.evaluators import EVALUATORS
+from netembed.search.objective import Objective, Reward, as_objective, pareto_front
 
 if TYPE_CHECKING:
-    from netembed.bench import Benchmark
-    from netembed.evaluators import Evaluator
-    from netembed.predictors import AccuracyPredictor
+    from netembed.models.predictors import AccuracyPredictor
+    from netembed.search.evaluators import Evaluator
+    from netembed.spaces.nb101.table import Benchmark
     from netembed.train.spec import TrainingSpec
 
 __all__ = ["METHODS", "SearchReport", "SearchSpec", "best_rows", "build_method", "check_method", "run"]
@@ -72,8 +72,8 @@ def build_method(
     ``encoder-<space>`` netembed+pretrained loads.
     """
     from netembed import spaces
-    from netembed.baselines import BASELINES
-    from netembed.controller import NetembedSearch
+    from netembed.search.baselines import BASELINES
+    from netembed.search.controller import NetembedSearch
 
     objective = check_method(name, objective, warm_start)
     space = spaces.get(space)
@@ -194,7 +194,7 @@ class SearchSpec:
 
     def to_dict(self) -> dict:
         """JSON-ready, the storage URL without its password."""
-        from netembed.study import safe_url
+        from netembed.runs.study import safe_url
 
         spec = {f: getattr(self, f) for f in self.__dataclass_fields__}
         return spec | {
@@ -305,9 +305,9 @@ def _load_models(spec: SearchSpec):
     """The pretrained accuracy predictor and time estimator, and the accuracy predictor's card
     (``meta``: what it was trained on). Either may be absent unless required (None), but one that
     is there must load and be of the run's space: a broken model is an error, never dropped."""
-    from netembed import hub
     from netembed.errors import DataError
-    from netembed.predictors import AccuracyPredictor, PredictorConfig, TimeEstimator
+    from netembed.models import hub
+    from netembed.models.predictors import AccuracyPredictor, PredictorConfig, TimeEstimator
 
     models, card = [], {}
     for cls, name, required in (
@@ -334,7 +334,7 @@ def _load_models(spec: SearchSpec):
 def _parts(spec: SearchSpec, out: Path) -> _Parts:
     """The table (if any), the pretrained models, the evaluator, and the run's settings (which a
     resumed or shared run must match)."""
-    from netembed.evaluators import SurrogateEvaluator, TableEvaluator
+    from netembed.search.evaluators import SurrogateEvaluator, TableEvaluator
 
     if spec.space != "nb101":
         return _parts_elsewhere(spec)
@@ -346,7 +346,7 @@ def _parts(spec: SearchSpec, out: Path) -> _Parts:
     if spec.evaluator == "table":
         evaluator = TableEvaluator(bench, time_estimator=timer)
     elif spec.evaluator == "train":
-        from netembed.evaluators import RealTrainingEvaluator
+        from netembed.search.evaluators import RealTrainingEvaluator
         from netembed.train.spec import TrainingSpec
 
         training = spec.training or TrainingSpec()
@@ -377,7 +377,7 @@ def _parts(spec: SearchSpec, out: Path) -> _Parts:
 def _parts_elsewhere(spec: SearchSpec) -> _Parts:
     """NAS-Bench-201: the table's validation accuracies of the data set label the queries (its
     latencies on the cost's device the cost), or the space's surrogate predicts them."""
-    from netembed.evaluators import NB201TableEvaluator, SurrogateEvaluator
+    from netembed.search.evaluators import NB201TableEvaluator, SurrogateEvaluator
 
     space, reward = spaces.get(spec.space), spec.objective.reward
     table = spaces.get(spec.space).find_table(spec.data, required=spec.evaluator == "table")
@@ -449,7 +449,7 @@ def run(
 
 
 def _run_local(spec: SearchSpec, out: Path, parts: _Parts, resume: bool, progress: bool, announce):
-    from netembed.querylog import QueryLog
+    from netembed.runs.querylog import QueryLog
     from netembed.search import run_search
 
     method = _method(spec, spec.seed)  # a bad one writes nothing
@@ -512,7 +512,7 @@ def _study(spec: SearchSpec, out: Path, settings: dict, worker: int, joining: bo
     """A worker's connection to the study (``spec.storage``, else an SQLite file in ``out``: one
     machine, many processes) and its own method, seeded from the spec's seed and its index.
     ``joining``: a worker process, whose parent has reached the storage already."""
-    from netembed.study import SharedStudy, worker_seed
+    from netembed.runs.study import SharedStudy, worker_seed
 
     storage = spec.storage
     if storage is None:
@@ -524,14 +524,14 @@ def _study(spec: SearchSpec, out: Path, settings: dict, worker: int, joining: bo
 
 def _worker_process(spec: SearchSpec, out: Path, worker: int) -> None:
     """One spawned process of a shared search: its own evaluator and method, the shared study."""
-    from netembed.study import interrupt_on_sigterm
+    from netembed.runs.study import interrupt_on_sigterm
 
     interrupt_on_sigterm()  # first: SIGTERM (the parent passes its own on) stops this worker as Ctrl-C does
     import torch
 
     from netembed import threads
     from netembed.errors import NetembedError
-    from netembed.study import STORAGE_LOST, StorageLostError, run_worker, scrub
+    from netembed.runs.study import STORAGE_LOST, StorageLostError, run_worker, scrub
 
     torch.set_num_threads(max(1, threads.choose() // spec.workers))
     try:
@@ -552,14 +552,14 @@ def _worker_process(spec: SearchSpec, out: Path, worker: int) -> None:
 
 
 def _run_shared(spec: SearchSpec, out: Path, parts: _Parts, progress: bool, announce):
-    """Workers sharing one Optuna study (``netembed.study``): this process runs worker
+    """Workers sharing one Optuna study (``netembed.runs.study``): this process runs worker
     ``spec.worker`` itself when it is the only one, else spawns ``spec.workers`` processes and
     shows the study's progress."""
     import multiprocessing
 
     from tqdm.auto import tqdm
 
-    from netembed.study import STORAGE_LOST, WorkerProcesses, run_worker
+    from netembed.runs.study import STORAGE_LOST, WorkerProcesses, run_worker
 
     shared, method = _study(spec, out, parts.settings, spec.worker)  # a bad storage: nothing runs
     with shared.connection():

@@ -30,11 +30,11 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from netembed.cell import MAX_EDGES, MAX_VERTICES, OPS, PADDING, Cell
 from netembed.errors import IllegalTransformError, InvalidCellError
+from netembed.spaces.nb101.cell import MAX_EDGES, MAX_VERTICES, OPS, PADDING, Cell
 
 if TYPE_CHECKING:
-    from netembed.bench import Benchmark
+    from netembed.spaces.nb101.table import Benchmark
 
 __all__ = [
     "FAMILIES",
@@ -386,10 +386,10 @@ def _batch_prune(rows: np.ndarray, adjacency: np.ndarray, ops: np.ndarray):
 def move_graph(progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The whole space as a graph whose edges are single moves, in CSR form (indptr, indices).
 
-    Row ``i`` is row ``i`` of :func:`netembed.space.space_arrays`; each row's neighbours are
+    Row ``i`` is row ``i`` of :func:`netembed.spaces.nb101.space.space_arrays`; each row's neighbours are
     distinct and exclude itself. Built once (about 90 s on 2 cores), then read from the cache.
     """
-    from netembed import space
+    from netembed.spaces.nb101 import space
 
     def build() -> dict[str, np.ndarray]:
         indptr, indices = build_move_graph(space.space_arrays(), progress=progress)
@@ -477,7 +477,7 @@ class Walk:
 def greedy_walk(seed: int, steps: int, bench: Benchmark | None = None) -> Walk:
     """From a random cell, take the best single move while it improves the score: the table's
     test accuracy, or without a table (``bench`` None) the fewest parameters."""
-    from netembed import space
+    from netembed.spaces.nb101 import space
 
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         raise IllegalTransformError(f"--steps must be a whole number >= 0, got {steps!r}")

@@ -125,7 +125,7 @@ class SpaceGraphs:
     def __init__(self, space: spaces.Space | str | None = None):
         self.space = spaces.get(space)
         if self.space.name == "nb101":
-            from netembed import space as nb101
+            from netembed.spaces.nb101 import space as nb101
 
             arrays = nb101.space_arrays()
             self._types, self._adjacency = NB101Space.dense_rows(arrays.adjacency, arrays.ops)

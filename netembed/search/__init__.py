@@ -2,10 +2,10 @@
 
 Every method (the project's controller and each baseline) is a ``Method``: ``ask()`` proposes
 one cell, ``tell(evaluation)`` hands back its result. One loop (``run_loop``) owns the
-evaluator (``netembed.evaluators``) and the query accounting, so every method is measured the
+evaluator (``netembed.search.evaluators``) and the query accounting, so every method is measured the
 same way, and a ``Store`` holds the run's labels: ``LocalStore`` for one process (``run_search``;
 replay of a logged run, a callback per query) or a shared Optuna study for many workers
-(``netembed.study.run_worker``):
+(``netembed.runs.study.run_worker``):
 
 - a query is one new cell labelled by the evaluator; a cell already labelled in this run is
   answered from the run's own history and is not counted again (deduplication by hash);
@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from netembed._fields import Int, Number
-from netembed.cell import Cell
 from netembed.errors import SearchError
+from netembed.spaces.nb101.cell import Cell
 
 if TYPE_CHECKING:
-    from netembed.evaluators import Evaluator, Measurement
+    from netembed.search.evaluators import Evaluator, Measurement
 
 __all__ = [
     "MAX_REPEATS",
@@ -118,7 +118,7 @@ class Method(ABC):
         """The result for the cell of the last ``ask``."""
 
     def observe(self, evaluation: Evaluation) -> None:
-        """A label this method did not ask for (another worker's query, ``netembed.study``).
+        """A label this method did not ask for (another worker's query, ``netembed.runs.study``).
         Ignored by default: the method then stays an independent search."""
 
     def settings(self) -> dict:

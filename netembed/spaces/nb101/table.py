@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from netembed._io import read_npz
-from netembed.cell import Cell
 from netembed.errors import DataError, UnknownCellError
+from netembed.spaces.nb101.cell import Cell
 
 __all__ = ["FULL_FILE", "TIME_FILE", "Benchmark", "Record", "default_data_dir", "load_table"]
 
@@ -45,7 +45,7 @@ def default_data_dir() -> Path:
     """``$NETEMBED_DATA``, else ``../shared/data/nb101`` next to the repository."""
     if os.environ.get("NETEMBED_DATA"):
         return Path(os.environ["NETEMBED_DATA"])
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data" / "nb101"
+    return Path(__file__).resolve().parents[3].parent / "shared" / "data" / "nb101"
 
 
 def load_table(path: str | os.PathLike | None = None, required: bool = False) -> Benchmark | None:
@@ -66,7 +66,7 @@ class Benchmark:
     >>> bench.query(Cell([[0, 1], [0, 0]], ["input", "output"])).params  # doctest: +SKIP
     882570
 
-    Attributes (read-only arrays, row-aligned with :func:`netembed.space.space_arrays`
+    Attributes (read-only arrays, row-aligned with :func:`netembed.spaces.nb101.space.space_arrays`
     when the table is complete): ``hashes``, ``test_acc_108``, ``params``, ``flops``
     (or None), ``val_acc`` (epochs -> array, NaN where unknown), ``train_time_108``.
     """

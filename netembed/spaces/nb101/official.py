@@ -24,8 +24,8 @@ from typing import BinaryIO
 import numpy as np
 
 from netembed._io import atomic_write, check_writable, existing_file, parse_json
-from netembed.cell import MAX_VERTICES, OP_CODES, PADDING
 from netembed.errors import DataError
+from netembed.spaces.nb101.cell import MAX_VERTICES, OP_CODES, PADDING
 
 __all__ = ["convert_tfrecord", "crc32c", "decode_metrics", "encode_metrics", "read_records", "write_tfrecord"]
 

@@ -9,7 +9,7 @@ refuses NaN and infinite weights. Writes are atomic: weights first, then the con
 Example::
 
     >>> import tempfile
-    >>> from netembed.encoder import CellEncoder, EncoderConfig
+    >>> from netembed.models.encoder import CellEncoder, EncoderConfig
     >>> config = EncoderConfig(hidden=8, layers=1, embedding_dim=4)
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     directory = save_pretrained(CellEncoder(config), config, tmp, {"note": "demo"})
@@ -61,7 +61,7 @@ UPGRADES: dict[int, dict[str, dict]] = {
 }
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
-PRETRAINED_ROOT = Path(__file__).resolve().parents[1] / "pretrained"
+PRETRAINED_ROOT = Path(__file__).resolve().parents[2] / "pretrained"
 # field -> the JSON type it must have
 _FIELDS = {"schema_version": int, "model_type": str, "config": dict, "weights_sha256": str, "meta": dict}
 

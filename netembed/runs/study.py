@@ -45,7 +45,6 @@ from dataclasses import replace
 from functools import cache
 from typing import TYPE_CHECKING, Self
 
-from netembed.cell import Cell
 from netembed.search import (
     Budget,
     Evaluation,
@@ -56,12 +55,13 @@ from netembed.search import (
     evaluation_from_record,
     run_loop,
 )
+from netembed.spaces.nb101.cell import Cell
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial, Trial
 
-    from netembed.evaluators import Evaluator, Measurement
     from netembed.search import RewardFunction
+    from netembed.search.evaluators import Evaluator, Measurement
 
 __all__ = [
     "STORAGE_LOST",

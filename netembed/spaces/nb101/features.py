@@ -10,7 +10,7 @@ section).
 The 423,624 cells of the space have ``NUM_DISTINCT`` distinct model inputs, so any function of
 the features is a table of that length (:func:`distinct_index` finds a cell's entry).
 
->>> from netembed.cell import Cell
+>>> from netembed.spaces.nb101.cell import Cell
 >>> cell = Cell([[0, 1, 1], [0, 0, 1], [0, 0, 0]], ["input", "conv3x3-bn-relu", "output"])
 >>> counts = dict(zip(NAMES, raw_features([cell])[0].tolist()))
 >>> counts["longest_conv3x3_path"], counts["paths"], counts["input_to_output_edge"]
@@ -25,8 +25,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from netembed.cell import MAX_VERTICES, OP_CODES, Cell, stack_arrays
 from netembed.errors import UnknownCellError
+from netembed.spaces.nb101.cell import MAX_VERTICES, OP_CODES, Cell, stack_arrays
 
 __all__ = [
     "MAXIMA",
@@ -204,7 +204,7 @@ def inputs(raw: np.ndarray) -> np.ndarray:
 def distinct_table() -> dict[str, np.ndarray]:
     """``inputs``: the (NUM_DISTINCT, 25) distinct model inputs of the space's cells; ``row_index``:
     the entry of every row of the enumeration. Cached on disk beside the enumeration."""
-    from netembed import space
+    from netembed.spaces.nb101 import space
 
     def build() -> dict[str, np.ndarray]:
         arrays = space.space_arrays()

@@ -5,10 +5,10 @@ embedding and, by default, the latent of its output vertex).
 search only needs the order of cells to be right) on the normal scores of the labels' ranks
 (the table's few failed cells would otherwise dominate the squared error); with few labels its
 mean is blended with a random forest and a Gaussian process on hand-made structure features
-(``netembed.features.FeatureView``), a second view that errs differently. ``TimeEstimator``
+(``netembed.spaces.nb101.features.FeatureView``), a second view that errs differently. ``TimeEstimator``
 predicts training seconds from the structure plus the exact parameter count, in log space. Both
 return the ensemble's mean and standard deviation, and save/load like every model
-(``netembed.hub``).
+(``netembed.models.hub``).
 
 >>> import numpy as np
 >>> from netembed import space
@@ -30,11 +30,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from netembed import features, space, spaces
+from netembed import spaces
 from netembed._fields import SEED, Int, Number, OneOf, check_fields
-from netembed.encoder import ENCODER_RULES, CellEncoder, EncoderConfig
 from netembed.errors import DivergedError, NetembedError
-from netembed.graph import DenseCells, dense_arrays, dense_cells
+from netembed.models.encoder import ENCODER_RULES, CellEncoder, EncoderConfig
+from netembed.models.graph import DenseCells, dense_arrays, dense_cells
+from netembed.spaces.nb101 import features, space
 
 __all__ = [
     "PREDICTOR_RULES",
@@ -370,7 +371,7 @@ class AccuracyPredictor(nn.Module):
     def _warm_start(self, init: str | os.PathLike) -> Callable[[int, _Member], None]:
         """How member ``index`` loads ``init``: the encoder of a pretrained encoder or autoencoder,
         or the whole member ``index`` (cycling) of a pretrained predictor of the same shape."""
-        from netembed import hub
+        from netembed.models import hub
 
         directory = hub.resolve(init)
         if self._init_type(hub.read_config(directory), directory) != type(self).__name__:
@@ -404,7 +405,7 @@ class AccuracyPredictor(nn.Module):
         """The config fields a predictor of this class takes to start from all of ``init``: a
         predictor of this class (e.g. ``surrogate-nb101/accuracy``) gives its members' shape, an
         encoder its encoder's."""
-        from netembed import hub
+        from netembed.models import hub
 
         directory = hub.resolve(init)
         document = hub.read_config(directory)  # read once: the type decides which fields to take
@@ -488,13 +489,13 @@ class AccuracyPredictor(nn.Module):
     # -- saving ------------------------------------------------------------------------------
 
     def save_pretrained(self, directory, meta: dict | None = None):
-        from netembed import hub
+        from netembed.models import hub
 
         return hub.save_pretrained(self, self.config, directory, meta)
 
     @classmethod
     def from_pretrained(cls, name_or_dir, device: str | torch.device = "cpu"):
-        from netembed import hub
+        from netembed.models import hub
 
         model, _ = hub.load_pretrained(cls, hub.resolve(name_or_dir), PredictorConfig, device=device)
         return model

@@ -31,8 +31,9 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import kendalltau, spearmanr
 
-from netembed import spaces, stats
+from netembed import spaces
 from netembed._io import check_writable, save_figure
+from netembed.benchmarks import stats
 from netembed.errors import NetembedError
 
 __all__ = ["METHODS", "BenchError", "LatencyScore", "bench_latency", "run_latency_bench", "summarise"]
@@ -212,7 +213,7 @@ def bench_latency(
     """``netembed bench latency``: ``run_latency_bench`` on the table at ``data`` (None: the
     default place), ``out/latency.csv`` (means), ``out/latency_devices.csv`` (per device),
     ``out/latency_runs.csv`` and a plot. Returns the mean rows and the text a person reads."""
-    from netembed.analysis import write_csv
+    from netembed.benchmarks.analysis import write_csv
 
     sizes, methods = sizes or DEFAULT_SIZES, methods or tuple(METHODS)
     out = check_writable(out)

@@ -34,10 +34,10 @@ from torch import nn
 
 from netembed import spaces
 from netembed._fields import Instance, Int, Number, OneOf, check_fields
-from netembed.encoder import CellEncoder, EncoderConfig
-from netembed.objective import Objective, as_objective
-from netembed.predictors import PREDICTOR_RULES, READOUTS, AccuracyPredictor, PredictorConfig
+from netembed.models.encoder import CellEncoder, EncoderConfig
+from netembed.models.predictors import PREDICTOR_RULES, READOUTS, AccuracyPredictor, PredictorConfig
 from netembed.search import Evaluation, Method, SearchError
+from netembed.search.objective import Objective, as_objective
 from netembed.threads import fixed
 
 __all__ = ["ControllerConfig", "NetembedSearch", "Policy", "SurrogateSettings", "candidate_kinds"]

@@ -35,11 +35,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from netembed import space
 from netembed._io import parse_json, read_text
-from netembed.cell import Cell
-from netembed.compare import _with_interval
-from netembed.predictor_bench import (
+from netembed.benchmarks.compare import _with_interval
+from netembed.benchmarks.predictor_bench import (
     BenchError,
     CellRows,
     PredictorScore,
@@ -52,11 +50,13 @@ from netembed.predictor_bench import (
     summarise,
     write_bench,
 )
-from netembed.predictors import AccuracyPredictor, PredictorConfig, TimeEstimator
+from netembed.models.predictors import AccuracyPredictor, PredictorConfig, TimeEstimator
+from netembed.spaces.nb101 import space
+from netembed.spaces.nb101.cell import Cell
 from netembed.train.labels import whole_training
 
 if TYPE_CHECKING:
-    from netembed.evaluators import Measurement
+    from netembed.search.evaluators import Measurement
     from netembed.train.spec import TrainingSpec
 
 __all__ = [
@@ -176,14 +176,10 @@ def _fit_predictor(init: str | None):
 
 
 def _fit_forest(train: CellRows, y: np.ndarray, seed: int) -> Callable[[CellRows], np.ndarray]:
-    from netembed.features import FeatureView, inputs, raw_features
+    from netembed.spaces.nb101.features import FeatureView, inputs, raw_features
 
     view = FeatureView.fit(train.cells, y, seed, parts="forest")
     return lambda test: view.predict(inputs(raw_features(test.cells)))
-
-
-def _fit_gbt_rows(train: CellRows, y: np.ndarray, seed: int) -> Callable[[CellRows], np.ndarray]:
-    return _fit_gbt(train.cells, y, seed)
 
 
 PREDICTOR_INITS = {
@@ -195,7 +191,7 @@ PREDICTOR_INITS = {
 PREDICTORS: dict[str, Callable] = {
     **{name: _fit_predictor(init) for name, init in PREDICTOR_INITS.items()},
     "forest": _fit_forest,
-    "gbt": _fit_gbt_rows,
+    "gbt": _fit_gbt,
 }
 
 
@@ -263,7 +259,7 @@ def run_transfer(
     netembed rows' training steps, exactly (None: their role's)."""
     from tqdm.auto import tqdm
 
-    from netembed import hub
+    from netembed.models import hub
 
     if part not in PARTS:
         raise BenchError(f"part must be one of {', '.join(PARTS)}, got {part!r}")
@@ -348,7 +344,7 @@ class TaskEvaluator:
         self.known, self.seeds, self.log, self.trained = known, seeds, log, 0
 
     def __call__(self, cell: Cell) -> Measurement:
-        from netembed.evaluators import Measurement
+        from netembed.search.evaluators import Measurement
         from netembed.train.labels import append_training, train
 
         runs = []
@@ -375,8 +371,8 @@ def _start_search_worker(labels: str) -> None:
 
 
 def _search_settings(labelled: LabelledSet, name: str) -> dict:
-    from netembed import hub
     from netembed._io import as_saved
+    from netembed.models import hub
 
     _, init, options = SEARCHERS[name]
     settings = {
@@ -391,9 +387,9 @@ def _search_settings(labelled: LabelledSet, name: str) -> dict:
 
 def _build_searcher(name: str, seed: int):
     """The row's method, seeded ``seed`` like every other row (``runs.build_method``)."""
-    from netembed.baselines import BASELINES
-    from netembed.controller import ControllerConfig, NetembedSearch
     from netembed.runs import build_method
+    from netembed.search.baselines import BASELINES
+    from netembed.search.controller import ControllerConfig, NetembedSearch
 
     method, warm_start, options = SEARCHERS[name]
     if not options:
@@ -407,8 +403,8 @@ def _build_searcher(name: str, seed: int):
 def _search_run(task: tuple[str, int, int, str]) -> dict:
     """One search of the task (in a worker after ``_start_search_worker``), saved as it ends."""
     from netembed._io import atomic_write
-    from netembed.objective import Objective
     from netembed.search import Budget, run_search
+    from netembed.search.objective import Objective
     from netembed.train.labels import open_trainings, read_trainings
 
     name, seed, budget, out = task
@@ -541,7 +537,7 @@ def _search_figures(
 ) -> dict:
     """``summarise_search``'s figures of ``method``'s runs ``mine`` after ``point`` queries, whose best
     accuracies are ``found``: each an estimate with its ``_low`` and ``_high`` bounds."""
-    from netembed import stats
+    from netembed.benchmarks import stats
 
     rank = 1 + len(ordered) - np.searchsorted(ordered, found, side="right")
     figures = {
@@ -562,7 +558,7 @@ def _search_figures(
 def _race_to_goal(curves: np.ndarray, goal: float, budget: int, seed: int) -> dict:
     """The queries a method's best-so-far ``curves`` (one per seed) needed to reach ``goal``:
     Kaplan-Meier median with its interval, a run that never reached it censored at ``budget``."""
-    from netembed import stats
+    from netembed.benchmarks import stats
 
     first = np.array([stats.queries_to_reach(c, goal) for c in curves])
     reached = np.isfinite(first)
@@ -616,7 +612,7 @@ def write_search(runs: list[dict], labelled: LabelledSet, out) -> tuple[Path, Pa
     """``out/transfer_search_runs.csv`` (per run and query: the accuracy and the best so far) and
     ``out/transfer_search.png`` (the best accuracy found against queries: median over seeds, with
     its bootstrap band)."""
-    from netembed.compare import Run, plot_runs, write_runs_csv
+    from netembed.benchmarks.compare import Run, plot_runs, write_runs_csv
 
     curves = [Run(r["method"], r["seed"], r["budget"], r["accuracy"], [], r["search_seconds"], 0.0) for r in runs]
     first = float(np.median([r["accuracy"][0] for r in runs]))

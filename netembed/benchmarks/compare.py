@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from netembed import stats
 from netembed._io import as_saved, atomic_write, check_writable, parse_json, save_figure
-from netembed.objective import HV_REFERENCE, Objective, hypervolume_ratio, pareto_front
+from netembed.benchmarks import stats
 from netembed.search import SearchError
+from netembed.search.objective import HV_REFERENCE, Objective, hypervolume_ratio, pareto_front
 
 if TYPE_CHECKING:
-    from netembed.bench import Benchmark
+    from netembed.spaces.nb101.table import Benchmark
 
 __all__ = [
     "CHECKPOINTS",
@@ -110,8 +110,8 @@ def table_run(
     under ``label`` with ``settings`` (default: the method's own): compare's accounting, which
     variants measured elsewhere (experiments/) share. ``dataset``: a NAS-Bench-201 table's data
     set, whose validation accuracy the search reads (the test accuracy of each query is kept)."""
-    from netembed.evaluators import NB201TableEvaluator, TableEvaluator
     from netembed.search import Budget, run_search
+    from netembed.search.evaluators import NB201TableEvaluator, TableEvaluator
 
     evaluator = TableEvaluator(bench) if dataset is None else NB201TableEvaluator(bench, dataset)
     result = run_search(
@@ -646,7 +646,7 @@ def write_report(runs: list[Run], table, out: str | os.PathLike, dataset: str | 
 
 def write_runs_csv(runs: list[Run], path: str | os.PathLike) -> Path:
     """Long format: method, seed, query, accuracy of that query, best accuracy so far."""
-    from netembed.analysis import write_csv
+    from netembed.benchmarks.analysis import write_csv
 
     return write_csv(
         (

@@ -39,11 +39,13 @@ import numpy as np
 import torch
 from scipy.stats import kendalltau, spearmanr
 
-from netembed import space, spaces, stats
+from netembed import spaces
 from netembed._io import atomic_write, check_writable, parse_json, save_figure
-from netembed.cell import OPS, Cell
+from netembed.benchmarks import stats
 from netembed.errors import NetembedError
-from netembed.predictors import AccuracyPredictor, PredictorConfig, TimeEstimator
+from netembed.models.predictors import AccuracyPredictor, PredictorConfig, TimeEstimator
+from netembed.spaces.nb101 import space
+from netembed.spaces.nb101.cell import OPS, Cell
 
 __all__ = [
     "METHODS",
@@ -211,7 +213,7 @@ def _init(template: str | None, space_name: str) -> str | None:
 
 def _init_weights(method: str, space_name: str) -> dict:
     """The sha256 of the pretrained weights a row starts from (a saved run of other weights is stale)."""
-    from netembed import hub
+    from netembed.models import hub
 
     init = _init(INITS.get(method), space_name)
     return {"init_sha256": hub.read_config(hub.resolve(init))["weights_sha256"]} if init else {}
@@ -255,7 +257,7 @@ TIME_METHODS: dict[str, Callable] = {"netembed": _fit_time_netembed, "params": _
 class PredictorScore:
     """How well one method, trained on ``train_size`` cells with ``seed``, ranks and predicts the
     held-out labels (saved under ``runs_dir`` as ``"measurement"``). Not a cell's labels: that is
-    :class:`netembed.evaluators.Measurement`."""
+    :class:`netembed.search.evaluators.Measurement`."""
 
     method: str
     train_size: int
@@ -570,7 +572,7 @@ def bench_time(
     progress: bool = True,
 ) -> tuple[list[dict], str]:
     """``netembed bench time``: ``run_time_bench`` on the table's timed rows, as ``bench_predictors``."""
-    from netembed.bench import load_table
+    from netembed.spaces.nb101.table import load_table
 
     out = check_writable(out)
     bench = load_table(data, required=True)
@@ -592,7 +594,7 @@ def bench_time(
 
 def write_bench(results: list, rows: list[dict], out: Path, name: str, title: str) -> Path:
     """``out/NAME_runs.csv`` (one row per run), ``out/NAME.csv`` (means over seeds) and the plot."""
-    from netembed.analysis import write_csv
+    from netembed.benchmarks.analysis import write_csv
 
     out = Path(out)
     write_csv([r.__dict__ for r in results], out / f"{name}_runs.csv")

@@ -23,14 +23,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from netembed import space
 from netembed._io import check_new_folder, parse_json, read_text, save_figure
-from netembed.cell import Cell
 from netembed.errors import InvalidCellError, NetembedError
+from netembed.spaces.nb101 import space
+from netembed.spaces.nb101.cell import Cell
 
 if TYPE_CHECKING:
-    from netembed.bench import Benchmark
-    from netembed.predictors import AccuracyPredictor
+    from netembed.models.predictors import AccuracyPredictor
+    from netembed.spaces.nb101.table import Benchmark
 
 __all__ = ["LABELS", "PredictorJob", "PredictorJobError", "train_predictor"]
 
@@ -106,7 +106,7 @@ class PredictorJob:
     def config(self, cells: int):
         """The ``PredictorConfig`` for a fit on ``cells`` labelled cells (with ``init``, shaped like
         it so that every member starts from all of it)."""
-        from netembed.predictors import AccuracyPredictor, PredictorConfig, TimeEstimator
+        from netembed.models.predictors import AccuracyPredictor, PredictorConfig, TimeEstimator
 
         role = {
             "accuracy": PredictorConfig.for_accuracy,
@@ -137,8 +137,8 @@ def train_predictor(
     """Fit, measure (with the table) and save the predictor ``job`` describes in ``out``; returns
     what was written: ``out``, ``train_cells`` and, with the table, ``test`` and ``plot``.
     ``out`` must be new or empty (a shipped model is not replaced by surprise), unless ``force``."""
-    from netembed.bench import load_table
-    from netembed.predictors import AccuracyPredictor, LabelError, TimeEstimator
+    from netembed.models.predictors import AccuracyPredictor, LabelError, TimeEstimator
+    from netembed.spaces.nb101.table import load_table
 
     if job.space != "nb101":
         return _train_elsewhere(job, out, command, progress, force)
@@ -215,7 +215,7 @@ def _labelled(
 def _log_cells(job: PredictorJob) -> tuple[list[Cell], np.ndarray]:
     """A search's query log: its accuracies, or its seconds (e.g. measured by real training)."""
     from netembed.errors import warn
-    from netembed.querylog import read_log
+    from netembed.runs.querylog import read_log
 
     _, evaluations, dropped, _ = read_log(job.cells)
     if dropped:
@@ -266,7 +266,7 @@ def _labelled_entry(entry, label: str):
 
 
 def _data_hashes(bench: Benchmark, label: str) -> dict[str, str]:
-    from netembed.bench.table import TIME_FILE
+    from netembed.spaces.nb101.table import TIME_FILE
 
     files = [bench.source] + ([bench.source.parent / TIME_FILE] if label == "time" else [])
     return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files if f.is_file()}
@@ -289,7 +289,7 @@ def _held_out(
     """Kendall tau, Spearman and MdAPE on ``job.test_size`` table cells outside the training set."""
     from scipy.stats import kendalltau, spearmanr
 
-    from netembed.predictor_bench import mdape_percent
+    from netembed.benchmarks.predictor_bench import mdape_percent
 
     pool = _test_pool(bench, job.label, train_rows)
     test = rng.choice(pool, min(job.test_size, len(pool)), replace=False)
@@ -328,7 +328,7 @@ def _train_elsewhere(job: PredictorJob, out, command: str | None, progress: bool
     from scipy.stats import kendalltau, spearmanr
 
     from netembed import spaces
-    from netembed.predictors import AccuracyPredictor
+    from netembed.models.predictors import AccuracyPredictor
 
     table = spaces.get(job.space).load_table(job.data)
     dataset = table.check_dataset(job.dataset or table.datasets[0])

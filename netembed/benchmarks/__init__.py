@@ -1,0 +1,1 @@
+"""Benchmarks and analyses: comparisons of searches and predictors, transfer, latency, statistics."""

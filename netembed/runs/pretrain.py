@@ -1,0 +1,108 @@
+"""``netembed pretrain`` as a library call: pretrain the encoder, save it, measure it, write its card."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from netembed._io import atomic_write, check_new_folder, check_writable
+from netembed.benchmarks.quality import evaluate_pretrained
+from netembed.models.encoder import EncoderConfig
+from netembed.models.graph import SpaceGraphs
+from netembed.models.pretrain import PretrainConfig, pretrain
+from netembed.spaces.nb101 import space
+
+__all__ = ["write_pretrained"]
+
+
+def write_pretrained(
+    out_dir: str | os.PathLike,
+    work_dir: str | os.PathLike,
+    encoder_config: EncoderConfig,
+    config: PretrainConfig,
+    device: str = "cpu",
+    command: str | None = None,
+    force: bool = False,
+) -> Path:
+    """Pretrain (resuming from ``work_dir``), save the autoencoder to ``out_dir``, measure it, write its card.
+
+    ``out_dir`` must be new or empty (a shipped model is not replaced by surprise), unless ``force``.
+    """
+    from netembed.models import hub
+
+    out_dir = check_new_folder(out_dir, force)
+    check_writable(work_dir, "--work")  # both before the hours of pretraining
+    start = time.perf_counter()
+    model, trained = pretrain(work_dir, encoder_config, config, device=device)
+    seconds = time.perf_counter() - start
+    nb101 = encoder_config.space == "nb101"
+    meta = {
+        "command": command
+        or f"netembed pretrain --space {encoder_config.space} --out {out_dir} --epochs {config.epochs} --seed {config.seed}",
+        "data": f"every architecture of the {encoder_config.space} space, enumerated by netembed; no accuracy or time labels",
+        "space_sha256": space.space_checksum() if nb101 else SpaceGraphs(encoder_config.space).digest(),
+        "pretrain": asdict(config),
+        "train_cells": trained["train_cells"],
+        "history": trained["history"],
+        "train_seconds_this_run": round(seconds, 1),
+    }
+    hub.save_pretrained(model.cpu(), encoder_config, out_dir, meta)  # evaluated as users load it: from disk
+    quality = evaluate_pretrained(out_dir, out_dir=out_dir, device=device)
+    meta["quality"] = {k: v for k, v in quality.items() if k not in ("files", "model")}
+    hub.save_pretrained(model.cpu(), encoder_config, out_dir, meta)  # same weights, now with their quality
+    _write_card(out_dir, meta, encoder_config.space)
+    return out_dir
+
+
+def _write_card(out_dir: Path, meta: dict, space_name: str = "nb101") -> None:
+    q = meta["quality"]
+    rec, speed = q["reconstruction"], q["speed"]
+    title = {"nb101": "NAS-Bench-101", "nb201": "NAS-Bench-201"}.get(space_name, space_name)
+    lines = [
+        f"# encoder-{space_name}: label-free pretrained cell encoder",
+        "",
+        "A variational graph autoencoder (`CellAutoencoder`: `CellEncoder` + decoder) trained on every",
+        f"cell of {title} without any accuracy or training-time label, so it may be used inside",
+        "query-efficiency measurements.",
+        "",
+        f"- regenerate: `{meta['command']}`",
+        "- what it has seen: the structure of the space's cells (their graph views); no accuracy, no training",
+        "  time, no hardware",
+        f"- data: {meta['data']} (space sha256 `{meta['space_sha256']}`), {meta['train_cells']:,} training cells,",
+        f"  {rec['cells']:,} held out",
+        f"- settings: {meta['pretrain']}",
+        f'- load: `CellEncoder.from_pretrained("encoder-{space_name}")`',
+        "- integrity: `config.json` records the sha256 of `model.safetensors` and loading checks it, which",
+        "  detects a truncated, corrupted or swapped file, not a deliberate edit (the hash sits beside the",
+        "  weights and is rewritten as easily); loading also refuses a config value of the wrong type or",
+        "  range, a tensor whose shape or dtype is not the model's, and NaN or infinite weights. To detect",
+        "  an edit, compare the folder with a netembed release you trust (`git diff`).",
+        "",
+        "## Measured quality (`netembed embed --eval`)",
+        "",
+        "| figure | pretrained | random init |",
+        "|---|---|---|",
+        f"| held-out ops accuracy | {rec['ops_accuracy']:.5f} | |",
+        f"| held-out exact adjacency accuracy | {rec['adjacency_accuracy']:.5f} | |",
+    ]
+    if isinstance(q.get("smoothness"), dict):
+        sm = q["smoothness"]
+        lines.append(
+            f"| smoothness ratio (10-NN vs random accuracy gap, lower is better) | "
+            f"{sm['pretrained']['ratio']:.3f} | {sm['random_init']['ratio']:.3f} |"
+        )
+    if "edit_distance" in q:
+        ed = q["edit_distance"]
+        lines.append(
+            f"| Spearman(embedding distance, move distance) | {ed['pretrained']['spearman']:.3f} | "
+            f"{ed['random_init']['spearman']:.3f} |"
+        )
+    lines += [
+        f"| embed all {speed['cells']:,} cells | {speed['seconds']:.1f} s | |",
+        "",
+        "![map](embedding_map.png)",
+        "",
+    ]
+    atomic_write(out_dir / "README.md", lambda tmp: Path(tmp).write_text("\n".join(lines)))
