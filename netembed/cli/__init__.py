@@ -386,4 +386,3 @@ def _shown(exc: BaseException, args: argparse.Namespace) -> str:
     from netembed.runs.study import scrub
 
     return scrub(str(exc), args.storage)
-
