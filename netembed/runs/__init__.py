@@ -6,6 +6,10 @@ seed, models, storage, workers); ``run(spec, out)`` builds what it names, runs i
 a ``SearchReport``: the queries, the best cells (with true table values when the table is
 present), the front of the queried cells, the plot and ``result.json``.
 
+Beside it, the package's modules run the other jobs and keep runs whole: ``querylog`` (a
+one-process run resumable), ``study`` (workers sharing an Optuna study), ``surrogate``
+(``netembed train-predictor``) and ``pretrain`` (``netembed pretrain``).
+
 >>> from netembed.search import Budget
 >>> spec = SearchSpec(method="random", evaluator="table", budget=Budget(queries=20), seed=1)
 >>> spec.to_dict()["budget"], spec.shared
@@ -97,13 +101,17 @@ class SearchSpec:
     """One search, fully described (validated at construction; see the module docstring).
 
     - ``method``: one of ``METHODS``; ``evaluator``: "surrogate" (the pretrained models, no table
-      needed), "table" (NAS-Bench-101's labels) or "train" (real training, set by ``training``);
+      needed), "table" (the space's table) or "train" (real training, set by ``training``;
+      NAS-Bench-101);
+    - ``space``, ``dataset``: the search space's name and, for NAS-Bench-201, the data set whose
+      validation accuracy is searched (None: the table's first, or the surrogate's own);
     - ``objective``: the reward each cell earns and what the search is for (``Objective``);
     - ``budget``: queries and/or seconds; ``seed``: the method's seed (worker k: seed + 10,000 k);
     - ``accuracy_model`` / ``time_model``: pretrained names or directories (the surrogate
       evaluator's labels, the table's missing seconds, the best cells' predicted accuracy;
       None: the space's own, ``surrogate-<space>/accuracy`` and ``/time``);
-    - ``data``: the table's folder or ``.npz`` (None: ``$NETEMBED_DATA``, else the default folder);
+    - ``data``: the table's folder or ``.npz`` (None: ``$NETEMBED_DATA`` or ``$NETEMBED_NB201_DATA``,
+      else the default place);
     - ``workers``, ``worker``, ``storage``, ``study``: a search shared through an Optuna study
       (``storage`` None: an SQLite file in the run's folder) when ``storage`` is set or
       ``workers`` is not 1; ``worker`` is this process's first worker index;

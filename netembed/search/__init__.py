@@ -11,6 +11,9 @@ replay of a logged run, a callback per query) or a shared Optuna study for many 
   answered from the run's own history and is not counted again (deduplication by hash);
 - budgets are a number of queries and/or seconds of wall time;
 - everything random comes from the ``np.random.Generator`` the method was built with.
+
+The package's modules: ``objective`` (what a cell earns), ``evaluators`` (what labels it),
+``baselines`` and ``controller`` (the methods).
 """
 
 from __future__ import annotations
