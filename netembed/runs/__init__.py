@@ -364,13 +364,7 @@ def _parts(spec: SearchSpec, out: Path) -> _Parts:
         )
     else:
         evaluator = SurrogateEvaluator(predictor, timer)
-    settings = {
-        "method": spec.method,
-        "objective": spec.objective.kind,
-        "seed": spec.seed,
-        "evaluator": spec.evaluator,
-        "reward": reward.describe(),
-        "cost": reward.cost,
+    settings = _settings(spec) | {
         "accuracy_model": spec.models[0] if spec.evaluator == "surrogate" else None,
         "time_model": spec.models[1] if timer is not None else None,
         "budget": {"queries": spec.budget.queries, "seconds": spec.budget.seconds},
@@ -382,13 +376,26 @@ def _parts(spec: SearchSpec, out: Path) -> _Parts:
     return _Parts(bench, predictor, evaluator, settings)
 
 
+def _settings(spec: SearchSpec) -> dict:
+    """What every run's settings begin with (a resumed or shared run must match them all)."""
+    reward = spec.objective.reward
+    return {
+        "method": spec.method,
+        "objective": spec.objective.kind,
+        "seed": spec.seed,
+        "evaluator": spec.evaluator,
+        "reward": reward.describe(),
+        "cost": reward.cost,
+    }
+
+
 def _parts_elsewhere(spec: SearchSpec) -> _Parts:
     """NAS-Bench-201: the table's validation accuracies of the data set label the queries (its
     latencies on the cost's device the cost), or the space's surrogate predicts them."""
     from netembed.search.evaluators import NB201TableEvaluator, SurrogateEvaluator
 
     space, reward = spaces.get(spec.space), spec.objective.reward
-    table = spaces.get(spec.space).find_table(spec.data, required=spec.evaluator == "table")
+    table = space.find_table(spec.data, required=spec.evaluator == "table")
     if spec.evaluator == "table":
         evaluator = NB201TableEvaluator(table, spec.dataset or table.datasets[0], reward.device)
         predictor, dataset = None, evaluator.dataset
@@ -398,13 +405,7 @@ def _parts_elsewhere(spec: SearchSpec) -> _Parts:
         if table is not None:
             table.check_dataset(dataset)
         evaluator = SurrogateEvaluator(predictor, space=space)
-    settings = {
-        "method": spec.method,
-        "objective": spec.objective.kind,
-        "seed": spec.seed,
-        "evaluator": spec.evaluator,
-        "reward": reward.describe(),
-        "cost": reward.cost,
+    settings = _settings(spec) | {
         "budget": {"queries": spec.budget.queries, "seconds": spec.budget.seconds},
         "space": spec.space,
         "dataset": dataset,
