@@ -711,3 +711,22 @@ def _table_accuracy(data: str | os.PathLike | None) -> np.ndarray:
             f"to align with the move graph, got {len(bench):,} rows"
         )
     return np.asarray(bench.test_acc_108, dtype=np.float64)
+
+
+def locality(out, embedding: str | None = None, data=None, seed: int = 0, progress: bool = True, **walks):
+    """``netembed analyze locality``: ``run_locality`` (``walks``: its walk settings) and, with a
+    pretrained ``embedding``, ``run_embedding_locality``; returns the payload and the text."""
+    import time
+
+    if embedding:  # a wrong name fails now, not after the walks
+        from netembed.models import hub
+
+        hub.resolve(embedding)
+    start, out = time.perf_counter(), Path(out)
+    result = run_locality(seed=seed, out=out, data=data, progress=progress, **walks)
+    payload = {**result.to_dict(), "seconds": round(time.perf_counter() - start, 2), "out": str(out)}
+    near = None
+    if embedding:
+        near = run_embedding_locality(embedding, seed=seed, out=out, data=data)
+        payload["embedding"] = near.to_dict()
+    return payload, locality_text(result, near, out)

@@ -32,6 +32,7 @@ __all__ = [
     "REFERENCE",
     "TOP_THRESHOLD",
     "Run",
+    "compare_methods",
     "format_summary",
     "format_summary_nb201",
     "hypervolume_ratios",
@@ -174,6 +175,25 @@ def check_methods(
     if len(set(methods)) < len(methods):
         raise SearchError(f"methods must each be named once, got {list(methods)}")
     return {method: _saved(build_method(method, 0, objective, space=space), dataset) for method in methods}
+
+
+def compare_methods(
+    methods: list[str], seeds, budget: int, out, data=None, jobs: int = 1, progress: bool = True,
+    objective: str = "reward", space: str = "nb101", dataset: str | None = None, announce=None,
+) -> tuple[list[dict], str]:  # fmt: skip
+    """``netembed compare``: the methods checked before the table loads, ``run_compare`` on the
+    space's table (NAS-Bench-201: ``dataset``, None the table's first), and ``write_report``'s
+    rows and text."""
+    from netembed import spaces
+
+    check_methods(methods, objective, space, dataset)  # before the table loads
+    table = spaces.get(space).load_table(data)
+    dataset = None if space == "nb101" else table.check_dataset(dataset or table.datasets[0])
+    runs = run_compare(
+        methods, list(seeds), budget, out, data=data, jobs=jobs, progress=progress, objective=objective,
+        announce=announce, space=space, dataset=dataset,
+    )  # fmt: skip
+    return write_report(runs, table, out, dataset)
 
 
 def run_compare(

@@ -115,8 +115,7 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
 
 
 def cmd_embed(args: argparse.Namespace) -> None:
-    from netembed.models.encoder import CellEncoder
-    from netembed.spaces import inspect
+    from netembed.runs.pretrain import embed_cells
     from netembed.train.spec import resolve_device
 
     device = resolve_device(args.device)
@@ -128,41 +127,23 @@ def cmd_embed(args: argparse.Namespace) -> None:
         return
     if args.cells is None:
         raise UsageError("embed needs a JSON file of cells, or --eval")
-    specs = inspect.parse_list(args.cells)  # before the model loads
-    encoder = CellEncoder.from_pretrained(args.model, device=device)
-    cells = [inspect.from_json(encoder.space, spec) for spec in specs]
-    rows = [
-        {"hash": c.hash, "embedding": [round(v, 6) for v in e]} for c, e in zip(cells, encoder.embed(cells).tolist())
-    ]
-    _print(args, rows, "\n".join(f"{r['hash']}  " + " ".join(f"{v:+.3f}" for v in r["embedding"]) for r in rows))
+    _print(args, *embed_cells(args.model, args.cells, device))
 
 
 def cmd_locality(args: argparse.Namespace) -> None:
     """NAS-Bench-101's Figure 7 (RWA over single moves) and its embedding-space counterpart."""
-    import time
-
     from netembed.benchmarks import analysis
 
-    if args.embedding:  # a wrong name fails now, not after the walks
-        from netembed.models import hub
-
-        hub.resolve(args.embedding)
-    start, out = time.perf_counter(), Path(args.out)
-    result = analysis.run_locality(
-        walks=args.walks, length=args.length, max_lag=args.max_lag, seed=args.seed, out=out, data=args.data,
-        permutations=args.permutations, bootstrap=args.bootstrap, progress=args.format == "text",
-    )  # fmt: skip
-    payload = {**result.to_dict(), "seconds": round(time.perf_counter() - start, 2), "out": str(out)}
-    near = None
-    if args.embedding:
-        near = analysis.run_embedding_locality(args.embedding, seed=args.seed, out=out, data=args.data)
-        payload["embedding"] = near.to_dict()
-    _print(args, payload, analysis.locality_text(result, near, out))
+    _print(args, *analysis.locality(
+        args.out, walks=args.walks, length=args.length, max_lag=args.max_lag, seed=args.seed, data=args.data,
+        permutations=args.permutations, bootstrap=args.bootstrap, embedding=args.embedding,
+        progress=args.format == "text",
+    ))  # fmt: skip
 
 
 def cmd_train_predictor(args: argparse.Namespace) -> None:
     """Train an accuracy predictor, a time estimator or a prior; report it on held-out table cells."""
-    from netembed.runs.surrogate import PredictorJob, train_predictor
+    from netembed.runs.surrogate import PredictorJob, predictor_text, train_predictor
 
     job = PredictorJob(
         label=args.label, cells=args.cells, train_size=args.train_size, test_size=args.test_size, init=args.init,
@@ -171,15 +152,7 @@ def cmd_train_predictor(args: argparse.Namespace) -> None:
         dataset=args.dataset,
     )  # fmt: skip
     payload = train_predictor(job, args.out, command=_command_line(), progress=args.format == "text", force=args.force)
-    text = [f"wrote {args.out} ({payload['model']}, {payload['train_cells']:,} training cells)"]
-    if "test" in payload:
-        t = payload["test"]
-        mdape = f", MdAPE {t['mdape_percent']:.2f}%" if "mdape_percent" in t else f" ({t['labels']})"
-        text.append(
-            f"held-out {t['cells']:,} cells: Kendall tau {t['kendall_tau']:.3f}, Spearman {t['spearman']:.3f}"
-            f"{mdape}; plot {payload['plot']}"
-        )
-    _print(args, payload, "\n".join(text))
+    _print(args, payload, predictor_text(payload))
 
 
 def cmd_bench_predictors(args: argparse.Namespace) -> None:
@@ -288,20 +261,14 @@ def cmd_search(args: argparse.Namespace) -> None:
 
 def cmd_compare(args: argparse.Namespace) -> None:
     """Every method, same seeds and budget, on the table; CSV, PNG, table or JSON rows."""
-    from netembed import spaces
-    from netembed.benchmarks import compare
+    from netembed.benchmarks.compare import compare_methods
 
-    compare.check_methods(args.methods, args.objective, args.space, args.dataset)  # before the table loads
-    table = spaces.get(args.space).load_table(args.data)
-    dataset = None if args.space == "nb101" else table.check_dataset(args.dataset or table.datasets[0])
-    seeds = list(range(args.seed_offset, args.seed_offset + args.seeds))
     text = args.format == "text"
-    runs = compare.run_compare(
-        args.methods, seeds, args.budget, args.out, data=args.data, jobs=args.jobs, progress=text,
-        objective=args.objective, announce=(lambda line: print(line, flush=True)) if text else None,
-        space=args.space, dataset=dataset,
-    )  # fmt: skip
-    _print(args, *compare.write_report(runs, table, args.out, dataset))
+    _print(args, *compare_methods(
+        args.methods, range(args.seed_offset, args.seed_offset + args.seeds), args.budget, args.out, data=args.data,
+        jobs=args.jobs, progress=text, objective=args.objective, space=args.space, dataset=args.dataset,
+        announce=(lambda line: print(line, flush=True)) if text else None,
+    ))  # fmt: skip
 
 
 def cmd_train_cell(args: argparse.Namespace) -> None:

@@ -14,7 +14,7 @@ from netembed.models.graph import SpaceGraphs
 from netembed.models.pretrain import PretrainConfig, pretrain
 from netembed.spaces.nb101 import space
 
-__all__ = ["write_pretrained"]
+__all__ = ["embed_cells", "write_pretrained"]
 
 
 def write_pretrained(
@@ -106,3 +106,18 @@ def _write_card(out_dir: Path, meta: dict, space_name: str = "nb101") -> None:
         "",
     ]
     atomic_write(out_dir / "README.md", lambda tmp: Path(tmp).write_text("\n".join(lines)))
+
+
+def embed_cells(model, cells_argument: str, device: str = "cpu") -> tuple[list[dict], str]:
+    """``netembed embed``: the pretrained encoder ``model``'s embedding of each architecture in
+    ``cells_argument`` (a JSON list, inline or in a file), as rows and as text."""
+    from netembed.models.encoder import CellEncoder
+    from netembed.spaces import inspect
+
+    specs = inspect.parse_list(cells_argument)  # before the model loads
+    encoder = CellEncoder.from_pretrained(model, device=device)
+    cells = [inspect.from_json(encoder.space, spec) for spec in specs]
+    rows = [
+        {"hash": c.hash, "embedding": [round(v, 6) for v in e]} for c, e in zip(cells, encoder.embed(cells).tolist())
+    ]
+    return rows, "\n".join(f"{r['hash']}  " + " ".join(f"{v:+.3f}" for v in r["embedding"]) for r in rows)

@@ -372,3 +372,16 @@ def _train_elsewhere(job: PredictorJob, out, command: str | None, progress: bool
         "test": quality,
         "plot": str(plot),
     }
+
+
+def predictor_text(payload: dict) -> str:
+    """What ``netembed train-predictor`` prints of ``train_predictor``'s payload."""
+    text = [f"wrote {payload['out']} ({payload['model']}, {payload['train_cells']:,} training cells)"]
+    if "test" in payload:
+        t = payload["test"]
+        mdape = f", MdAPE {t['mdape_percent']:.2f}%" if "mdape_percent" in t else f" ({t['labels']})"
+        text.append(
+            f"held-out {t['cells']:,} cells: Kendall tau {t['kendall_tau']:.3f}, Spearman {t['spearman']:.3f}"
+            f"{mdape}; plot {payload['plot']}"
+        )
+    return "\n".join(text)
