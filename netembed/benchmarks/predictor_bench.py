@@ -535,7 +535,8 @@ def bench_predictors(
     default folder), its measurements kept in ``out/runs`` and ``write_bench``'s files in ``out``.
     NAS-Bench-101: its test accuracies, tested on ``test_size`` cells (None: 50,000). Another space:
     ``dataset``'s validation accuracies (None: the table's first), tested on every architecture
-    outside the largest training pool (``test_size`` None: all the rest). ``train_sizes`` and
+    outside a pool of twice the largest training size (``test_size`` None), so that each seed's
+    training set differs at every size. ``train_sizes`` and
     ``methods`` None: ``DEFAULT_SIZES`` and every method the space has. Returns ``summarise``'s
     rows and the text a person reads."""
     train_sizes = train_sizes or DEFAULT_SIZES.get(space_name, DEFAULT_SIZES["nb201"])
@@ -549,7 +550,7 @@ def bench_predictors(
         dataset = table.check_dataset(dataset or table.datasets[0])
         accuracy, archs = table.val[dataset], [table.arch_at(i) for i in range(len(table))]
         title = f"{space_name} {dataset} validation accuracy predictors, same splits and seeds"
-        test_size = len(table) - max(train_sizes, default=0) if test_size is None else test_size
+        test_size = len(table) - 2 * max(train_sizes, default=0) if test_size is None else test_size
     results = run_predictor_bench(
         accuracy, train_sizes, seeds, methods, test_size=test_size, progress=progress, steps=steps,
         batch_size=batch_size, runs_dir=out / "runs", archs=archs, space_name=space_name,

@@ -331,7 +331,7 @@ def bench(sub, cli):
         "--methods", nargs="+", help="default: netembed netembed+pretrained netembed+prior (nb101) mlp gbt"
     )
     preds.add_argument(
-        "--test-size", type=int, help="held-out cells (default: nb101 50,000; nb201 all outside the training pool)"
+        "--test-size", type=int, help="held-out cells (default: nb101 50,000; nb201 all outside a pool of twice the largest training size)"
     )
     preds.add_argument("--steps", type=int, help=steps_help)
     preds.add_argument("--batch-size", type=int, help=batch_help)
