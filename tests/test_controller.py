@@ -286,3 +286,49 @@ def test_a_warm_start_takes_the_readout_of_the_predictor_it_starts_from(tmp_path
     assert method.predictor.config.readout == "mean"  # surrogate-nb101's shape: "mean+output" would not load
     result = run_search(method, toy, reward, Budget(queries=SMALL.initial + SMALL.batch))
     assert len(result.evaluations) == SMALL.initial + SMALL.batch and method.fitted
+
+
+def test_a_warm_start_queries_the_cells_its_prior_ranks_best_first_then_searches_on():
+    """NAS-Bench-201 lists its 15,625 architectures: the prior ranks them all, and the initial
+    cells are its best, best first; the policy takes over after them with its own new cells."""
+    from netembed.models.predictors import AccuracyPredictor
+
+    nb201 = get_space("nb201")
+    archs = nb201.enumerate()
+    mean, _ = AccuracyPredictor.from_pretrained("surrogate-nb201/accuracy").predict(archs)
+    best_first = [archs[i].hash for i in np.argsort(-mean, kind="stable")[: SMALL.initial]]
+
+    def by_convs(arch) -> Measurement:
+        return Measurement(0.5 + 0.05 * arch.hash.count("conv_3x3"), None, 1)
+
+    method = NetembedSearch(
+        np.random.default_rng(3), SMALL, prior="surrogate-nb201/accuracy", space="nb201", prior_first=True
+    )
+    result = run_search(method, by_convs, reward, Budget(queries=SMALL.initial + SMALL.batch))
+    asked = [e.cell.hash for e in result.evaluations]
+    assert asked[: SMALL.initial] == best_first
+    assert len(set(asked)) == len(asked) and method.fitted  # then the policy's round, new cells only
+    assert method.settings()["prior_first"] is True
+    assert "prior_first" not in NetembedSearch(np.random.default_rng(3), SMALL).settings()  # older logs resume
+
+
+def test_a_prior_first_start_needs_a_prior_and_leaves_a_large_spaces_own_draws_alone(tmp_path, monkeypatch):
+    """A space too large to rank whole: the prior ranks random cells drawn from a generator of
+    their own, so that the ranking takes nothing from the run's generator."""
+    from netembed.models.predictors import AccuracyPredictor, PredictorConfig
+
+    with pytest.raises(SearchError, match="prior_first ranks the initial cells by a prior"):
+        NetembedSearch(np.random.default_rng(0), SMALL, prior_first=True)
+    cells = [space.cell_at(i) for i in range(0, 4000, 100)]
+    sizes = np.log([space.count_params(c) for c in cells])
+    AccuracyPredictor(PredictorConfig(members=1, steps=5, epochs=0)).fit(cells, sizes).save_pretrained(tmp_path / "p")
+    monkeypatch.setattr(NetembedSearch, "PRIOR_POOL", 200)
+    warm = NetembedSearch(np.random.default_rng(0), SMALL, prior=str(tmp_path / "p"), prior_first=True)
+    first = [warm.ask(), warm.ask()]  # asked before told (another worker's pace): still two cells
+    for cell in first:
+        warm.tell(Evaluation(cell, 0.5, None, 1, 0.5, len(warm.told) + 1))
+    first.append(warm.ask())
+    predicted = AccuracyPredictor.from_pretrained(tmp_path / "p").predict(first)[0]
+    assert list(predicted) == sorted(predicted, reverse=True) and len({c.hash for c in first}) == 3
+    cold = NetembedSearch(np.random.default_rng(0), SMALL, prior=str(tmp_path / "p"))
+    assert warm.rng.bit_generator.state == cold.rng.bit_generator.state  # the ranking drew nothing of the run's

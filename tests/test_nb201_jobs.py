@@ -331,3 +331,24 @@ def test_compare_runs_nb201_side_by_side_and_reports_the_test_accuracy_of_the_pi
     with pytest.raises(SearchError, match="objective reward"):
         compare.run_compare(methods, seeds, 30, tmp_path / "d", data=str(table_path), space="nb201",
                             dataset="cifar10", objective="pareto")  # fmt: skip
+
+
+def test_compare_runs_a_warm_netembed_only_on_labels_its_surrogate_has_not_seen(table_path, tmp_path):
+    """netembed+warm starts from surrogate-nb201 (CIFAR-10 labels): a transfer to another data set
+    is compared, the data set it was trained on (or NAS-Bench-101's table) is refused."""
+    from netembed.benchmarks import compare
+
+    def warm(dataset: str, out: str):
+        return compare.run_compare(
+            ["netembed+warm"], [0], 3, tmp_path / out, data=str(table_path), progress=False, space="nb201",
+            dataset=dataset,
+        )  # fmt: skip
+
+    [run] = warm("imagenet16", "ok")
+    assert run.settings["prior"] == "surrogate-nb201/accuracy" and run.settings["prior_first"] is True
+    assert len(run.accuracy) == 3
+    with pytest.raises(SearchError, match="trained on the cifar10_val labels being compared on"):
+        warm("cifar10", "refused")
+    assert not (tmp_path / "refused").exists()
+    with pytest.raises(SearchError, match="a transfer needs another data set"):
+        compare.check_methods(["random", "netembed+warm"], "reward")

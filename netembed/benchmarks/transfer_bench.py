@@ -313,10 +313,13 @@ def _check_transfer(
 #: Search rows: (method, warm start of its surrogate, the method's own settings). Regularized
 #: evolution's default population (100) makes its first 100 queries random ones, so a row with a
 #: population sized for budgets of 25-100 runs beside it; a warm netembed may need fewer random
-#: cells before its surrogate leads (5, one round, instead of 10).
+#: cells before its surrogate leads (5, one round, instead of 10). "netembed+surrogate" starts
+#: from random cells, as measured before ``--warm-start`` queried its source's best cells first
+#: ("netembed+surrogate_first", what ``netembed search --warm-start`` does now).
 SEARCHERS = {
     "netembed": ("netembed", None, {}),
-    "netembed+surrogate": ("netembed", "surrogate-nb101/accuracy", {}),
+    "netembed+surrogate": ("netembed", "surrogate-nb101/accuracy", {"prior_first": False}),
+    "netembed+surrogate_first": ("netembed", "surrogate-nb101/accuracy", {}),
     "netembed+surrogate_initial5": ("netembed", "surrogate-nb101/accuracy", {"initial": 5}),
     "regularized_evolution": ("regularized_evolution", None, {}),
     "regularized_evolution_p20": ("regularized_evolution", None, {"population_size": 20, "tournament_size": 5}),
@@ -396,7 +399,10 @@ def _build_searcher(name: str, seed: int):
         return build_method(method, seed, "reward", warm_start=warm_start)
     rng = np.random.default_rng(seed)
     if method == "netembed":
-        return NetembedSearch(rng, ControllerConfig(**options), prior=warm_start)
+        config = {k: v for k, v in options.items() if k != "prior_first"}
+        return NetembedSearch(
+            rng, ControllerConfig(**config), prior=warm_start, prior_first=options.get("prior_first", False)
+        )
     return BASELINES[method](rng, **options)
 
 

@@ -214,8 +214,9 @@ def search(sub):
     _space(sub, dataset=True)
     sub.add_argument("--method", default=spec.method, help=", ".join(METHODS))
     sub.add_argument(
-        "--warm-start", help="a pretrained predictor the netembed surrogate starts from and fine-tunes on the run's "
-        "labels (surrogate-nb101/accuracy: it has seen CIFAR-10 labels; for a task of your own, not the table)",
+        "--warm-start", help="a pretrained predictor whose best-ranked cells are queried first, then the netembed "
+        "surrogate starts from it and fine-tunes on the run's labels (surrogate-nb101/accuracy: it has seen CIFAR-10 "
+        "labels; for a task of your own, not the table)",
     )  # fmt: skip
     sub.add_argument(
         "--evaluator", choices=EVALUATORS, default=spec.evaluator,
@@ -268,12 +269,15 @@ def search(sub):
 
 
 def compare(sub):
-    from netembed.runs import METHODS
+    from netembed.runs import COLD_METHODS, METHODS
 
     _common(sub)
     _threads(sub)
     _space(sub, dataset=True)
-    sub.add_argument("--methods", nargs="+", default=list(METHODS))
+    sub.add_argument(
+        "--methods", nargs="+", default=list(COLD_METHODS),
+        help=f"among {', '.join(METHODS)} (netembed+warm: nb201, a data set its surrogate was not trained on)",
+    )  # fmt: skip
     sub.add_argument("--seeds", type=int, default=30, help="number of seeds")
     sub.add_argument("--seed-offset", type=seed, default=0, help="first seed")
     sub.add_argument("--budget", type=int, default=300, help="queries per run")
@@ -331,7 +335,9 @@ def bench(sub, cli):
         "--methods", nargs="+", help="default: netembed netembed+pretrained netembed+prior (nb101) mlp gbt"
     )
     preds.add_argument(
-        "--test-size", type=int, help="held-out cells (default: nb101 50,000; nb201 all outside a pool of twice the largest training size)"
+        "--test-size",
+        type=int,
+        help="held-out cells (default: nb101 50,000; nb201 all outside a pool of twice the largest training size)",
     )
     preds.add_argument("--steps", type=int, help=steps_help)
     preds.add_argument("--batch-size", type=int, help=batch_help)

@@ -41,8 +41,12 @@ if TYPE_CHECKING:
 
 __all__ = ["METHODS", "SearchReport", "SearchSpec", "best_rows", "build_method", "check_method", "run"]
 
-#: Every method the harness can run, baselines first; "netembed+pretrained" warm-starts from encoder-nb101.
-METHODS = ("random", "regularized_evolution", "local_search", "tpe", "netembed", "netembed+pretrained")
+#: Every method the harness can run, baselines first; "netembed+pretrained" starts from the label-free
+#: ``encoder-<space>``; "netembed+warm" from the space's accuracy surrogate (``surrogate-<space>/accuracy``,
+#: which has seen labels: on another data set it is a transfer), querying the cells it ranks best first.
+METHODS = ("random", "regularized_evolution", "local_search", "tpe", "netembed", "netembed+pretrained", "netembed+warm")
+#: The methods whose weights have seen no label (``compare``'s default).
+COLD_METHODS = METHODS[:-1]
 #: Methods with a "pareto" objective (random search is the same either way).
 PARETO_METHODS = ("random", "netembed", "netembed+pretrained")
 
@@ -56,8 +60,11 @@ def check_method(name: str, objective: Objective | str = "reward", warm_start: s
     objective = as_objective(objective)
     if name not in METHODS:
         raise SearchError(f"method must be one of {', '.join(METHODS)}, got {name!r}")
-    if warm_start is not None and not name.startswith("netembed"):
-        raise SearchError(f"--warm-start is for the netembed methods, got method {name!r}")
+    if warm_start is not None and (not name.startswith("netembed") or name == "netembed+warm"):
+        raise SearchError(
+            f"--warm-start is for the netembed methods, got method {name!r}"
+            + (" (it starts from its space's surrogate)" if name == "netembed+warm" else "")
+        )
     if objective.kind != "reward" and name not in PARETO_METHODS:
         raise SearchError(f"{name} has no {objective.kind} objective; use random, netembed or netembed+pretrained")
     return objective
@@ -71,7 +78,8 @@ def build_method(
     A "pareto" objective (netembed and random only) searches for the front of accuracy
     against parameters instead of the best reward; random search is the same either way.
     ``warm_start``: a pretrained predictor (e.g. ``surrogate-nb101/accuracy``) the netembed
-    controller's online surrogate starts from, then fine-tunes on the run's own labels.
+    controller's online surrogate starts from, then fine-tunes on the run's own labels; the
+    initial cells are those it ranks best (``NetembedSearch.prior_first``).
     ``space``: the search space (``netembed.spaces``; None: NAS-Bench-101), whose label-free
     ``encoder-<space>`` netembed+pretrained loads.
     """
@@ -85,7 +93,10 @@ def build_method(
     if name in BASELINES:
         return BASELINES[name](rng, space=space)
     init = f"encoder-{space.name}" if name == "netembed+pretrained" else None
-    return NetembedSearch(rng, init=init, objective=objective, prior=warm_start, space=space)
+    warm_start = f"surrogate-{space.name}/accuracy" if name == "netembed+warm" else warm_start
+    return NetembedSearch(
+        rng, init=init, objective=objective, prior=warm_start, space=space, prior_first=warm_start is not None
+    )
 
 
 # -- the spec ------------------------------------------------------------------------------------
@@ -115,7 +126,8 @@ class SearchSpec:
     - ``workers``, ``worker``, ``storage``, ``study``: a search shared through an Optuna study
       (``storage`` None: an SQLite file in the run's folder) when ``storage`` is set or
       ``workers`` is not 1; ``worker`` is this process's first worker index;
-    - ``warm_start``: a pretrained predictor the netembed controller's surrogate starts from.
+    - ``warm_start``: a pretrained predictor whose best-ranked cells the netembed controller
+      queries first, and which its surrogate then starts from.
     """
 
     method: str = "netembed"

@@ -147,9 +147,14 @@ class NetembedSearch(Method):
     """The project's own search method (see the module docstring). ``init`` names a label-free
     pretrained encoder (e.g. ``"encoder-nb101"``) for the policy's features and the surrogate;
     ``prior`` a predictor whole surrogate members start from: label-free (``"prior-nb101"``), or,
-    on a task of one's own, one that has seen labels (``"surrogate-nb101/accuracy"``). ``space``:
-    the search space (``netembed.spaces``; NAS-Bench-101 by default); ``init`` and ``prior`` must
-    be models of it."""
+    on a task of one's own, one that has seen labels (``"surrogate-nb101/accuracy"``). With
+    ``prior_first`` the initial cells are not random but those the prior ranks best, best first (a
+    warm start that trusts its source: ``prior_pool``). ``space``: the search space
+    (``netembed.spaces``; NAS-Bench-101 by default); ``init`` and ``prior`` must be models of it."""
+
+    #: A prior ranks the whole space where it lists at most this many architectures, else this
+    #: many random ones.
+    PRIOR_POOL = 100_000
 
     @fixed()
     def __init__(
@@ -160,21 +165,25 @@ class NetembedSearch(Method):
         objective: Objective | str = "reward",
         prior: str | None = None,
         space: spaces.Space | str | None = None,
+        prior_first: bool = False,
     ):
         super().__init__(rng)
         objective = as_objective(objective)
+        if prior_first and prior is None:
+            raise SearchError("prior_first ranks the initial cells by a prior: name one (prior=...)")
         self.config, self.init, self.objective, self.prior = config, init, objective, prior
+        self.prior_first, self._ranked = prior_first, None
         self.space = spaces.get(space)
         self.kinds = candidate_kinds(self.space)
         self.name = (
             "netembed"
             + ("+pretrained" if init else "")
-            + ("+prior" if prior else "")
+            + ("+warm" if prior_first else "+prior" if prior else "")
             + ("+pareto" if self.pareto else "")
         )
         self._params: dict[str, int] = {}  # parameter counts of candidates (pareto objective)
         self._round_front: dict = {}  # the front a pareto round was planned against
-        torch_seed = int(rng.integers(2**31))
+        torch_seed = self._torch_seed = int(rng.integers(2**31))
         torch.manual_seed(torch_seed)
         self.encoder = CellEncoder.from_pretrained(init) if init else CellEncoder(EncoderConfig(space=self.space.name))
         self.encoder.eval()
@@ -206,7 +215,7 @@ class NetembedSearch(Method):
             "prior": self.prior,
             "objective": asdict(self.objective),
             "space": self.space.name,
-        }
+        } | ({"prior_first": True} if self.prior_first else {})  # only then: earlier logs still resume
 
     @property
     def pareto(self) -> bool:
@@ -287,7 +296,7 @@ class NetembedSearch(Method):
     def _plan(self) -> list:
         config = self.config
         if len(self.told) < config.initial:  # one at a time, so other workers' labels end it too
-            return [self.space.random(self.rng)]
+            return [self._prior_pick() if self.prior_first else self.space.random(self.rng)]
         self._refresh_surrogate()
         candidates, parents, kinds = self._candidates()
         predicted = self.predictor.predict(candidates)
@@ -310,6 +319,20 @@ class NetembedSearch(Method):
             "rewards": {},
         }
         return chosen
+
+    def _prior_pick(self):
+        """The next best cell by the prior's predicted accuracy that is not yet queried, of the whole
+        space (``PRIOR_POOL`` at most) or of that many random cells drawn from a generator of their
+        own (the run's own draws stay as they were)."""
+        if self._ranked is None:
+            if self.space.size is not None and self.space.size <= self.PRIOR_POOL:
+                pool = self.space.enumerate()
+            else:
+                draws = np.random.default_rng(self._torch_seed)
+                pool = list({c.hash: c for c in (self.space.random(draws) for _ in range(self.PRIOR_POOL))}.values())
+            mean, _ = AccuracyPredictor.from_pretrained(self.prior).predict(pool)
+            self._ranked = iter([pool[i] for i in np.argsort(-mean, kind="stable")])
+        return next((cell for cell in self._ranked if cell.hash not in self.told), None) or self.space.random(self.rng)
 
     def _refresh_surrogate(self) -> None:
         cells = [e.cell for e in self.told.values()]
