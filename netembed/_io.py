@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import socket
@@ -188,6 +189,11 @@ def check_new_folder(path: str | os.PathLike, force: bool, option: str = "--out"
             "file(s); pass --force to replace what is there"
         )
     return path
+
+
+def file_hashes(*paths: str | os.PathLike) -> dict[str, str]:
+    """The sha256 of each file that exists, by file name (what a model card says it was trained on)."""
+    return {Path(p).name: hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in paths if Path(p).is_file()}
 
 
 def parse_json(text: str, source: str | os.PathLike):

@@ -64,21 +64,23 @@ def test_the_held_out_device_is_read_only_at_its_measured_architectures(table, m
     def spy(name):
         fit = latency_bench.METHODS[name]
 
-        def recorded(seen_rows, measured, log_params, rows):
-            calls.append((seen_rows, measured, rows))
-            return fit(seen_rows, measured, log_params, rows)
+        def recorded(known, rows, measured):
+            calls.append((known, rows, measured))
+            return fit(known, rows, measured)
 
         return recorded
 
     monkeypatch.setattr(latency_bench, "METHODS", {n: spy(n) for n in latency_bench.METHODS})
     run_latency_bench(table, [4, 7], [0, 1])
     logs = {d: np.log(table.latency[d].astype(np.float64)) for d in table.devices}
-    assert len(calls) == len(table.devices) * 2 * 2 * 3
-    for seen_rows, measured, rows in calls:
+    assert len(calls) == len(table.devices) * 2 * 2 * len(latency_bench.METHODS)
+    for known, rows, measured in calls:
         device = next(d for d in table.devices if np.array_equal(logs[d][rows], measured))
-        assert seen_rows.shape == (len(rows), len(table.devices) - 1)
-        # no seen column is the held-out device's own (twice_a and a differ by a constant: not equal)
-        assert not any(np.array_equal(seen_rows[:, j], logs[device][rows]) for j in range(seen_rows.shape[1]))
+        assert device not in known.devices and len(known.devices) == len(table.devices) - 1
+        assert np.array_equal(known.seen, np.column_stack([logs[d] for d in known.devices]))
+        # no seen column is the held-out device's own, and the prior was learned from the seen ones
+        assert not any(np.array_equal(known.seen[:, j], logs[device]) for j in range(known.seen.shape[1]))
+        assert known._prior is None or known._prior.config.devices == known.devices
 
 
 @pytest.mark.parametrize(
@@ -87,7 +89,10 @@ def test_the_held_out_device_is_read_only_at_its_measured_architectures(table, m
         ({"test_devices": ["tpu"]}, "device must be one of a, twice_a, params, b .*got 'tpu'"),
         ({"train_devices": ["a", "b"], "test_devices": ["b"]}, "must not share a device .*got b in both"),
         ({"sizes": [1]}, "at least 2 per size"),
-        ({"methods": ["help"]}, r"methods must be among \['params', 'best_device', 'nnls'\], got \['help'\]"),
+        (
+            {"methods": ["help"]},
+            r"methods must be among \['params', 'best_device', 'nnls', 'prior', 'prior\+devices'\], got \['help'\]",
+        ),
         ({"train_devices": ["a"], "test_devices": ["a"]}, "must not share a device"),
         ({"train_devices": ["a"], "test_devices": None}, "testing a needs at least one other device"),
     ],
@@ -109,7 +114,7 @@ def test_the_command_line_writes_the_tables_and_refuses_an_unknown_device_in_one
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     rows = json.loads(done.stdout)
-    assert [r["method"] for r in rows] == ["params", "best_device", "nnls"] and rows[2]["spearman"] == pytest.approx(1)
+    assert [r["method"] for r in rows] == list(latency_bench.METHODS) and rows[2]["spearman"] == pytest.approx(1)
     assert all((tmp_path / "o" / f).exists() for f in ("latency.csv", "latency_devices.csv", "latency.png"))
     refused = subprocess.run(
         [*base, "--test-devices", "tpu", "--out", str(tmp_path / "p")],

@@ -13,12 +13,21 @@ model shipped from those devices would know. The baselines, fitted on the same N
 - ``nnls``: non-negative least squares of the N measured log latencies on the seen devices' log
   latencies and an intercept (a weighted mix of the devices it resembles).
 
+The learned estimators (``netembed.models.latency``), their prior learned from the seen devices:
+
+- ``prior``: the device's weights over the space's structure features, adapted from the N
+  timings under the prior over devices (what a shipped model knows: no other device's timings
+  of these architectures needed);
+- ``prior+devices``: whichever of ``nnls``, ``prior`` and NNLS with the prior on its residual
+  predicts the N measured architectures best, each left out in turn.
+
 Runs on any table in the NAS-Bench-201 format: devices come from its ``latency_{device}`` columns.
 
 >>> import numpy as np
 >>> seen = np.log(np.array([[1.0, 2.0], [2.0, 3.0], [3.0, 7.0], [4.0, 5.0]]))  # two seen devices
->>> fit = METHODS["nnls"](seen[:3], np.log([2.0, 4.0, 6.0]), None, np.arange(3))  # twice the first
->>> np.round(np.exp(fit(seen, None)), 2).tolist()
+>>> known = Known(seen, np.zeros(4), np.zeros((4, 1)), ("a", "b"))
+>>> fitted = METHODS["nnls"](known, np.arange(3), np.log([2.0, 4.0, 6.0]))  # twice the first
+>>> np.round(np.exp(fitted), 2).tolist()
 [2.0, 4.0, 6.0, 8.0]
 """
 
@@ -35,6 +44,7 @@ from netembed import spaces
 from netembed._io import check_writable, save_figure
 from netembed.benchmarks import stats
 from netembed.errors import NetembedError
+from netembed.models.latency import LatencyPrior
 
 __all__ = ["METHODS", "BenchError", "LatencyScore", "bench_latency", "run_latency_bench", "summarise"]
 
@@ -46,30 +56,82 @@ class BenchError(NetembedError, ValueError):
     """Latency benchmark settings that cannot run (unknown device or method, too few timings)."""
 
 
-# -- the methods: fit(seen log latencies at the measured rows, measured log latencies, log params
-#    at the measured rows, the measured rows) -> predict(seen log latencies, log params) -> scores
+# -- the methods: fit(what is known of every architecture, the measured rows, their measured log
+#    latencies) -> predicted log latencies of every architecture
 
 
-def _fit_params(seen_rows, measured, log_params, rows) -> Callable:
-    slope, intercept = np.polyfit(log_params, measured, 1)
-    return lambda seen, params: slope * params + intercept
+@dataclass
+class Known:
+    """What a method knows of every architecture of the table: the seen devices' log latencies
+    (``devices``; never the tested device's), log parameter counts and structure features."""
+
+    seen: np.ndarray
+    log_params: np.ndarray
+    features: np.ndarray
+    devices: tuple[str, ...]
+    _prior: LatencyPrior | None = None  # learned at its first use
+
+    def prior(self) -> LatencyPrior:
+        """The prior over devices learned from the seen devices (once per held-out device)."""
+        if self._prior is None:
+            columns = {d: np.exp(self.seen[:, j]) for j, d in enumerate(self.devices)}
+            self._prior = LatencyPrior.learn(self.features, columns, space="seen")
+        return self._prior
 
 
-def _fit_best_device(seen_rows, measured, log_params, rows) -> Callable:
-    agreement = [spearmanr(seen_rows[:, j], measured).statistic for j in range(seen_rows.shape[1])]
-    best = int(np.nanargmax(agreement))
-    return lambda seen, params: seen[:, best]
+def _fit_params(known: Known, rows, measured) -> np.ndarray:
+    slope, intercept = np.polyfit(known.log_params[rows], measured, 1)
+    return slope * known.log_params + intercept
 
 
-def _fit_nnls(seen_rows, measured, log_params, rows) -> Callable:
+def _fit_best_device(known: Known, rows, measured) -> np.ndarray:
+    agreement = [spearmanr(known.seen[rows, j], measured).statistic for j in range(known.seen.shape[1])]
+    return known.seen[:, int(np.nanargmax(agreement))]
+
+
+def _fit_nnls(known: Known, rows, measured) -> np.ndarray:
     from scipy.optimize import nnls
 
-    with_intercept = np.column_stack([seen_rows, np.ones(len(measured))])
-    weights, _ = nnls(with_intercept, measured)
-    return lambda seen, params: np.column_stack([seen, np.ones(len(seen))]) @ weights
+    columns = np.column_stack([known.seen, np.ones(len(known.seen))])
+    weights, _ = nnls(columns[rows], measured)
+    return columns @ weights
 
 
-METHODS: dict[str, Callable] = {"params": _fit_params, "best_device": _fit_best_device, "nnls": _fit_nnls}
+def _fit_prior(known: Known, rows, measured) -> np.ndarray:
+    """The prior learned from the seen devices, adapted to the measured architectures."""
+    return known.prior().adapt(known.features[rows], np.exp(measured)).log_ms(known.features)
+
+
+def _fit_nnls_and_prior(known: Known, rows, measured) -> np.ndarray:
+    """NNLS of the seen devices, its residual learned under the prior over devices."""
+    prior, predicted = known.prior(), _fit_nnls(known, rows, measured)
+    design = np.column_stack([np.ones(len(known.features)), known.features])
+    return predicted + design @ prior.posterior(design[rows], measured - predicted[rows])
+
+
+def _fit_prior_and_devices(known: Known, rows, measured) -> np.ndarray:
+    """Whichever of NNLS, the prior, and NNLS with the prior on its residual predicts the measured
+    architectures best when each is left out in turn (the measured ones alone decide)."""
+    fits = (_fit_nnls, _fit_prior, _fit_nnls_and_prior)
+    errors = [
+        np.mean(
+            [
+                (fit(known, np.delete(rows, i), np.delete(measured, i))[rows[i]] - measured[i]) ** 2
+                for i in range(len(rows))
+            ]
+        )
+        for fit in fits
+    ]
+    return fits[int(np.argmin(errors))](known, rows, measured)
+
+
+METHODS: dict[str, Callable] = {
+    "params": _fit_params,
+    "best_device": _fit_best_device,
+    "nnls": _fit_nnls,
+    "prior": _fit_prior,
+    "prior+devices": _fit_prior_and_devices,
+}
 
 
 @dataclass(frozen=True)
@@ -126,19 +188,20 @@ def run_latency_bench(
     of the table's devices but the one tested; ``test_devices`` None: each of the table's devices."""
     train, test = _check(table, sizes, seeds, methods, train_devices, test_devices)
     space = spaces.get(space_name)
-    log_params = np.log([space.count_params(table.arch_at(i)) for i in range(len(table))])
+    archs = [table.arch_at(i) for i in range(len(table))]
+    log_params, features = np.log([space.count_params(a) for a in archs]), space.feature_inputs(archs)
     logs = {d: np.log(np.asarray(table.latency[d], dtype=np.float64)) for d in {*train, *test}}
     results = []
     for device in test:
-        seen = np.column_stack([logs[d] for d in train if d != device])  # never the test device
+        others = tuple(d for d in train if d != device)  # never the test device
+        known = Known(np.column_stack([logs[d] for d in others]), log_params, features, others)
         for size in sizes:
             for seed in seeds:
                 rows = np.random.default_rng([seed, size]).choice(len(table), size, replace=False)
                 rest = np.setdiff1d(np.arange(len(table)), rows)
                 measured = logs[device][rows]  # the test device's column, read at the measured rows only
                 for method in methods:
-                    predict = METHODS[method](seen[rows], measured, log_params[rows], rows)
-                    predicted = predict(seen[rest], log_params[rest])
+                    predicted = METHODS[method](known, rows, measured)[rest]
                     results.append(
                         LatencyScore(method, device, size, seed, *_rank_agreement(predicted, logs[device][rest]))
                     )
@@ -241,10 +304,11 @@ def _text(rows: list[dict], per_device: list[dict]) -> list[str]:
     methods = list(dict.fromkeys(r["method"] for r in per_device))
     size = 10 if any(r["measured"] == 10 for r in per_device) else per_device[0]["measured"]
     lines.append(f"\nSpearman per held-out device, {size} measured architectures:")
-    lines.append(f"{'device':<16}" + "".join(f"{m:>13}" for m in methods))
+    width = max(13, *(len(m) + 2 for m in methods))
+    lines.append(f"{'device':<16}" + "".join(f"{m:>{width}}" for m in methods))
     for d in devices:
         found = {r["method"]: r["spearman"] for r in per_device if r["device"] == d and r["measured"] == size}
-        lines.append(f"{d:<16}" + "".join(f"{found[m]:>13.3f}" for m in methods))
+        lines.append(f"{d:<16}" + "".join(f"{found[m]:>{width}.3f}" for m in methods))
     return lines
 
 

@@ -139,9 +139,11 @@ def train_predictor(sub):
     _threads(sub)
     _space(sub, dataset=True)
     sub.add_argument(
-        "--label", choices=LABELS, default=job.label,
-        help="params: log parameter counts of random cells, computed (no table, no labels): a label-free prior "
-        "for --init",
+        "--label", default=job.label,
+        help=f"{', '.join(LABELS)}, latency or latency:DEVICE (nb201). params: log parameter counts of random "
+        "cells, computed (no table, no labels): a label-free prior for --init; latency: the prior over the table's "
+        "devices; latency:DEVICE: a device adapted from --train-size timings or --cells [{\"arch\", \"value\"}] "
+        "ms, --init a latency prior",
     )  # fmt: skip
     sub.add_argument("--train-size", type=int, default=job.train_size, help="random table cells to train on")
     sub.add_argument(

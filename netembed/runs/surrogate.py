@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from netembed._io import check_new_folder, parse_json, read_text, save_figure
+from netembed._io import check_new_folder, file_hashes, parse_json, read_text, save_figure
 from netembed.errors import InvalidCellError, NetembedError
 from netembed.spaces.nb101 import space
 from netembed.spaces.nb101.cell import Cell
@@ -72,8 +72,12 @@ class PredictorJob:
 
     def _check_label(self) -> None:
         """The label against the space, the cells, the data set and the targets."""
+        if self.latency:
+            return self._check_latency()
         if self.label not in LABELS:
-            raise PredictorJobError(f"label must be one of {', '.join(LABELS)}, got {self.label!r}")
+            raise PredictorJobError(
+                f"label must be one of {', '.join(LABELS)}, latency or latency:DEVICE, got {self.label!r}"
+            )
         if self.space != "nb101" and (self.label != "accuracy" or self.cells):
             raise PredictorJobError(
                 f"a {self.space} predictor learns its table's validation accuracies (--label accuracy, no --cells), "
@@ -88,6 +92,22 @@ class PredictorJob:
         if self.label == "params" and self.cells:
             raise PredictorJobError(
                 f"--label params learns random cells of the space (--train-size), got --cells {self.cells}"
+            )
+
+    @property
+    def latency(self) -> bool:
+        """Whether this job learns latencies ("latency": the prior over devices; "latency:DEVICE")."""
+        return self.label == "latency" or self.label.startswith("latency:")
+
+    def _check_latency(self) -> None:
+        if self.space == "nb101":
+            raise PredictorJobError(f"--label {self.label}: NAS-Bench-101 has no latencies (--space nb201)")
+        if self.label == "latency:":
+            raise PredictorJobError("--label latency:DEVICE must name a device, got 'latency:'")
+        if self.label == "latency" and (self.cells or self.init):
+            raise PredictorJobError(
+                "--label latency learns the prior over the table's devices: no --cells or --init "
+                "(a device of your own: --label latency:DEVICE --init latency-nb201 --cells ms.json)"
             )
 
     def _check_sizes(self) -> None:
@@ -140,6 +160,10 @@ def train_predictor(
     from netembed.models.predictors import AccuracyPredictor, LabelError, TimeEstimator
     from netembed.spaces.nb101.table import load_table
 
+    if job.latency:
+        from netembed.runs.latency import train_latency
+
+        return train_latency(job, out, command, force)
     if job.space != "nb101":
         return _train_elsewhere(job, out, command, progress, force)
     bench = load_table(job.data, required=job.cells is None and job.label != "params")
@@ -269,7 +293,7 @@ def _data_hashes(bench: Benchmark, label: str) -> dict[str, str]:
     from netembed.spaces.nb101.table import TIME_FILE
 
     files = [bench.source] + ([bench.source.parent / TIME_FILE] if label == "time" else [])
-    return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files if f.is_file()}
+    return file_hashes(*files)
 
 
 def _column(bench: Benchmark, label: str) -> np.ndarray:
@@ -361,7 +385,7 @@ def _train_elsewhere(job: PredictorJob, out, command: str | None, progress: bool
         "train_cells": len(train_rows),
         "init": job.init,
         "train_rows_sha256": hashlib.sha256(np.sort(train_rows).tobytes()).hexdigest(),
-        "data_sha256": {table.source.name: hashlib.sha256(table.source.read_bytes()).hexdigest()},
+        "data_sha256": file_hashes(table.source),
         "quality": quality,
     }
     model.save_pretrained(out, meta)
@@ -376,6 +400,10 @@ def _train_elsewhere(job: PredictorJob, out, command: str | None, progress: bool
 
 def predictor_text(payload: dict) -> str:
     """What ``netembed train-predictor`` prints of ``train_predictor``'s payload."""
+    if payload["model"] in ("LatencyPrior", "DeviceLatency"):
+        from netembed.runs.latency import latency_text
+
+        return latency_text(payload)
     text = [f"wrote {payload['out']} ({payload['model']}, {payload['train_cells']:,} training cells)"]
     if "test" in payload:
         t = payload["test"]
