@@ -271,7 +271,7 @@ def model(*fitting: str):
 
     def draw_model(draw, case: Case) -> str:
         kind = draw(mostly(st.sampled_from(fitting), st.sampled_from(others)))
-        if "nb101" in kind or kind == "no-such-model":
+        if "nb101" in kind or "nb201" in kind or kind == "no-such-model":
             return kind
         path = case.path()
         if kind == "a file":
@@ -467,7 +467,7 @@ GRAMMAR = {
         {
             **COMMON,
             **SPACE_DATASET,
-            "--label": words("accuracy", "time", "params"),
+            "--label": words("accuracy", "time", "params", "latency", "latency:pixel3", "latency:"),
             "--train-size": tiny(2, 12),
             "--cells": cells_file,
             "--test-size": tiny(2, 5),
@@ -502,6 +502,7 @@ GRAMMAR = {
             "--accuracy-model": model("surrogate-nb101/accuracy"),
             "--time-model": model("surrogate-nb101/time"),
             "--warm-start": model("surrogate-nb101/accuracy", "prior-nb101"),
+            "--latency-model": model("latency-nb201", "surrogate-nb201/accuracy"),
             "--out": search_out,
             "--resume": None,
             "--workers": tiny(1, 1),

@@ -180,6 +180,48 @@ def test_a_latency_cost_reads_the_devices_column_and_the_pick_is_checked_against
     assert [e.latency for e in resumed.result.evaluations[:20]] == [e.latency for e in report.result.evaluations]
 
 
+def test_a_latency_constraint_can_read_a_model_adapted_from_ten_timings_and_the_pick_is_checked(
+    table_path, table, tmp_path
+):
+    """The search reads the model's milliseconds, never the table's column; the report names the
+    model and its 10 timings, and checks the pick against the column."""
+    from netembed.models.latency import LatencyPrior
+
+    archs = [table.arch_at(i) for i in range(len(table))]
+    features = NB201.feature_inputs(archs)
+    column = table.latency["phone_x"].astype(np.float64)
+    # a prior from made-up devices (the synthetic table's two devices are the same one)
+    others = {f"d{k}": column ** (0.5 + k / 4) * np.exp(0.1 * k * features[:, 0]) for k in range(4)}
+    rows = np.random.default_rng(0).choice(len(table), 10, replace=False)
+    model = LatencyPrior.learn(features, others, space="nb201").adapt(features[rows], column[rows], "phone_x")
+    model.save_pretrained(tmp_path / "phone_x", {"timings": 10})
+    target = float(np.median(column))
+    spec = netembed.SearchSpec(
+        method="random", evaluator="table", budget=Budget(queries=20), space="nb201", data=str(table_path),
+        objective=Objective(reward=Reward("hard", "latency:phone_x", target)), latency_model=str(tmp_path / "phone_x"),
+    )  # fmt: skip
+    report = netembed.run(spec, tmp_path / "run")
+    predicted = [float(model.ms(NB201.feature_inputs([e.cell]))[0]) for e in report.result.evaluations]
+    assert [e.latency for e in report.result.evaluations] == pytest.approx(predicted)
+    assert [e.latency for e in report.result.evaluations] != pytest.approx(
+        [float(column[table.row_of(e.cell)]) for e in report.result.evaluations]
+    )  # the model's, not the table's
+    within = report.payload["within_budget"]["best"]
+    assert within["latency"] <= target and within["true_cost"] == pytest.approx(column[table.row_of(within["arch"])])
+    assert report.payload["settings"]["latency_model"] == {"model": str(tmp_path / "phone_x"), "timings": 10}
+    assert "adapted from 10 timings" in report.text()
+    with pytest.raises(SearchError, match="must predict nb201 latencies on fpga .*got nb201 latencies on phone_x"):
+        netembed.run(
+            netembed.SearchSpec(
+                **{**spec.__dict__, "objective": Objective(reward=Reward("hard", "latency:fpga", 1.0))}
+            ),
+            tmp_path / "other",
+        )
+    with pytest.raises(SearchError, match="--latency-model predicts a latency:DEVICE cost, got --cost 'params'"):
+        netembed.SearchSpec(**{**spec.__dict__, "objective": Objective(reward=Reward("hard", "params", 1e6))})
+    assert not (tmp_path / "other").exists()
+
+
 def test_a_surrogate_searches_nb201_without_the_table(tmp_path, monkeypatch):
     monkeypatch.setenv("NETEMBED_NB201_DATA", str(tmp_path / "absent.npz"))
     spec = netembed.SearchSpec(method="random", budget=Budget(queries=6), space="nb201")
@@ -224,7 +266,7 @@ def test_workers_share_a_nb201_study_and_its_trials_show_the_edges(table_path, t
         (
             {"evaluator": "surrogate", "objective": Objective(reward=Reward("hard", "latency:fpga", 3.0))},
             SearchError,
-            "a latency cost is read from the table: evaluator must be 'table', got 'surrogate'",
+            "a latency cost is read from the table \\(evaluator 'table'\\) or predicted by --latency-model, got evaluator 'surrogate'",
         ),
         (
             {"space": "nb101", "objective": Objective(reward=Reward("hard", "latency:fpga", 3.0))},

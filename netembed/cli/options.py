@@ -238,6 +238,10 @@ def search(sub):
     )  # fmt: skip
     sub.add_argument("--cost-target", type=float, help="T0 of the soft/hard reward, in units of --cost")
     sub.add_argument(
+        "--latency-model", help="nb201: a device's latency model (train-predictor --label latency:DEVICE) whose "
+        "predictions a latency:DEVICE cost reads instead of the table's column",
+    )  # fmt: skip
+    sub.add_argument(
         "--objective", choices=KINDS, default=spec.objective.kind,
         help="pareto: grow the front of accuracy vs parameters (netembed and random)",
     )  # fmt: skip

@@ -127,7 +127,10 @@ class SearchSpec:
       (``storage`` None: an SQLite file in the run's folder) when ``storage`` is set or
       ``workers`` is not 1; ``worker`` is this process's first worker index;
     - ``warm_start``: a pretrained predictor whose best-ranked cells the netembed controller
-      queries first, and which its surrogate then starts from.
+      queries first, and which its surrogate then starts from;
+    - ``latency_model``: a device's latency model (``DeviceLatency``, e.g. adapted from 10
+      timings by ``train-predictor --label latency:DEVICE``) whose predictions a ``latency:DEVICE``
+      cost reads instead of the table's column (which then only checks the pick).
     """
 
     method: str = "netembed"
@@ -146,6 +149,7 @@ class SearchSpec:
     warm_start: str | None = None
     space: str = "nb101"
     dataset: str | None = None
+    latency_model: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.objective, Objective):
@@ -194,9 +198,12 @@ class SearchSpec:
             raise SearchError(
                 f"{self.space} has no training times: a reward's cost must be params or latency:DEVICE, got 'seconds'"
             )
-        if reward.measure == "latency" and self.evaluator != "table":
+        if self.latency_model is not None and reward.measure != "latency":
+            raise SearchError(f"--latency-model predicts a latency:DEVICE cost, got --cost {reward.cost!r}")
+        if reward.measure == "latency" and self.evaluator != "table" and self.latency_model is None:
             raise SearchError(
-                f"a latency cost is read from the table: evaluator must be 'table', got {self.evaluator!r}"
+                "a latency cost is read from the table (evaluator 'table') or predicted by --latency-model, "
+                f"got evaluator {self.evaluator!r} and no latency model"
             )
 
     @property
@@ -408,15 +415,16 @@ def _parts_elsewhere(spec: SearchSpec) -> _Parts:
 
     space, reward = spaces.get(spec.space), spec.objective.reward
     table = space.find_table(spec.data, required=spec.evaluator == "table")
+    latency, timings = _latency_model(spec)
     if spec.evaluator == "table":
-        evaluator = NB201TableEvaluator(table, spec.dataset or table.datasets[0], reward.device)
+        evaluator = NB201TableEvaluator(table, spec.dataset or table.datasets[0], reward.device, latency)
         predictor, dataset = None, evaluator.dataset
     else:
         predictor, _, card = _load_models(spec)
         dataset = _surrogate_dataset(spec, card)
         if table is not None:
             table.check_dataset(dataset)
-        evaluator = SurrogateEvaluator(predictor, space=space)
+        evaluator = SurrogateEvaluator(predictor, space=space, latency_model=latency)
     settings = _settings(spec) | {
         "budget": {"queries": spec.budget.queries, "seconds": spec.budget.seconds},
         "space": spec.space,
@@ -424,7 +432,27 @@ def _parts_elsewhere(spec: SearchSpec) -> _Parts:
     }
     if spec.evaluator == "surrogate":
         settings["accuracy_model"] = spec.models[0]
+    if latency is not None:  # only then: earlier logs still resume
+        settings["latency_model"] = {"model": spec.latency_model, "timings": timings}
     return _Parts(table, predictor, evaluator, settings)
+
+
+def _latency_model(spec: SearchSpec):
+    """The ``DeviceLatency`` a latency cost reads (None: the table's column) and the number of
+    timings it was adapted from (its card's; they are queries the search did not pay for)."""
+    if spec.latency_model is None:
+        return None, None
+    from netembed.models import hub
+    from netembed.models.latency import DeviceConfig, DeviceLatency
+
+    model, meta = hub.load_pretrained(DeviceLatency, hub.resolve(spec.latency_model), DeviceConfig)
+    device = spec.objective.reward.device
+    if model.config.space != spec.space or model.config.device != device:
+        raise SearchError(
+            f"--latency-model must predict {spec.space} latencies on {device} (--cost latency:{device}), got "
+            f"{model.config.space} latencies on {model.config.device} in {spec.latency_model}"
+        )
+    return model, meta.get("timings")
 
 
 def _surrogate_dataset(spec: SearchSpec, card: dict) -> str:
@@ -724,6 +752,8 @@ def truth_of(table, reward: Reward, space=None, dataset: str | None = None) -> t
         costs = table.params if reward.measure == "params" else table.train_time_108
         return table.test_acc_108, costs, lambda cell: table.row_of(cell) if cell in table else None
     if reward.measure == "latency":
+        if reward.device not in table.devices:  # a device of one's own: nothing to check the pick against
+            return None
         costs = table.latency[reward.device]
     else:
         costs = np.array([space.count_params(table.arch_at(i)) for i in range(len(table))])
@@ -858,7 +888,13 @@ def _table_text(report: SearchReport) -> list[str]:
             + (f"{show(r['latency'], '.2f'):>8}" if latency else "")
             + f"  {r['arch']}"
         )
-    return lines + report.closing("pass --data or set NETEMBED_NB201_DATA", [])
+    model, predicted = report.payload["settings"].get("latency_model"), []
+    if model is not None:
+        predicted.append(
+            f"latency on {latency}: predicted by {model['model']}, adapted from {model['timings']} timings of the "
+            f"device (measurements beside the {len(result.evaluations)} queries)"
+        )
+    return lines + report.closing("pass --data or set NETEMBED_NB201_DATA", predicted)
 
 
 def best_rows(

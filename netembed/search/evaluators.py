@@ -90,38 +90,58 @@ class NB201TableEvaluator:
     the benchmark's users search; each new architecture is one query. The test accuracy of what a
     search picked is read from the table afterwards (``Table.test``), never by the search.
     Seconds are unknown (None); parameters are the exact counts of the CIFAR network; with a
-    ``device``, latency is the table's milliseconds on it."""
+    ``device``, latency is the table's milliseconds on it, or with a ``latency_model`` (a
+    ``DeviceLatency`` adapted from a few timings) its prediction: the table's column is then read
+    only to check the pick afterwards."""
 
     name = "table"
 
-    def __init__(self, table, dataset: str = "cifar10", device: str | None = None):
-        self.table, self.dataset = table, table.check_dataset(dataset)
-        self.device = None if device is None else table.check_device(device)
+    def __init__(self, table, dataset: str = "cifar10", device: str | None = None, latency_model=None):
+        self.table, self.dataset, self.latency_model = table, table.check_dataset(dataset), latency_model
+        self.device = device if device is None or latency_model is not None else table.check_device(device)
 
     def __call__(self, arch) -> Measurement:
         from netembed.spaces.nb201.params import count_params
 
         row = self.table.row_of(arch)
-        latency = None if self.device is None else float(self.table.latency[self.device][row])
+        if self.latency_model is not None:
+            latency = predicted_latency(self.latency_model, arch)
+        else:
+            latency = None if self.device is None else float(self.table.latency[self.device][row])
         return Measurement(float(self.table.val[self.dataset][row]), None, count_params(arch.ops), latency)
+
+
+def predicted_latency(model, arch) -> float:
+    """A ``DeviceLatency``'s milliseconds for one architecture of its space."""
+    from netembed import spaces
+
+    return float(model.ms(spaces.get(model.config.space).feature_inputs([arch]))[0])
 
 
 class SurrogateEvaluator:
     """Labels from surrogate models (no table needed): predicted accuracy and training seconds
-    (where a time estimator is given), the exact parameter count of ``space`` (None: NAS-Bench-101)."""
+    (where a time estimator is given), the exact parameter count of ``space`` (None: NAS-Bench-101)
+    and, with a ``latency_model`` (``DeviceLatency``), predicted milliseconds."""
 
     name = "surrogate"
 
-    def __init__(self, accuracy_predictor: AccuracyPredictor, time_estimator: TimeEstimator | None = None, space=None):
+    def __init__(
+        self,
+        accuracy_predictor: AccuracyPredictor,
+        time_estimator: TimeEstimator | None = None,
+        space=None,
+        latency_model=None,
+    ):
         from netembed import spaces
 
         self.accuracy_predictor, self.time_estimator = accuracy_predictor, time_estimator
-        self.space = spaces.get(space)
+        self.space, self.latency_model = spaces.get(space), latency_model
 
     def __call__(self, cell: Cell) -> Measurement:
         accuracy = float(np.clip(self.accuracy_predictor.predict([cell])[0][0], 0.0, 1.0))
         seconds = None if self.time_estimator is None else float(self.time_estimator.predict([cell])[0][0])
-        return Measurement(accuracy, seconds, self.space.count_params(cell))
+        latency = None if self.latency_model is None else predicted_latency(self.latency_model, cell)
+        return Measurement(accuracy, seconds, self.space.count_params(cell), latency)
 
 
 class RealTrainingEvaluator:
