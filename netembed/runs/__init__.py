@@ -439,7 +439,7 @@ def _parts_elsewhere(spec: SearchSpec) -> _Parts:
 
 def _latency_model(spec: SearchSpec):
     """The ``DeviceLatency`` a latency cost reads (None: the table's column) and the number of
-    timings it was adapted from (its card's; they are queries the search did not pay for)."""
+    timings it was adapted from (its card's: measurements made beside the search's queries)."""
     if spec.latency_model is None:
         return None, None
     from netembed.models import hub

@@ -21,7 +21,8 @@ Its torch work runs on one thread (``netembed.threads.fixed``), whatever the pro
 that a seed asks the same cells on any machine at any load.
 
 Mode: co-trained during the search from a label-free start; nothing in it has seen a label
-that the run did not pay for, so its query counts are honest (docs/design.md).
+that the run did not pay for, so its query counts are honest (docs/design.md). A warm start
+(``prior`` trained on labels, ``prior_first``) is the exception that names its source.
 """
 
 from __future__ import annotations
@@ -149,7 +150,7 @@ class NetembedSearch(Method):
     ``prior`` a predictor whole surrogate members start from: label-free (``"prior-nb101"``), or,
     on a task of one's own, one that has seen labels (``"surrogate-nb101/accuracy"``). With
     ``prior_first`` the initial cells are not random but those the prior ranks best, best first (a
-    warm start that trusts its source: ``prior_pool``). ``space``: the search space
+    warm start that trusts its source; ``PRIOR_POOL``). ``space``: the search space
     (``netembed.spaces``; NAS-Bench-101 by default); ``init`` and ``prior`` must be models of it."""
 
     #: A prior ranks the whole space where it lists at most this many architectures, else this
