@@ -49,6 +49,11 @@ def _print(args: argparse.Namespace, payload, text: str) -> None:
     print(json.dumps(payload, indent=2) if args.format == "json" else text)
 
 
+def _seed_range(args: argparse.Namespace, count: int | None = None) -> range:
+    """The seeds ``--seed-offset`` .. ``--seed-offset + --seeds - 1`` (or ``count`` of them)."""
+    return range(args.seed_offset, args.seed_offset + (args.seeds if count is None else count))
+
+
 def _command_line() -> str:
     return "netembed " + " ".join(sys.argv[1:])
 
@@ -160,7 +165,7 @@ def cmd_bench_predictors(args: argparse.Namespace) -> None:
     from netembed.benchmarks import predictor_bench
 
     _print(args, *predictor_bench.bench_predictors(
-        args.out, args.train_sizes, range(args.seed_offset, args.seed_offset + args.seeds), args.methods,
+        args.out, args.train_sizes, _seed_range(args), args.methods,
         data=args.data, test_size=args.test_size, steps=args.steps, batch_size=args.batch_size,
         progress=args.format == "text", space_name=args.space, dataset=args.dataset,
     ))  # fmt: skip
@@ -171,7 +176,7 @@ def cmd_bench_time(args: argparse.Namespace) -> None:
     from netembed.benchmarks import predictor_bench
 
     _print(args, *predictor_bench.bench_time(
-        args.out, args.train_sizes, range(args.seed_offset, args.seed_offset + args.seeds), args.methods,
+        args.out, args.train_sizes, _seed_range(args), args.methods,
         data=args.data, pool_size=args.pool_size, steps=args.steps, batch_size=args.batch_size,
         progress=args.format == "text",
     ))  # fmt: skip
@@ -182,7 +187,7 @@ def cmd_bench_latency(args: argparse.Namespace) -> None:
     from netembed.benchmarks.latency_bench import bench_latency
 
     _print(args, *bench_latency(
-        args.out, args.sizes, range(args.seed_offset, args.seed_offset + args.seeds), args.methods, data=args.data,
+        args.out, args.sizes, _seed_range(args), args.methods, data=args.data,
         train_devices=args.train_devices, test_devices=args.test_devices,
     ))  # fmt: skip
 
@@ -192,10 +197,10 @@ def cmd_bench_transfer(args: argparse.Namespace) -> None:
     from netembed.benchmarks.transfer_bench import bench_transfer
 
     _print(args, *bench_transfer(
-        args.labels, args.out, seeds=range(args.seed_offset, args.seed_offset + args.seeds), pool_size=args.pool_size,
+        args.labels, args.out, seeds=_seed_range(args), pool_size=args.pool_size,
         predictors=args.predictors, predictor_sizes=args.predictor_sizes, timers=args.timers,
         time_sizes=args.time_sizes, searches=args.searches, search_budget=args.search_budget, jobs=args.jobs,
-        search_seeds=range(args.seed_offset, args.seed_offset + args.search_seeds), steps=args.steps,
+        search_seeds=_seed_range(args, args.search_seeds), steps=args.steps,
         progress=args.format == "text",
     ))  # fmt: skip
 
@@ -265,7 +270,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
     text = args.format == "text"
     _print(args, *compare_methods(
-        args.methods, range(args.seed_offset, args.seed_offset + args.seeds), args.budget, args.out, data=args.data,
+        args.methods, _seed_range(args), args.budget, args.out, data=args.data,
         jobs=args.jobs, progress=text, objective=args.objective, space=args.space, dataset=args.dataset,
         announce=(lambda line: print(line, flush=True)) if text else None,
     ))  # fmt: skip

@@ -69,6 +69,12 @@ def _space(sub, dataset: bool = False) -> None:
         sub.add_argument("--dataset", help="nb201: the data set whose accuracies to read (default: cifar10)")
 
 
+def _seeds(sub, default: int, offset_type=None) -> None:
+    """``--seeds N`` and ``--seed-offset K``: the seeds K .. K+N-1 (``cli.seed_range``)."""
+    sub.add_argument("--seeds", type=int, default=default, help="number of seeds")
+    sub.add_argument("--seed-offset", type=offset_type or seed, default=0, help="first seed")
+
+
 def info(sub):
     _common(sub)
     _space(sub)
@@ -284,8 +290,7 @@ def compare(sub):
         "--methods", nargs="+", default=list(COLD_METHODS),
         help=f"among {', '.join(METHODS)} (netembed+warm: nb201, a data set its surrogate was not trained on)",
     )  # fmt: skip
-    sub.add_argument("--seeds", type=int, default=30, help="number of seeds")
-    sub.add_argument("--seed-offset", type=seed, default=0, help="first seed")
+    _seeds(sub, 30)
     sub.add_argument("--budget", type=int, default=300, help="queries per run")
     sub.add_argument("--jobs", type=per_cpu, default=1, help="parallel processes")
     sub.add_argument(
@@ -335,8 +340,7 @@ def bench(sub, cli):
     preds.add_argument(
         "--train-sizes", type=int, nargs="+", help="default: nb101 100 172 424 4236; nb201 78 156 469 781 1563"
     )
-    preds.add_argument("--seeds", type=int, default=5, help="number of seeds")
-    preds.add_argument("--seed-offset", type=seed, default=0, help="first seed")
+    _seeds(preds, 5)
     preds.add_argument(
         "--methods", nargs="+", help="default: netembed netembed+pretrained netembed+prior (nb101) mlp gbt"
     )
@@ -353,8 +357,7 @@ def bench(sub, cli):
     _common(timing)
     _threads(timing)
     timing.add_argument("--train-sizes", type=int, nargs="+", default=[100, 424, 15_000])
-    timing.add_argument("--seeds", type=int, default=3, help="number of seeds")
-    timing.add_argument("--seed-offset", type=seed, default=0, help="first seed")
+    _seeds(timing, 3)
     timing.add_argument("--methods", nargs="+", default=["netembed", "params", "gbt"])
     timing.add_argument(
         "--pool-size",
@@ -383,8 +386,7 @@ def _latency(sub, cli):
         default=list(DEFAULT_SIZES),
         help="architectures measured on the held-out device",
     )
-    sub.add_argument("--seeds", type=int, default=5, help="number of seeds")
-    sub.add_argument("--seed-offset", type=seed, default=0, help="first seed")
+    _seeds(sub, 5)
     sub.add_argument("--methods", nargs="+", default=list(METHODS), help=", ".join(METHODS))
     sub.add_argument("--train-devices", type=_names, help="devices A,B,... to learn from (default: all but the tested)")
     sub.add_argument("--test-devices", type=_names, help="devices C,D,... to hold out in turn (default: every one)")
@@ -404,8 +406,7 @@ def _transfer(sub, cli):
     sub.add_argument("--labels", default="results/labels/labels.json", help="the labelled set netembed label wrote")
     sub.add_argument("--predictor-sizes", type=int, nargs="+", default=[20, 50, 100, 200])
     sub.add_argument("--time-sizes", type=int, nargs="+", default=[10, 20, 50, 200], help="timed cells")
-    sub.add_argument("--seeds", type=int, default=5, help="number of seeds")
-    sub.add_argument("--seed-offset", type=int, default=0, help="first seed")
+    _seeds(sub, 5, offset_type=int)
     sub.add_argument("--predictors", nargs="+", default=list(PREDICTORS), help="accuracy rows ('none': skip)")
     sub.add_argument("--timers", nargs="+", default=list(TIMERS), help="time-estimator rows ('none': skip)")
     sub.add_argument("--pool-size", type=int, default=500, help="cells training sets are drawn from; the rest test")
