@@ -46,7 +46,7 @@ from netembed.benchmarks import stats
 from netembed.errors import NetembedError
 from netembed.models.latency import LatencyPrior
 
-__all__ = ["METHODS", "BenchError", "LatencyScore", "bench_latency", "run_latency_bench", "summarise"]
+__all__ = ["METHODS", "BenchError", "LatencyScore", "bench_latency", "rank_agreement", "run_latency_bench", "summarise"]
 
 #: Architectures measured on the test device, by default (the issue's adaptation sizes).
 DEFAULT_SIZES = (5, 10, 20, 50)
@@ -203,12 +203,12 @@ def run_latency_bench(
                 for method in methods:
                     predicted = METHODS[method](known, rows, measured)[rest]
                     results.append(
-                        LatencyScore(method, device, size, seed, *_rank_agreement(predicted, logs[device][rest]))
+                        LatencyScore(method, device, size, seed, *rank_agreement(predicted, logs[device][rest]))
                     )
     return results
 
 
-def _rank_agreement(predicted: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+def rank_agreement(predicted: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
     """Spearman and Kendall tau; a constant prediction ranks nothing: 0 (where they are undefined)."""
     if np.ptp(predicted) == 0:
         return 0.0, 0.0

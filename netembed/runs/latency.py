@@ -66,7 +66,7 @@ def _learn_prior(job, space, out, command, force) -> dict:
 
 
 def _adapt_device(job, space, device: str, out, command, force) -> dict:
-    from scipy.stats import kendalltau, spearmanr
+    from netembed.benchmarks.latency_bench import rank_agreement
 
     if job.init is None:
         raise LatencyError(f"--label latency:{device} adapts a prior over devices: pass --init (e.g. latency-nb201)")
@@ -97,12 +97,8 @@ def _adapt_device(job, space, device: str, out, command, force) -> dict:
     if column is not None and rows is not None:  # every other architecture of the table's column
         rest = np.setdiff1d(np.arange(len(table)), rows)
         predicted = adapted.log_ms(space.feature_inputs([table.arch_at(int(r)) for r in rest]))
-        truth = np.log(column[rest])
-        meta["quality"] = payload["test"] = {
-            "architectures": len(rest),
-            "spearman": float(spearmanr(predicted, truth).statistic),
-            "kendall_tau": float(kendalltau(predicted, truth).statistic),
-        }
+        spearman, kendall = rank_agreement(predicted, np.log(column[rest]))
+        meta["quality"] = payload["test"] = {"architectures": len(rest), "spearman": spearman, "kendall_tau": kendall}
         meta["train_rows_sha256"] = hashlib.sha256(np.sort(rows).tobytes()).hexdigest()
     adapted.save_pretrained(out, meta)
     return payload
