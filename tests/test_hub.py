@@ -100,8 +100,9 @@ def test_config_json_holds_every_field(saved):
         "weights_sha256": hashlib.sha256((saved / "model.safetensors").read_bytes()).hexdigest(),
         "meta": META,
     }
-    # 1 -> 2: hub.UPGRADES[1] (fields predictors gained since schema 1); 2 -> 3: the space
-    assert hub.SCHEMA_VERSION == 3 and set(hub.UPGRADES) == {1, 2}
+    # 1 -> 2: hub.UPGRADES[1] (fields predictors gained since schema 1); 2 -> 3: the space; 3 -> 4:
+    # a transferred predictor's source
+    assert hub.SCHEMA_VERSION == 4 and set(hub.UPGRADES) == {1, 2, 3}
     assert sorted(path.name for path in saved.iterdir()) == ["config.json", "model.safetensors"]
 
 

@@ -144,7 +144,7 @@ def test_train_predictor_learns_a_prior_then_adapts_a_device_of_another_table(tm
         ),
         (["--label", "latency:mine"], [{"arch": 0, "value": 5.0}], "entry 0's arch is not one of nb201's"),
         (["--label", "latency:mine"], "negative", "measured latencies must be positive finite milliseconds, got -1.0"),
-        (["--label", "latency:mine"], [{"arch": "x", "ms": 5}], 'entry 0 must be {"arch": ..., "value": ms}'),
+        (["--label", "latency:mine"], [{"arch": "x", "ms": 5}], 'entry 0 must be {"arch": ..., "value": milliseconds}'),
         (["--label", "latency:mine"], "text", "entry 0's value must be milliseconds \\(a number\\), got 'fast'"),
         (["--label", "latency:mine", "--init", "surrogate-nb201/accuracy"], [], "model_type must be 'LatencyPrior'"),
     ],

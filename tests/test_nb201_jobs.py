@@ -389,7 +389,7 @@ def test_compare_runs_a_warm_netembed_only_on_labels_its_surrogate_has_not_seen(
     [run] = warm("imagenet16", "ok")
     assert run.settings["prior"] == "surrogate-nb201/accuracy" and run.settings["prior_first"] is True
     assert len(run.accuracy) == 3
-    with pytest.raises(SearchError, match="trained on the cifar10_val labels being compared on"):
+    with pytest.raises(SearchError, match="trained on the cifar10_val labels being measured"):
         warm("cifar10", "refused")
     assert not (tmp_path / "refused").exists()
     with pytest.raises(SearchError, match="a transfer needs another data set"):

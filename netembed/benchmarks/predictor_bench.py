@@ -13,7 +13,10 @@ instead (``Space.feature_inputs``: NAS-Bench-201's one-hot op of each edge).
 The project's rows are ``netembed`` (fresh encoder), ``netembed+pretrained`` (encoders start
 from the label-free autoencoder ``encoder-<space>``) and ``netembed+prior`` (whole members start
 from ``prior-nb101``, which learned log parameter counts of random cells: label-free too;
-NAS-Bench-101 only).
+NAS-Bench-101 only). On labels the space's accuracy surrogate has not seen (NAS-Bench-201's
+CIFAR-100 from the CIFAR-10 surrogate), two rows measure a transfer: ``zero-shot`` (the surrogate
+as it is, no label used) and ``netembed+surrogate`` (``PredictorConfig.for_transfer``: fine-tuned
+from it, its members kept beside).
 
 ``run_time_bench`` does the same for training-time estimators on the timed rows: the project's
 ``TimeEstimator`` against ``params`` (log-seconds linear in log-parameters) and ``gbt`` (trees on
@@ -191,20 +194,43 @@ def _training(method: str, options: dict, role) -> dict:
 
 def _fit_netembed(init: str | None):
     def fit(train: CellRows, y: np.ndarray, seed: int, **training) -> Callable[[CellRows], np.ndarray]:
-        config = PredictorConfig.for_accuracy(seed=seed, space=train.space.name, **training)
-        model = AccuracyPredictor(config).fit(train.cells, y, init=_init(init, train.space.name))
+        start = _init(init, train.space.name)
+        shape = {} if start is None else AccuracyPredictor.shape_of(start)  # to start from all of it
+        config = _role(init)(**shape, **training, seed=seed, space=train.space.name)
+        model = AccuracyPredictor(config).fit(train.cells, y, init=start)
         return lambda test: test.predict(model)
 
     return fit
 
 
+def _zero_shot(train: CellRows, y: np.ndarray, seed: int) -> Callable[[CellRows], np.ndarray]:
+    """The accuracy surrogate of the space as it is: trained on other labels, it sees none of these."""
+    model = AccuracyPredictor.from_pretrained(_init(SURROGATE, train.space.name))
+    return lambda test: test.predict(model)
+
+
+#: The space's accuracy surrogate (``{space}`` its name): ``netembed+surrogate`` starts from it and
+#: ``zero-shot`` is it; both measure a transfer, so only on labels it has not seen (``check_unseen``).
+SURROGATE = "surrogate-{space}/accuracy"
+TRANSFERS = ("zero-shot", "netembed+surrogate")
 #: The pretrained model each ``netembed`` row starts from, ``{space}`` its space's name.
-INITS = {"netembed": None, "netembed+pretrained": "encoder-{space}", "netembed+prior": "prior-{space}"}
+INITS = {
+    "netembed": None,
+    "netembed+pretrained": "encoder-{space}",
+    "netembed+prior": "prior-{space}",
+    "netembed+surrogate": SURROGATE,
+}
 METHODS: dict[str, Callable] = {
     **{name: _fit_netembed(init) for name, init in INITS.items()},
+    "zero-shot": _zero_shot,
     "mlp": _fit_mlp,
     "gbt": _fit_gbt,
 }
+
+
+def _role(init: str | None) -> Callable[..., PredictorConfig]:
+    """A row's ``PredictorConfig`` role: a start from the accuracy surrogate is a transfer to new labels."""
+    return PredictorConfig.for_transfer if init == SURROGATE else PredictorConfig.for_accuracy
 
 
 def _init(template: str | None, space_name: str) -> str | None:
@@ -215,7 +241,7 @@ def _init_weights(method: str, space_name: str) -> dict:
     """The sha256 of the pretrained weights a row starts from (a saved run of other weights is stale)."""
     from netembed.models import hub
 
-    init = _init(INITS.get(method), space_name)
+    init = _init(SURROGATE if method == "zero-shot" else INITS.get(method), space_name)
     return {"init_sha256": hub.read_config(hub.resolve(init))["weights_sha256"]} if init else {}
 
 
@@ -338,7 +364,7 @@ def run_predictor_bench(
             "test_size": test_size,
             "split_seed": split_seed,
             **options,
-            **_training(method, options, PredictorConfig.for_accuracy),
+            **_training(method, options, _role(INITS.get(method))),
             **starts[method],
         }
         results.append(
@@ -539,18 +565,29 @@ def bench_predictors(
     training set differs at every size. ``train_sizes`` and
     ``methods`` None: ``DEFAULT_SIZES`` and every method the space has. Returns ``summarise``'s
     rows and the text a person reads."""
+    from netembed.models import hub
+
     train_sizes = train_sizes or DEFAULT_SIZES.get(space_name, DEFAULT_SIZES["nb201"])
-    methods = methods or [m for m in METHODS if space_name == "nb101" or m != "netembed+prior"]
     out = check_writable(out)
     table = spaces.get(space_name).load_table(data)
     if space_name == "nb101":
         accuracy, archs, title = table.test_acc_108, None, "Accuracy predictors, same splits and seeds"
         test_size = 50_000 if test_size is None else test_size
+        target = "accuracy"
     else:
         dataset = table.check_dataset(dataset or table.datasets[0])
         accuracy, archs = table.val[dataset], [table.arch_at(i) for i in range(len(table))]
         title = f"{space_name} {dataset} validation accuracy predictors, same splits and seeds"
         test_size = len(table) - 2 * max(train_sizes, default=0) if test_size is None else test_size
+        target = f"{dataset}_val"
+    surrogate = _init(SURROGATE, space_name)
+    if methods is None:  # every method the space has; the transfers on labels their source has not seen
+        unseen = hub.read_config(hub.resolve(surrogate))["meta"].get("target") != target
+        methods = [
+            m for m in METHODS if (space_name == "nb101" or m != "netembed+prior") and (unseen or m not in TRANSFERS)
+        ]
+    elif set(methods) & set(TRANSFERS):
+        hub.check_unseen(surrogate, target, " and ".join(sorted(set(methods) & set(TRANSFERS))), BenchError)
     results = run_predictor_bench(
         accuracy, train_sizes, seeds, methods, test_size=test_size, progress=progress, steps=steps,
         batch_size=batch_size, runs_dir=out / "runs", archs=archs, space_name=space_name,

@@ -49,21 +49,35 @@ __all__ = [
     "save_pretrained",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: How an older schema's configs become this one's, by schema version and config class: the
 #: fields added since, with the value every model saved under that version was trained with
 #: (never the new default). Schema 1 -> 2: the predictors' feature view, training length,
 #: targets and readout, added after the first predictors were saved. Schema 2 -> 3: the search
-#: space, when NAS-Bench-201 joined (every earlier model is NAS-Bench-101's).
+#: space, when NAS-Bench-201 joined (every earlier model is NAS-Bench-101's). Schema 3 -> 4: the
+#: source a transferred predictor keeps (none before).
 UPGRADES: dict[int, dict[str, dict]] = {
     1: {"PredictorConfig": {"forest": 0.0, "epochs": 0, "targets": "raw", "view": "forest", "readout": "mean"}},
     2: {"EncoderConfig": {"space": "nb101"}, "PredictorConfig": {"space": "nb101"}},
+    3: {"PredictorConfig": {"source_labels": 0.0}},
 }
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 PRETRAINED_ROOT = Path(__file__).resolve().parents[2] / "pretrained"
 # field -> the JSON type it must have
 _FIELDS = {"schema_version": int, "model_type": str, "config": dict, "weights_sha256": str, "meta": dict}
+
+
+def check_unseen(init: str, target: str, rows: str, error: type[Exception]) -> None:
+    """A transfer from ``init`` must not be measured on the labels it learned: ``target`` names
+    them as a model's card does (e.g. "cifar100_val"; NAS-Bench-101's table "accuracy"), ``rows``
+    what would be in-sample; ``error`` the caller's error class."""
+    source = read_config(resolve(init))["meta"].get("target")
+    if source == target:
+        raise error(
+            f"{rows} start from {init}, trained on the {source} labels being measured: a transfer needs "
+            f"another data set (e.g. --space nb201 --dataset cifar100), got {target}"
+        )
 
 
 def save_pretrained(

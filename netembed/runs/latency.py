@@ -18,9 +18,9 @@ import hashlib
 import numpy as np
 
 from netembed import spaces
-from netembed._io import check_new_folder, file_hashes, parse_json, read_text
-from netembed.errors import NetembedError
+from netembed._io import check_new_folder, file_hashes
 from netembed.models.latency import LatencyError, LatencyPrior
+from netembed.runs.surrogate import arch_values
 
 __all__ = ["latency_text", "train_latency"]
 
@@ -83,7 +83,7 @@ def _adapt_device(job, space, device: str, out, command, force) -> dict:
     if job.cells is None and column is None:
         raise LatencyError(f"device must be one of the table's {', '.join(table.devices)} or --cells, got {device!r}")
     if job.cells is not None:
-        archs, ms = _timings(job.cells, space)
+        archs, ms = arch_values(job.cells, space, "milliseconds", LatencyError)
         rows = None if table is None else np.array([table.row_of(a) for a in archs])
     else:
         if not 2 <= job.train_size <= len(table) - 2:
@@ -121,28 +121,3 @@ def latency_text(payload: dict) -> str:
             f"Kendall tau {t['kendall_tau']:.3f}"
         )
     return text
-
-
-def _timings(path: str, space) -> tuple[list, np.ndarray]:
-    """A user's measured architectures: ``[{"arch": ..., "value": milliseconds}]``."""
-    entries = parse_json(read_text(path, '--cells must be a JSON file of [{"arch": ..., "value": ms}]'), path)
-    if not isinstance(entries, list) or not entries:
-        raise LatencyError(
-            f'{path} must hold a JSON list of {{"arch": ..., "value": ms}}, got {type(entries).__name__}'
-        )
-    archs, values = [], []
-    for i, entry in enumerate(entries):
-        if not isinstance(entry, dict) or set(entry) != {"arch", "value"}:
-            raise LatencyError(f'{path}: entry {i} must be {{"arch": ..., "value": ms}}, got {entry!r}')
-        try:
-            archs.append(space.from_json({"arch": entry["arch"]}))
-        except NetembedError as error:
-            raise LatencyError(f"{path}: entry {i}'s arch is not one of {space.name}'s ({error})") from None
-        if isinstance(entry["value"], bool) or not isinstance(entry["value"], (int, float)):
-            raise LatencyError(f"{path}: entry {i}'s value must be milliseconds (a number), got {entry['value']!r}")
-        values.append(entry["value"])
-    if len({a.hash for a in archs}) < len(archs):
-        raise LatencyError(
-            f"{path} must hold each architecture once, got {len(archs) - len({a.hash for a in archs})} repeats"
-        )
-    return archs, np.asarray(values, dtype=np.float64)

@@ -78,10 +78,10 @@ class PredictorJob:
             raise PredictorJobError(
                 f"label must be one of {', '.join(LABELS)}, latency or latency:DEVICE, got {self.label!r}"
             )
-        if self.space != "nb101" and (self.label != "accuracy" or self.cells):
+        if self.space != "nb101" and self.label != "accuracy":
             raise PredictorJobError(
-                f"a {self.space} predictor learns its table's validation accuracies (--label accuracy, no --cells), "
-                f"got --label {self.label}" + (f" --cells {self.cells}" if self.cells else "")
+                f"a {self.space} predictor learns accuracies (--label accuracy) or latencies (--label latency:DEVICE), "
+                f"got --label {self.label}"
             )
         if self.space == "nb101" and self.dataset is not None:
             raise PredictorJobError(f"--dataset is for nb201 (NAS-Bench-101 has CIFAR-10 only), got {self.dataset!r}")
@@ -123,13 +123,15 @@ class PredictorJob:
         ):
             raise PredictorJobError(f"--ranking-weight must be a finite number >= 0, got {self.ranking_weight!r}")
 
-    def config(self, cells: int):
+    def config(self, cells: int, target: str | None = None):
         """The ``PredictorConfig`` for a fit on ``cells`` labelled cells (with ``init``, shaped like
-        it so that every member starts from all of it)."""
+        it so that every member starts from all of it). ``target`` names the labels learned (e.g.
+        "cifar100_val", or "own" for a user's file): an ``init`` predictor of other labels makes the
+        fit a transfer (``PredictorConfig.for_transfer``: it keeps the source beside the labels)."""
         from netembed.models.predictors import AccuracyPredictor, PredictorConfig, TimeEstimator
 
         role = {
-            "accuracy": PredictorConfig.for_accuracy,
+            "accuracy": PredictorConfig.for_transfer if self._transfers(target) else PredictorConfig.for_accuracy,
             "time": PredictorConfig.for_time,
             "params": PredictorConfig.for_prior,
         }[self.label]
@@ -150,6 +152,16 @@ class PredictorJob:
             config = dataclasses.replace(config, forest=0.0)
         return config
 
+    def _transfers(self, target: str | None) -> bool:
+        """Whether ``init`` is an accuracy predictor of labels other than ``target``'s (None: not a transfer)."""
+        from netembed.models import hub
+
+        if target is None or self.init is None or self.label != "accuracy":
+            return False
+        document = hub.read_config(hub.resolve(self.init))
+        source = document["meta"].get("target")
+        return document["model_type"] == "AccuracyPredictor" and source is not None and source != target
+
 
 def train_predictor(
     job: PredictorJob, out, command: str | None = None, progress: bool = False, force: bool = False
@@ -157,7 +169,7 @@ def train_predictor(
     """Fit, measure (with the table) and save the predictor ``job`` describes in ``out``; returns
     what was written: ``out``, ``train_cells`` and, with the table, ``test`` and ``plot``.
     ``out`` must be new or empty (a shipped model is not replaced by surprise), unless ``force``."""
-    from netembed.models.predictors import AccuracyPredictor, LabelError, TimeEstimator
+    from netembed.models.predictors import AccuracyPredictor, TimeEstimator
     from netembed.spaces.nb101.table import load_table
 
     if job.latency:
@@ -171,11 +183,7 @@ def train_predictor(
     model_cls = TimeEstimator if job.label == "time" else AccuracyPredictor
     cells, labels, train_rows = _labelled(job, bench, rng)  # bad input is refused before anything is written
     model = model_cls(job.config(len(cells)))
-    model.check_labels(cells, labels)
-    if np.ptp(labels) == 0:
-        raise LabelError(
-            f"labels must not all be equal (a predictor learns their order), got {len(labels)} labels all {labels[0]:g}"
-        )
+    _check_labels(model, cells, labels)
     measured = bench is not None and _column(bench, job.label) is not None  # held-out quality on table cells
     if measured and len(_test_pool(bench, job.label, train_rows)) < 2:
         raise PredictorJobError(
@@ -202,6 +210,17 @@ def train_predictor(
         payload["plot"] = payload["test"].pop("plot")
     model.save_pretrained(out, meta)
     return payload
+
+
+def _check_labels(model, cells, labels: np.ndarray) -> None:
+    """The model's rules for its labels, and a spread to learn an order from."""
+    from netembed.models.predictors import LabelError
+
+    model.check_labels(cells, labels)
+    if np.ptp(labels) == 0:
+        raise LabelError(
+            f"labels must not all be equal (a predictor learns their order), got {len(labels)} labels all {labels[0]:g}"
+        )
 
 
 def _labelled(
@@ -348,53 +367,56 @@ def plot_predictions(predicted: np.ndarray, truth: np.ndarray, path: Path, label
 
 def _train_elsewhere(job: PredictorJob, out, command: str | None, progress: bool, force: bool) -> dict:
     """NAS-Bench-201: ``train_size`` random architectures of the table labelled with ``job.dataset``'s
-    validation accuracy (12 epochs); measured on ``test_size`` others (Kendall tau, Spearman)."""
-    from scipy.stats import kendalltau, spearmanr
-
+    validation accuracy (12 epochs), measured on ``test_size`` others (Kendall tau, Spearman); or a
+    user's own ``[{"arch", "value"}]`` accuracies (``job.cells``: no table needed, nothing to measure on)."""
     from netembed import spaces
     from netembed.models.predictors import AccuracyPredictor
 
-    table = spaces.get(job.space).load_table(job.data)
-    dataset = table.check_dataset(job.dataset or table.datasets[0])
-    if not 2 <= job.train_size <= len(table) - 2:
-        raise PredictorJobError(f"--train-size must be in [2, {len(table) - 2}], got {job.train_size}")
-    rng = np.random.default_rng(job.seed)
-    order = rng.permutation(len(table))
-    train_rows, test_rows = order[: job.train_size], order[job.train_size :][: job.test_size]
-    model = AccuracyPredictor(job.config(len(train_rows)))
+    space = spaces.get(job.space)
+    table = space.find_table(job.data, required=job.cells is None)
+    if job.cells is not None:
+        archs, labels = arch_values(job.cells, space, "accuracy")
+        target, test_rows, train_rows = "own", None, None
+    else:
+        dataset = table.check_dataset(job.dataset or table.datasets[0])
+        if not 2 <= job.train_size <= len(table) - 2:
+            raise PredictorJobError(f"--train-size must be in [2, {len(table) - 2}], got {job.train_size}")
+        order = np.random.default_rng(job.seed).permutation(len(table))
+        train_rows, test_rows = order[: job.train_size], order[job.train_size :][: job.test_size]
+        archs, labels, target = (
+            [table.arch_at(int(r)) for r in train_rows],
+            table.val[dataset][train_rows],
+            f"{dataset}_val",
+        )
+    model = AccuracyPredictor(job.config(len(archs), target))
+    _check_labels(model, archs, labels)  # bad input is refused before anything is written
     out = check_new_folder(out, force)  # before the training
     out.mkdir(parents=True, exist_ok=True)
-    model.fit(
-        [table.arch_at(int(r)) for r in train_rows], table.val[dataset][train_rows], init=job.init, progress=progress
-    )
+    model.fit(archs, labels, init=job.init, progress=progress)
+    meta = {"command": command, "target": target, "space": job.space, "train_cells": len(archs), "init": job.init}
+    payload = {"out": str(out), "train_cells": len(archs), "model": "AccuracyPredictor"}
+    if test_rows is not None:
+        meta["train_rows_sha256"] = hashlib.sha256(np.sort(train_rows).tobytes()).hexdigest()
+        meta["data_sha256"] = file_hashes(table.source)
+        payload["test"] = meta["quality"] = _held_out_elsewhere(model, table, dataset, test_rows, out)
+        payload["plot"] = payload["test"].pop("plot")
+    model.save_pretrained(out, meta)
+    return payload
+
+
+def _held_out_elsewhere(model, table, dataset: str, test_rows: np.ndarray, out: Path) -> dict:
+    """Kendall tau and Spearman on ``test_rows`` of another space's table, and the plot."""
+    from scipy.stats import kendalltau, spearmanr
+
     predicted, _ = model.predict([table.arch_at(int(r)) for r in test_rows])
     truth = table.val[dataset][test_rows]
-    quality = {
+    low = float(np.quantile(truth, 0.05))
+    return {
         "cells": len(test_rows),
         "labels": f"{dataset} validation accuracy, 12 epochs",
         "kendall_tau": float(kendalltau(predicted, truth).statistic),
         "spearman": float(spearmanr(predicted, truth).statistic),
-    }
-    plot = plot_predictions(
-        predicted, truth, out / "predicted_vs_true.png", "accuracy", low=float(np.quantile(truth, 0.05))
-    )
-    meta = {
-        "command": command,
-        "target": f"{dataset}_val",
-        "space": job.space,
-        "train_cells": len(train_rows),
-        "init": job.init,
-        "train_rows_sha256": hashlib.sha256(np.sort(train_rows).tobytes()).hexdigest(),
-        "data_sha256": file_hashes(table.source),
-        "quality": quality,
-    }
-    model.save_pretrained(out, meta)
-    return {
-        "out": str(out),
-        "train_cells": len(train_rows),
-        "model": "AccuracyPredictor",
-        "test": quality,
-        "plot": str(plot),
+        "plot": str(plot_predictions(predicted, truth, out / "predicted_vs_true.png", "accuracy", low=low)),
     }
 
 
@@ -413,3 +435,27 @@ def predictor_text(payload: dict) -> str:
             f"{mdape}; plot {payload['plot']}"
         )
     return "\n".join(text)
+
+
+def arch_values(path: str, space, unit: str, error: type[Exception] = PredictorJobError) -> tuple[list, np.ndarray]:
+    """A user's measured architectures of ``space`` (one named by a string, as NAS-Bench-201's):
+    ``[{"arch": ..., "value": number}]``, the values in ``unit`` (e.g. "ms", "accuracy"); a file
+    that breaks a rule raises ``error`` naming the entry."""
+    shape = f'[{{"arch": ..., "value": {unit}}}]'
+    entries = parse_json(read_text(path, f"--cells must be a JSON file of {shape}"), path)
+    if not isinstance(entries, list) or not entries:
+        raise error(f"{path} must hold a JSON list of {shape}, got {type(entries).__name__}")
+    archs, values = [], []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or set(entry) != {"arch", "value"}:
+            raise error(f'{path}: entry {i} must be {{"arch": ..., "value": {unit}}}, got {entry!r}')
+        try:
+            archs.append(space.from_json({"arch": entry["arch"]}))
+        except NetembedError as exc:
+            raise error(f"{path}: entry {i}'s arch is not one of {space.name}'s ({exc})") from None
+        if isinstance(entry["value"], bool) or not isinstance(entry["value"], (int, float)):
+            raise error(f"{path}: entry {i}'s value must be {unit} (a number), got {entry['value']!r}")
+        values.append(entry["value"])
+    if len({a.hash for a in archs}) < len(archs):
+        raise error(f"{path} must hold each architecture once, got {len(archs) - len({a.hash for a in archs})} repeats")
+    return archs, np.asarray(values, dtype=np.float64)
