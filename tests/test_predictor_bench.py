@@ -8,6 +8,7 @@ import pytest
 from netembed import Cell, NetembedError
 from netembed.benchmarks.predictor_bench import (
     BenchError,
+    TRANSFERS,
     flat_features,
     path_encoding,
     run_predictor_bench,
@@ -212,14 +213,18 @@ def test_nb201_predictors_and_baselines_rank_the_cells_outside_a_pool_twice_the_
         tmp_path / "out", [10, 40], [0], None, data=path, steps=20, progress=False, space_name="nb201",
         dataset="imagenet16",
     )  # fmt: skip
-    assert [r["method"] for r in rows][::2] == ["netembed", "netembed+pretrained", "mlp", "gbt"]  # no prior-nb201
+    # no prior-nb201; the transfers, since the shipped surrogate learned cifar10, not imagenet16
+    expected = ["netembed", "netembed+pretrained", "netembed+surrogate", "zero-shot", "mlp", "gbt"]
+    assert [r["method"] for r in rows][::2] == expected
     saved = [json.loads(p.read_text()) for p in sorted((tmp_path / "out" / "runs").glob("*.json"))]
     table = Table.load(path)
     assert all(r["settings"]["space"] == "nb201" and r["settings"]["test_size"] == len(table) - 2 * 40 for r in saved)
     warm = next(r for r in saved if r["measurement"]["method"] == "netembed+pretrained")
     assert warm["settings"]["init_sha256"] == hub.read_config(hub.resolve("encoder-nb201"))["weights_sha256"]
-    # the labels rise with the number of 3x3 convs: with 40 labels every method ranks the rest by it
-    assert min(r["kendall_tau"] for r in rows if r["train_size"] == 40) > 0.5
+    # the labels rise with the number of 3x3 convs: with 40 labels every method that learns them ranks
+    # the rest by it (the transfers keep much of the CIFAR-10 surrogate: tests/test_transfer_predictor.py)
+    learned = [r for r in rows if r["train_size"] == 40 and r["method"] not in TRANSFERS]
+    assert len(learned) == 4 and min(r["kendall_tau"] for r in learned) > 0.5
     with pytest.raises(NetembedError, match="prior-nb201"):
         bench_predictors(tmp_path / "o2", [20], [0], ["netembed+prior"], data=path, space_name="nb201")
 
