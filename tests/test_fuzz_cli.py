@@ -503,6 +503,7 @@ GRAMMAR = {
             "--time-model": model("surrogate-nb101/time"),
             "--warm-start": model("surrogate-nb101/accuracy", "prior-nb101"),
             "--latency-model": model("latency-nb201", "surrogate-nb201/accuracy"),
+            "--latency-quantile": mostly(st.floats(0.01, 0.99).map(str), ANY_FLOAT),
             "--out": search_out,
             "--resume": None,
             "--workers": tiny(1, 1),

@@ -289,7 +289,9 @@ def test_config_missing_field(saved, field):
 @pytest.mark.parametrize("version, shown", [(7, "7"), (0, "0"), ("1", "'1'"), (True, "True"), (1.5, "1.5")])
 def test_wrong_schema_version(saved, version, shown):
     edit_config(saved, schema_version=version)
-    with pytest.raises(DataError, match=rf"schema_version must be 1 to {hub.SCHEMA_VERSION} \(this netembed's\), got {shown}$"):
+    with pytest.raises(
+        DataError, match=rf"schema_version must be 1 to {hub.SCHEMA_VERSION} \(this netembed's\), got {shown}$"
+    ):
         hub.load_pretrained(Tiny, saved, TinyConfig)
 
 

@@ -183,8 +183,9 @@ def test_a_latency_cost_reads_the_devices_column_and_the_pick_is_checked_against
 def test_a_latency_constraint_can_read_a_model_adapted_from_ten_timings_and_the_pick_is_checked(
     table_path, table, tmp_path
 ):
-    """The search reads the model's milliseconds, never the table's column; the report names the
-    model and its 10 timings, and checks the pick against the column."""
+    """The search reads the model's milliseconds at its 0.95 quantile (by default), never the
+    table's column; the report names the model, its quantile and its 10 timings, and checks the
+    pick against the column."""
     from netembed.models.latency import LatencyPrior
 
     archs = [table.arch_at(i) for i in range(len(table))]
@@ -201,15 +202,20 @@ def test_a_latency_constraint_can_read_a_model_adapted_from_ten_timings_and_the_
         objective=Objective(reward=Reward("hard", "latency:phone_x", target)), latency_model=str(tmp_path / "phone_x"),
     )  # fmt: skip
     report = netembed.run(spec, tmp_path / "run")
-    predicted = [float(model.ms(NB201.feature_inputs([e.cell]))[0]) for e in report.result.evaluations]
-    assert [e.latency for e in report.result.evaluations] == pytest.approx(predicted)
+    features = NB201.feature_inputs([e.cell for e in report.result.evaluations])
+    assert [e.latency for e in report.result.evaluations] == pytest.approx(model.ms(features, 0.95))
+    assert (model.ms(features, 0.95) > model.ms(features)).all()  # an upper bound: the spread is not zero
+    median = netembed.run(netembed.SearchSpec(**{**spec.__dict__, "latency_quantile": 0.5}), tmp_path / "median")
+    assert [e.latency for e in median.result.evaluations] == pytest.approx(model.ms(features))
     assert [e.latency for e in report.result.evaluations] != pytest.approx(
         [float(column[table.row_of(e.cell)]) for e in report.result.evaluations]
     )  # the model's, not the table's
     within = report.payload["within_budget"]["best"]
     assert within["latency"] <= target and within["true_cost"] == pytest.approx(column[table.row_of(within["arch"])])
-    assert report.payload["settings"]["latency_model"] == {"model": str(tmp_path / "phone_x"), "timings": 10}
-    assert "adapted from 10 timings" in report.text()
+    assert report.payload["settings"]["latency_model"] == {
+        "model": str(tmp_path / "phone_x"), "timings": 10, "quantile": 0.95
+    }  # fmt: skip
+    assert "at its 0.95 quantile, adapted from 10 timings" in report.text()
     with pytest.raises(SearchError, match="must predict nb201 latencies on fpga .*got nb201 latencies on phone_x"):
         netembed.run(
             netembed.SearchSpec(
@@ -219,6 +225,9 @@ def test_a_latency_constraint_can_read_a_model_adapted_from_ten_timings_and_the_
         )
     with pytest.raises(SearchError, match="--latency-model predicts a latency:DEVICE cost, got --cost 'params'"):
         netembed.SearchSpec(**{**spec.__dict__, "objective": Objective(reward=Reward("hard", "params", 1e6))})
+    for bad in (1.0, 0, True, "0.9"):
+        with pytest.raises(SearchError, match=f"--latency-quantile must be in \\(0, 1\\), got {bad!r}"):
+            netembed.SearchSpec(**{**spec.__dict__, "latency_quantile": bad})
     assert not (tmp_path / "other").exists()
 
 

@@ -7,8 +7,8 @@ import pytest
 
 from netembed import Cell, NetembedError
 from netembed.benchmarks.predictor_bench import (
-    BenchError,
     TRANSFERS,
+    BenchError,
     flat_features,
     path_encoding,
     run_predictor_bench,

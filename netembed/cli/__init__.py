@@ -250,6 +250,7 @@ def search_spec(args: argparse.Namespace):
         training=_training_spec(args, args.inherit) if args.evaluator == "train" else None, data=args.data,
         workers=args.workers, worker=args.worker, storage=args.storage, study=args.study, warm_start=args.warm_start,
         space=args.space, dataset=args.dataset, latency_model=args.latency_model,
+        latency_quantile=args.latency_quantile,
     )  # fmt: skip
 
 

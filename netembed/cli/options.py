@@ -248,6 +248,10 @@ def search(sub):
         "predictions a latency:DEVICE cost reads instead of the table's column",
     )  # fmt: skip
     sub.add_argument(
+        "--latency-quantile", type=float, default=spec.latency_quantile,
+        help="the quantile of --latency-model's predictive spread the cost reads (0.5: its median)",
+    )  # fmt: skip
+    sub.add_argument(
         "--objective", choices=KINDS, default=spec.objective.kind,
         help="pareto: grow the front of accuracy vs parameters (netembed and random)",
     )  # fmt: skip

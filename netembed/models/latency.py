@@ -6,7 +6,8 @@ A device's log latency is modelled as linear in the space's label-free structure
 (how devices differ: a GPU's batch size, a phone's cost of a 3x3 conv) and the residual
 variance. ``adapt`` turns a few timings of a new device into its weights: the posterior mean of
 Bayesian linear regression under that learned prior, nothing tuned on the new device. With no
-timing it is the mean device; with many, the device's own least squares.
+timing it is the mean device; with many, the device's own least squares. The posterior also gives
+each architecture's spread, so a constraint can read an upper quantile (``DeviceLatency.ms``).
 
 >>> import numpy as np
 >>> x = np.array([[0.0], [1.0], [2.0], [3.0]])  # one feature; devices: log ms = a + b x
@@ -93,18 +94,38 @@ class DeviceConfig:
 
 
 class DeviceLatency(nn.Module):
-    """One device's weights over the intercept and the structure features (a float64 buffer)."""
+    """One device's weights over the intercept and the structure features, their posterior
+    covariance and the residual variance (float64 buffers)."""
 
     def __init__(self, config: DeviceConfig = DeviceConfig()):
         super().__init__()
-        self.config = config
-        self.register_buffer("weights", torch.zeros(config.features + 1, dtype=torch.float64))
+        self.config, width = config, config.features + 1
+        self.register_buffer("weights", torch.zeros(width, dtype=torch.float64))
+        self.register_buffer("covariance", torch.zeros(width, width, dtype=torch.float64))
+        self.register_buffer("noise", torch.zeros((), dtype=torch.float64))
 
     def log_ms(self, features: np.ndarray) -> np.ndarray:
+        """The posterior mean of each architecture's log milliseconds."""
         return _design(features) @ self.weights.numpy()
 
-    def ms(self, features: np.ndarray) -> np.ndarray:
-        return np.exp(self.log_ms(features))
+    def log_ms_spread(self, features: np.ndarray) -> np.ndarray:
+        """The posterior predictive standard deviation of each architecture's log milliseconds:
+        what the few timings leave unknown of the weights, and the residual about any device's fit."""
+        design = _design(features)
+        variance = np.einsum("ij,jk,ik->i", design, self.covariance.numpy(), design) + float(self.noise)
+        return np.sqrt(np.maximum(variance, 0.0))
+
+    def ms(self, features: np.ndarray, quantile: float = 0.5) -> np.ndarray:
+        """Milliseconds at the posterior predictive ``quantile`` (0.5: the median, exp of the mean
+        log; 0.95: a bound the device stays under with probability 0.95 under the model)."""
+        if not 0 < quantile < 1:
+            raise LatencyError(f"quantile must be in (0, 1), got {quantile!r}")
+        logs = self.log_ms(features)
+        if quantile == 0.5:
+            return np.exp(logs)
+        from scipy.stats import norm
+
+        return np.exp(logs + norm.ppf(quantile) * self.log_ms_spread(features))
 
     def save_pretrained(self, directory: str | os.PathLike, meta: dict | None = None):
         from netembed.models import hub
@@ -156,14 +177,26 @@ class LatencyPrior(nn.Module):
         config = self.config
         adapted = DeviceLatency(DeviceConfig(config.space, config.features, device, config.devices))
         adapted.weights.copy_(torch.from_numpy(mean + self.posterior(design, logs - design @ mean)))
+        adapted.covariance.copy_(torch.from_numpy(self.posterior_covariance(design)))
+        adapted.noise.copy_(self.noise)
         return adapted
+
+    def _gain(self, design: np.ndarray) -> np.ndarray:
+        """How timings at ``design``'s rows move the weights: covariance X^T (X covariance X^T + noise I)^-1."""
+        covariance, noise = self.covariance.numpy(), float(self.noise)
+        gram = design @ covariance @ design.T + noise * np.eye(len(design))
+        return np.linalg.solve(gram, design @ covariance).T
 
     def posterior(self, design: np.ndarray, residual: np.ndarray) -> np.ndarray:
         """The posterior mean of weights about the prior's mean, given ``residual`` log latencies
         at ``design``'s rows (intercept column first)."""
-        covariance, noise = self.covariance.numpy(), float(self.noise)
-        gram = design @ covariance @ design.T + noise * np.eye(len(design))
-        return covariance @ design.T @ np.linalg.solve(gram, residual)
+        return self._gain(design) @ residual
+
+    def posterior_covariance(self, design: np.ndarray) -> np.ndarray:
+        """The weights' covariance once timings at ``design``'s rows are known."""
+        covariance = self.covariance.numpy()
+        posterior = covariance - self._gain(design) @ design @ covariance
+        return (posterior + posterior.T) / 2  # symmetric to rounding
 
     def save_pretrained(self, directory: str | os.PathLike, meta: dict | None = None):
         from netembed.models import hub

@@ -130,7 +130,9 @@ class SearchSpec:
       queries first, and which its surrogate then starts from;
     - ``latency_model``: a device's latency model (``DeviceLatency``, e.g. adapted from 10
       timings by ``train-predictor --label latency:DEVICE``) whose predictions a ``latency:DEVICE``
-      cost reads instead of the table's column (which then only checks the pick).
+      cost reads instead of the table's column (which then only checks the pick);
+      ``latency_quantile``: the quantile of that model's predictive spread it reads (0.95, the
+      default: a constraint the device meets with probability 0.95 under the model; 0.5 its median).
     """
 
     method: str = "netembed"
@@ -150,6 +152,7 @@ class SearchSpec:
     space: str = "nb101"
     dataset: str | None = None
     latency_model: str | None = None
+    latency_quantile: float = 0.95
 
     def __post_init__(self) -> None:
         if not isinstance(self.objective, Objective):
@@ -200,6 +203,10 @@ class SearchSpec:
             )
         if self.latency_model is not None and reward.measure != "latency":
             raise SearchError(f"--latency-model predicts a latency:DEVICE cost, got --cost {reward.cost!r}")
+        if isinstance(self.latency_quantile, bool) or not (
+            isinstance(self.latency_quantile, (int, float)) and 0 < self.latency_quantile < 1
+        ):
+            raise SearchError(f"--latency-quantile must be in (0, 1), got {self.latency_quantile!r}")
         if reward.measure == "latency" and self.evaluator != "table" and self.latency_model is None:
             raise SearchError(
                 "a latency cost is read from the table (evaluator 'table') or predicted by --latency-model, "
@@ -433,17 +440,18 @@ def _parts_elsewhere(spec: SearchSpec) -> _Parts:
     if spec.evaluator == "surrogate":
         settings["accuracy_model"] = spec.models[0]
     if latency is not None:  # only then: earlier logs still resume
-        settings["latency_model"] = {"model": spec.latency_model, "timings": timings}
+        settings["latency_model"] = {"model": spec.latency_model, "timings": timings, "quantile": latency.quantile}
     return _Parts(table, predictor, evaluator, settings)
 
 
 def _latency_model(spec: SearchSpec):
-    """The ``DeviceLatency`` a latency cost reads (None: the table's column) and the number of
+    """The ``PredictedLatency`` a latency cost reads (None: the table's column) and the number of
     timings it was adapted from (its card's: measurements made beside the search's queries)."""
     if spec.latency_model is None:
         return None, None
     from netembed.models import hub
     from netembed.models.latency import DeviceConfig, DeviceLatency
+    from netembed.search.evaluators import PredictedLatency
 
     model, meta = hub.load_pretrained(DeviceLatency, hub.resolve(spec.latency_model), DeviceConfig)
     device = spec.objective.reward.device
@@ -452,7 +460,7 @@ def _latency_model(spec: SearchSpec):
             f"--latency-model must predict {spec.space} latencies on {device} (--cost latency:{device}), got "
             f"{model.config.space} latencies on {model.config.device} in {spec.latency_model}"
         )
-    return model, meta.get("timings")
+    return PredictedLatency(model, spec.latency_quantile), meta.get("timings")
 
 
 def _surrogate_dataset(spec: SearchSpec, card: dict) -> str:
@@ -891,8 +899,9 @@ def _table_text(report: SearchReport) -> list[str]:
     model, predicted = report.payload["settings"].get("latency_model"), []
     if model is not None:
         predicted.append(
-            f"latency on {latency}: predicted by {model['model']}, adapted from {model['timings']} timings of the "
-            f"device (measurements beside the {len(result.evaluations)} queries)"
+            f"latency on {latency}: predicted by {model['model']} at its {model.get('quantile', 0.5):g} quantile, "
+            f"adapted from {model['timings']} timings of the device (measurements beside the "
+            f"{len(result.evaluations)} queries)"
         )
     return lines + report.closing("pass --data or set NETEMBED_NB201_DATA", predicted)
 

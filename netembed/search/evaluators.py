@@ -23,6 +23,7 @@ import numpy as np
 from netembed.spaces.nb101.cell import Cell
 
 if TYPE_CHECKING:
+    from netembed.models.latency import DeviceLatency
     from netembed.models.predictors import AccuracyPredictor, TimeEstimator
     from netembed.spaces.nb101.table import Benchmark
     from netembed.train.data import ImageData
@@ -34,6 +35,7 @@ __all__ = [
     "Evaluator",
     "Measurement",
     "NB201TableEvaluator",
+    "PredictedLatency",
     "RealTrainingEvaluator",
     "SurrogateEvaluator",
     "TableEvaluator",
@@ -90,9 +92,9 @@ class NB201TableEvaluator:
     the benchmark's users search; each new architecture is one query. The test accuracy of what a
     search picked is read from the table afterwards (``Table.test``), never by the search.
     Seconds are unknown (None); parameters are the exact counts of the CIFAR network; with a
-    ``device``, latency is the table's milliseconds on it, or with a ``latency_model`` (a
-    ``DeviceLatency`` adapted from a few timings) its prediction: the table's column is then read
-    only to check the pick afterwards."""
+    ``device``, latency is the table's milliseconds on it, or with a ``latency_model``
+    (``PredictedLatency``: a device's model adapted from a few timings) its prediction: the table's
+    column is then read only to check the pick afterwards."""
 
     name = "table"
 
@@ -105,23 +107,31 @@ class NB201TableEvaluator:
 
         row = self.table.row_of(arch)
         if self.latency_model is not None:
-            latency = predicted_latency(self.latency_model, arch)
+            latency = self.latency_model(arch)
         else:
             latency = None if self.device is None else float(self.table.latency[self.device][row])
         return Measurement(float(self.table.val[self.dataset][row]), None, count_params(arch.ops), latency)
 
 
-def predicted_latency(model, arch) -> float:
-    """A ``DeviceLatency``'s milliseconds for one architecture of its space."""
-    from netembed import spaces
+@dataclass(frozen=True)
+class PredictedLatency:
+    """A ``DeviceLatency``'s milliseconds for one architecture of its space, at ``quantile`` of its
+    predictive spread (0.5: the median; higher: a bound the device meets with that probability)."""
 
-    return float(model.ms(spaces.get(model.config.space).feature_inputs([arch]))[0])
+    model: DeviceLatency
+    quantile: float = 0.5
+
+    def __call__(self, arch) -> float:
+        from netembed import spaces
+
+        features = spaces.get(self.model.config.space).feature_inputs([arch])
+        return float(self.model.ms(features, self.quantile)[0])
 
 
 class SurrogateEvaluator:
     """Labels from surrogate models (no table needed): predicted accuracy and training seconds
     (where a time estimator is given), the exact parameter count of ``space`` (None: NAS-Bench-101)
-    and, with a ``latency_model`` (``DeviceLatency``), predicted milliseconds."""
+    and, with a ``latency_model`` (``PredictedLatency``), predicted milliseconds."""
 
     name = "surrogate"
 
@@ -140,7 +150,7 @@ class SurrogateEvaluator:
     def __call__(self, cell: Cell) -> Measurement:
         accuracy = float(np.clip(self.accuracy_predictor.predict([cell])[0][0], 0.0, 1.0))
         seconds = None if self.time_estimator is None else float(self.time_estimator.predict([cell])[0][0])
-        latency = None if self.latency_model is None else predicted_latency(self.latency_model, cell)
+        latency = None if self.latency_model is None else self.latency_model(cell)
         return Measurement(accuracy, seconds, self.space.count_params(cell), latency)
 
 
