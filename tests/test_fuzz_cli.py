@@ -34,7 +34,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from netembed import Cell
+from netembed import Cell, spaces
 from netembed.cli import build_parser, main
 from netembed.spaces.nb101 import space, transforms
 from tests.strategies import cells as random_cells
@@ -133,6 +133,16 @@ EVALUATED_LIST = (
     | st.lists(EVALUATED.flatmap(near_miss), min_size=1, max_size=3)
     | st.lists(st.just({**SMALL, "value": 0.5}), min_size=2, max_size=3)  # constant labels, one cell
     | JSON
+)
+
+#: NAS-Bench-201 architectures named by their strings, with an accuracy: bench predictors --labels
+NB201_ARCH = st.integers(0, 15_624).map(lambda i: spaces.get("nb201").enumerate()[i].hash) | st.sampled_from(
+    ["|nor_conv_3x3~0|", "", 7]
+)
+ARCH_VALUES = st.lists(
+    st.builds(lambda arch, value: {"arch": arch, "value": value}, NB201_ARCH, LABEL), max_size=12
+) | st.lists(
+    st.builds(lambda arch, value: {"arch": arch, "value": value}, NB201_ARCH, st.floats(0, 1)), min_size=8, max_size=16
 )
 
 
@@ -546,6 +556,7 @@ GRAMMAR = {
                 words("netembed", "netembed+pretrained", "netembed+prior", "mlp", "gbt"), min_size=1, max_size=2
             ),
             "--test-size": tiny(2, 5),
+            "--labels": lambda draw, case: a_file(draw, case, text_of(ARCH_VALUES)),
             "--steps": tiny(1, 2),
             "--batch-size": ANY_INT,
             "--out": out_folder,

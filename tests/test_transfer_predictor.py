@@ -151,3 +151,31 @@ def test_the_benchmark_measures_a_transfer_only_on_labels_its_source_has_not_see
     assert saved["settings"]["config"]["source_labels"] == TRANSFER_TRAINING["source_labels"]
     # the synthetic labels rise with 3x3 convs, as the shipped CIFAR-10 surrogate's ranking does in part
     assert by["zero-shot"]["kendall_tau"] > 0.1 and by["netembed+surrogate"]["kendall_tau"] > 0.1
+
+
+def test_the_benchmark_reads_a_users_own_labels_and_its_transfers_may_run_on_them(tmp_path):
+    from netembed.benchmarks.predictor_bench import BenchError, bench_predictors
+
+    mine = [{"arch": a.hash, "value": pools(a)} for a in ARCHS[:60]]
+    (tmp_path / "mine.json").write_text(json.dumps(mine))
+    rows, text = bench_predictors(
+        tmp_path / "out", [10], [0], None, progress=False, space_name="nb201", labels=str(tmp_path / "mine.json"),
+        steps=3, data=str(tmp_path / "no-table.npz"),
+    )  # fmt: skip
+    # every method the space has, the transfers too (the source never saw these labels), tested
+    # on the 40 architectures outside a pool of twice the training size
+    assert [r["method"] for r in rows] == [
+        "netembed",
+        "netembed+pretrained",
+        "netembed+surrogate",
+        "zero-shot",
+        "mlp",
+        "gbt",
+    ]
+    saved = json.loads((tmp_path / "out" / "runs" / "accuracy-gbt-10-0.json").read_text())
+    assert saved["settings"]["test_size"] == 40 and len(text.splitlines()) == len(rows) + 2
+    (tmp_path / "bad.json").write_text(json.dumps([{"arch": ARCHS[0].hash, "value": float("nan")}] + mine[1:]))
+    with pytest.raises(BenchError, match="accuracies must be finite and non-negative, got nan at entry 0"):
+        bench_predictors(tmp_path / "o2", [10], [0], None, space_name="nb201", labels=str(tmp_path / "bad.json"))
+    with pytest.raises(BenchError, match="--labels is a file of another space's"):
+        bench_predictors(tmp_path / "o3", [10], [0], None, labels=str(tmp_path / "mine.json"))

@@ -556,30 +556,37 @@ def bench_predictors(
     progress: bool = True,
     space_name: str = "nb101",
     dataset: str | None = None,
+    labels: str | None = None,
 ) -> tuple[list[dict], str]:
     """``netembed bench predictors``: ``run_predictor_bench`` on the table at ``data`` (None: the
     default folder), its measurements kept in ``out/runs`` and ``write_bench``'s files in ``out``.
     NAS-Bench-101: its test accuracies, tested on ``test_size`` cells (None: 50,000). Another space:
-    ``dataset``'s validation accuracies (None: the table's first), tested on every architecture
-    outside a pool of twice the largest training size (``test_size`` None), so that each seed's
-    training set differs at every size. ``train_sizes`` and
-    ``methods`` None: ``DEFAULT_SIZES`` and every method the space has. Returns ``summarise``'s
-    rows and the text a person reads."""
+    ``dataset``'s validation accuracies (None: the table's first), or the accuracies of a user's
+    ``labels`` file (``[{"arch", "value"}]``, e.g. from real training; no table needed), tested on
+    every architecture outside a pool of twice the largest training size (``test_size`` None), so
+    that each seed's training set differs at every size. ``train_sizes`` and ``methods`` None:
+    ``DEFAULT_SIZES`` and every method the space has. Returns ``summarise``'s rows and the text a
+    person reads."""
     from netembed.models import hub
 
     train_sizes = train_sizes or DEFAULT_SIZES.get(space_name, DEFAULT_SIZES["nb201"])
     out = check_writable(out)
-    table = spaces.get(space_name).load_table(data)
-    if space_name == "nb101":
+    if labels is not None:
+        archs, accuracy, target = *_labelled_file(labels, space_name), "own"
+        title = f"{space_name} predictors of {Path(labels).name}, same splits and seeds"
+    elif space_name == "nb101":
+        table = spaces.get(space_name).load_table(data)
         accuracy, archs, title = table.test_acc_108, None, "Accuracy predictors, same splits and seeds"
         test_size = 50_000 if test_size is None else test_size
         target = "accuracy"
     else:
+        table = spaces.get(space_name).load_table(data)
         dataset = table.check_dataset(dataset or table.datasets[0])
         accuracy, archs = table.val[dataset], [table.arch_at(i) for i in range(len(table))]
         title = f"{space_name} {dataset} validation accuracy predictors, same splits and seeds"
-        test_size = len(table) - 2 * max(train_sizes, default=0) if test_size is None else test_size
         target = f"{dataset}_val"
+    if test_size is None:
+        test_size = len(accuracy) - 2 * max(train_sizes, default=0)
     surrogate = _init(SURROGATE, space_name)
     if methods is None:  # every method the space has; the transfers on labels their source has not seen
         unseen = hub.read_config(hub.resolve(surrogate))["meta"].get("target") != target
@@ -594,8 +601,25 @@ def bench_predictors(
     )  # fmt: skip
     rows = summarise(results)
     plot = write_bench(results, rows, out, "predictors", title)
-    table = format_rows(rows, ("spearman", "rmse"))
-    return rows, f"{table}\nwrote {out / 'predictors.csv'}, {out / 'predictors_runs.csv'} and {plot}"
+    text = format_rows(rows, ("spearman", "rmse"))
+    return rows, f"{text}\nwrote {out / 'predictors.csv'}, {out / 'predictors_runs.csv'} and {plot}"
+
+
+def _labelled_file(path: str, space_name: str) -> tuple[list, np.ndarray]:
+    """A user's ``[{"arch", "value"}]`` accuracies of a space whose architectures are named by a
+    string (NAS-Bench-101's own labelled cells: ``netembed bench transfer --labels``)."""
+    if space_name == "nb101":
+        raise BenchError(
+            f"--labels is a file of another space's [{{arch, value}}] (NAS-Bench-101 cells: netembed bench "
+            f"transfer --labels), got --space nb101 with {path}"
+        )
+    archs, accuracy = spaces.get(space_name).read_values(path, "accuracy", BenchError)
+    bad = np.flatnonzero(~np.isfinite(accuracy) | (accuracy < 0))
+    if len(bad):
+        raise BenchError(
+            f"{path}: accuracies must be finite and non-negative, got {accuracy[bad[0]]} at entry {bad[0]}"
+        )
+    return archs, accuracy
 
 
 def bench_time(

@@ -167,7 +167,7 @@ def cmd_bench_predictors(args: argparse.Namespace) -> None:
     _print(args, *predictor_bench.bench_predictors(
         args.out, args.train_sizes, _seed_range(args), args.methods,
         data=args.data, test_size=args.test_size, steps=args.steps, batch_size=args.batch_size,
-        progress=args.format == "text", space_name=args.space, dataset=args.dataset,
+        progress=args.format == "text", space_name=args.space, dataset=args.dataset, labels=args.labels,
     ))  # fmt: skip
 
 

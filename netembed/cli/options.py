@@ -346,12 +346,18 @@ def bench(sub, cli):
     )
     _seeds(preds, 5)
     preds.add_argument(
-        "--methods", nargs="+", help="default: netembed netembed+pretrained netembed+prior (nb101) mlp gbt"
+        "--methods",
+        nargs="+",
+        help="default: netembed netembed+pretrained netembed+prior (nb101) mlp gbt, and on "
+        "labels surrogate-SPACE has not seen zero-shot netembed+surrogate",
     )
     preds.add_argument(
         "--test-size",
         type=int,
         help="held-out cells (default: nb101 50,000; nb201 all outside a pool of twice the largest training size)",
+    )
+    preds.add_argument(
+        "--labels", help='nb201: your own [{"arch", "value"}] accuracies (e.g. from real training) instead of the table'
     )
     preds.add_argument("--steps", type=int, help=steps_help)
     preds.add_argument("--batch-size", type=int, help=batch_help)

@@ -20,7 +20,6 @@ import numpy as np
 from netembed import spaces
 from netembed._io import check_new_folder, file_hashes
 from netembed.models.latency import LatencyError, LatencyPrior
-from netembed.runs.surrogate import arch_values
 
 __all__ = ["latency_text", "train_latency"]
 
@@ -83,7 +82,7 @@ def _adapt_device(job, space, device: str, out, command, force) -> dict:
     if job.cells is None and column is None:
         raise LatencyError(f"device must be one of the table's {', '.join(table.devices)} or --cells, got {device!r}")
     if job.cells is not None:
-        archs, ms = arch_values(job.cells, space, "milliseconds", LatencyError)
+        archs, ms = space.read_values(job.cells, "milliseconds", LatencyError)
         rows = None if table is None else np.array([table.row_of(a) for a in archs])
     else:
         if not 2 <= job.train_size <= len(table) - 2:

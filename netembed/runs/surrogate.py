@@ -375,7 +375,7 @@ def _train_elsewhere(job: PredictorJob, out, command: str | None, progress: bool
     space = spaces.get(job.space)
     table = space.find_table(job.data, required=job.cells is None)
     if job.cells is not None:
-        archs, labels = arch_values(job.cells, space, "accuracy")
+        archs, labels = space.read_values(job.cells, "accuracy", PredictorJobError)
         target, test_rows, train_rows = "own", None, None
     else:
         dataset = table.check_dataset(job.dataset or table.datasets[0])
@@ -435,27 +435,3 @@ def predictor_text(payload: dict) -> str:
             f"{mdape}; plot {payload['plot']}"
         )
     return "\n".join(text)
-
-
-def arch_values(path: str, space, unit: str, error: type[Exception] = PredictorJobError) -> tuple[list, np.ndarray]:
-    """A user's measured architectures of ``space`` (one named by a string, as NAS-Bench-201's):
-    ``[{"arch": ..., "value": number}]``, the values in ``unit`` (e.g. "ms", "accuracy"); a file
-    that breaks a rule raises ``error`` naming the entry."""
-    shape = f'[{{"arch": ..., "value": {unit}}}]'
-    entries = parse_json(read_text(path, f"--cells must be a JSON file of {shape}"), path)
-    if not isinstance(entries, list) or not entries:
-        raise error(f"{path} must hold a JSON list of {shape}, got {type(entries).__name__}")
-    archs, values = [], []
-    for i, entry in enumerate(entries):
-        if not isinstance(entry, dict) or set(entry) != {"arch", "value"}:
-            raise error(f'{path}: entry {i} must be {{"arch": ..., "value": {unit}}}, got {entry!r}')
-        try:
-            archs.append(space.from_json({"arch": entry["arch"]}))
-        except NetembedError as exc:
-            raise error(f"{path}: entry {i}'s arch is not one of {space.name}'s ({exc})") from None
-        if isinstance(entry["value"], bool) or not isinstance(entry["value"], (int, float)):
-            raise error(f"{path}: entry {i}'s value must be {unit} (a number), got {entry['value']!r}")
-        values.append(entry["value"])
-    if len({a.hash for a in archs}) < len(archs):
-        raise error(f"{path} must hold each architecture once, got {len(archs) - len({a.hash for a in archs})} repeats")
-    return archs, np.asarray(values, dtype=np.float64)

@@ -95,6 +95,32 @@ class Space(ABC):
 
     # -- derived, or overridden where a space has something faster -----------------------------
 
+    def read_values(self, path: str, unit: str, error: type[Exception] = SpaceError) -> tuple[list, np.ndarray]:
+        """A user's measured architectures of this space, a JSON file ``[{"arch": ..., "value":
+        number}]`` (``to_json``'s form of each, the values in ``unit``: e.g. "milliseconds",
+        "accuracy"); a file that breaks a rule raises ``error`` naming the entry."""
+        from netembed._io import parse_json, read_text
+
+        shape = f'[{{"arch": ..., "value": {unit}}}]'
+        entries = parse_json(read_text(path, f"--cells must be a JSON file of {shape}"), path)
+        if not isinstance(entries, list) or not entries:
+            raise error(f"{path} must hold a JSON list of {shape}, got {type(entries).__name__}")
+        archs, values = [], []
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, dict) or set(entry) != {"arch", "value"}:
+                raise error(f'{path}: entry {i} must be {{"arch": ..., "value": {unit}}}, got {entry!r}')
+            try:
+                archs.append(self.from_json({"arch": entry["arch"]}))
+            except NetembedError as exc:
+                raise error(f"{path}: entry {i}'s arch is not one of {self.name}'s ({exc})") from None
+            if isinstance(entry["value"], bool) or not isinstance(entry["value"], (int, float)):
+                raise error(f"{path}: entry {i}'s value must be {unit} (a number), got {entry['value']!r}")
+            values.append(entry["value"])
+        repeats = len(archs) - len({a.hash for a in archs})
+        if repeats:
+            raise error(f"{path} must hold each architecture once, got {repeats} repeats")
+        return archs, np.asarray(values, dtype=np.float64)
+
     def check(self, arch) -> None:
         """Refuse an object that is not an architecture of this space."""
         kind = self.arch_type
