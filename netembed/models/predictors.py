@@ -326,16 +326,7 @@ class AccuracyPredictor(nn.Module):
         predictor as labels arrive); ``steps`` overrides the configured number of steps.
         ``calibrate=False`` keeps the raw scores (only their order and spread matter to a search).
         """
-        if not calibrate and self.config.forest:
-            raise ValueError(
-                "calibrate=False keeps raw scores, which cannot be blended with the forest's "
-                f"labels: it needs PredictorConfig.forest=0, got {self.config.forest!r}"
-            )
-        if self.config.source_labels and (init is None or warm or not calibrate):
-            raise ValueError(
-                "PredictorConfig.source_labels keeps the members of the predictor a fit starts from: it "
-                f"needs init (not warm, calibrated), got init={init!r}, warm={warm}, calibrate={calibrate}"
-            )
+        self._check_fit(init, warm, calibrate)
         target = self._standardised_targets(self.check_labels(cells, y))
         batch, extra = dense_cells(cells, self.space), self._extra(cells)
         from tqdm.auto import tqdm
@@ -354,23 +345,7 @@ class AccuracyPredictor(nn.Module):
                         module.reset_parameters()
                 if start_from is not None:
                     start_from(index, member)
-            optimizer = torch.optim.AdamW(member.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-            schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
-            member.train()
-            for _ in range(steps):
-                rows = torch.randperm(len(target), generator=generator)[: config.batch_size]
-                scores = member(batch[rows], extra[rows])
-                loss = nn.functional.mse_loss(scores, target[rows])
-                loss = loss + config.ranking_weight * _ranking_loss(scores, target[rows])
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-            if not all(torch.isfinite(p).all() for p in member.parameters()):
-                raise DivergedError(
-                    f"training diverged: member {index}'s weights became NaN or infinite (ranking weight "
-                    f"{config.ranking_weight:g}, learning rate {config.lr:g}: too large?)"
-                )
+            self._train_member(index, member, batch, extra, target, steps, generator)
             if calibrate:
                 self.calibration[index] = _least_squares(member, batch, extra, target, generator)
         if config.source_labels:
@@ -378,6 +353,40 @@ class AccuracyPredictor(nn.Module):
         if config.forest:
             self._fit_forest(cells, target)
         return self.eval()
+
+    def _check_fit(self, init, warm: bool, calibrate: bool) -> None:
+        """``fit``'s arguments against the config: what the forest and a kept source need."""
+        if not calibrate and self.config.forest:
+            raise ValueError(
+                "calibrate=False keeps raw scores, which cannot be blended with the forest's "
+                f"labels: it needs PredictorConfig.forest=0, got {self.config.forest!r}"
+            )
+        if self.config.source_labels and (init is None or warm or not calibrate):
+            raise ValueError(
+                "PredictorConfig.source_labels keeps the members of the predictor a fit starts from: it "
+                f"needs init (not warm, calibrated), got init={init!r}, warm={warm}, calibrate={calibrate}"
+            )
+
+    def _train_member(self, index: int, member: _Member, batch, extra, target, steps: int, generator) -> None:
+        """``steps`` of squared error plus the ranking loss on random batches; NaN weights refused."""
+        config = self.config
+        optimizer = torch.optim.AdamW(member.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
+        member.train()
+        for _ in range(steps):
+            rows = torch.randperm(len(target), generator=generator)[: config.batch_size]
+            scores = member(batch[rows], extra[rows])
+            loss = nn.functional.mse_loss(scores, target[rows])
+            loss = loss + config.ranking_weight * _ranking_loss(scores, target[rows])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+        if not all(torch.isfinite(p).all() for p in member.parameters()):
+            raise DivergedError(
+                f"training diverged: member {index}'s weights became NaN or infinite (ranking weight "
+                f"{config.ranking_weight:g}, learning rate {config.lr:g}: too large?)"
+            )
 
     @torch.no_grad()
     def _keep_source(self, start_from, batch: DenseCells, extra: torch.Tensor, target: torch.Tensor) -> None:
