@@ -50,11 +50,9 @@ def main() -> None:
             rows = np.random.default_rng(1000 + seed).choice(pool, size, replace=False)
             config = PredictorConfig.for_transfer(**shape, space="nb201", seed=seed)
             model = AccuracyPredictor(config).fit([archs[i] for i in rows], labels[rows], init=args.source)
-            kept = len(model.members) // 2
             row = []
             for worth in WORTH:
-                share = worth / (worth + size)
-                model.member_weight[:kept], model.member_weight[kept:] = (1 - share) / kept, share / kept
+                model.weigh_source(worth / (worth + size))
                 row.append(kendalltau(model.predict(archs)[0][test], labels[test]).statistic)
             scores.append(row)
         print(f"{size:>6} " + " ".join(f"{s:>9.4f}" for s in np.mean(scores, axis=0)))

@@ -35,7 +35,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from functools import cached_property, partial
+from functools import cache, cached_property, partial
 from pathlib import Path
 
 import numpy as np
@@ -205,8 +205,14 @@ def _fit_netembed(init: str | None):
 
 def _zero_shot(train: CellRows, y: np.ndarray, seed: int) -> Callable[[CellRows], np.ndarray]:
     """The accuracy surrogate of the space as it is: trained on other labels, it sees none of these."""
-    model = AccuracyPredictor.from_pretrained(_init(SURROGATE, train.space.name))
+    model = _surrogate(train.space.name)
     return lambda test: test.predict(model)
+
+
+@cache
+def _surrogate(space_name: str) -> AccuracyPredictor:
+    """The space's accuracy surrogate, loaded once for every zero-shot row of a run."""
+    return AccuracyPredictor.from_pretrained(_init(SURROGATE, space_name))
 
 
 #: The space's accuracy surrogate (``{space}`` its name): ``netembed+surrogate`` starts from it and
@@ -220,6 +226,8 @@ INITS = {
     "netembed+prior": "prior-{space}",
     "netembed+surrogate": SURROGATE,
 }
+#: What each row starts from (``INITS``, and ``zero-shot``: the surrogate itself).
+STARTS = {**INITS, "zero-shot": SURROGATE}
 METHODS: dict[str, Callable] = {
     **{name: _fit_netembed(init) for name, init in INITS.items()},
     "zero-shot": _zero_shot,
@@ -241,7 +249,7 @@ def _init_weights(method: str, space_name: str) -> dict:
     """The sha256 of the pretrained weights a row starts from (a saved run of other weights is stale)."""
     from netembed.models import hub
 
-    init = _init(SURROGATE if method == "zero-shot" else INITS.get(method), space_name)
+    init = _init(STARTS.get(method), space_name)
     return {"init_sha256": hub.read_config(hub.resolve(init))["weights_sha256"]} if init else {}
 
 
@@ -589,7 +597,7 @@ def bench_predictors(
         test_size = len(accuracy) - 2 * max(train_sizes, default=0)
     surrogate = _init(SURROGATE, space_name)
     if methods is None:  # every method the space has; the transfers on labels their source has not seen
-        unseen = hub.read_config(hub.resolve(surrogate))["meta"].get("target") != target
+        unseen = hub.trained_on(surrogate) != target
         methods = [
             m for m in METHODS if (space_name == "nb101" or m != "netembed+prior") and (unseen or m not in TRANSFERS)
         ]

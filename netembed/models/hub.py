@@ -68,11 +68,16 @@ PRETRAINED_ROOT = Path(__file__).resolve().parents[2] / "pretrained"
 _FIELDS = {"schema_version": int, "model_type": str, "config": dict, "weights_sha256": str, "meta": dict}
 
 
+def trained_on(init: str | os.PathLike) -> str | None:
+    """The labels a pretrained model learned, as its card names them (``meta.target``: e.g.
+    "cifar10_val"; NAS-Bench-101's table "accuracy"), or None."""
+    return read_config(resolve(init))["meta"].get("target")
+
+
 def check_unseen(init: str, target: str, rows: str, error: type[Exception]) -> None:
     """A transfer from ``init`` must not be measured on the labels it learned: ``target`` names
-    them as a model's card does (e.g. "cifar100_val"; NAS-Bench-101's table "accuracy"), ``rows``
-    what would be in-sample; ``error`` the caller's error class."""
-    source = read_config(resolve(init))["meta"].get("target")
+    them as ``trained_on`` does, ``rows`` what would be in-sample; ``error`` the caller's error class."""
+    source = trained_on(init)
     if source == target:
         raise error(
             f"{rows} start from {init}, trained on the {source} labels being measured: a transfer needs "

@@ -120,12 +120,9 @@ class DeviceLatency(nn.Module):
         log; 0.95: a bound the device stays under with probability 0.95 under the model)."""
         if not 0 < quantile < 1:
             raise LatencyError(f"quantile must be in (0, 1), got {quantile!r}")
-        logs = self.log_ms(features)
-        if quantile == 0.5:
-            return np.exp(logs)
         from scipy.stats import norm
 
-        return np.exp(logs + norm.ppf(quantile) * self.log_ms_spread(features))
+        return np.exp(self.log_ms(features) + norm.ppf(quantile) * self.log_ms_spread(features))
 
     def save_pretrained(self, directory: str | os.PathLike, meta: dict | None = None):
         from netembed.models import hub

@@ -397,7 +397,11 @@ class AccuracyPredictor(nn.Module):
         for index in range(tuned, len(self.members)):
             start_from(index - tuned, self.members[index])
             self.calibration[index] = _least_squares(self.members[index], batch, extra, target, generator)
-        share = self.config.source_weight(len(target))
+        self.weigh_source(self.config.source_weight(len(target)))
+
+    def weigh_source(self, share: float) -> None:
+        """Give the kept source members ``share`` of the mean and the fine-tuned ones the rest."""
+        tuned = self.config.members
         self.member_weight[:tuned] = (1 - share) / tuned
         self.member_weight[tuned:] = share / tuned
 

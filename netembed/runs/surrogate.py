@@ -158,9 +158,9 @@ class PredictorJob:
 
         if target is None or self.init is None or self.label != "accuracy":
             return False
-        document = hub.read_config(hub.resolve(self.init))
-        source = document["meta"].get("target")
-        return document["model_type"] == "AccuracyPredictor" and source is not None and source != target
+        source = hub.trained_on(self.init)
+        kind = hub.read_config(hub.resolve(self.init))["model_type"]
+        return kind == "AccuracyPredictor" and source is not None and source != target
 
 
 def train_predictor(
