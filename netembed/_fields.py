@@ -26,7 +26,7 @@ import numpy as np
 
 from netembed.errors import ConfigError
 
-__all__ = ["SEED", "Flag", "Instance", "Int", "Number", "OneOf", "check", "check_fields"]
+__all__ = ["SEED", "Flag", "Instance", "Int", "Number", "OneOf", "check", "check_fields", "documented"]
 
 
 @dataclass(frozen=True)
@@ -125,6 +125,11 @@ def check(value, rule, what: str, error: type[Exception] = ConfigError) -> None:
     ``ConfigError``, is a ``NetembedError`` (the command line prints it as one line) and a ``ValueError``."""
     if not rule.accepts(value):
         raise error(f"{what} must be {rule}, got {value!r}")
+
+
+def documented(default, help: str, **keywords):
+    """A dataclass field with its meaning in a sentence (the command line shows it as the option's help)."""
+    return dataclasses.field(default=default, metadata={"help": help}, **keywords)
 
 
 def check_fields(config, rules: dict, error: type[Exception] = ConfigError) -> None:

@@ -210,7 +210,7 @@ def test_nb201_predictors_and_baselines_rank_the_cells_outside_a_pool_twice_the_
 
     path = synthetic_table(tmp_path / "nb201.npz")
     rows, _ = bench_predictors(
-        tmp_path / "out", [10, 40], [0], None, data=path, steps=20, progress=False, space_name="nb201",
+        tmp_path / "out", [10, 40], [0], None, data=path, steps=20, progress=False, space="nb201",
         dataset="imagenet16",
     )  # fmt: skip
     # no prior-nb201; the transfers, since the shipped surrogate learned cifar10, not imagenet16
@@ -226,7 +226,7 @@ def test_nb201_predictors_and_baselines_rank_the_cells_outside_a_pool_twice_the_
     learned = [r for r in rows if r["train_size"] == 40 and r["method"] not in TRANSFERS]
     assert len(learned) == 4 and min(r["kendall_tau"] for r in learned) > 0.5
     with pytest.raises(NetembedError, match="prior-nb201"):
-        bench_predictors(tmp_path / "o2", [20], [0], ["netembed+prior"], data=path, space_name="nb201")
+        bench_predictors(tmp_path / "o2", [20], [0], ["netembed+prior"], data=path, space="nb201")
 
 
 def test_summarise_gives_the_t_interval_of_the_mean_kendall_tau():

@@ -140,11 +140,11 @@ def test_the_benchmark_measures_a_transfer_only_on_labels_its_source_has_not_see
 
     path = synthetic_table(tmp_path / "nb201.npz")
     with pytest.raises(BenchError, match="zero-shot start from surrogate-nb201/accuracy, trained on the cifar10_val"):
-        bench_predictors(tmp_path / "out", [10], [0], ["zero-shot", "gbt"], data=path, space_name="nb201")
+        bench_predictors(tmp_path / "out", [10], [0], ["zero-shot", "gbt"], data=path, space="nb201")
     assert not (tmp_path / "out" / "runs").exists()
     rows, _ = bench_predictors(
         tmp_path / "out", [10], [0], ["zero-shot", "netembed+surrogate"], data=path, steps=3, progress=False,
-        space_name="nb201", dataset="imagenet16",
+        space="nb201", dataset="imagenet16",
     )  # fmt: skip
     by = {r["method"]: r for r in rows}
     saved = json.loads((tmp_path / "out" / "runs" / "accuracy-netembed+surrogate-10-0.json").read_text())
@@ -159,7 +159,7 @@ def test_the_benchmark_reads_a_users_own_labels_and_its_transfers_may_run_on_the
     mine = [{"arch": a.hash, "value": pools(a)} for a in ARCHS[:60]]
     (tmp_path / "mine.json").write_text(json.dumps(mine))
     rows, text = bench_predictors(
-        tmp_path / "out", [10], [0], None, progress=False, space_name="nb201", labels=str(tmp_path / "mine.json"),
+        tmp_path / "out", [10], [0], None, progress=False, space="nb201", labels=str(tmp_path / "mine.json"),
         steps=3, data=str(tmp_path / "no-table.npz"),
     )  # fmt: skip
     # every method the space has, the transfers too (the source never saw these labels), tested
@@ -176,6 +176,6 @@ def test_the_benchmark_reads_a_users_own_labels_and_its_transfers_may_run_on_the
     assert saved["settings"]["test_size"] == 40 and len(text.splitlines()) == len(rows) + 2
     (tmp_path / "bad.json").write_text(json.dumps([{"arch": ARCHS[0].hash, "value": float("nan")}] + mine[1:]))
     with pytest.raises(BenchError, match="accuracies must be finite and non-negative, got nan at entry 0"):
-        bench_predictors(tmp_path / "o2", [10], [0], None, space_name="nb201", labels=str(tmp_path / "bad.json"))
+        bench_predictors(tmp_path / "o2", [10], [0], None, space="nb201", labels=str(tmp_path / "bad.json"))
     with pytest.raises(BenchError, match="--labels is a file of another space's"):
         bench_predictors(tmp_path / "o3", [10], [0], None, labels=str(tmp_path / "mine.json"))

@@ -713,9 +713,12 @@ def _table_accuracy(data: str | os.PathLike | None) -> np.ndarray:
     return np.asarray(bench.test_acc_108, dtype=np.float64)
 
 
-def locality(out, embedding: str | None = None, data=None, seed: int = 0, progress: bool = True, **walks):
-    """``netembed analyze locality``: ``run_locality`` (``walks``: its walk settings) and, with a
-    pretrained ``embedding``, ``run_embedding_locality``; returns the payload and the text."""
+def locality(
+    out="results/locality", embedding: str | None = None, data=None, seed: int = 0, progress: bool = True,
+    walks: int = 1000, length: int = 100, max_lag: int = 20, permutations: int = 200, bootstrap: int = 200,
+):  # fmt: skip
+    """``netembed analyze locality``: ``run_locality`` (``walks`` .. ``bootstrap``: its walk settings)
+    and, with a pretrained ``embedding``, ``run_embedding_locality``; returns the payload and the text."""
     import time
 
     if embedding:  # a wrong name fails now, not after the walks
@@ -723,7 +726,10 @@ def locality(out, embedding: str | None = None, data=None, seed: int = 0, progre
 
         hub.resolve(embedding)
     start, out = time.perf_counter(), Path(out)
-    result = run_locality(seed=seed, out=out, data=data, progress=progress, **walks)
+    result = run_locality(
+        seed=seed, out=out, data=data, progress=progress, walks=walks, length=length, max_lag=max_lag,
+        permutations=permutations, bootstrap=bootstrap,
+    )  # fmt: skip
     payload = {**result.to_dict(), "seconds": round(time.perf_counter() - start, 2), "out": str(out)}
     near = None
     if embedding:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ import numpy as np
 
 from netembed._io import as_saved, atomic_write, check_writable, parse_json, save_figure
 from netembed.benchmarks import stats
+from netembed.runs import COLD_METHODS
 from netembed.search import SearchError
 from netembed.search.objective import HV_REFERENCE, Objective, hypervolume_ratio, pareto_front
 
@@ -183,7 +185,8 @@ def check_methods(
 
 
 def compare_methods(
-    methods: list[str], seeds, budget: int, out, data=None, jobs: int = 1, progress: bool = True,
+    methods: Sequence[str] = COLD_METHODS, seeds: Sequence[int] = range(30), budget: int = 300, out="results/compare",
+    data=None, jobs: int = 1, progress: bool = True,
     objective: str = "reward", space: str = "nb101", dataset: str | None = None, announce=None,
 ) -> tuple[list[dict], str]:  # fmt: skip
     """``netembed compare``: the methods checked before the table loads, ``run_compare`` on the

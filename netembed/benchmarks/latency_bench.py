@@ -264,10 +264,10 @@ def _summary(method: str, size: int, mine: list[LatencyScore]) -> tuple[dict, li
 
 
 def bench_latency(
-    out: str | Path,
-    sizes: Sequence[int] | None = None,
+    out: str | Path = "results/latency",
+    sizes: Sequence[int] | None = DEFAULT_SIZES,
     seeds: Sequence[int] = range(5),
-    methods: Sequence[str] | None = None,
+    methods: Sequence[str] | None = tuple(METHODS),
     data: str | Path | None = None,
     train_devices: Sequence[str] | None = None,
     test_devices: Sequence[str] | None = None,

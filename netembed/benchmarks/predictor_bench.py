@@ -553,16 +553,16 @@ DEFAULT_SIZES = {"nb101": [100, 172, 424, 4236], "nb201": [78, 156, 469, 781, 15
 
 
 def bench_predictors(
-    out: str | Path,
-    train_sizes: Sequence[int] | None,
-    seeds: Sequence[int],
-    methods: Sequence[str] | None,
+    out: str | Path = "results/predictors",
+    train_sizes: Sequence[int] | None = None,
+    seeds: Sequence[int] = range(5),
+    methods: Sequence[str] | None = None,
     data: str | Path | None = None,
     test_size: int | None = None,
     steps: int | None = None,
     batch_size: int | None = None,
     progress: bool = True,
-    space_name: str = "nb101",
+    space: str = "nb101",
     dataset: str | None = None,
     labels: str | None = None,
 ) -> tuple[list[dict], str]:
@@ -577,35 +577,33 @@ def bench_predictors(
     person reads."""
     from netembed.models import hub
 
-    train_sizes = train_sizes or DEFAULT_SIZES.get(space_name, DEFAULT_SIZES["nb201"])
+    train_sizes = train_sizes or DEFAULT_SIZES.get(space, DEFAULT_SIZES["nb201"])
     out = check_writable(out)
     if labels is not None:
-        archs, accuracy, target = *_labelled_file(labels, space_name), "own"
-        title = f"{space_name} predictors of {Path(labels).name}, same splits and seeds"
-    elif space_name == "nb101":
-        table = spaces.get(space_name).load_table(data)
+        archs, accuracy, target = *_labelled_file(labels, space), "own"
+        title = f"{space} predictors of {Path(labels).name}, same splits and seeds"
+    elif space == "nb101":
+        table = spaces.get(space).load_table(data)
         accuracy, archs, title = table.test_acc_108, None, "Accuracy predictors, same splits and seeds"
         test_size = 50_000 if test_size is None else test_size
         target = "accuracy"
     else:
-        table = spaces.get(space_name).load_table(data)
+        table = spaces.get(space).load_table(data)
         dataset = table.check_dataset(dataset or table.datasets[0])
         accuracy, archs = table.val[dataset], [table.arch_at(i) for i in range(len(table))]
-        title = f"{space_name} {dataset} validation accuracy predictors, same splits and seeds"
+        title = f"{space} {dataset} validation accuracy predictors, same splits and seeds"
         target = f"{dataset}_val"
     if test_size is None:
         test_size = len(accuracy) - 2 * max(train_sizes, default=0)
-    surrogate = _init(SURROGATE, space_name)
+    surrogate = _init(SURROGATE, space)
     if methods is None:  # every method the space has; the transfers on labels their source has not seen
         unseen = hub.trained_on(surrogate) != target
-        methods = [
-            m for m in METHODS if (space_name == "nb101" or m != "netembed+prior") and (unseen or m not in TRANSFERS)
-        ]
+        methods = [m for m in METHODS if (space == "nb101" or m != "netembed+prior") and (unseen or m not in TRANSFERS)]
     elif set(methods) & set(TRANSFERS):
         hub.check_unseen(surrogate, target, " and ".join(sorted(set(methods) & set(TRANSFERS))), BenchError)
     results = run_predictor_bench(
         accuracy, train_sizes, seeds, methods, test_size=test_size, progress=progress, steps=steps,
-        batch_size=batch_size, runs_dir=out / "runs", archs=archs, space_name=space_name,
+        batch_size=batch_size, runs_dir=out / "runs", archs=archs, space_name=space,
     )  # fmt: skip
     rows = summarise(results)
     plot = write_bench(results, rows, out, "predictors", title)
@@ -631,10 +629,10 @@ def _labelled_file(path: str, space_name: str) -> tuple[list, np.ndarray]:
 
 
 def bench_time(
-    out: str | Path,
-    train_sizes: Sequence[int],
-    seeds: Sequence[int],
-    methods: Sequence[str],
+    out: str | Path = "results/time",
+    train_sizes: Sequence[int] = (100, 424, 15_000),
+    seeds: Sequence[int] = range(3),
+    methods: Sequence[str] = ("netembed", "params", "gbt"),
     data: str | Path | None = None,
     pool_size: int = 15_000,
     steps: int | None = None,

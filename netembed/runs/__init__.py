@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from netembed import spaces
+from netembed._fields import documented
 from netembed._io import atomic_write, folder_lock, save_figure
 from netembed.search import Budget, Evaluation, Method, SearchError, SearchResult, progress_figures
 from netembed.search.evaluators import EVALUATORS
@@ -109,50 +110,54 @@ def _whole(name: str, value, low: int) -> None:
 
 @dataclass(frozen=True)
 class SearchSpec:
-    """One search, fully described (validated at construction; see the module docstring).
+    """One search, fully described (validated at construction; see the module docstring): what
+    each field means is its help. ``objective``: the reward each cell earns and what the search is
+    for; ``budget``: queries and/or seconds; ``training``: real training's settings (the train
+    evaluator); ``data``: the table's folder or ``.npz`` (None: ``$NETEMBED_DATA`` or
+    ``$NETEMBED_NB201_DATA``, else the default place); ``space``, ``dataset``: the search space
+    and, for NAS-Bench-201, the data set whose validation accuracy is searched (None: the table's
+    first, or the surrogate's own)."""
 
-    - ``method``: one of ``METHODS``; ``evaluator``: "surrogate" (the pretrained models, no table
-      needed), "table" (the space's table) or "train" (real training, set by ``training``;
-      NAS-Bench-101);
-    - ``space``, ``dataset``: the search space's name and, for NAS-Bench-201, the data set whose
-      validation accuracy is searched (None: the table's first, or the surrogate's own);
-    - ``objective``: the reward each cell earns and what the search is for (``Objective``);
-    - ``budget``: queries and/or seconds; ``seed``: the method's seed (worker k: seed + 10,000 k);
-    - ``accuracy_model`` / ``time_model``: pretrained names or directories (the surrogate
-      evaluator's labels, the table's missing seconds, the best cells' predicted accuracy;
-      None: the space's own, ``surrogate-<space>/accuracy`` and ``/time``);
-    - ``data``: the table's folder or ``.npz`` (None: ``$NETEMBED_DATA`` or ``$NETEMBED_NB201_DATA``,
-      else the default place);
-    - ``workers``, ``worker``, ``storage``, ``study``: a search shared through an Optuna study
-      (``storage`` None: an SQLite file in the run's folder) when ``storage`` is set or
-      ``workers`` is not 1; ``worker`` is this process's first worker index;
-    - ``warm_start``: a pretrained predictor whose best-ranked cells the netembed controller
-      queries first, and which its surrogate then starts from;
-    - ``latency_model``: a device's latency model (``DeviceLatency``, e.g. adapted from 10
-      timings by ``train-predictor --label latency:DEVICE``) whose predictions a ``latency:DEVICE``
-      cost reads instead of the table's column (which then only checks the pick);
-      ``latency_quantile``: the quantile of that model's predictive spread it reads (0.95, the
-      default: a constraint the device meets with probability 0.95 under the model; 0.5 its median).
-    """
-
-    method: str = "netembed"
-    evaluator: str = "surrogate"
+    method: str = documented("netembed", ", ".join(METHODS))
+    evaluator: str = documented(
+        "surrogate", "surrogate: pretrained predictors, no table needed; table: the space's table; train: real "
+        "training of each cell's network (NAS-Bench-101; see the real training options)",
+    )  # fmt: skip
     objective: Objective = Objective()
     budget: Budget = Budget(queries=100)
-    seed: int = 0
-    accuracy_model: str | None = None
-    time_model: str | None = None
+    seed: int = documented(0, "the method's seed (worker k: seed + 10,000 k)")
+    accuracy_model: str | None = documented(None, "pretrained name or directory (default: surrogate-SPACE/accuracy)")
+    time_model: str | None = documented(None, "pretrained name or directory (default: surrogate-SPACE/time)")
     training: TrainingSpec | None = None
     data: str | None = None
-    workers: int = 1
-    worker: int = 0
-    storage: str | None = None
-    study: str = "netembed"
-    warm_start: str | None = None
+    workers: int = documented(
+        1, "worker processes sharing one Optuna study (in --storage, else OUT/study.db); rerunning the same command "
+        "rejoins the study. 1 (the default) without --storage: one process, a query log, no study",
+    )  # fmt: skip
+    worker: int = documented(
+        0, "this process's worker index (its method is seeded --seed + 10,000 * index); with --workers N, the first "
+        "of N; give each machine its own",
+    )  # fmt: skip
+    storage: str | None = documented(
+        None, "an Optuna RDB storage URL shared by workers on any machines, e.g. postgresql+psycopg://user@host/db "
+        "(each machine runs the same command); default $NETEMBED_STORAGE, which keeps a password out of ps",
+    )  # fmt: skip
+    study: str = documented("netembed", "the study's name in --storage")
+    warm_start: str | None = documented(
+        None, "a pretrained predictor whose best-ranked cells are queried first, then the netembed surrogate starts "
+        "from it and fine-tunes on the run's labels (surrogate-nb101/accuracy: it has seen CIFAR-10 labels; for a "
+        "task of your own, not the table)",
+    )  # fmt: skip
     space: str = "nb101"
     dataset: str | None = None
-    latency_model: str | None = None
-    latency_quantile: float = 0.95
+    latency_model: str | None = documented(
+        None, "nb201: a device's latency model (train-predictor --label latency:DEVICE, e.g. adapted from 10 "
+        "timings) whose predictions a latency:DEVICE cost reads instead of the table's column",
+    )  # fmt: skip
+    latency_quantile: float = documented(
+        0.95, "the quantile of --latency-model's predictive spread the cost reads (0.95: a constraint the device "
+        "meets with probability 0.95 under the model; 0.5: its median)",
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         if not isinstance(self.objective, Objective):
@@ -478,7 +483,7 @@ def _surrogate_dataset(spec: SearchSpec, card: dict) -> str:
 
 
 def run(
-    spec: SearchSpec, out, resume: bool = False, top: int = 5, progress: bool = False, announce=None
+    spec: SearchSpec, out="results/search", resume: bool = False, top: int = 5, progress: bool = False, announce=None
 ) -> SearchReport:
     """Run ``spec``, writing the query log (or study), ``result.json`` and the plot in ``out``.
 

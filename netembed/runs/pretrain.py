@@ -8,31 +8,36 @@ from dataclasses import asdict
 from pathlib import Path
 
 from netembed._io import atomic_write, check_new_folder, check_writable
-from netembed.benchmarks.quality import evaluate_pretrained
+from netembed.benchmarks.quality import evaluate_pretrained, quality_text
+from netembed.errors import NetembedError
 from netembed.models.encoder import EncoderConfig
 from netembed.models.graph import SpaceGraphs
 from netembed.models.pretrain import PretrainConfig, pretrain
 from netembed.spaces.nb101 import space
 
-__all__ = ["embed_cells", "write_pretrained"]
+__all__ = ["embed", "embed_cells", "write_pretrained"]
 
 
 def write_pretrained(
-    out_dir: str | os.PathLike,
-    work_dir: str | os.PathLike,
     encoder_config: EncoderConfig,
     config: PretrainConfig,
-    device: str = "cpu",
+    out: str | os.PathLike | None = None,
+    work: str | os.PathLike | None = None,
+    device: str | None = "cpu",
     command: str | None = None,
     force: bool = False,
 ) -> Path:
-    """Pretrain (resuming from ``work_dir``), save the autoencoder to ``out_dir``, measure it, write its card.
+    """Pretrain (resuming from ``work``, None: ``OUT.checkpoint``), save the autoencoder to ``out``
+    (None: ``results/encoder-SPACE``), measure it, write its card; returns ``out``.
 
-    ``out_dir`` must be new or empty (a shipped model is not replaced by surprise), unless ``force``.
+    ``out`` must be new or empty (a shipped model is not replaced by surprise), unless ``force``.
     """
     from netembed.models import hub
+    from netembed.train.spec import resolve_device
 
-    out_dir = check_new_folder(out_dir, force)
+    out = check_writable(out or f"results/encoder-{encoder_config.space}")  # before a folder is named after it
+    work_dir = Path(work) if work else out.with_name(out.name + ".checkpoint")
+    out_dir, device = check_new_folder(out, force), resolve_device(device)
     check_writable(work_dir, "--work")  # both before the hours of pretraining
     start = time.perf_counter()
     model, trained = pretrain(work_dir, encoder_config, config, device=device)
@@ -121,3 +126,24 @@ def embed_cells(model, cells_argument: str, device: str = "cpu") -> tuple[list[d
         {"hash": c.hash, "embedding": [round(v, 6) for v in e]} for c, e in zip(cells, encoder.embed(cells).tolist())
     ]
     return rows, "\n".join(f"{r['hash']}  " + " ".join(f"{v:+.3f}" for v in r["embedding"]) for r in rows)
+
+
+def embed(
+    model,
+    cells: str | None = None,
+    evaluate: bool = False,
+    out="results/embedding",
+    device: str | None = "cpu",
+    progress: bool = False,
+) -> tuple:
+    """``netembed embed``: ``embed_cells``, or with ``evaluate`` the model's quality
+    (``evaluate_pretrained``, its files in ``out``); the payload and its text."""
+    from netembed.train.spec import resolve_device
+
+    device = resolve_device(device)
+    if evaluate:
+        quality = evaluate_pretrained(model, out_dir=out, device=device, progress=progress)
+        return quality, quality_text(quality)
+    if cells is None:
+        raise NetembedError("embed needs a JSON file of cells, or --eval")
+    return embed_cells(model, cells, device)

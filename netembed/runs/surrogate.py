@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from netembed._fields import documented
 from netembed._io import check_new_folder, file_hashes, parse_json, read_text, save_figure
 from netembed.errors import InvalidCellError, NetembedError
 from netembed.spaces.nb101 import space
@@ -44,17 +45,25 @@ class PredictorJobError(NetembedError, ValueError):
 
 @dataclass(frozen=True)
 class PredictorJob:
-    """One predictor training. ``cells``: a JSON file ``[{"matrix", "ops", "value"}]`` or a search's
-    ``queries.jsonl`` (None: ``train_size`` random table cells, or random cells of the space for
-    "params"); ``test_size``: held-out table cells to report on; ``init``: a pretrained encoder or
-    predictor every member starts from; the rest override the label's ``PredictorConfig`` role
-    (None: the role's value; ``steps`` given: exactly that many)."""
+    """One predictor training; what the first fields mean is their help. The rest override the
+    label's ``PredictorConfig`` role (None: the role's value; ``steps`` given: exactly that many)."""
 
-    label: str = "accuracy"
-    cells: str | None = None
-    train_size: int = 424
-    test_size: int = 50_000
-    init: str | None = None
+    label: str = documented(
+        "accuracy", f"{', '.join(LABELS)}, latency or latency:DEVICE (nb201). params: log parameter counts of random "
+        "cells, computed (no table, no labels): a label-free prior for --init; latency: the prior over the table's "
+        'devices; latency:DEVICE: a device adapted from --train-size timings or --cells [{"arch", "value"}] ms, '
+        "--init a latency prior",
+    )  # fmt: skip
+    cells: str | None = documented(
+        None, 'or: a JSON file of your evaluated cells [{"matrix", "ops", "value"}], or a search\'s queries.jsonl '
+        "(its accuracies, or its seconds with --label time)",
+    )  # fmt: skip
+    train_size: int = documented(424, "random table cells to train on")
+    test_size: int = documented(50_000, "held-out table cells to report on")
+    init: str | None = documented(
+        None, "warm-start every member's encoder (encoder-nb101) or whole members from a predictor of the same shape "
+        "(prior-nb101)",
+    )  # fmt: skip
     members: int | None = None
     steps: int | None = None
     batch_size: int | None = None
@@ -164,7 +173,7 @@ class PredictorJob:
 
 
 def train_predictor(
-    job: PredictorJob, out, command: str | None = None, progress: bool = False, force: bool = False
+    job: PredictorJob, out="results/predictor", command: str | None = None, progress: bool = False, force: bool = False
 ) -> dict:
     """Fit, measure (with the table) and save the predictor ``job`` describes in ``out``; returns
     what was written: ``out``, ``train_cells`` and, with the table, ``test`` and ``plot``.

@@ -75,7 +75,8 @@ def _columns(record, dataset: str | None) -> dict:
     return {**picked, "latency_ms": record.latency}
 
 
-def info(space: spaces.Space, data=None) -> tuple[dict, str]:
+def info(space: str | spaces.Space, data=None) -> tuple[dict, str]:
+    space = spaces.get(space)
     if own := _own(space):
         return own.info(data)
     every = space.enumerate()
@@ -102,11 +103,12 @@ def info(space: spaces.Space, data=None) -> tuple[dict, str]:
     return summary, "\n".join(lines)
 
 
-def query(space: spaces.Space, text: str, data=None, dataset: str | None = None) -> tuple[dict, str]:
+def query(space: str | spaces.Space, cell: str, data=None, dataset: str | None = None) -> tuple[dict, str]:
+    space = spaces.get(space)
     if own := _own(space):
-        return own.query(text, data, dataset)
-    table = space.find_table(data, required=text.strip().isdigit() or dataset is not None)
-    arch = parse_arch(space, text, table)
+        return own.query(cell, data, dataset)
+    table = space.find_table(data, required=cell.strip().isdigit() or dataset is not None)
+    arch = parse_arch(space, cell, table)
     payload = {**space.to_json(arch), "params": space.count_params(arch)}
     lines = [f"arch    {arch.hash}", f"params  {payload['params']:,}"]
     if table is not None:
@@ -121,11 +123,12 @@ def query(space: spaces.Space, text: str, data=None, dataset: str | None = None)
     return payload, "\n".join(lines)
 
 
-def neighbors(space: spaces.Space, text: str, data=None, dataset: str | None = None) -> tuple[list, str]:
+def neighbors(space: str | spaces.Space, cell: str, data=None, dataset: str | None = None) -> tuple[list, str]:
+    space = spaces.get(space)
     if own := _own(space):
-        return own.neighbors(text, data, dataset)
-    table = space.find_table(data, required=text.strip().isdigit() or dataset is not None)
-    arch = parse_arch(space, text, table)
+        return own.neighbors(cell, data, dataset)
+    table = space.find_table(data, required=cell.strip().isdigit() or dataset is not None)
+    arch = parse_arch(space, cell, table)
     if table is not None:
         dataset = table.check_dataset(dataset or table.datasets[0])
     rows = []

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from netembed._fields import SEED, Int, Number
+from netembed._fields import SEED, Int, Number, documented
 from netembed.errors import NetembedError
 from netembed.spaces.nb101 import space
 from netembed.spaces.nb101.cell import Cell
@@ -60,11 +60,13 @@ class LabelJob:
     """``size`` random cells drawn with ``sample_seed``, each trained with training seeds
     ``0 .. seeds - 1`` on ``training``, ``jobs`` trainings at a time (one thread each)."""
 
-    size: int = 3000
-    seeds: int = 2
-    sample_seed: int = 0
+    size: int = documented(
+        3000, "random cells in the set (any size starts with the same cells: a larger --size extends a set)"
+    )
+    seeds: int = documented(2, "training seeds per cell (0, 1, ...)")
+    sample_seed: int = documented(0, "which random cells")
     training: TrainingSpec = field(default_factory=TrainingSpec)
-    jobs: int = 1
+    jobs: int = documented(1, "trainings at a time, one thread each")
 
     def __post_init__(self) -> None:
         for name, low in (("size", 2), ("seeds", 1), ("jobs", 1), ("sample_seed", 0)):
@@ -175,7 +177,7 @@ def whole_training(row) -> bool:
 # -- the job -------------------------------------------------------------------------------------
 
 
-def label_task(job: LabelJob, out, bench=None, progress: bool = False, announce=None) -> dict:
+def label_task(job: LabelJob, out="results/labels", bench=None, progress: bool = False, announce=None) -> dict:
     """Run ``job`` in ``out`` (see the module docstring; ``bench``: the table, for the figures);
     returns ``labels.json``'s document."""
     from tqdm.auto import tqdm

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from netembed._fields import documented
 from netembed.errors import NetembedError
 from netembed.train.data import ImageData, digits, load_npz
 from netembed.train.network import NetworkConfig, min_stem_channels
@@ -29,22 +30,27 @@ class TrainingError(NetembedError, ValueError):
 
 @dataclass(frozen=True)
 class TrainingSpec:
-    """Images (``"digits"``: scikit-learn's, offline; or an ``.npz`` path), the network scale and
-    the optimiser; ``device`` None picks CUDA when there is one. ``inherit``: a search starts each
-    cell from the weights of a trained cell one move away (Net2Net), when there is one."""
+    """Images, the network scale and the optimiser of real training; what a field means is its help."""
 
-    images: str = "digits"
-    train_size: int = SMALL_DATA["train_size"]  # digits images to train on
+    images: str = documented(
+        "digits",
+        "digits (scikit-learn's, offline) or an .npz with train_images, train_labels, test_images, test_labels",
+    )
+    train_size: int = documented(SMALL_DATA["train_size"], "digits images to train on")
     label_noise: float = SMALL_DATA["label_noise"]
-    split_seed: int = 0  # digits train/test split
+    split_seed: int = documented(0, "digits train/test split")
     epochs: int = _TRAIN.epochs
     batch_size: int = _TRAIN.batch_size
     lr: float = _TRAIN.learning_rate
-    stem_channels: int = SMALL_NETWORK.stem_channels
+    stem_channels: int = documented(
+        SMALL_NETWORK.stem_channels, "128 with --stacks 3 --cells-per-stack 3 is NAS-Bench-101's full network"
+    )
     stacks: int = SMALL_NETWORK.num_stacks
     cells_per_stack: int = SMALL_NETWORK.cells_per_stack
-    device: str | None = None
-    inherit: bool = False
+    device: str | None = documented(None, "cpu, cuda, cuda:1 ... (default: cuda when available)")
+    inherit: bool = documented(
+        False, "a search starts each cell from the weights of a trained cell one move away (Net2Net), when there is one"
+    )
 
     def data(self) -> ImageData:
         if self.images == "digits":
@@ -98,7 +104,9 @@ def resolve_device(name: str | None) -> str:
     return name
 
 
-def train_one(cell, training: TrainingSpec, seed: int, out, bench=None, progress=False, announce=None):
+def train_one(
+    cell, training: TrainingSpec, seed: int = 0, out="results/train-cell", bench=None, progress=False, announce=None
+):
     """Train ``cell``'s network as ``training`` says (seeded ``seed``), checkpointed in ``out`` (rerun
     to resume), and write ``out/result.json``: the measurements, the settings and, when the table
     ``bench`` (the caller's, or None) holds the cell, its CIFAR-10 figure. Returns that document

@@ -474,7 +474,7 @@ class Walk:
         return "\n".join([*lines, json.dumps(self.cells[-1].to_dict())])
 
 
-def greedy_walk(seed: int, steps: int, bench: Benchmark | None = None) -> Walk:
+def greedy_walk(seed: int = 0, steps: int = 10, bench: Benchmark | None = None) -> Walk:
     """From a random cell, take the best single move while it improves the score: the table's
     test accuracy, or without a table (``bench`` None) the fewest parameters."""
     from netembed.spaces.nb101 import space
