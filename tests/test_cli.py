@@ -1173,3 +1173,35 @@ def test_options_a_search_would_ignore_are_warned_of(capsys):
     assert "netembed: warning: --cost-target 1500: ignored by --reward accuracy" in said
     assert warnings("--reward", "soft", "--cost-target", "1500") == ""
     assert warnings("--evaluator", "train", "--epochs", "3") == ""
+
+
+def test_a_command_line_without_options_asks_for_the_librarys_defaults(monkeypatch):
+    """Options take their defaults from the call or spec they are named after: parsed with no
+    options, every command gives each parameter of its library call the library's own default
+    (a range of seeds: its count), and ``netembed search`` describes ``SearchSpec()``."""
+    import inspect
+
+    from netembed.cli import build_parser, search_spec
+    from netembed.cli.options import COMMANDS, Library
+    from netembed.runs import SearchSpec
+
+    monkeypatch.delenv("NETEMBED_STORAGE", raising=False)
+    positionals = {"query": ["x"], "neighbors": ["x"], "train-cell": ["x"], "data convert": ["a", "b"]}
+    checked = 0
+    for name, (_, _, *sources) in COMMANDS.items():
+        argv = [*name.split(), *positionals.get(name, [])]
+        parsed = vars(build_parser(argv).parse_args(argv))
+        for source in sources:
+            call = Library(source).value() if isinstance(source, str) else None
+            if call is None or isinstance(call, type):
+                continue
+            for parameter in inspect.signature(call).parameters.values():
+                derived = parameter.name in ("command", "progress", "announce")  # not options: cli._named
+                if parameter.name in parsed and not derived and parameter.default is not parameter.empty:
+                    default = parameter.default
+                    expected = len(default) if isinstance(default, range) else default
+                    expected = list(expected) if isinstance(expected, (tuple, dict)) else expected
+                    assert parsed[parameter.name] == expected, (name, parameter.name)
+                    checked += 1
+    assert checked > 60
+    assert search_spec(build_parser(["search"]).parse_args(["search"])) == SearchSpec()
