@@ -36,6 +36,37 @@ def test_a_labelled_task_is_written_resumed_and_extended(tmp_path):
         label_task(LabelJob(size=3, seeds=3, training=TINY), tmp_path)
 
 
+def test_nas_bench_201_cells_are_labelled_by_real_training_and_read_back(tmp_path, capsys):
+    """NAS-Bench-201 cells trained for real (their network at the small scale), compared with a
+    table's validation column, and the set read by the predictor benchmark as a user's labels."""
+    from netembed import spaces, threads
+    from netembed.cli import main
+    from netembed.train.trainer import train_cell
+
+    from .test_spaces import synthetic_table
+
+    nb201, table_path = spaces.get("nb201"), synthetic_table(tmp_path / "nb201.npz")
+    job = LabelJob(size=12, seeds=2, training=TrainingSpec(train_size=60, epochs=1, stem_channels=2), space="nb201")
+    document = label_task(job, tmp_path / "labels", bench=nb201.load_table(table_path))
+    rows = document["cells"]
+    assert [r["arch"] for r in rows] == [a.hash for a in job.sample()] and len({r["arch"] for r in rows}) == 12
+    assert all(0 <= a <= 1 for r in rows for a in r["accuracy"]) and document["settings"]["space"] == "nb201"
+    data, scale, config, _ = job.training.build(0, space="nb201")
+    with threads.fixed(1):  # as the labelling workers ran
+        first = train_cell(nb201.from_json(rows[0]), data, scale, config)  # the network the label trained, seed 0
+    assert first.test_accuracy == rows[0]["accuracy"][0] and first.params == rows[0]["params"]
+    assert document["figures"]["table_column"] == "cifar10_val" and document["figures"]["table_cells"] == 12
+
+    archs, values = nb201.read_values(str(tmp_path / "labels" / LABELS_FILE), "accuracy")
+    assert [a.hash for a in archs] == [r["arch"] for r in rows] and values.tolist() == [r["value"] for r in rows]
+    out = tmp_path / "bench"
+    argv = ["bench", "predictors", "--space", "nb201", "--labels", str(tmp_path / "labels" / LABELS_FILE)]
+    assert main([*argv, "--train-sizes", "4", "--methods", "gbt", "--seeds", "1", "--out", str(out)]) == 0
+    assert "gbt" in capsys.readouterr().out and (out / "predictors.csv").exists()
+    with pytest.raises(LabelJobError, match="--space must be one whose networks netembed trains"):
+        LabelJob(space="mine")
+
+
 def test_task_figures_measure_the_seeds_agreement():
     rows = [{"hash": str(i), "accuracy": [a, b], "value": (a + b) / 2, "seconds": [1.0, 2.0]}
             for i, (a, b) in enumerate([(0.1, 0.2), (0.5, 0.4), (0.9, 0.8), (0.3, 0.35)])]  # fmt: skip

@@ -144,10 +144,11 @@ def cmd_train_cell(args: argparse.Namespace) -> None:
 
 def cmd_label(args: argparse.Namespace) -> None:
     """Random cells trained for real, several seeds each: a labelled task of one's own."""
-    from netembed.spaces.nb101.table import load_table
+    from netembed import spaces
     from netembed.train.labels import label_report, label_task
 
-    _print(args, *label_report(_call(label_task, _named(args, bench=load_table(args.data))), args.out))
+    table = spaces.get(args.space).find_table(args.data, required=False)
+    _print(args, *label_report(_call(label_task, _named(args, bench=table)), args.out))
 
 
 HANDLERS = {

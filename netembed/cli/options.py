@@ -128,6 +128,8 @@ OPTIONS = {  # a help, or argparse's keywords; <name>: a positional; {c.NAME}: t
     # real training
     "train-cell.seed": "initial weights and shuffles", "train-cell.out": "checkpoint folder and result.json",
     "label.out": "folder for runs.jsonl and labels.json; rerun to resume",
+    "label.space": opt(choices=Library("train.labels:TRAINED_SPACES"), help="whose random cells (nb201: its "
+                       "network at the same scale, --stem-channels its C, --cells-per-stack its N)"),
     # compare, benchmarks, analyses, data
     "compare.methods": Library("runs:METHODS", "among {} (netembed+warm: nb201, a data set its surrogate was not "
                                "trained on)"),
@@ -194,7 +196,7 @@ COMMANDS = {
                           f"format data threads <cell> seed out {TRAINING}", "train.spec:TrainingSpec",
                           "train.spec:train_one"),
     "label": command("a labelled task of your own: random cells trained for real, seeds apart",
-                     f"format data size seeds sample_seed jobs out {TRAINING}", "train.labels:LabelJob",
+                     f"format data space size seeds sample_seed jobs out {TRAINING}", "train.labels:LabelJob",
                      "train.spec:TrainingSpec", "train.labels:label_task"),
     "bench predictors": command("accuracy predictors against baselines, same splits and seeds", f"{TABLE} "
                                 "train_sizes seeds seed_offset methods test_size labels steps batch_size out",

@@ -98,11 +98,16 @@ class Space(ABC):
     def read_values(self, path: str, unit: str, error: type[Exception] = SpaceError) -> tuple[list, np.ndarray]:
         """A user's measured architectures of this space, a JSON file ``[{"arch": ..., "value":
         number}]`` (``to_json``'s form of each, the values in ``unit``: e.g. "milliseconds",
-        "accuracy"); a file that breaks a rule raises ``error`` naming the entry."""
+        "accuracy") or the ``labels.json`` of ``netembed label``; a file that breaks a rule raises
+        ``error`` naming the entry."""
         from netembed._io import parse_json, read_text
 
         shape = f'[{{"arch": ..., "value": {unit}}}]'
         entries = parse_json(read_text(path, f"--cells must be a JSON file of {shape}"), path)
+        if isinstance(entries, dict) and isinstance(entries.get("cells"), list):  # netembed label's document
+            entries = [
+                {key: c.get(key) for key in ("arch", "value")} if isinstance(c, dict) else c for c in entries["cells"]
+            ]
         if not isinstance(entries, list) or not entries:
             raise error(f"{path} must hold a JSON list of {shape}, got {type(entries).__name__}")
         archs, values = [], []

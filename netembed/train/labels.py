@@ -25,15 +25,16 @@ from pathlib import Path
 
 import numpy as np
 
+from netembed import spaces
 from netembed._fields import SEED, Int, Number, documented
 from netembed.errors import NetembedError
-from netembed.spaces.nb101 import space
 from netembed.spaces.nb101.cell import Cell
 from netembed.train.spec import TrainingSpec
 
 __all__ = [
     "LABELS_FILE",
     "RUNS_FILE",
+    "TRAINED_SPACES",
     "LabelJob",
     "append_training",
     "label_report",
@@ -46,6 +47,8 @@ __all__ = [
     "whole_training",
 ]
 
+#: the spaces whose networks netembed trains (``trainer.train_cell``)
+TRAINED_SPACES = ("nb101", "nb201")
 RUNS_FILE = "runs.jsonl"
 LABELS_FILE = "labels.json"
 _VERSION = 1
@@ -67,6 +70,7 @@ class LabelJob:
     sample_seed: int = documented(0, "which random cells")
     training: TrainingSpec = field(default_factory=TrainingSpec)
     jobs: int = documented(1, "trainings at a time, one thread each")
+    space: str = "nb101"
 
     def __post_init__(self) -> None:
         for name, low in (("size", 2), ("seeds", 1), ("jobs", 1), ("sample_seed", 0)):
@@ -75,12 +79,16 @@ class LabelJob:
                 raise LabelJobError(f"--{name.replace('_', '-')} must be an integer >= {low}, got {value!r}")
         if not isinstance(self.training, TrainingSpec):
             raise LabelJobError(f"training must be a TrainingSpec, got {self.training!r}")
+        if self.space not in TRAINED_SPACES:
+            raise LabelJobError(f"--space must be one whose networks netembed trains ({', '.join(TRAINED_SPACES)}), "
+                                f"got {self.space!r}")  # fmt: skip
 
-    def sample(self) -> list[Cell]:
+    def sample(self) -> list:
         """The job's cells: distinct, uniform over the space, in a fixed order."""
         rng, cells, seen = np.random.default_rng(self.sample_seed), [], set()
+        draw = spaces.get(self.space).random
         while len(cells) < self.size:
-            cell = space.random_cell(rng)
+            cell = draw(rng)
             if cell.hash not in seen:
                 seen.add(cell.hash)
                 cells.append(cell)
@@ -88,7 +96,8 @@ class LabelJob:
 
     def settings(self) -> dict:
         """What a resumed job must share (``size`` may grow, ``jobs`` may change)."""
-        return {"sample_seed": self.sample_seed, "seeds": self.seeds, "training": self.training.to_dict()}
+        shared = {"sample_seed": self.sample_seed, "seeds": self.seeds, "training": self.training.to_dict()}
+        return shared if self.space == "nb101" else shared | {"space": self.space}
 
 
 # -- one training, in a worker process -----------------------------------------------------------
@@ -96,22 +105,24 @@ class LabelJob:
 _WORKER: dict = {}
 
 
-def start_trainer(training: TrainingSpec) -> None:
-    """Get this process ready to ``train`` on ``training``: one thread (the jobs share the
-    machine's cores), the images loaded once."""
+def start_trainer(training: TrainingSpec, space: str = "nb101") -> None:
+    """Get this process ready to ``train`` cells of ``space`` on ``training``: one thread (the jobs
+    share the machine's cores), the images loaded once."""
     from netembed import threads
 
     threads.configure(1)
-    _WORKER["built"] = training.build(0)  # each training reseeds the config
+    _WORKER["built"] = training.build(0, space=space)  # each training reseeds the config
 
 
-def train(matrix: list, ops: list, seed: int) -> dict:
-    """One training of a cell with training seed ``seed`` (after ``start_trainer``): its logged row
+def train(arch: dict, seed: int) -> dict:
+    """One training of an architecture (its JSON form: NAS-Bench-101's matrix and ops, or
+    NAS-Bench-201's arch) with training seed ``seed`` (after ``start_trainer``): its logged row
     without the hash."""
     from netembed.train.trainer import train_cell
 
     data, network, config, device = _WORKER["built"]
-    result = train_cell(Cell(matrix, ops), data, network, dataclasses.replace(config, seed=seed), device)
+    cell = spaces.get("nb201").from_json(arch) if "arch" in arch else Cell(arch["matrix"], arch["ops"])
+    result = train_cell(cell, data, network, dataclasses.replace(config, seed=seed), device)
     return {"seed": seed, "accuracy": result.test_accuracy, "seconds": result.train_seconds, "params": result.params}
 
 
@@ -185,7 +196,7 @@ def label_task(job: LabelJob, out="results/labels", bench=None, progress: bool =
     from netembed._io import atomic_write, folder_lock
 
     out = Path(out)
-    job.training.build(0)  # bad settings or images: refused before anything is written
+    job.training.build(0, space=job.space)  # bad settings or images: refused before anything is written
     cells = job.sample()
     with folder_lock(out):
         path = out / RUNS_FILE
@@ -199,10 +210,10 @@ def label_task(job: LabelJob, out="results/labels", bench=None, progress: bool =
         with (
             tqdm(total=len(cells) * job.seeds, initial=len(done), desc="labelling", unit="training",
                  disable=not progress, dynamic_ncols=True) as bar,
-            ProcessPoolExecutor(job.jobs, initializer=start_trainer, initargs=(job.training,)) as pool,
+            ProcessPoolExecutor(job.jobs, initializer=start_trainer, initargs=(job.training, job.space)) as pool,
             open(path, "a") as log,
         ):  # fmt: skip
-            futures = {pool.submit(train, c.matrix.tolist(), list(c.ops), s): c for c, s in todo}
+            futures = {pool.submit(train, _json(c), s): c for c, s in todo}
             try:
                 for future in as_completed(futures):
                     row = {"hash": futures[future].hash, **future.result()}
@@ -219,7 +230,7 @@ def label_task(job: LabelJob, out="results/labels", bench=None, progress: bool =
             runs = [done[(cell.hash, s)] for s in range(job.seeds)]
             accuracy = [r["accuracy"] for r in runs]
             rows.append(
-                cell.to_dict()
+                {"hash": cell.hash, **_json(cell)}
                 | {
                     "accuracy": accuracy,
                     "value": float(np.mean(accuracy)),
@@ -232,6 +243,11 @@ def label_task(job: LabelJob, out="results/labels", bench=None, progress: bool =
         document["figures"] = task_figures(document, bench)
         atomic_write(out / LABELS_FILE, lambda tmp: Path(tmp).write_text(json.dumps(document)))
         return document
+
+
+def _json(cell) -> dict:
+    """An architecture's JSON form: NAS-Bench-101's matrix and ops, NAS-Bench-201's arch."""
+    return {"matrix": cell.matrix.tolist(), "ops": list(cell.ops)} if isinstance(cell, Cell) else {"arch": cell.hash}
 
 
 def task_figures(document: dict, bench=None) -> dict:
@@ -255,7 +271,12 @@ def task_figures(document: dict, bench=None) -> dict:
         first, second = (np.array([r["accuracy"][s] for r in rows]) for s in (0, 1))
         figures["seed_kendall_tau"] = float(kendalltau(first, second).statistic)
         figures["seed_spearman"] = float(spearmanr(first, second).statistic)
-    if bench is not None:
+    if bench is not None and "arch" in rows[0]:  # NAS-Bench-201: its first data set's validation column
+        column = bench.datasets[0]
+        table = np.array([bench.val[column][bench.row_of(spaces.get("nb201").from_json(r))] for r in rows])
+        figures |= {"table_kendall_tau": float(kendalltau(value, table).statistic), "table_cells": len(rows)}
+        figures["table_column"] = f"{column}_val"
+    elif bench is not None:
         known = [i for i, r in enumerate(rows) if r["hash"] in bench]
         table = np.array([bench.query(rows[i]["hash"]).test_acc_108 for i in known])
         figures["table_kendall_tau"] = float(kendalltau(value[known], table).statistic)
@@ -280,6 +301,7 @@ def label_report(document: dict, out) -> tuple[dict, str]:
             "the ceiling of any predictor of this task"
         )
     if "table_kendall_tau" in figures:
-        lines.append(f"against the table's CIFAR-10 accuracy: Kendall tau {figures['table_kendall_tau']:.3f}")
+        column = figures.get("table_column", "CIFAR-10 accuracy")
+        lines.append(f"against the table's {column}: Kendall tau {figures['table_kendall_tau']:.3f}")
     lines.append(f"wrote {path} (sha256 of its cells {document['sha256'][:16]}...)")
     return {"labels": str(path), "sha256": document["sha256"], "figures": figures}, "\n".join(lines)

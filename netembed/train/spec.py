@@ -57,10 +57,11 @@ class TrainingSpec:
             return digits(self.train_size, self.label_noise, seed=self.split_seed)
         return load_npz(self.images)
 
-    def build(self, seed: int, cell=None) -> tuple[ImageData, NetworkConfig, TrainConfig, str]:
+    def build(self, seed: int, cell=None, space: str = "nb101") -> tuple[ImageData, NetworkConfig, TrainConfig, str]:
         """The image data, network scale, optimiser settings (seeded ``seed``) and device, for
-        ``cell`` (None: any cell of the space, as a search trains)."""
-        fewest = min_stem_channels(cell)
+        ``cell`` (None: any cell of ``space``, as a search trains; a NAS-Bench-201 cell's channels
+        are not split)."""
+        fewest = min_stem_channels(cell) if space == "nb101" else 1
         if isinstance(self.stem_channels, int) and 0 < self.stem_channels < fewest:
             raise TrainingError(
                 f"--stem-channels must be at least {fewest} (the vertices feeding a cell's output split them, "

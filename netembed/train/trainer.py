@@ -367,7 +367,8 @@ def train_cell(
     checkpoint_dir: str | os.PathLike | None = None,
     progress: bool = False,
 ) -> TrainResult:
-    """Build ``cell``'s network (seeded by ``config.seed``), train it and measure it.
+    """Build ``cell``'s network (seeded by ``config.seed``), train it and measure it. ``cell`` may
+    be a NAS-Bench-201 architecture: its network at the same scale (``_network``), no checkpoints.
 
     With ``checkpoint_dir``, a run that finds a checkpoint there continues from its last
     finished epoch; the checkpoint must be of the same cell, network, training settings and data.
@@ -375,6 +376,8 @@ def train_cell(
     network_config = network_config or NetworkConfig(
         in_channels=data.in_channels, image_size=data.image_size, num_classes=data.num_classes
     )
+    if checkpoint_dir is not None and not isinstance(cell, Cell):
+        raise DataError(f"checkpoints are for NAS-Bench-101 cells, got a {type(cell).__name__}")
     if checkpoint_dir is not None and (Path(checkpoint_dir) / CHECKPOINT_FILE).exists():
         network, document, state = load_checkpoint(checkpoint_dir, device)
         found = {
@@ -393,5 +396,20 @@ def train_cell(
         return train_network(network, data, config, checkpoint_dir, progress, document["history"], state)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        network = build_network(cell, network_config, device)
+        network = _network(cell, network_config, device)
     return train_network(network, data, config, checkpoint_dir, progress)
+
+
+def _network(cell, config: NetworkConfig, device):
+    """``cell``'s network at ``config``'s scale: NAS-Bench-101's, or for a NAS-Bench-201
+    architecture its network with ``stem_channels`` as C and ``cells_per_stack`` as N (three
+    stages, as NAS-Bench-101's three stacks)."""
+    if isinstance(cell, Cell):
+        return build_network(cell, config, device)
+    from netembed.spaces.nb201 import network as nb201
+
+    scale = nb201.NetworkConfig(
+        channels=config.stem_channels, cells_per_stage=config.cells_per_stack, num_classes=config.num_classes,
+        in_channels=config.in_channels,
+    )  # fmt: skip
+    return nb201.build_network(cell.ops, scale, device)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from netembed.spaces.nb201.arch import Arch
 from netembed.spaces.nb201.params import EDGES, NUM_NODES, NetworkConfig, check_ops, count_params
 
 __all__ = [
@@ -107,7 +108,7 @@ class Network(nn.Module):
 
     def __init__(self, ops: tuple[str, ...], config: NetworkConfig):
         super().__init__()
-        self.ops, self.config = ops, config
+        self.ops, self.config, self.cell = ops, config, Arch(ops)
         c = config.channels
         self.stem = nn.Sequential(nn.Conv2d(config.in_channels, c, 3, padding=1, bias=False), nn.BatchNorm2d(c))
         layers: list[nn.Module] = []

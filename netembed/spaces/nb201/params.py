@@ -78,6 +78,12 @@ class NetworkConfig:
             },
         )
 
+    @property
+    def num_stacks(self) -> int:
+        """The stages (three), as NAS-Bench-101's network calls them: the trainer's check that
+        images survive the reductions reads it."""
+        return 3
+
     def to_dict(self) -> dict:
         return asdict(self)
 
