@@ -597,6 +597,7 @@ GRAMMAR = {
         {
             "--format": FORMAT,
             "--data": data_folder,
+            **SPACE,
             "--size": tiny(2, 3),
             "--seeds": tiny(1, 2),
             "--sample-seed": SEED,

@@ -60,8 +60,8 @@ class LabelJobError(NetembedError, ValueError):
 
 @dataclass(frozen=True)
 class LabelJob:
-    """``size`` random cells drawn with ``sample_seed``, each trained with training seeds
-    ``0 .. seeds - 1`` on ``training``, ``jobs`` trainings at a time (one thread each)."""
+    """``size`` random cells of ``space`` drawn with ``sample_seed``, each trained with training
+    seeds ``0 .. seeds - 1`` on ``training``, ``jobs`` trainings at a time (one thread each)."""
 
     size: int = documented(
         3000, "random cells in the set (any size starts with the same cells: a larger --size extends a set)"
