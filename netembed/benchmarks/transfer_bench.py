@@ -353,7 +353,7 @@ class TaskEvaluator:
         runs = []
         for seed in range(self.seeds):
             if (cell.hash, seed) not in self.known:
-                row = {"hash": cell.hash, **train({"matrix": cell.matrix.tolist(), "ops": list(cell.ops)}, seed)}
+                row = {"hash": cell.hash, **train(cell.to_dict(), seed)}
                 append_training(self.log, row)
                 self.known[cell.hash, seed] = row
                 self.trained += 1

@@ -41,28 +41,27 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _named(args: argparse.Namespace, **given) -> dict:
-    """The options by name, and what they give a library call: ``seeds`` and ``search_seeds`` counted
-    from ``--seed-offset``, ``progress`` and ``announce`` following ``--format``, the ``command``."""
+    """The options by name, and what they give a library call: ``progress`` and ``announce``
+    following ``--format``, the ``command``."""
     text = getattr(args, "format", "text") == "text"
     named = {**vars(args), "progress": text, "announce": (lambda line: print(line, flush=True)) if text else None}
-    named["command"] = "netembed " + " ".join(args.argv)
-    if hasattr(args, "seed_offset"):
-        named["seeds"] = range(args.seed_offset, args.seed_offset + args.seeds)
-        named["search_seeds"] = range(args.seed_offset, args.seed_offset + getattr(args, "search_seeds", 0))
-    return named | given
+    return named | {"command": "netembed " + " ".join(args.argv)} | given
 
 
 def _call(function, named: dict):
     """``function``, or a spec's class, called with the values ``named`` like its parameters; a
-    parameter whose annotation names a spec class gets one built alike when it is not named."""
+    parameter whose annotation names a spec class gets one built alike when it is not named, and
+    one whose default is a range of seeds gets the count named, from ``--seed-offset``."""
     import inspect
     from dataclasses import is_dataclass
 
-    chosen = {}
+    chosen, offset = {}, named.get("seed_offset", 0)
     for name, parameter in inspect.signature(function).parameters.items():
         spec = vars(sys.modules[function.__module__]).get(parameter.annotation)
         if name in named or is_dataclass(spec):
             chosen[name] = named[name] if name in named else _call(spec, named)
+        if isinstance(parameter.default, range) and isinstance(chosen.get(name), int):
+            chosen[name] = range(offset, offset + chosen[name])
     return function(**chosen)
 
 

@@ -28,7 +28,6 @@ import numpy as np
 from netembed import spaces
 from netembed._fields import SEED, Int, Number, documented
 from netembed.errors import NetembedError
-from netembed.spaces.nb101.cell import Cell
 from netembed.train.spec import TrainingSpec
 
 __all__ = [
@@ -112,17 +111,16 @@ def start_trainer(training: TrainingSpec, space: str = "nb101") -> None:
 
     threads.configure(1)
     _WORKER["built"] = training.build(0, space=space)  # each training reseeds the config
+    _WORKER["space"] = spaces.get(space)
 
 
 def train(arch: dict, seed: int) -> dict:
-    """One training of an architecture (its JSON form: NAS-Bench-101's matrix and ops, or
-    NAS-Bench-201's arch) with training seed ``seed`` (after ``start_trainer``): its logged row
-    without the hash."""
+    """One training of an architecture (its JSON form, the space's ``to_json``) with training seed
+    ``seed`` (after ``start_trainer``): its logged row without the hash."""
     from netembed.train.trainer import train_cell
 
     data, network, config, device = _WORKER["built"]
-    cell = spaces.get("nb201").from_json(arch) if "arch" in arch else Cell(arch["matrix"], arch["ops"])
-    result = train_cell(cell, data, network, dataclasses.replace(config, seed=seed), device)
+    result = train_cell(_WORKER["space"].from_json(arch), data, network, dataclasses.replace(config, seed=seed), device)
     return {"seed": seed, "accuracy": result.test_accuracy, "seconds": result.train_seconds, "params": result.params}
 
 
@@ -197,7 +195,7 @@ def label_task(job: LabelJob, out="results/labels", bench=None, progress: bool =
 
     out = Path(out)
     job.training.build(0, space=job.space)  # bad settings or images: refused before anything is written
-    cells = job.sample()
+    cells, space = job.sample(), spaces.get(job.space)
     with folder_lock(out):
         path = out / RUNS_FILE
         done = open_trainings(path, job.settings())
@@ -213,7 +211,7 @@ def label_task(job: LabelJob, out="results/labels", bench=None, progress: bool =
             ProcessPoolExecutor(job.jobs, initializer=start_trainer, initargs=(job.training, job.space)) as pool,
             open(path, "a") as log,
         ):  # fmt: skip
-            futures = {pool.submit(train, _json(c), s): c for c, s in todo}
+            futures = {pool.submit(train, space.to_json(c), s): c for c, s in todo}
             try:
                 for future in as_completed(futures):
                     row = {"hash": futures[future].hash, **future.result()}
@@ -230,7 +228,7 @@ def label_task(job: LabelJob, out="results/labels", bench=None, progress: bool =
             runs = [done[(cell.hash, s)] for s in range(job.seeds)]
             accuracy = [r["accuracy"] for r in runs]
             rows.append(
-                {"hash": cell.hash, **_json(cell)}
+                {"hash": cell.hash, **space.to_json(cell)}
                 | {
                     "accuracy": accuracy,
                     "value": float(np.mean(accuracy)),
@@ -243,11 +241,6 @@ def label_task(job: LabelJob, out="results/labels", bench=None, progress: bool =
         document["figures"] = task_figures(document, bench)
         atomic_write(out / LABELS_FILE, lambda tmp: Path(tmp).write_text(json.dumps(document)))
         return document
-
-
-def _json(cell) -> dict:
-    """An architecture's JSON form: NAS-Bench-101's matrix and ops, NAS-Bench-201's arch."""
-    return {"matrix": cell.matrix.tolist(), "ops": list(cell.ops)} if isinstance(cell, Cell) else {"arch": cell.hash}
 
 
 def task_figures(document: dict, bench=None) -> dict:
