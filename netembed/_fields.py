@@ -26,7 +26,18 @@ import numpy as np
 
 from netembed.errors import ConfigError
 
-__all__ = ["SEED", "Flag", "Instance", "Int", "Number", "OneOf", "check", "check_fields", "documented"]
+__all__ = [
+    "SEED",
+    "Flag",
+    "Instance",
+    "Int",
+    "Number",
+    "OneOf",
+    "check",
+    "check_fields",
+    "documented",
+    "documented_parameters",
+]
 
 
 @dataclass(frozen=True)
@@ -130,6 +141,24 @@ def check(value, rule, what: str, error: type[Exception] = ConfigError) -> None:
 def documented(default, help: str, **keywords):
     """A dataclass field with its meaning in a sentence (the command line shows it as the option's help)."""
     return dataclasses.field(default=default, metadata={"help": help}, **keywords)
+
+
+def documented_parameters(function) -> dict[str, str]:
+    """What ``function``'s parameters mean, as its docstring's "Args:" section says (``name: text``,
+    continued on lines indented deeper): the command line shows each as its option's help."""
+    import inspect
+
+    _, _, section = (inspect.getdoc(function) or "").partition("\nArgs:\n")
+    found, name = {}, None
+    for line in section.splitlines():
+        if not line.startswith("    "):
+            break
+        if line.startswith("        "):
+            found[name] += " " + line.strip()
+        else:
+            name, _, text = line.strip().partition(": ")
+            found[name] = text
+    return found
 
 
 def check_fields(config, rules: dict, error: type[Exception] = ConfigError) -> None:

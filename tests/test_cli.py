@@ -114,6 +114,10 @@ def test_demo_walks_uphill(capsys, no_table):
     final = json.loads(out.strip().splitlines()[-1])
     start = space.random_cell(np.random.default_rng(3))
     assert space.count_params(Cell(final["matrix"], final["ops"])) < space.count_params(start)
+    code, out, _ = run(capsys, "demo", "--seed", "3", "--steps", "4", "--format", "json")
+    walk = json.loads(out)
+    assert code == 0 and walk["cells"][-1] == final and walk["scored_by"] == "fewest parameters (no table found)"
+    assert walk["scores"] == sorted(walk["scores"]) and len(walk["moves"]) == len(walk["cells"]) - 1
 
 
 def test_parse_cell_errors_are_project_errors():
@@ -898,7 +902,7 @@ def test_make_test_shows_why_tests_skip_and_starts_postgres():
         (["train-predictor", "--test-size", "0"], "--test-size must be a positive integer, got 0"),
         (["train-predictor", "--ranking-weight", "-1"], "--ranking-weight must be a finite number >= 0, got -1.0"),
         (["search", "--top", "-3"], "--top must be a positive integer, got -3"),
-        (["search", "--seed", "-1"], "argument --seed: must be an integer in [0, 4294967295], got '-1'"),
+        (["search", "--seed", "-1"], "argument --seed: must be an integer in 0..4294967295, got '-1'"),
         (["search", "--worker", "-1"], "--workers must be >= 1 and --worker >= 0, got 1 and -1"),
         # an OverflowError, and numbers of threads, processes and workers no machine can use
         (["embed", "--threads", "99999999999999999999"], "argument --threads: must be an integer in [1, {limit}] (at"),
@@ -945,9 +949,9 @@ def test_train_predictor_refuses_bad_input_before_writing(capsys, no_table, tmp_
         # argparse's own mistakes printed the usage first: three lines and more
         (["train-predictor", "--steps", "abc"], "argument --steps: invalid int value: 'abc'"),
         (["bench", "time", "--seeds=--"], "argument --seeds: expected one argument, got '--'"),  # was a TypeError
-        (["demo", "--seed", "-1"], "argument --seed: must be an integer in [0, 4294967295], got '-1'"),  # numpy's
+        (["demo", "--seed", "-1"], "argument --seed: must be an integer in 0..4294967295, got '-1'"),  # numpy's
         (["demo", "--steps", "-1"], "--steps must be a whole number >= 0, got -1"),  # was a walk of no steps
-        (["compare", "--seed-offset", "-1"], "argument --seed-offset: must be an integer in [0, 4294967295]"),
+        (["compare", "--seed-offset", "-1"], "argument --seed-offset: must be an integer in 0..4294967295"),
         (["embed", "[]", "--device", "CPU"], "--device must be cpu, cuda or cuda:N, got 'CPU'"),  # torch's
         (["embed", "[]", "--device", "meta"], "--device must be cpu, cuda or cuda:N, got 'meta'"),
         (["pretrain", "--embedding-dim", "0"], "EncoderConfig.embedding_dim must be an integer in 1..4096, got 0"),
@@ -1162,10 +1166,12 @@ def test_a_full_disk_while_saving_the_checkpoint_is_one_line_and_a_resume_contin
 
 def test_options_a_search_would_ignore_are_warned_of(capsys):
     """--epochs without real training and --cost-target without a cost in the reward do nothing: say so."""
-    from netembed.cli import build_parser, search_spec
+    from netembed.cli import _call, build_parser
+    from netembed.runs import SearchSpec
 
     def warnings(*argv: str) -> str:
-        search_spec(build_parser(["search", *argv]).parse_args(["search", *argv]))
+        spec = _call(SearchSpec, vars(build_parser(["search", *argv]).parse_args(["search", *argv])))
+        assert spec.training is None or spec.evaluator == "train"  # kept only where it is read
         return capsys.readouterr().err
 
     said = warnings("--evaluator", "table", "--epochs", "7", "--lr", "0.5", "--cost-target", "1500")
@@ -1181,7 +1187,7 @@ def test_a_command_line_without_options_asks_for_the_librarys_defaults(monkeypat
     (a range of seeds: its count), and ``netembed search`` describes ``SearchSpec()``."""
     import inspect
 
-    from netembed.cli import build_parser, search_spec
+    from netembed.cli import _call, build_parser
     from netembed.cli.options import COMMANDS, Library
     from netembed.runs import SearchSpec
 
@@ -1204,4 +1210,4 @@ def test_a_command_line_without_options_asks_for_the_librarys_defaults(monkeypat
                     assert parsed[parameter.name] == expected, (name, parameter.name)
                     checked += 1
     assert checked > 60
-    assert search_spec(build_parser(["search"]).parse_args(["search"])) == SearchSpec()
+    assert _call(SearchSpec, vars(build_parser(["search"]).parse_args(["search"]))) == SearchSpec()

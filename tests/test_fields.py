@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from netembed._fields import Flag, Instance, Int, Number, OneOf, check, check_fields
+from netembed._fields import Flag, Instance, Int, Number, OneOf, check, check_fields, documented_parameters
 from netembed.errors import ConfigError, NetembedError, SearchError
 
 
@@ -66,3 +66,49 @@ def test_every_field_needs_a_rule():
     check_fields(Pair(), {"width": Int(1, 8), "depth": Int(1, 8)})
     with pytest.raises(ConfigError, match=r"^Pair.depth must be an integer in 3..8, got 2$"):
         check_fields(Pair(), {"width": Int(1, 8), "depth": Int(3, 8)})
+
+
+def _job(out="results/x", bootstrap: int = 200, quiet: bool = False):
+    """Run it.
+
+    Args:
+        out: folder for the CSV and PNG files
+        bootstrap: walk resamplings for the 95% interval
+            (0: off)
+
+    The rest of the docstring is not a parameter's.
+    """
+
+
+def test_a_jobs_docstring_documents_its_parameters_for_the_command_line():
+    """Each "name: text" entry of the "Args:" section, continued lines joined; none without one."""
+    assert documented_parameters(_job) == {
+        "out": "folder for the CSV and PNG files",
+        "bootstrap": "walk resamplings for the 95% interval (0: off)",
+    }
+    assert documented_parameters(check) == {} and documented_parameters(lambda: None) == {}
+
+
+def test_the_command_lines_help_is_the_librarys():
+    """An option's help is its job's docstring entry or its spec field's, shown as written (a %
+    too); one option name, two jobs, two helps."""
+    import argparse
+
+    from netembed.benchmarks.analysis import locality
+    from netembed.benchmarks.compare import compare_methods
+    from netembed.cli import build_parser
+    from netembed.search import Budget
+    from netembed.search.objective import Objective
+
+    def helps(*command: str) -> dict:
+        sub = build_parser(list(command))._subparsers._group_actions[0].choices[command[0]]
+        for word in command[1:]:
+            sub = sub._subparsers._group_actions[0].choices[word]
+        return {a.dest: a.help % vars(a) for a in sub._actions if isinstance(a, argparse.Action) and a.help}
+
+    assert helps("analyze", "locality")["bootstrap"].startswith(documented_parameters(locality)["bootstrap"])
+    assert "95% interval" in helps("analyze", "locality")["bootstrap"]
+    assert helps("search")["seconds"] == Budget.__dataclass_fields__["seconds"].metadata["help"]
+    assert helps("search")["queries"] == Budget.__dataclass_fields__["queries"].metadata["help"]
+    assert helps("search")["kind"] == Objective.__dataclass_fields__["kind"].metadata["help"]
+    assert helps("compare")["objective"] == documented_parameters(compare_methods)["objective"]

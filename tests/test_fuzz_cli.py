@@ -436,7 +436,11 @@ GRAMMAR = {
     "neighbors": Command(
         {"--format": FORMAT, "--data": data_folder, **SPACE_DATASET}, positionals=[cell_argument], outputs=()
     ),
-    "demo": Command({"--data": data_folder, "--seed": SEED, "--steps": tiny(0, 3)}, always=["--steps"], outputs=()),
+    "demo": Command(
+        {"--format": FORMAT, "--data": data_folder, "--seed": SEED, "--steps": tiny(0, 3)},
+        always=["--steps"],
+        outputs=(),
+    ),
     "pretrain": Command(
         {
             "--threads": THREADS,

@@ -103,4 +103,4 @@ def test_train_predictor_reads_a_labelled_set(tmp_path, monkeypatch, label, fiel
     from netembed.runs.surrogate import train_predictor
 
     job = PredictorJob(label=label, cells=str(tmp_path / "labels.json"), steps=2, members=1)
-    assert train_predictor(job, tmp_path / "model")["train_cells"] == 6
+    assert train_predictor(job, tmp_path / "model")[0]["train_cells"] == 6

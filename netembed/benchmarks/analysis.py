@@ -717,8 +717,16 @@ def locality(
     out="results/locality", embedding: str | None = None, data=None, seed: int = 0, progress: bool = True,
     walks: int = 1000, length: int = 100, max_lag: int = 20, permutations: int = 200, bootstrap: int = 200,
 ):  # fmt: skip
-    """``netembed analyze locality``: ``run_locality`` (``walks`` .. ``bootstrap``: its walk settings)
-    and, with a pretrained ``embedding``, ``run_embedding_locality``; returns the payload and the text."""
+    """``netembed analyze locality``: ``run_locality`` and, with a pretrained ``embedding``,
+    ``run_embedding_locality``; returns the payload and the text.
+
+    Args:
+        out: folder for the CSV and PNG files
+        embedding: also: accuracy correlation vs distance in this encoder's space
+        length: moves per walk
+        permutations: random pairings per lag for the noise band
+        bootstrap: walk resamplings for the 95% interval (0: off)
+    """
     import time
 
     if embedding:  # a wrong name fails now, not after the walks

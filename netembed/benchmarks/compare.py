@@ -191,7 +191,15 @@ def compare_methods(
 ) -> tuple[list[dict], str]:  # fmt: skip
     """``netembed compare``: the methods checked before the table loads, ``run_compare`` on the
     space's table (NAS-Bench-201: ``dataset``, None the table's first), and ``write_report``'s
-    rows and text."""
+    rows and text.
+
+    Args:
+        seeds: number of seeds
+        budget: queries per run
+        jobs: parallel processes
+        out: folder for runs/, CSV, JSON and PNG; rerun to resume
+        objective: reward: best test accuracy; pareto: front of accuracy vs parameters (random, netembed)
+    """
     from netembed import spaces
 
     check_methods(methods, objective, space, dataset)  # before the table loads

@@ -275,7 +275,13 @@ def bench_latency(
 ) -> tuple[list[dict], str]:
     """``netembed bench latency``: ``run_latency_bench`` on the table at ``data`` (None: the
     default place), ``out/latency.csv`` (means), ``out/latency_devices.csv`` (per device),
-    ``out/latency_runs.csv`` and a plot. Returns the mean rows and the text a person reads."""
+    ``out/latency_runs.csv`` and a plot. Returns the mean rows and the text a person reads.
+
+    Args:
+        sizes: architectures measured on the held-out device
+        train_devices: devices A,B,... to learn from (default: all but the tested)
+        test_devices: devices C,D,... to hold out in turn (default: every one)
+    """
     from netembed.benchmarks.analysis import write_csv
 
     sizes, methods = sizes or DEFAULT_SIZES, methods or tuple(METHODS)

@@ -574,7 +574,16 @@ def bench_predictors(
     every architecture outside a pool of twice the largest training size (``test_size`` None), so
     that each seed's training set differs at every size. ``train_sizes`` and ``methods`` None:
     ``DEFAULT_SIZES`` and every method the space has. Returns ``summarise``'s rows and the text a
-    person reads."""
+    person reads.
+
+    Args:
+        train_sizes: default: nb101 100 172 424 4236; nb201 78 156 469 781 1563
+        methods: default: netembed netembed+pretrained netembed+prior (nb101) mlp gbt, and on labels
+            surrogate-SPACE has not seen zero-shot netembed+surrogate
+        test_size: held-out cells (default: nb101 50,000; nb201 all outside a pool of twice the largest
+            training size)
+        labels: nb201: your own [{"arch", "value"}] accuracies (e.g. from real training) instead of the table
+    """
     from netembed.models import hub
 
     train_sizes = train_sizes or DEFAULT_SIZES.get(space, DEFAULT_SIZES["nb201"])
@@ -639,7 +648,11 @@ def bench_time(
     batch_size: int | None = None,
     progress: bool = True,
 ) -> tuple[list[dict], str]:
-    """``netembed bench time``: ``run_time_bench`` on the table's timed rows, as ``bench_predictors``."""
+    """``netembed bench time``: ``run_time_bench`` on the table's timed rows, as ``bench_predictors``.
+
+    Args:
+        pool_size: timed rows training sets are drawn from; the rest are the test set
+    """
     from netembed.spaces.nb101.table import load_table
 
     out = check_writable(out)

@@ -654,7 +654,19 @@ def bench_transfer(
     (``timers`` at ``time_sizes``), each per seed of ``seeds`` on the same splits (the cells
     outside a pool of ``pool_size`` are the test set), then the ``searches`` (``search_seeds``,
     ``search_budget`` queries each, ``jobs`` at a time), of the labelled set at ``labels``;
-    measurements reused from ``out/runs``, files written in ``out``."""
+    measurements reused from ``out/runs``, files written in ``out``.
+
+    Args:
+        labels: the labelled set netembed label wrote
+        pool_size: cells training sets are drawn from; the rest test
+        predictors: accuracy rows ('none': skip)
+        time_sizes: timed cells
+        timers: time-estimator rows ('none': skip)
+        search_seeds: seeds of each search row
+        search_budget: queries of each search
+        jobs: searches at a time, one thread each
+        steps: netembed rows' training steps, exactly (default: their role's)
+    """
     labelled, out = LabelledSet(labels), Path(out)
     payload, text = {"labels": labels, "sha256": labelled.sha256, "cells": len(labelled.rows)}, []
     if list(searches) != ["none"]:  # refused before the predictor rows' work

@@ -13,18 +13,19 @@ import inspect
 import os
 import re
 
-SEED_MAX = 2**32 - 1  # numpy's legacy and torch's seeds both take it; seeds + offsets stay far below 2**63
 CELL_HELP = 'JSON {"matrix": ..., "ops": ...} or a file holding it'
 
 
 def seed(text: str) -> int:
-    """The type of every seed option: an integer in [0, SEED_MAX]."""
+    """The type of every seed option: an integer ``_fields.SEED`` accepts."""
+    from netembed._fields import SEED
+
     try:
         value = int(text)
     except ValueError:
-        value = -1
-    if not 0 <= value <= SEED_MAX:
-        raise argparse.ArgumentTypeError(f"must be an integer in [0, {SEED_MAX}], got {text!r}")
+        value = None
+    if not SEED.accepts(value):
+        raise argparse.ArgumentTypeError(f"must be {SEED}, got {text!r}")
     return value
 
 
@@ -68,12 +69,6 @@ def _predictor() -> dict:
     return {"members": PredictorConfig().members, "batch_size": PredictorConfig().batch_size}
 
 
-def command(help_text: str, options: str, *sources) -> tuple:
-    """A command: its one-line help, the names of its options (after "|", real training's), and
-    the library calls and specs they are named after (``from_library``)."""
-    return help_text, options, *sources
-
-
 # fmt: off
 INTS, MANY = opt(type=int, nargs="+"), opt(nargs="+")
 OPTIONS = {  # a help, or argparse's keywords; <name>: a positional; {c.NAME}: the default PredictorConfig's value
@@ -87,17 +82,8 @@ OPTIONS = {  # a help, or argparse's keywords; <name>: a positional; {c.NAME}: t
     "query.<cell>": CELL_HELP + ", or an official hash (nb201: its string, or its index)",
     "seed": opt(type=seed), "seeds": opt(type=int), "seed_offset": opt(type=seed, default=0, help="first seed"),
     "split_seed": opt(type=seed), "jobs": opt(type=per_cpu), "steps": opt(type=int), "budget": opt(type=int),
-    "methods": MANY, "out": {},
-    # pretrain, embed, train-predictor
-    "force": "replace what --out holds (e.g. pretrained/encoder-nb101)",
-    "pretrain.out": "pretrained directory to write, new or empty, or --force (default: results/encoder-SPACE)",
-    "work": "checkpoint folder (default: OUT.checkpoint); rerun to resume",
-    "<cells>": opt(nargs="?", help='JSON list of cells, {"matrix": ..., "ops": ...} (nb201: {"arch": ...}), a '
-                   "file or text"),
-    "model": opt(default="encoder-nb101", help="pretrained name or directory (its space's cells)"),
-    "eval": opt(dest="evaluate", action="store_true", help="measure reconstruction, smoothness, edit distance, "
-                "speed"),
-    "embed.out": "where --eval writes its PNG and JSON",
+    "methods": MANY, "out": {}, "<cells>": opt(nargs="?"), "eval": opt(dest="evaluate"),
+    # train-predictor: its job's overrides of PredictorConfig
     "train-predictor.steps": "exactly this many training steps (default: {c.steps}, or {c.epochs} passes over "
                              "the cells when more; {c.steps} for time)",
     "ranking_weight": "pairwise ranking loss weight (default: {c.ranking_weight} for accuracy, 0 for time: plain "
@@ -108,114 +94,74 @@ OPTIONS = {  # a help, or argparse's keywords; <name>: a positional; {c.NAME}: t
     "readout": opt(choices=Library("models.predictors:READOUTS"), help="what the heads see (default {c.readout}: "
                    "the embedding and the output vertex's latent; mean: the embedding alone, the time estimator's "
                    "default)"),
-    "train-predictor.out": "pretrained directory to write (new or empty, or --force)",
-    "train-predictor.force": "replace what --out holds (e.g. pretrained/surrogate-nb101)",
-    # search (its spec's fields document themselves)
-    "evaluator": opt(choices=Library("search.evaluators:EVALUATORS")),
-    "search.budget": opt(dest="queries", metavar="BUDGET", help="queries (new cells labelled)"),
-    "seconds": opt(type=float, help="and/or a wall-time budget"),
-    "reward": opt(dest="mode", choices=Library("search.objective:MODES"), help="accuracy, or MnasNet's accuracy "
-                  "* (cost / target)^w, soft or hard"),
-    "cost": opt(help=Library("search.objective:COSTS", "{} (nb201: a device of its table, e.g. latency:pixel3)")),
-    "cost_target": opt(dest="target", metavar="T0", type=float, help="the soft/hard reward's target, in units of "
-                       "--cost"),
-    "objective": opt(choices=Library("search.objective:KINDS"), help="reward: best test accuracy; pareto: front "
-                     "of accuracy vs parameters (random, netembed)"),
-    "search.objective": opt(dest="kind", help="pareto: grow the front of accuracy vs parameters (netembed and "
-                            "random)"),
-    "top": "best cells to print", "resume": "continue the run logged in --out",
-    "search.out": "folder for the query log, result and plot",
-    # real training
-    "train-cell.seed": "initial weights and shuffles", "train-cell.out": "checkpoint folder and result.json",
-    "label.out": "folder for runs.jsonl and labels.json; rerun to resume",
+    # search: its spec's fields, nested ones too, under the names a user knows
+    "evaluator": opt(choices=Library("search.evaluators:EVALUATORS")), "objective": opt(
+        choices=Library("search.objective:KINDS")), "search.objective": opt(dest="kind"), "seconds": opt(type=float),
+    "search.budget": opt(dest="queries", metavar="BUDGET"), "reward": opt(dest="mode", choices=Library(
+        "search.objective:MODES")), "cost_target": opt(dest="target", metavar="T0", type=float),
     "label.space": opt(choices=Library("train.labels:TRAINED_SPACES"), help="whose random cells (nb201: its "
                        "network at the same scale, --stem-channels its C, --cells-per-stack its N)"),
     # compare, benchmarks, analyses, data
     "compare.methods": Library("runs:METHODS", "among {} (netembed+warm: nb201, a data set its surrogate was not "
                                "trained on)"),
-    "compare.seeds": "number of seeds", "compare.jobs": "parallel processes", "compare.budget": "queries per run",
-    "compare.out": "folder for runs/, CSV, JSON and PNG; rerun to resume",
     "train_sizes": INTS, "bench.seeds": "number of seeds",
     "bench.steps": "netembed's training steps, exactly (default {c.steps}, or {c.epochs} passes over the cells "
                    "when more)",
     "bench.batch_size": "netembed's batch (default {c.batch_size})",
-    "bench predictors.train_sizes": "default: nb101 100 172 424 4236; nb201 78 156 469 781 1563",
-    "bench predictors.methods": "default: netembed netembed+pretrained netembed+prior (nb101) mlp gbt, and on "
-                                "labels surrogate-SPACE has not seen zero-shot netembed+surrogate",
-    "bench predictors.test_size": "held-out cells (default: nb101 50,000; nb201 all outside a pool of twice the "
-                                  "largest training size)",
-    "labels": 'nb201: your own [{"arch", "value"}] accuracies (e.g. from real training) instead of the table',
-    "bench time.pool_size": "timed rows training sets are drawn from; the rest are the test set",
     "bench time.steps": "netembed's training steps (default {c.steps})",
-    "bench transfer.labels": "the labelled set netembed label wrote", "predictor_sizes": INTS,
-    "time_sizes": opt(INTS, help="timed cells"), "predictors": opt(MANY, help="accuracy rows ('none': skip)"),
-    "timers": opt(MANY, help="time-estimator rows ('none': skip)"),
-    "bench transfer.pool_size": "cells training sets are drawn from; the rest test",
-    "bench transfer.steps": "netembed rows' training steps, exactly (default: their role's)",
+    "predictor_sizes": INTS, "time_sizes": INTS, "predictors": MANY, "timers": MANY, "search_seeds": opt(type=int),
     "searches": opt(MANY, help=Library("benchmarks.transfer_bench:SEARCHERS", "search rows among {}, every query "
                                        "a real training ('none': skip)")),
-    "search_seeds": opt(type=int, help="seeds of each search row"), "search_budget": "queries of each search",
-    "bench transfer.jobs": "searches at a time, one thread each",
-    "sizes": opt(INTS, help="architectures measured on the held-out device"),
-    "bench latency.methods": Library("benchmarks.latency_bench:METHODS", "{}"),
-    "train_devices": opt(type=names, help="devices A,B,... to learn from (default: all but the tested)"),
-    "test_devices": opt(type=names, help="devices C,D,... to hold out in turn (default: every one)"),
-    "length": "moves per walk", "permutations": "random pairings per lag for the noise band",
-    "bootstrap": "walk resamplings for the 95%% interval (0: off)",
-    "embedding": opt(metavar="MODEL", help="also: accuracy correlation vs distance in this encoder's space"),
-    "analyze locality.out": "folder for the CSV and PNG files",
-    "<source>": "nasbench_only108.tfrecord or nasbench_full.tfrecord", "<output>": "the .npz to write (atomically)",
-    "quiet": opt(action="store_true", help="no progress bar"),
+    "bench latency.methods": Library("benchmarks.latency_bench:METHODS", "{}"), "sizes": INTS,
+    "train_devices": opt(type=names), "test_devices": opt(type=names), "embedding": opt(metavar="MODEL"),
 }
 TABLE = "format data threads space dataset"  # the options of a job on a space's table
 TRAINING = "| images train_size label_noise split_seed epochs batch_size lr stem_channels stacks cells_per_stack device"
-COMMANDS = {
-    "info": command("summary of the space and of the table", "format data space", "spaces.inspect:info"),
-    "query": command("look up a cell (JSON matrix+ops, a JSON file, or an official hash)",
-                     "format data space dataset <cell>", "spaces.inspect:query"),
-    "neighbors": command("every cell one widen/deepen/rewire move away", "format data space dataset <cell>",
-                         "spaces.inspect:neighbors"),
-    "demo": command("greedy walk over single moves from a random cell", "data seed steps",
-                    "spaces.nb101.transforms:greedy_walk"),
-    "pretrain": command("label-free pretraining of the cell encoder on the whole space", "threads space out force "
-                        "work epochs batch_size lr seed kl_weight hidden layers embedding_dim device",
-                        "models.pretrain:PretrainConfig", "models.encoder:EncoderConfig",
-                        "runs.pretrain:write_pretrained"),
-    "embed": command("embeddings of cells from a pretrained encoder, or its quality (--eval)",
-                     "format threads <cells> model eval out device", "runs.pretrain:embed"),
-    "train-predictor": command("train a surrogate (accuracy or training time)", f"{TABLE} label train_size cells "
-                               "test_size init members steps batch_size ranking_weight targets readout seed out "
-                               "force", "runs.surrogate:PredictorJob", _predictor, "runs.surrogate:train_predictor"),
-    "search": command("search for good cells (progress bar, best cells, plot; --resume)", f"{TABLE} method "
-                      "warm_start evaluator budget seconds seed reward cost cost_target latency_model "
-                      "latency_quantile objective top accuracy_model time_model out resume workers storage study "
-                      f"worker inherit {TRAINING}", "runs:SearchSpec", "runs:run", "train.spec:TrainingSpec"),
-    "compare": command("every search method, same seeds and budget, on the table", f"{TABLE} methods seeds "
-                       "seed_offset budget jobs objective out", "benchmarks.compare:compare_methods"),
-    "train-cell": command("train one cell's network on real images (resumable)",
-                          f"format data threads <cell> seed out {TRAINING}", "train.spec:TrainingSpec",
-                          "train.spec:train_one"),
-    "label": command("a labelled task of your own: random cells trained for real, seeds apart",
-                     f"format data space size seeds sample_seed jobs out {TRAINING}", "train.labels:LabelJob",
-                     "train.spec:TrainingSpec", "train.labels:label_task"),
-    "bench predictors": command("accuracy predictors against baselines, same splits and seeds", f"{TABLE} "
-                                "train_sizes seeds seed_offset methods test_size labels steps batch_size out",
-                                "benchmarks.predictor_bench:bench_predictors"),
-    "bench time": command("training-time estimators against baselines, same splits and seeds", "format data "
-                          "threads train_sizes seeds seed_offset methods pool_size steps batch_size out",
-                          "benchmarks.predictor_bench:bench_time"),
-    "bench transfer": command("NAS-Bench-101's models on a task of your own (netembed label)", "format data "
-                              "threads labels predictor_sizes time_sizes seeds seed_offset predictors timers "
-                              "pool_size steps searches search_seeds search_budget jobs out",
-                              "benchmarks.transfer_bench:bench_transfer"),
-    "bench latency": command("a new device's latencies from a few timings, each device held out", "format data "
-                             "sizes seeds seed_offset methods train_devices test_devices out",
-                             "benchmarks.latency_bench:bench_latency"),
-    "analyze locality": command("random-walk autocorrelation of accuracy over single moves (RWA)", "format data "
-                                "threads walks length max_lag seed permutations bootstrap embedding out",
-                                "benchmarks.analysis:locality"),
-    "data convert": command("official NAS-Bench-101 .tfrecord -> compact .npz (no TensorFlow)",
-                            "<source> <output> quiet"),
+SEARCH = (f"{TABLE} method warm_start evaluator budget seconds seed reward cost cost_target latency_model "
+          "latency_quantile objective top accuracy_model time_model out resume workers storage study worker inherit")
+# each command: its help, its options' names (after "|", real training's), the specs and calls they are named after
+COMMANDS = {  # (the last: the job the command calls, returning a payload and its text)
+    "info": ("summary of the space and of the table", "format data space", "spaces.inspect:info"),
+    "query": ("look up a cell (JSON matrix+ops, a JSON file, or an official hash)", "format data space dataset <cell>",
+              "spaces.inspect:query"),
+    "neighbors": ("every cell one widen/deepen/rewire move away", "format data space dataset <cell>",
+                  "spaces.inspect:neighbors"),
+    "demo": ("greedy walk over single moves from a random cell", "format data seed steps",
+             "spaces.nb101.transforms:greedy_walk"),
+    "pretrain": ("label-free pretraining of the cell encoder on the whole space",
+                 "threads space out force work epochs batch_size lr seed kl_weight hidden layers embedding_dim device",
+                 "models.pretrain:PretrainConfig", "models.encoder:EncoderConfig", "runs.pretrain:write_pretrained"),
+    "embed": ("embeddings of cells from a pretrained encoder, or its quality (--eval)",
+              "format threads <cells> model eval out device", "runs.pretrain:embed"),
+    "train-predictor": ("train a surrogate (accuracy or training time)", (f"{TABLE} label train_size cells "
+                        "test_size init members steps batch_size ranking_weight targets readout seed out force"),
+                        "runs.surrogate:PredictorJob", _predictor, "runs.surrogate:train_predictor"),
+    "search": ("search for good cells (progress bar, best cells, plot; --resume)", f"{SEARCH} {TRAINING}",
+               "runs:SearchSpec", "train.spec:TrainingSpec", "runs:run"),
+    "compare": ("every search method, same seeds and budget, on the table",
+                f"{TABLE} methods seeds seed_offset budget jobs objective out", "benchmarks.compare:compare_methods"),
+    "train-cell": ("train one cell's network on real images (resumable)",
+                   f"format data threads <cell> seed out {TRAINING}", "train.spec:TrainingSpec", "train.spec:train_one"),
+    "label": ("a labelled task of your own: random cells trained for real, seeds apart",
+              f"format data space size seeds sample_seed jobs out {TRAINING}", "train.labels:LabelJob",
+              "train.spec:TrainingSpec", "train.labels:label"),
+    "bench predictors": ("accuracy predictors against baselines, same splits and seeds",
+                         f"{TABLE} train_sizes seeds seed_offset methods test_size labels steps batch_size out",
+                         "benchmarks.predictor_bench:bench_predictors"),
+    "bench time": ("training-time estimators against baselines, same splits and seeds",
+                   "format data threads train_sizes seeds seed_offset methods pool_size steps batch_size out",
+                   "benchmarks.predictor_bench:bench_time"),
+    "bench transfer": ("NAS-Bench-101's models on a task of your own (netembed label)", ("format data threads "
+                       "labels predictor_sizes time_sizes seeds seed_offset predictors timers pool_size steps "
+                       "searches search_seeds search_budget jobs out"), "benchmarks.transfer_bench:bench_transfer"),
+    "bench latency": ("a new device's latencies from a few timings, each device held out",
+                      "format data sizes seeds seed_offset methods train_devices test_devices out",
+                      "benchmarks.latency_bench:bench_latency"),
+    "analyze locality": ("random-walk autocorrelation of accuracy over single moves (RWA)",
+                         "format data threads walks length max_lag seed permutations bootstrap embedding out",
+                         "benchmarks.analysis:locality"),
+    "data convert": ("official NAS-Bench-101 .tfrecord -> compact .npz (no TensorFlow)", "<source> <output> quiet",
+                     "spaces.nb101.official:convert"),
 }
 # fmt: on
 GROUPS = {"bench": "side-by-side benchmarks", "analyze": "analyses of the space", "data": "data set tools"}
@@ -225,6 +171,8 @@ TYPES = {"int": {"type": int}, "float": {"type": float}, "bool": {"action": "sto
 def from_library(*sources) -> dict:
     """By name, the argparse keywords (default, type, help) of the fields and parameters of the
     specs and functions among ``sources`` ("module:NAME", or a function here giving defaults)."""
+    from netembed._fields import documented_parameters
+
     found = {}
     for source in sources:
         value = Library(source).value() if isinstance(source, str) else source()
@@ -233,7 +181,9 @@ def from_library(*sources) -> dict:
         elif dataclasses.is_dataclass(value):
             found |= _fields(value)
         else:
-            found |= {p.name: _typed(p.annotation, p.default) for p in inspect.signature(value).parameters.values()}
+            helps = {name: {"help": text} for name, text in documented_parameters(value).items()}
+            found |= {p.name: _typed(p.annotation, p.default) | helps.get(p.name, {})
+                      for p in inspect.signature(value).parameters.values()}  # fmt: skip
     return found
 
 
@@ -256,19 +206,25 @@ def _typed(annotation, default) -> dict:
     return keywords
 
 
-def _keywords(name: str, prefixes: tuple[str, ...], library: dict) -> dict:
-    """Option ``name``'s argparse keywords: the library's, then ``OPTIONS``' for every command and
-    for the commands ``prefixes`` name."""
-    given = {}
-    for key in (name, *(f"{prefix}.{name}" for prefix in prefixes)):
+def _keywords(name: str, command: str, library: dict) -> dict:
+    """Option ``name``'s argparse keywords: ``OPTIONS``' for every command and for the command's
+    group, the library's (its help wins over theirs), then ``OPTIONS``' for this command."""
+
+    def given(key: str) -> dict:
         value = OPTIONS.get(key, {})
-        given |= {"help": value} if isinstance(value, (str, Library)) else value
-    keywords = library.get(given.get("dest", name), {}) | given
+        return {"help": value} if isinstance(value, (str, Library)) else value
+
+    group, own = command.split()[0], given(f"{command}.{name}")
+    shared = given(name) | (given(f"{group}.{name}") if group != command else {})
+    found = library.get(own.get("dest", shared.get("dest", name.strip("<>"))), {})
+    keywords = found | shared | own | ({"help": found["help"]} if "help" in found and "help" not in own else {})
     keywords = {key: value.value() if isinstance(value, Library) else value for key, value in keywords.items()}
     if "choices" in keywords:
         keywords["choices"] = tuple(keywords["choices"])
     if isinstance(keywords.get("default"), (tuple, dict)):
         keywords["default"] = list(keywords["default"])
+    if "help" in keywords:  # argparse formats helps with %: the library's are plain text
+        keywords["help"] = keywords["help"].replace("%", "%%")
     if "{c." in keywords.get("help", ""):
         from netembed.models.predictors import PredictorConfig
 
@@ -280,12 +236,12 @@ def _keywords(name: str, prefixes: tuple[str, ...], library: dict) -> dict:
 def add_options(sub: argparse.ArgumentParser, name_of_command: str) -> None:
     """Add the options of the command ``name_of_command`` to its parser ``sub``."""
     _, option_names, *sources = COMMANDS[name_of_command]
-    library, target, prefixes = from_library(*sources), sub, (name_of_command.split()[0], name_of_command)
+    library, target = from_library(*sources), sub
     for name in option_names.split():
         if name == "|":
             target = sub.add_argument_group("real training")
             continue
-        keywords = _keywords(name, prefixes, library)
+        keywords = _keywords(name, name_of_command, library)
         if name.startswith("<"):
             target.add_argument(name.strip("<>"), **keywords)
         else:

@@ -30,6 +30,7 @@ import numpy as np
 from netembed import spaces
 from netembed._fields import documented
 from netembed._io import atomic_write, folder_lock, save_figure
+from netembed.errors import warn
 from netembed.search import Budget, Evaluation, Method, SearchError, SearchResult, progress_figures
 from netembed.search.evaluators import EVALUATORS
 from netembed.search.objective import Objective, Reward, as_objective, pareto_front
@@ -179,8 +180,19 @@ class SearchSpec:
                 f"with the same command and their own --worker), got {self.workers}"
             )
         if self.training is not None and self.evaluator != "train":
-            raise SearchError(f"training settings are for the train evaluator, got evaluator {self.evaluator!r}")
+            self._drop_training()
         self._check_space()
+
+    def _drop_training(self) -> None:
+        """Real training's settings are read by the train evaluator only: warn of those set, keep none."""
+        from netembed.train.spec import TrainingSpec
+
+        default = TrainingSpec()
+        given = [name for name, value in vars(self.training).items() if value != getattr(default, name)]
+        if given:
+            options = ", ".join("--" + name.replace("_", "-") for name in given)
+            warn(f"{options}: real training's options, ignored by the {self.evaluator} evaluator")
+        object.__setattr__(self, "training", None)  # frozen: set once, while it is being built
 
     def _check_space(self) -> None:
         """NAS-Bench-101 searches with every evaluator, its costs seconds or parameters;
@@ -260,6 +272,10 @@ class SearchReport:
     sharing: dict | None = None  # storage, study, workers and wall seconds of a shared search
     overhead: float | None = None  # search seconds per query (one process; None when shared)
     resumed: dict | None = None  # a resumed run: its logged queries, restored or replayed
+
+    def __iter__(self):
+        """Unpacks as every job's result does: ``payload, text = run(spec)``."""
+        return iter((self.payload, self.text()))
 
     def done(self) -> str:
         """How the run went: its search overhead per query, or its workers and wall time."""
@@ -487,9 +503,13 @@ def run(
 ) -> SearchReport:
     """Run ``spec``, writing the query log (or study), ``result.json`` and the plot in ``out``.
 
-    ``resume``: continue the one-process run logged in ``out`` (a shared study is rejoined by
-    running the same spec again). ``top``: best cells to report. ``announce(line)`` hears what
-    the run is about to do (e.g. ``print``), before the progress bar starts.
+    A shared study is rejoined by running the same spec again. ``announce(line)`` hears what the
+    run is about to do (e.g. ``print``), before the progress bar starts.
+
+    Args:
+        out: folder for the query log, result and plot
+        resume: continue the one-process run logged in --out
+        top: best cells to print
     """
     out = Path(out)
     announce = announce or (lambda line: None)
@@ -605,7 +625,7 @@ def _worker_process(spec: SearchSpec, out: Path, worker: int) -> None:
     except NetembedError as exc:
         # one write, newline included: the workers share stderr, and print's two writes (the text,
         # then the newline) can interleave with another worker's line when stderr is unbuffered
-        message = str(exc) if spec.storage is None else scrub(str(exc), spec.storage)  # no secret of the URL
+        message = scrub(str(exc), spec.storage)  # no secret of the URL
         sys.stderr.write(f"netembed search: worker {worker}: error: {message}\n")
         sys.stderr.flush()
         sys.exit(2)

@@ -26,11 +26,17 @@ def write_pretrained(
     device: str | None = "cpu",
     command: str | None = None,
     force: bool = False,
-) -> Path:
+) -> tuple[dict, str]:
     """Pretrain (resuming from ``work``, None: ``OUT.checkpoint``), save the autoencoder to ``out``
-    (None: ``results/encoder-SPACE``), measure it, write its card; returns ``out``.
+    (None: ``results/encoder-SPACE``), measure it, write its card; returns the card's figures
+    (``out`` among them) and the line a person reads.
 
     ``out`` must be new or empty (a shipped model is not replaced by surprise), unless ``force``.
+
+    Args:
+        out: pretrained directory to write, new or empty, or --force (default: results/encoder-SPACE)
+        work: checkpoint folder (default: OUT.checkpoint); rerun to resume
+        force: replace what --out holds (e.g. pretrained/encoder-nb101)
     """
     from netembed.models import hub
     from netembed.train.spec import resolve_device
@@ -58,7 +64,7 @@ def write_pretrained(
     meta["quality"] = {k: v for k, v in quality.items() if k not in ("files", "model")}
     hub.save_pretrained(model.cpu(), encoder_config, out_dir, meta)  # same weights, now with their quality
     _write_card(out_dir, meta, encoder_config.space)
-    return out_dir
+    return {"out": str(out_dir), **meta}, f"wrote {out_dir}"
 
 
 def _write_card(out_dir: Path, meta: dict, space_name: str = "nb101") -> None:
@@ -129,7 +135,7 @@ def embed_cells(model, cells_argument: str, device: str = "cpu") -> tuple[list[d
 
 
 def embed(
-    model,
+    model="encoder-nb101",
     cells: str | None = None,
     evaluate: bool = False,
     out="results/embedding",
@@ -137,7 +143,14 @@ def embed(
     progress: bool = False,
 ) -> tuple:
     """``netembed embed``: ``embed_cells``, or with ``evaluate`` the model's quality
-    (``evaluate_pretrained``, its files in ``out``); the payload and its text."""
+    (``evaluate_pretrained``, its files in ``out``); the payload and its text.
+
+    Args:
+        model: pretrained name or directory (its space's cells)
+        cells: JSON list of cells, {"matrix": ..., "ops": ...} (nb201: {"arch": ...}), a file or text
+        evaluate: measure reconstruction, smoothness, edit distance, speed
+        out: where --eval writes its PNG and JSON
+    """
     from netembed.train.spec import resolve_device
 
     device = resolve_device(device)

@@ -619,10 +619,12 @@ def safe_url(url: str) -> str:
     return _read_url(url)[0]
 
 
-def scrub(text: str, url: str) -> str:
+def scrub(text: str, url: str | None) -> str:
     """``text`` (any message: a database driver's too) with ``url`` shown as ``safe_url`` and
     every form of every secret in ``url`` (as written, percent-decoded, percent-encoded, and
-    each part of it) replaced by ``***``."""
+    each part of it) replaced by ``***``; as it is without a ``url``."""
+    if not url:
+        return text
     shown, forms = _read_url(url)
     kept = "|".join(re.escape(t) for t in sorted({url, shown} - {""}, key=len, reverse=True))
     parts = re.split(f"({kept})", text) if kept else [text]

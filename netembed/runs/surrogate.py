@@ -5,7 +5,8 @@
 (random table cells, your own JSON file of evaluated cells, or a search's ``queries.jsonl``) and
 how to train (``PredictorConfig``'s role for the label, with the job's overrides).
 ``train_predictor(job, out)`` fits it, measures it on held-out table cells when the table is
-present (Kendall tau, Spearman, MdAPE, a scatter plot) and saves it with what it was trained on.
+present (Kendall tau, Spearman, MdAPE, a scatter plot), saves it with what it was trained on, and
+returns what it wrote with the text a person reads, as every job does.
 
 >>> job = PredictorJob(label="time", train_size=100)
 >>> job.config(100).ranking_weight, job.config(100).readout
@@ -174,19 +175,31 @@ class PredictorJob:
 
 def train_predictor(
     job: PredictorJob, out="results/predictor", command: str | None = None, progress: bool = False, force: bool = False
-) -> dict:
+) -> tuple[dict, str]:
     """Fit, measure (with the table) and save the predictor ``job`` describes in ``out``; returns
-    what was written: ``out``, ``train_cells`` and, with the table, ``test`` and ``plot``.
-    ``out`` must be new or empty (a shipped model is not replaced by surprise), unless ``force``."""
-    from netembed.models.predictors import AccuracyPredictor, TimeEstimator
-    from netembed.spaces.nb101.table import load_table
+    what was written (``out``, ``train_cells`` and, with the table, ``test`` and ``plot``) and
+    ``predictor_text`` of it. ``out`` must be new or empty (a shipped model is not replaced by
+    surprise), unless ``force``.
 
+    Args:
+        out: pretrained directory to write (new or empty, or --force)
+        force: replace what --out holds (e.g. pretrained/surrogate-nb101)
+    """
     if job.latency:
         from netembed.runs.latency import train_latency
 
-        return train_latency(job, out, command, force)
-    if job.space != "nb101":
-        return _train_elsewhere(job, out, command, progress, force)
+        payload = train_latency(job, out, command, force)
+    elif job.space != "nb101":
+        payload = _train_elsewhere(job, out, command, progress, force)
+    else:
+        payload = _train_nb101(job, out, command, progress, force)
+    return payload, predictor_text(payload)
+
+
+def _train_nb101(job: PredictorJob, out, command: str | None, progress: bool, force: bool) -> dict:
+    from netembed.models.predictors import AccuracyPredictor, TimeEstimator
+    from netembed.spaces.nb101.table import load_table
+
     bench = load_table(job.data, required=job.cells is None and job.label != "params")
     rng = np.random.default_rng(job.seed)
     model_cls = TimeEstimator if job.label == "time" else AccuracyPredictor

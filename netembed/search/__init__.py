@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from netembed._fields import Int, Number
+from netembed._fields import Int, Number, documented
 from netembed.errors import SearchError
 from netembed.spaces.nb101.cell import Cell
 
@@ -150,8 +150,8 @@ class Method(ABC):
 class Budget:
     """When a search stops: after ``queries`` new labels and/or ``seconds`` of wall time."""
 
-    queries: int | None = None
-    seconds: float | None = None
+    queries: int | None = documented(None, "queries (new cells labelled)")
+    seconds: float | None = documented(None, "and/or a wall-time budget")
 
     def __post_init__(self) -> None:
         if self.queries is None and self.seconds is None:

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from netembed.errors import NetembedError, SearchError
+from netembed._fields import documented
+from netembed.errors import NetembedError, SearchError, warn
 
 __all__ = [
     "COSTS",
@@ -73,9 +74,9 @@ def _number(name: str, value) -> float:
 class Reward:
     """``accuracy * (cost / target)^w`` with ``w`` set by ``mode``; call it on one cell, ``many`` on arrays."""
 
-    mode: str = "accuracy"
-    cost: str = "seconds"
-    target: float | None = None
+    mode: str = documented("accuracy", "accuracy, or MnasNet's accuracy * (cost / target)^w, soft or hard")
+    cost: str = documented("seconds", f"{', '.join(COSTS)} (nb201: a device of its table, e.g. latency:pixel3)")
+    target: float | None = documented(None, "the soft/hard reward's target, in units of --cost")
     soft_exponent: float = -0.07  # MnasNet's value: -0.07 halves the reward at ~2^14 times the target
     hard_exponent: float = -1.0
 
@@ -95,6 +96,8 @@ class Reward:
                 raise RewardError(f"`Reward.target` is required in {self.mode} mode, got None")
         elif not math.isfinite(_number("Reward.target", self.target)) or self.target <= 0:
             raise RewardError(f"`Reward.target` must be positive and finite, got {self.target}")
+        elif self.mode == "accuracy":
+            warn(f"--cost-target {self.target:g}: ignored by --reward accuracy (soft and hard rewards use it)")
 
     @property
     def measure(self) -> str:
@@ -248,7 +251,7 @@ class Objective:
     ('params', 0.9)
     """
 
-    kind: str = "reward"
+    kind: str = documented("reward", "pareto: grow the front of accuracy vs parameters (netembed and random)")
     reward: Reward = Reward()
     reference: tuple[float, float] = HV_REFERENCE  # (accuracy, parameters), pareto only
 

@@ -36,7 +36,7 @@ __all__ = [
     "TRAINED_SPACES",
     "LabelJob",
     "append_training",
-    "label_report",
+    "label",
     "label_task",
     "open_trainings",
     "read_trainings",
@@ -277,9 +277,15 @@ def task_figures(document: dict, bench=None) -> dict:
     return figures
 
 
-def label_report(document: dict, out) -> tuple[dict, str]:
-    """What ``netembed label`` prints of ``label_task``'s document written in ``out``: the JSON
-    payload (where the set is, its sha256, its figures) and the text a person reads."""
+def label(job: LabelJob, out="results/labels", data=None, progress: bool = False, announce=None) -> tuple[dict, str]:
+    """``netembed label``: ``label_task`` with the table at ``data``, when found, for its figures;
+    returns where the set is, its sha256 and figures, and the text a person reads.
+
+    Args:
+        out: folder for runs.jsonl and labels.json; rerun to resume
+    """
+    table = spaces.get(job.space).find_table(data, required=False)
+    document = label_task(job, out, table, progress, announce)
     figures, path = document["figures"], Path(out) / LABELS_FILE
     lines = [
         (

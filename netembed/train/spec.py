@@ -106,19 +106,27 @@ def resolve_device(name: str | None) -> str:
 
 
 def train_one(
-    cell, training: TrainingSpec, seed: int = 0, out="results/train-cell", bench=None, progress=False, announce=None
-):
-    """Train ``cell``'s network as ``training`` says (seeded ``seed``), checkpointed in ``out`` (rerun
-    to resume), and write ``out/result.json``: the measurements, the settings and, when the table
-    ``bench`` (the caller's, or None) holds the cell, its CIFAR-10 figure. Returns that document
-    and the ``TrainResult``."""
+    cell, training: TrainingSpec, seed: int = 0, out="results/train-cell", data=None, progress=False, announce=None
+) -> tuple[dict, str]:
+    """Train ``cell``'s network (a ``Cell`` or its JSON text or file) as ``training`` says (seeded
+    ``seed``), checkpointed in ``out`` (rerun to resume), and write ``out/result.json``: the
+    measurements, the settings and, when the table at ``data`` (or in its default place) holds
+    the cell, its CIFAR-10 figure. Returns that document and ``result_text`` of it.
+
+    Args:
+        seed: initial weights and shuffles
+        out: checkpoint folder and result.json
+    """
     import json
     from pathlib import Path
 
+    from netembed import spaces
     from netembed._io import atomic_write, folder_lock
+    from netembed.spaces.nb101.inspect import parse_cell
     from netembed.train.trainer import train_cell
 
-    out = Path(out)
+    cell, out = parse_cell(cell) if isinstance(cell, str) else cell, Path(out)
+    bench = spaces.get("nb101").find_table(data, required=False)  # a wrong --data is refused before the training
     images, network, config, device = training.build(seed, cell)  # bad settings: nothing written
     with folder_lock(out):  # one process trains in a checkpoint folder
         if announce is not None:
@@ -141,7 +149,7 @@ def train_one(
         if bench is not None and cell in bench:
             payload["table_test_accuracy"] = float(bench.query(cell).test_acc_108)
         atomic_write(out / "result.json", lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=2)))
-        return payload, result
+        return payload, result_text(payload)
 
 
 def result_text(payload: dict) -> str:

@@ -27,7 +27,15 @@ from netembed._io import atomic_write, check_writable, existing_file, parse_json
 from netembed.errors import DataError
 from netembed.spaces.nb101.cell import MAX_VERTICES, OP_CODES, PADDING
 
-__all__ = ["convert_tfrecord", "crc32c", "decode_metrics", "encode_metrics", "read_records", "write_tfrecord"]
+__all__ = [
+    "convert",
+    "convert_tfrecord",
+    "crc32c",
+    "decode_metrics",
+    "encode_metrics",
+    "read_records",
+    "write_tfrecord",
+]
 
 REPEATS = 3
 METRICS = ("training_time", "train_accuracy", "validation_accuracy", "test_accuracy")
@@ -257,6 +265,18 @@ def convert_tfrecord(src: str | os.PathLike, dst: str | os.PathLike, *, progress
         raise DataError(f"{src} holds no records")
     _write_compact(Path(dst), cells)
     return len(cells)
+
+
+def convert(source: str | os.PathLike, output: str | os.PathLike, quiet: bool = False) -> tuple[dict, str]:
+    """``netembed data convert``: ``convert_tfrecord``, its count and the line a person reads.
+
+    Args:
+        source: nasbench_only108.tfrecord or nasbench_full.tfrecord
+        output: the .npz to write (atomically)
+        quiet: no progress bar
+    """
+    cells = convert_tfrecord(source, output, progress=not quiet)
+    return {"cells": cells, "output": str(output)}, f"wrote {cells:,} cells to {output}"
 
 
 def _write_compact(dst: Path, cells: dict[str, dict]) -> None:

@@ -26,15 +26,12 @@ import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
 from netembed.errors import IllegalTransformError, InvalidCellError
 from netembed.spaces.nb101.cell import MAX_EDGES, MAX_VERTICES, OPS, PADDING, Cell
-
-if TYPE_CHECKING:
-    from netembed.spaces.nb101.table import Benchmark
 
 __all__ = [
     "FAMILIES",
@@ -460,6 +457,13 @@ class Walk:
     scored_by: str
     stopped_early: bool  # a local optimum before the last step
 
+    def to_dict(self) -> dict:
+        return {
+            "cells": [cell.to_dict() for cell in self.cells], "moves": [repr(action) for action in self.actions],
+            "scores": [float(score) for score in self.scores], "scored_by": self.scored_by,
+            "stopped_early": self.stopped_early,
+        }  # fmt: skip
+
     def text(self, seed: int) -> str:
         """What ``netembed demo`` prints of the walk from ``seed``'s cell: a line per step, then
         the last cell's JSON."""
@@ -474,13 +478,16 @@ class Walk:
         return "\n".join([*lines, json.dumps(self.cells[-1].to_dict())])
 
 
-def greedy_walk(seed: int = 0, steps: int = 10, bench: Benchmark | None = None) -> Walk:
-    """From a random cell, take the best single move while it improves the score: the table's
-    test accuracy, or without a table (``bench`` None) the fewest parameters."""
+def greedy_walk(seed: int = 0, steps: int = 10, data=None) -> tuple[dict, str]:
+    """``netembed demo``: from a random cell, take the best single move while it improves the
+    score: the test accuracy of the table at ``data`` (found as ``load_table`` finds it), or
+    without a table the fewest parameters. Returns the walk (JSON-ready) and ``Walk.text``."""
     from netembed.spaces.nb101 import space
+    from netembed.spaces.nb101.table import load_table
 
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         raise IllegalTransformError(f"--steps must be a whole number >= 0, got {steps!r}")
+    bench = load_table(data)
     cell = space.random_cell(np.random.default_rng(seed))
     score = (lambda c: bench.query(c).test_acc_108) if bench else (lambda c: -space.count_params(c))
     walk = Walk(
@@ -489,9 +496,10 @@ def greedy_walk(seed: int = 0, steps: int = 10, bench: Benchmark | None = None) 
     for _ in range(steps):
         action, best = max(neighbors(cell), key=lambda m: score(m.cell))
         if score(best) <= score(cell):
-            return dataclasses.replace(walk, stopped_early=True)
+            walk = dataclasses.replace(walk, stopped_early=True)
+            break
         cell = best
         walk.cells.append(cell)
         walk.actions.append(action)
         walk.scores.append(score(cell))
-    return walk
+    return walk.to_dict(), walk.text(seed)
