@@ -101,8 +101,8 @@ def test_config_json_holds_every_field(saved):
         "meta": META,
     }
     # 1 -> 2: hub.UPGRADES[1] (fields predictors gained since schema 1); 2 -> 3: the space; 3 -> 4:
-    # a transferred predictor's source
-    assert hub.SCHEMA_VERSION == 4 and set(hub.UPGRADES) == {1, 2, 3}
+    # a transferred predictor's source; 4 -> 5: its weight by agreement
+    assert hub.SCHEMA_VERSION == 5 and set(hub.UPGRADES) == {1, 2, 3, 4}
     assert sorted(path.name for path in saved.iterdir()) == ["config.json", "model.safetensors"]
 
 

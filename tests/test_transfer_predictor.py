@@ -52,8 +52,11 @@ def test_a_transfer_keeps_the_sources_members_worth_source_labels_beside_the_fin
     original = AccuracyPredictor.from_pretrained(source)
     assert all(torch.equal(a, b) for a, b in zip(kept.state_dict().values(), original.members[0].state_dict().values()))
     assert not all(torch.equal(a, b) for a, b in zip(tuned.state_dict().values(), kept.state_dict().values()))
-    share = TRANSFER_TRAINING["source_labels"] / (TRANSFER_TRAINING["source_labels"] + 20)
-    assert model.member_weight.tolist() == pytest.approx([1 - share, share])
+    # the source is worth source_labels * sin^2(pi tau / 2), tau its Kendall tau with the 20 labels
+    tau = kendalltau(original.predict(ARCHS[:20])[0], [pools(a) for a in ARCHS[:20]]).statistic
+    worth = TRANSFER_TRAINING["source_labels"] * np.sin(np.pi / 2 * tau) ** 2
+    share = worth / (worth + 20)
+    assert 0 < tau < 1 and model.member_weight.tolist() == pytest.approx([1 - share, share])
     # all the weight on the kept member: the source's order exactly (its scores mapped by a line)
     model.member_weight.copy_(torch.tensor([0.0, 1.0], dtype=torch.float64))
     assert kendalltau(model.predict(ARCHS)[0], original.predict(ARCHS)[0]).statistic == pytest.approx(1.0)
@@ -65,10 +68,25 @@ def test_a_transfer_keeps_the_sources_members_worth_source_labels_beside_the_fin
     assert np.array_equal(again.predict(ARCHS)[0], mean)
 
 
-def test_more_labels_weigh_the_source_less():
+def test_more_labels_and_less_agreement_weigh_the_source_less():
     config = PredictorConfig.for_transfer(space="nb201")
     assert config.source_weight(20) > config.source_weight(500) > 0
+    assert config.source_weight(20, agreement=0.9) > config.source_weight(20, agreement=0.2) > 0
+    assert config.source_weight(20, agreement=0.0) == config.source_weight(20, agreement=-0.4) == 0.0
+    fixed = PredictorConfig.for_transfer(space="nb201", source_agreement=False)
+    assert fixed.source_weight(20, agreement=0.1) == fixed.source_weight(20) == 100 / 120
     assert PredictorConfig(space="nb201").source_weight(20) == 0.0  # other roles keep no source
+
+
+def test_a_source_that_ranks_the_new_labels_badly_gives_way(source):
+    """Labels the source cannot rank (random ones): it keeps little weight; its own task's: most."""
+    config = PredictorConfig.for_transfer(**AccuracyPredictor.shape_of(source), space="nb201", members=1, steps=5)
+
+    def kept_share(labels) -> float:
+        return float(AccuracyPredictor(config).fit(ARCHS[:40], labels, init=source).member_weight[1])
+
+    noise = np.random.default_rng(0).uniform(0.5, 0.9, size=40)
+    assert kept_share(noise) < 0.2 < 0.5 < kept_share([convs(a) for a in ARCHS[:40]])
 
 
 def test_a_transfer_needs_a_predictor_to_start_from(source, tmp_path):

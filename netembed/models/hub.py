@@ -49,17 +49,19 @@ __all__ = [
     "save_pretrained",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: How an older schema's configs become this one's, by schema version and config class: the
 #: fields added since, with the value every model saved under that version was trained with
 #: (never the new default). Schema 1 -> 2: the predictors' feature view, training length,
 #: targets and readout, added after the first predictors were saved. Schema 2 -> 3: the search
 #: space, when NAS-Bench-201 joined (every earlier model is NAS-Bench-101's). Schema 3 -> 4: the
-#: source a transferred predictor keeps (none before).
+#: source a transferred predictor keeps (none before). Schema 4 -> 5: the source weighed by its
+#: agreement with the labels (a fixed weight before).
 UPGRADES: dict[int, dict[str, dict]] = {
     1: {"PredictorConfig": {"forest": 0.0, "epochs": 0, "targets": "raw", "view": "forest", "readout": "mean"}},
     2: {"EncoderConfig": {"space": "nb101"}, "PredictorConfig": {"space": "nb101"}},
     3: {"PredictorConfig": {"source_labels": 0.0}},
+    4: {"PredictorConfig": {"source_agreement": False}},
 }
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from netembed import spaces
-from netembed._fields import SEED, Int, Number, OneOf, check_fields
+from netembed._fields import SEED, Flag, Int, Number, OneOf, check_fields
 from netembed.errors import DivergedError, NetembedError
 from netembed.models.encoder import ENCODER_RULES, CellEncoder, EncoderConfig
 from netembed.models.graph import DenseCells, dense_arrays, dense_cells
@@ -70,6 +70,7 @@ PREDICTOR_RULES = {
     "epochs": Int(0, 10**6),
     "forest": Number(0, 1),
     "source_labels": Number(0, 10**9),
+    "source_agreement": Flag(),
     "view": OneOf(features.VIEWS),
     "targets": OneOf(TARGETS),
     "readout": OneOf(READOUTS),
@@ -118,6 +119,11 @@ class PredictorConfig:
     # weight in the mean is source_labels / (source_labels + n) after a fit on n labels, so a few
     # labels adjust what transferred instead of overwriting it
     source_labels: float = 0.0
+    # with source_labels: the source is worth source_labels * sin^2(pi tau / 2) labels, where tau is
+    # the Kendall tau of its calibrated members with the fit's own labels (they never trained on
+    # them) and sin(pi tau / 2) the correlation tau implies: a source that ranks the new task well
+    # keeps its weight, one that does not (another task, not another data set) gives way at once
+    source_agreement: bool = False
     seed: int = 0
     space: str = spaces.DEFAULT  # the search space of the architectures it predicts (``netembed.spaces``)
 
@@ -192,9 +198,11 @@ class PredictorConfig:
         (and fewer), falling linearly in log10(cells) to 0 at 10,000 (the GNN needs the hint less)."""
         return self.forest * float(np.clip(1 - math.log10(max(cells, 1) / 100) / 2, 0, 1))
 
-    def source_weight(self, cells: int) -> float:
-        """The kept source members' share of the mean after a fit on ``cells`` labelled cells."""
-        return self.source_labels / (self.source_labels + cells) if self.source_labels else 0.0
+    def source_weight(self, cells: int, agreement: float = 1.0) -> float:
+        """The kept source members' share of the mean after a fit on ``cells`` labelled cells, with
+        ``source_agreement`` of a source whose Kendall tau with them is ``agreement``."""
+        worth = self.source_labels * (math.sin(math.pi / 2 * max(agreement, 0.0)) ** 2 if self.source_agreement else 1)
+        return worth / (worth + cells) if worth else 0.0
 
 
 class _Member(nn.Module):
@@ -397,7 +405,21 @@ class AccuracyPredictor(nn.Module):
         for index in range(tuned, len(self.members)):
             start_from(index - tuned, self.members[index])
             self.calibration[index] = _least_squares(self.members[index], batch, extra, target, generator)
-        self.weigh_source(self.config.source_weight(len(target)))
+        self.weigh_source(self.config.source_weight(len(target), self._source_agreement(batch, extra, target)))
+
+    @torch.no_grad()
+    def _source_agreement(self, batch: DenseCells, extra: torch.Tensor, target: torch.Tensor) -> float:
+        """The Kendall tau of the kept source members' calibrated mean with the fit's labels (0
+        where it is undefined: fewer than two distinct labels or scores)."""
+        from scipy.stats import kendalltau
+
+        if not self.config.source_agreement:
+            return 1.0
+        kept = range(self.config.members, len(self.members))
+        scores = torch.stack([self.members[i](batch, extra) for i in kept])
+        scores = (scores * self.calibration[kept.start :, :1] + self.calibration[kept.start :, 1:]).mean(dim=0)
+        tau = kendalltau(scores.numpy(), target.numpy()).statistic
+        return float(tau) if np.isfinite(tau) else 0.0
 
     def weigh_source(self, share: float) -> None:
         """Give the kept source members ``share`` of the mean and the fine-tuned ones the rest."""
@@ -584,7 +606,9 @@ TIME_TRAINING = {"ranking_weight": 0.0, "epochs": 0, "forest": 0.0, "targets": "
 #: transferred, Kendall 0.85 -> 0.66 on CIFAR-100), no feature view refit on those few labels, and
 #: the source's members kept beside the fine-tuned ones, worth ``source_labels`` labels (chosen on
 #: the reverse transfer, CIFAR-100 -> CIFAR-10: experiments/README.md).
-TRANSFER_TRAINING = {"steps": 100, "epochs": 0, "lr": 5e-4, "forest": 0.0, "source_labels": 100.0}
+TRANSFER_TRAINING = {
+    "steps": 100, "epochs": 0, "lr": 5e-4, "forest": 0.0, "source_labels": 100.0, "source_agreement": True,
+}  # fmt: skip
 
 
 class TimeEstimator(AccuracyPredictor):
