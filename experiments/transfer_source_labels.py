@@ -4,13 +4,17 @@ chosen on the reverse transfer so that the CIFAR-100 figures stay out of the cho
     netembed train-predictor --space nb201 --dataset cifar100 --train-size 3000 --steps 3000 \
         --out results/surrogate-nb201-cifar100
     python experiments/transfer_source_labels.py [--source results/surrogate-nb201-cifar100]
-        [--dataset cifar10] [--sizes 20 50 100 200] [--seeds 3]
+        [--dataset cifar10 | --labels labels.json] [--sizes 20 50 100 200] [--seeds 3]
 
 The source learned CIFAR-100 (3,000 labels, as ``surrogate-nb201`` learned CIFAR-10); each run
 fine-tunes it on N random CIFAR-10 labels (``PredictorConfig.for_transfer``), then weighs the kept
 source members by n0 / (n0 + N) for each n0 and prints the Kendall tau on 12,499 held-out
-architectures (the split of ``bench predictors``' default pool is not used: any fixed one will do).
-n0 = 0 is the fine-tuned members alone, 1e9 the source alone.
+architectures (the split of ``bench predictors``' default pool is not used: any fixed one will do;
+with ``--labels``, a set of ``netembed label``, half of it). n0 = 0 is the fine-tuned members
+alone, 1e9 the source alone. The last column weighs the source by its agreement with the N labels
+themselves: n0 = 100 sin^2(pi tau / 2), where tau is the calibrated source's Kendall tau on them (its
+members never trained on them) and sin(pi tau / 2) the correlation that tau implies (Greiner's
+relation), so n0 is 100 times the share of the new task's variance the source explains.
 """
 
 from __future__ import annotations
@@ -27,35 +31,53 @@ from netembed.models.predictors import AccuracyPredictor, PredictorConfig
 WORTH = (0, 10, 25, 50, 100, 200, 1e9)
 
 
+def agreement_worth(model: AccuracyPredictor, archs: list, labels: np.ndarray) -> tuple[float, float]:
+    """The source's Kendall tau on the labelled ``archs`` and the labels it is worth by it."""
+    model.weigh_source(1.0)
+    tau = float(kendalltau(model.predict(archs)[0], labels).statistic)
+    return tau, 100 * np.sin(np.pi / 2 * max(tau, 0.0)) ** 2
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", default="results/surrogate-nb201-cifar100")
     parser.add_argument("--dataset", default="cifar10")
+    parser.add_argument("--labels", help="a labels.json of netembed label --space nb201 instead of a table column")
     parser.add_argument("--sizes", type=int, nargs="+", default=[20, 50, 100, 200])
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    table = spaces.get("nb201").load_table()
-    archs = [table.arch_at(i) for i in range(len(table))]
-    labels = np.asarray(table.val[args.dataset], dtype=np.float64)
+    space = spaces.get("nb201")
+    if args.labels:
+        archs, labels = space.read_values(args.labels, "accuracy")
+        held_out = len(labels) // 2
+    else:
+        table = space.load_table()
+        archs, labels, held_out = [table.arch_at(i) for i in range(len(table))], table.val[args.dataset], 12499
+    labels = np.asarray(labels, dtype=np.float64)
     order = np.random.default_rng(0).permutation(len(labels))
-    test, pool = np.sort(order[:12499]), order[12499:]
+    test, pool = np.sort(order[:held_out]), order[held_out:]
     shape = AccuracyPredictor.shape_of(args.source)
     source = AccuracyPredictor.from_pretrained(args.source)
-    print(f"zero-shot (the source as it is): {kendalltau(source.predict(archs)[0][test], labels[test]).statistic:.4f}")
-    print(f"{'labels':>6} " + " ".join(f"{'n0=' + format(n0, 'g'):>9}" for n0 in WORTH))
+    test_archs = [archs[i] for i in test]
+    print(f"zero-shot (the source as it is): {kendalltau(source.predict(test_archs)[0], labels[test]).statistic:.4f}")
+    print(f"{'labels':>6} " + " ".join(f"{'n0=' + format(n0, 'g'):>9}" for n0 in WORTH) + " agreement  tau_N  n0_N")
     for size in args.sizes:
-        scores = []
+        scores, chosen = [], []
         for seed in range(args.seeds):
             rows = np.random.default_rng(1000 + seed).choice(pool, size, replace=False)
             config = PredictorConfig.for_transfer(**shape, space="nb201", seed=seed)
-            model = AccuracyPredictor(config).fit([archs[i] for i in rows], labels[rows], init=args.source)
+            train_archs = [archs[i] for i in rows]
+            model = AccuracyPredictor(config).fit(train_archs, labels[rows], init=args.source)
+            tau, worth_by_agreement = agreement_worth(model, train_archs, labels[rows])
             row = []
-            for worth in WORTH:
+            for worth in (*WORTH, worth_by_agreement):
                 model.weigh_source(worth / (worth + size))
-                row.append(kendalltau(model.predict(archs)[0][test], labels[test]).statistic)
+                row.append(kendalltau(model.predict(test_archs)[0], labels[test]).statistic)
             scores.append(row)
-        print(f"{size:>6} " + " ".join(f"{s:>9.4f}" for s in np.mean(scores, axis=0)))
+            chosen.append((tau, worth_by_agreement))
+        tau, worth = np.mean(chosen, axis=0)
+        print(f"{size:>6} " + " ".join(f"{s:>9.4f}" for s in np.mean(scores, axis=0)) + f" {tau:6.3f} {worth:5.1f}")
 
 
 if __name__ == "__main__":
