@@ -1,8 +1,8 @@
-"""The command line's options. Each is named like the parameter or spec field of the library call
-it feeds (``COMMANDS`` names the calls), and takes from it its default, its type and, where the
-field documents itself, its help; ``OPTIONS`` says the rest once, and what differs for one command
-under a ``"command.option"`` key. Library modules are imported only when a command's options are built.
-"""
+"""The command line's options. Each is named like the parameter or spec field of the library job
+it feeds (``COMMANDS`` names the jobs) and takes from there its default, its type and its help (a
+field's ``documented`` one, or the job's docstring "Args:" entry); ``OPTIONS`` says the rest once,
+and what differs for one command under a ``"command.option"`` key. Library modules are imported
+only when a command's options are built."""
 
 from __future__ import annotations
 
