@@ -12,9 +12,10 @@ source members by n0 / (n0 + N) for each n0 and prints the Kendall tau on 12,499
 architectures (the split of ``bench predictors``' default pool is not used: any fixed one will do;
 with ``--labels``, a set of ``netembed label``, half of it). n0 = 0 is the fine-tuned members
 alone, 1e9 the source alone. The last column weighs the source by its agreement with the N labels
-themselves: n0 = 100 sin^2(pi tau / 2), where tau is the calibrated source's Kendall tau on them (its
-members never trained on them) and sin(pi tau / 2) the correlation that tau implies (Greiner's
-relation), so n0 is 100 times the share of the new task's variance the source explains.
+themselves, as ``PredictorConfig.source_weight`` does with ``source_agreement``: n0 = 100
+sin^2(pi tau / 2), where tau is the calibrated source's Kendall tau on them (its members never
+trained on them) and sin(pi tau / 2) the correlation that tau implies (Greiner's relation), so n0
+is 100 times the share of the new task's variance the source explains.
 """
 
 from __future__ import annotations
@@ -31,11 +32,10 @@ from netembed.models.predictors import AccuracyPredictor, PredictorConfig
 WORTH = (0, 10, 25, 50, 100, 200, 1e9)
 
 
-def agreement_worth(model: AccuracyPredictor, archs: list, labels: np.ndarray) -> tuple[float, float]:
-    """The source's Kendall tau on the labelled ``archs`` and the labels it is worth by it."""
+def agreement(model: AccuracyPredictor, archs: list, labels: np.ndarray) -> float:
+    """The source's Kendall tau on the labelled ``archs`` (its members never trained on them)."""
     model.weigh_source(1.0)
-    tau = float(kendalltau(model.predict(archs)[0], labels).statistic)
-    return tau, 100 * np.sin(np.pi / 2 * max(tau, 0.0)) ** 2
+    return float(kendalltau(model.predict(archs)[0], labels).statistic)
 
 
 def main() -> None:
@@ -69,13 +69,14 @@ def main() -> None:
             config = PredictorConfig.for_transfer(**shape, space="nb201", seed=seed)
             train_archs = [archs[i] for i in rows]
             model = AccuracyPredictor(config).fit(train_archs, labels[rows], init=args.source)
-            tau, worth_by_agreement = agreement_worth(model, train_archs, labels[rows])
+            tau = agreement(model, train_archs, labels[rows])
+            by_agreement = config.source_weight(size, tau)  # the library's rule (source_agreement)
             row = []
-            for worth in (*WORTH, worth_by_agreement):
-                model.weigh_source(worth / (worth + size))
+            for share in (*(worth / (worth + size) for worth in WORTH), by_agreement):
+                model.weigh_source(share)
                 row.append(kendalltau(model.predict(test_archs)[0], labels[test]).statistic)
             scores.append(row)
-            chosen.append((tau, worth_by_agreement))
+            chosen.append((tau, by_agreement * size / (1 - by_agreement)))  # the labels it is worth
         tau, worth = np.mean(chosen, axis=0)
         print(f"{size:>6} " + " ".join(f"{s:>9.4f}" for s in np.mean(scores, axis=0)) + f" {tau:6.3f} {worth:5.1f}")
 

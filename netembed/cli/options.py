@@ -217,7 +217,9 @@ def _keywords(name: str, command: str, library: dict) -> dict:
     group, own = command.split()[0], given(f"{command}.{name}")
     shared = given(name) | (given(f"{group}.{name}") if group != command else {})
     found = library.get(own.get("dest", shared.get("dest", name.strip("<>"))), {})
-    keywords = found | shared | own | ({"help": found["help"]} if "help" in found and "help" not in own else {})
+    keywords = found | shared | own
+    if "help" in found and "help" not in own:
+        keywords["help"] = found["help"]
     keywords = {key: value.value() if isinstance(value, Library) else value for key, value in keywords.items()}
     if "choices" in keywords:
         keywords["choices"] = tuple(keywords["choices"])
